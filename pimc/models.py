@@ -15,14 +15,17 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['NORMS', 'norm_layer', 'BasicBlock', 'ResNetEncoder', 'ProjectionHead', 'Encoder', 'PIMC', 'count_params']
 
-# %% ../nbs/10_models.ipynb #38a3d89b
+# %% ../nbs/10_models.ipynb #f44b6f5b
 NORMS = ('group', 'batch', 'none')
 
 def norm_layer(kind: str, # 'group' (GroupNorm, batch-independent), 'batch' (BatchNorm2d) or 'none'
                channels: int, # number of channels normalised
               ) -> nn.Module:
-    "A 2D normalisation layer by name; GroupNorm uses up to 8 groups that divide `channels`."
-    if kind == 'group': return nn.GroupNorm(math.gcd(channels, 8), channels)
+    "A 2D normalisation layer by name; GroupNorm puts at least 8 channels in each group."
+    if kind == 'group':
+        g = max(1, channels // 8)
+        while channels % g: g -= 1
+        return nn.GroupNorm(g, channels)
     if kind == 'batch': return nn.BatchNorm2d(channels)
     if kind == 'none': return nn.Identity()
     raise ValueError(f"norm must be one of {NORMS} (got {kind!r})")
