@@ -23,7 +23,7 @@ __all__ = ['DEVICES', 'AMP_MODES', 'PAIR_KEYS', 'CKPT_FORMAT', 'PretrainConfig',
            'TensorPairs', 'toy_pairs', 'epoch_order', 'batch_indices', 'warmup_cosine', 'warmup_steps', 'save_atomic',
            'rng_state', 'set_rng_state', 'list_checkpoints', 'latest_checkpoint', 'load_checkpoint',
            'model_from_checkpoint', 'TrainingInterrupted', 'Trainer', 'read_metrics', 'plot_metrics', 'Run',
-           'load_encoders', 'as_pairs', 'pretrain', 'main']
+           'load_encoders', 'pairs_meta', 'as_pairs', 'pretrain', 'main']
 
 # %% ../nbs/12_train.ipynb #65072161
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -570,7 +570,7 @@ def plot_metrics(metrics: list[dict], # records of `metrics.jsonl`
     fig.tight_layout()
     return fig
 
-# %% ../nbs/12_train.ipynb #062bcd7e
+# %% ../nbs/12_train.ipynb #e5f4e002
 @dataclass
 class Run:
     "A pretraining run: its folder, config, metrics, trained model and latest checkpoint."
@@ -579,7 +579,7 @@ class Run:
     model: PIMC  # the trained model (eval mode, on the CPU after `Run.load`)
     metrics: list  # records of metrics.jsonl
     checkpoint: Path | None = None  # latest checkpoint
-    info: dict = field(default_factory=dict)  # run.json: data, environment, summary
+    info: dict = field(default_factory=dict)  # summary.json: data, environment, final figures
 
     rp_encoder = property(lambda self: self.model.rp, doc="the RP encoder (raw RPs → embeddings)")
     image_encoder = property(lambda self: self.model.image, doc="the image encoder (raw patches → embeddings)")
@@ -604,7 +604,7 @@ class Run:
         "Reopen a finished (or interrupted) run from its folder."
         path = Path(path); ckp = latest_checkpoint(path); ck = load_checkpoint(ckp)
         model = model_from_checkpoint(ck, ckp).to(device).eval()
-        info = json.loads((path / 'run.json').read_text()) if (path / 'run.json').exists() else {}
+        info = json.loads((path / 'summary.json').read_text()) if (path / 'summary.json').exists() else {}
         return cls(path, PretrainConfig.from_dict(ck['config'], str(ckp)), model, read_metrics(path / 'metrics.jsonl'), ckp, info)
 
 def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a checkpoint file
@@ -615,32 +615,57 @@ def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a 
     m = model_from_checkpoint(load_checkpoint(p), p).to(device).eval()
     return m.rp, m.image
 
-# %% ../nbs/12_train.ipynb #435c9055
+# %% ../nbs/12_train.ipynb #2652073f
 def _is_cube(x) -> bool: return type(x).__name__ == 'Cube' and hasattr(x, 'values') and hasattr(x, 'sensor')
+
+def _plain(v):
+    "JSON- and weights_only-safe version of a value (numbers, strings, lists, dicts)."
+    if v is None or isinstance(v, (bool, int, float, str)): return v
+    if isinstance(v, dict): return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_plain(x) for x in v]
+    if hasattr(v, 'tolist'): return _plain(v.tolist())
+    return str(v)
+
+def pairs_meta(ds) -> dict:
+    "What produced a pairs dataset's RPs and patches (read from its attributes when it has them): {'rp_meta', 'image_meta'}."
+    rp = {k: _plain(getattr(ds, k)) for k in ('indices', 'rp_backend') if hasattr(ds, k)}
+    rp.update(_plain(getattr(ds, 'rp_params', None) or {}))
+    img = {k: _plain(getattr(ds, k)) for k in ('bands', 'patch_date', 'pad') if hasattr(ds, k)}
+    mean, std = getattr(ds, 'mean', None), getattr(ds, 'std', None)
+    if mean is not None and std is not None and not (np.allclose(mean, 0) and np.allclose(std, 1)):
+        img.update(input='normalized', patch_mean=_plain(np.asarray(mean, np.float64)), patch_std=_plain(np.asarray(std, np.float64)))
+    elif hasattr(ds, 'bands'): img['input'] = 'reflectance'
+    return {'rp_meta': rp, 'image_meta': img}
 
 def as_pairs(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 'synthetic'
              cfg: PretrainConfig, # rp_size, patch_size, seed and pairs arguments
             ) -> tuple[Any, dict]:
-    "The pairs dataset to train on, and a description of it (for run.json)."
+    "The pairs dataset to train on, and a description of it (for summary.json and the encoders' meta)."
     if isinstance(data, str):
         if data != 'synthetic': raise ValueError(f"data must be a dataset, cube(s) or 'synthetic' (got the string {data!r})")
         from pimc.synthetic import default_data
-        return as_pairs(default_data(), cfg)[0], {'source': 'synthetic'}
+        ds, d = as_pairs(default_data(), cfg)
+        return ds, {**d, 'source': 'synthetic mini-PASTIS (pimc.synthetic.default_data)'}
     if hasattr(data, '__getitem__') and hasattr(data, '__len__') and len(data) and isinstance(data[0], dict):
-        it = data[0]
-        missing = [k for k in PAIR_KEYS if k not in it]
+        missing = [k for k in PAIR_KEYS if k not in data[0]]
         if missing: raise ValueError(f"the items of {type(data).__name__} lack {missing}: pretraining needs dicts with 'rp', 'patch' and 'group'")
-        return data, {'source': type(data).__name__}
-    cubes = [data] if _is_cube(data) else list(data) if isinstance(data, (list, tuple)) else [data[i] for i in range(len(data))] if hasattr(data, '__getitem__') else None
+        return data, {'source': type(data).__name__, **pairs_meta(data)}
+    cubes = ([data] if _is_cube(data) else list(data) if isinstance(data, (list, tuple))
+             else [data[i] for i in range(len(data))] if hasattr(data, '__getitem__') and hasattr(data, '__len__') else None)
     if not cubes or not all(_is_cube(c) for c in cubes):
         raise TypeError(f"cannot pretrain on {type(data).__name__}: expected a pairs dataset, a Cube, a list of Cubes, a dataset of Cubes or 'synthetic'")
     for c in cubes:
         T, C, H, W = c.shape
         if cfg.patch_size > min(H, W):
             raise ValueError(f"PretrainConfig.patch_size={cfg.patch_size} is larger than cube {c.name or '?'!r} ({H}x{W} px)")
-    from pimc.pairs import PixelPatchPairs
-    ds = PixelPatchPairs(cubes, rp_size=cfg.rp_size, patch_size=cfg.patch_size, seed=cfg.seed, **cfg.pairs)
-    return ds, {'source': f"{len(cubes)} cube(s)", 'cubes': [c.name for c in cubes][:50]}
+    from pimc.pairs import PixelPatchPairs, hilbert_pixels
+    kw = dict(cfg.pairs)
+    step = kw.pop('hilbert_step', None)
+    kw.setdefault('normalize', None); kw.setdefault('groups', cfg.patch_size)
+    if step is not None: kw['pixels'] = hilbert_pixels(cubes, step=step, seed=cfg.seed)
+    try: ds = PixelPatchPairs(cubes, rp_size=cfg.rp_size, patch_size=cfg.patch_size, seed=cfg.seed, **kw)
+    except TypeError as e: raise ValueError(f"PretrainConfig.pairs={cfg.pairs!r}: {e}") from None
+    return ds, {'source': f"{len(cubes)} cube(s)", 'cubes': [c.name for c in cubes][:50], **pairs_meta(ds)}
 
 def _default_out_dir() -> str:
     name = time.strftime('%Y%m%d-%H%M%S')
@@ -648,7 +673,7 @@ def _default_out_dir() -> str:
         box = [name]; dist.broadcast_object_list(box, src=0); name = box[0]
     return str(Path('_runs') / 'pretrain' / name)
 
-# %% ../nbs/12_train.ipynb #290f5e8d
+# %% ../nbs/12_train.ipynb #d7ba1363
 def pretrain(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 'synthetic'
              config: PretrainConfig | None = None, # settings (default: PretrainConfig())
              resume: bool | str | Path = False, # True: continue from the latest checkpoint in out_dir; or a checkpoint path
@@ -691,7 +716,7 @@ def pretrain(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 's
     info = {k: (list(v) if isinstance(v, tuple) else v) for k, v in info.items()}
     ckp = list_checkpoints(out)[-1] if tr.rank == 0 else None
     if tr.rank == 0:
-        save_atomic(info, out / 'run.json')
+        save_atomic(info, out / 'summary.json')
         import matplotlib; from matplotlib.figure import Figure
         fig = plot_metrics(metrics, fig=Figure(figsize=(9, 3.2)), title=f"{out.name}: {tr.n} pairs, batch {cfg.batch_size}")
         fig.savefig(out / 'loss.png', dpi=110)
