@@ -139,7 +139,7 @@ def pixel_groups(pixels: PixelIndex, # the chosen pixels
     _, g = np.unique(key, axis=0, return_inverse=True)
     return g.reshape(-1).astype(np.int64)
 
-# %% ../nbs/09_pairs.ipynb #165ef294
+# %% ../nbs/09_pairs.ipynb #7c738f3d
 def _index_stack(cube: Cube, rows, cols, names) -> np.ndarray:
     "(N, K, T) float32 gap-filled index series of pixels, computed from reflectance or read from index bands (e.g. eo-learn NDVI)."
     with warnings.catch_warnings():
@@ -147,22 +147,24 @@ def _index_stack(cube: Cube, rows, cols, names) -> np.ndarray:
         v = index_cube_series(cube, rows, cols, names, fill=True, on_empty='ignore').values
     return np.ascontiguousarray(v, np.float32)
 
+def _as_date(d) -> np.datetime64: return as_dates(np.atleast_1d(np.asarray(d)))[0].astype('datetime64[s]')
+
 def _resolve_date(cube: Cube, patch_date):
     "'median', ('median', start, end) for a date window, or the time index of the image to use in `cube`."
     if isinstance(patch_date, str) and patch_date == 'median': return 'median'
     T = len(cube)
     if isinstance(patch_date, tuple):
         if len(patch_date) != 2: raise ValueError(f"patch_date as a tuple must be a (start, end) date window (got {patch_date!r})")
-        lo, hi = (as_dates(d).astype('datetime64[s]') for d in patch_date)
+        lo, hi = (_as_date(d) for d in patch_date)
         inside = (cube.dates.astype('datetime64[s]') >= lo) & (cube.dates.astype('datetime64[s]') <= hi)
         if not inside.any(): raise ValueError(f"patch_date window {patch_date} holds no date of cube {cube.name or ''!r} ({cube.dates[0]}..{cube.dates[-1]})")
         return ('median', inside)
     if isinstance(patch_date, (int, np.integer)) and not isinstance(patch_date, bool):
         if not -T <= patch_date < T: raise IndexError(f"patch_date={patch_date} is out of range for cube {cube.name or ''!r} with {T} dates")
         return int(patch_date) % T
-    try: d = as_dates(patch_date)
+    try: d = _as_date(patch_date)
     except (ValueError, TypeError): raise ValueError(f"patch_date must be 'median', a (start, end) window, a time index or a date (got {patch_date!r})") from None
-    return int(np.argmin(np.abs((cube.dates.astype('datetime64[s]') - d.astype('datetime64[s]')).astype(np.int64))))
+    return int(np.argmin(np.abs((cube.dates.astype('datetime64[s]') - d).astype(np.int64))))
 
 def _image(cube: Cube, band_idx, patch_date) -> np.ndarray:
     "(C', H, W) float32 reflectance image: a clear-sky median composite (whole series or a window) or the image at one date."
@@ -180,7 +182,7 @@ def _image(cube: Cube, band_idx, patch_date) -> np.ndarray:
     if never.any(): img[:, never] = np.median(x[:, :, never], 0)
     return img.astype(np.float32)
 
-# %% ../nbs/09_pairs.ipynb #e404d383
+# %% ../nbs/09_pairs.ipynb #2045f1e9
 def _memmap_token(a):
     "(file, dtype, shape, offset, order) of an array that np.load / np.memmap mapped whole; None for anything else."
     if isinstance(a, np.memmap) and a.filename is not None and isinstance(a.base, mmap.mmap):
@@ -211,7 +213,7 @@ class PixelPatchPairs(torch.utils.data.Dataset):
                  indices: Sequence[str] = INDICES, # index channels of the plots, in order
                  normalize='band', # patches: 'band' (standardise each band with stats of the images), None (reflectance), or (mean, std) per band
                  seed: int = 0, # seed of the pixel sampler when `pixels` is an int
-                 bands: Sequence[str] | None = None, # patch bands by name (default: all bands of the image cubes)
+                 bands: Sequence[str] | None = None, # patch bands by name or role ('red', 'nir'; default: all bands of the image cubes)
                  groups='cube', # group ids: 'cube' or a block size in pixels (see `pixel_groups`)
                  pad: str = 'reflect', # patch border padding: 'reflect' or 'zeros'
                  patch_cubes=None, # optional cubes on the same grids to cut patches from (e.g. a multi-band scene for an NDVI-only cube)
@@ -274,12 +276,12 @@ class PixelPatchPairs(torch.utils.data.Dataset):
             self._series[int(i)] = s
             self._pos[sel] = np.arange(len(sel))
             if cube.labels is not None: self._labels[sel] = np.asarray(cube.labels)[rows, cols]
-            names = tuple(pc.bands) if bands is None else tuple(pc.bands[pc.sensor.index(b)] for b in bands)
+            names = tuple(pc.bands) if bands is None else tuple(bands)        # given names/roles are trusted to match across sensors
             if band_names is None: band_names = names
-            elif names != band_names: raise ValueError(f"cube {i} has patch bands {names} but earlier cubes have {band_names}: pass bands=[...] to pick common ones")
+            elif names != band_names: raise ValueError(f"cube {i} has patch bands {names} but earlier cubes have {band_names}: pass bands=[...] (names or roles such as 'red', 'nir') to pick common ones")
             self._images[int(i)] = _image(pc, [pc.sensor.index(b) for b in names], self.patch_date)
         if empty: warnings.warn(f"{empty} of {len(self.pixels)} pixels have no valid date: their series are set to 0 (flat, an all-zero plot); sample with observed_only=True to skip them")
-        self.bands = band_names or ()
+        self.bands = band_names or (tuple(bands) if bands is not None else ())
 
     def _set_normalize(self, normalize):
         C = len(self.bands)
@@ -353,7 +355,7 @@ class PixelPatchPairs(torch.utils.data.Dataset):
         return (f"PixelPatchPairs({len(self)} pairs from {n_c} cubes, {len(np.unique(self.groups))} groups; rp {len(self.indices)}x{self.rp_size}x{self.rp_size} "
                 f"{'/'.join(self.indices)}, patch {len(self.bands)}x{self.patch_size}x{self.patch_size} at {self.patch_date!r}, pad {self.pad!r})")
 
-# %% ../nbs/09_pairs.ipynb #65f58760
+# %% ../nbs/09_pairs.ipynb #a62b95cb
 def _rgb(patch: np.ndarray, bands, mean, std) -> np.ndarray:
     x = patch * std[:, None, None] + mean[:, None, None]                  # back to reflectance
     names = [b for b in ('B4', 'B3', 'B2', 'B04', 'B03', 'B02', 'R', 'G', 'B', 'red', 'green', 'blue') if b in bands]
@@ -376,7 +378,7 @@ def _plot(self: PixelPatchPairs, i: int, # item to show
     name = cube.class_names[lab] if lab >= 0 and cube.class_names is not None and lab < len(cube.class_names) else lab
     axs[0].set_title(f"cube {it['cube']} ({it['row']}, {it['col']}), label {name}", fontsize=8)
     for k, name in enumerate(self.indices):
-        axs[1 + k].imshow(it['rp'][k], cmap='viridis'); axs[1 + k].set_title(f"RP {name}", fontsize=8); axs[1 + k].set_axis_off()
+        axs[1 + k].imshow(it['rp'][k].numpy(), cmap='viridis'); axs[1 + k].set_title(f"RP {name}", fontsize=8); axs[1 + k].set_axis_off()
     axs[-1].imshow(_rgb(it['patch'].numpy(), self.bands, self.mean, self.std), interpolation='nearest')
     c = self.patch_size // 2
     axs[-1].plot([c], [c], 'r+', ms=10); axs[-1].set_title(f"patch {self.patch_date}", fontsize=8); axs[-1].set_axis_off()
