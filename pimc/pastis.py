@@ -345,7 +345,7 @@ def _normalize(self: PASTIS, x, # stored values (..., 10, H, W): numpy array, to
 
 PASTIS.norm, PASTIS.normalize = _norm, _normalize
 
-# %% ../nbs/04_pastis.ipynb #1e6b273a
+# %% ../nbs/04_pastis.ipynb #6b867796
 def pastis_cmap():
     "Colour map for the 20 PASTIS classes: background black, the 18 crops from tab20, void white."
     from matplotlib.colors import ListedColormap
@@ -376,7 +376,7 @@ def _plot(self: PASTIS, i: int, # item index
     nd = _ndvi(c.values, s).reshape(T, -1); cm = pastis_cmap()
     for k in np.unique(lab):
         m = (lab.ravel() == k)
-        a2.plot(c.dates, np.nanmean(nd[:, m], 1), '.-', color=cm(int(k)) if k not in (0, 19) else ('0.3' if k == 0 else '0.7'),
+        a2.plot(c.dates, np.nanmean(nd[:, m], 1), '.-' if k not in (0, 19) else '.--', color=cm(int(k)) if k not in (0, 19) else ('k' if k == 0 else '0.6'),
                 lw=1, ms=3, label=f"{k} {self.CLASSES[k]} ({m.mean():.0%})")
     a2.axvline(c.dates[t], color='0.5', lw=0.8, ls=':')
     a2.set_ylabel('mean NDVI'); a2.set_ylim(-0.2, 1); a2.tick_params(labelsize=8)
@@ -386,7 +386,7 @@ def _plot(self: PASTIS, i: int, # item index
 
 PASTIS.plot = _plot
 
-# %% ../nbs/04_pastis.ipynb #6b8b6279
+# %% ../nbs/04_pastis.ipynb #70cc066c
 def _rss_mb() -> dict:
     try: txt = Path('/proc/self/status').read_text()
     except OSError: raise NotImplementedError("rss_while_iterating reads /proc/self/status (Linux only)") from None
@@ -410,9 +410,10 @@ def rss_while_iterating(root, # PASTIS root to iterate over
         c = ds[i]; H, W = c.shape[2:]
         r, k = rng.integers(0, H, pixels), rng.integers(0, W, pixels)
         float(np.asarray(c.values[:, :, r, k], np.float32).sum())   # read the pixels' series
+        trace.append(_rss_mb())                                       # while the patch is in use
         if keep: kept.append(c)
         del c
-        trace.append(_rss_mb())
+        trace.append(_rss_mb())                                       # after letting it go (or keeping it)
     end = trace[-1] if trace else start
     sizes = [ds.paths(i)[0].stat().st_size for i in range(n)]
     return {'n_patches': n, 'mmap': mmap, 'keep': keep, 'patch_mb': float(np.mean(sizes)) / 2**20 if sizes else 0.,

@@ -1,6 +1,6 @@
 """EuroSAT reader: real RGB chips in every layout, 13-band MS fixtures in the real format (bands by name, B8A last),
 split lists, and errors that name the file or root."""
-import importlib.util, os, shutil, warnings
+import importlib.util, shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +18,10 @@ REAL = ["AnnualCrop", "Forest", "HerbaceousVegetation", "PermanentCrop", "River"
 
 
 def samples(name):
-    "The shared samples sub-folder `name`; skips the test, naming the folder, when it is absent."
-    try:
-        from pimc.readers import samples_dir
-        try: return samples_dir(name)
-        except FileNotFoundError as e: pytest.skip(f"real samples not available: {e}")
-    except ImportError:
-        p = Path(os.environ.get("PIMC_SAMPLES", HERE.parents[1] / "shared" / "data")) / name
-        if not p.is_dir(): pytest.skip(f"real samples folder {p} not found (set PIMC_SAMPLES)")
-        return p
+    "The shared samples sub-folder `name` (pimc.readers.samples_dir); skips the test, naming the folder, when absent."
+    from pimc.readers import samples_dir
+    try: return samples_dir(name)
+    except FileNotFoundError as e: pytest.skip(f"real sample data not available: {e}")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """PASTIS reader: the real metadata layout round-trips, errors name the file and the problem, writers are atomic,
 and iterating over 200 memory-mapped patches does not grow the process's memory."""
-import importlib.util, json, os
+import importlib.util, json
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +18,10 @@ make_pastis = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(m
 
 
 def samples(name):
-    "The shared samples sub-folder `name`; skips the test, naming the folder, when it is absent."
-    try:
-        from pimc.readers import samples_dir
-        try: return samples_dir(name)
-        except FileNotFoundError as e: pytest.skip(f"real samples not available: {e}")
-    except ImportError:
-        p = Path(os.environ.get("PIMC_SAMPLES", HERE.parents[1] / "shared" / "data")) / name
-        if not p.is_dir(): pytest.skip(f"real samples folder {p} not found (set PIMC_SAMPLES)")
-        return p
+    "The shared samples sub-folder `name` (pimc.readers.samples_dir); skips the test, naming the folder, when absent."
+    from pimc.readers import samples_dir
+    try: return samples_dir(name)
+    except FileNotFoundError as e: pytest.skip(f"real sample data not available: {e}")
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +95,16 @@ def test_fixture_is_plausible(fixture_root):
     assert series.values.shape == (2, 3, len(c)) and np.isfinite(series.values).all()
 
 
-def test_transforms_and_iteration(fixture_root):
-    ds = PASTIS(fixture_root, folds=[1], transforms=lambda c: c.sel_dates(idx=range(5)))
-    assert [len(c) for c in ds] == [5] * len(ds)
-    assert PASTIS(fixture_root, mmap=False)[0].values.__class__ is np.ndarray
+def test_transforms_and_iteration(tmp_path):
+    root = small_tree(tmp_path, ids_folds=((10, 1), (11, 1), (20, 2)))
+    ds = PASTIS(root, folds=[1], transforms=lambda c: c.sel_dates(idx=range(3)))
+    assert [len(c) for c in ds] == [3, 3]
+    assert PASTIS(root, mmap=False)[0].values.__class__ is np.ndarray
 
 
-def test_dataloader_over_patches(fixture_root):
+def test_dataloader_over_patches(tmp_path):
     import torch
-    ds = PASTIS(fixture_root, transforms=lambda c: torch.as_tensor(np.asarray(c.values[:5, :, :4, :4], np.float32)))
+    ds = PASTIS(small_tree(tmp_path), transforms=lambda c: torch.as_tensor(np.asarray(c.values[:5, :, :4, :4], np.float32)))
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
     assert batch.shape == (3, 5, 10, 4, 4)
 
@@ -303,10 +299,17 @@ def test_parse_dates_variants():
 
 # ---------------------------------------------------------------- memory
 @pytest.mark.slow
-def test_rss_flat_while_iterating(real_meta, tmp_path):
+def test_rss_flat_while_iterating(tmp_path):
     """200 memory-mapped patches, all Cubes kept alive: anonymous memory stays flat; a reader that loads each
     patch into memory grows by (nearly) the whole data set, so the bound below would catch it."""
-    root = make_pastis.make_pastis(tmp_path / "P200", size=32, n=200, metadata=real_meta[2])
+    from pimc.readers import has_samples
+    if has_samples("pastis_metadata"):   # the real date lists (T = 43)
+        root = make_pastis.make_pastis(tmp_path / "P200", size=32, n=200, metadata=samples("pastis_metadata"))
+    else:                                # same sizes without the samples
+        rng, root = np.random.default_rng(0), tmp_path / "P200"
+        dates = np.datetime64("2018-09-24") + 10 * np.arange(43).astype("timedelta64[D]")
+        write_pastis_metadata(root, [write_pastis_patch(root, i, rng.integers(0, 5000, (43, 10, 32, 32)), dates,
+                                                        rng.integers(0, 20, (32, 32)), i % 5 + 1) for i in range(200)])
     m = rss_while_iterating(root, mmap=True, keep=True)
     assert m["n_patches"] == 200 and m["data_mb"] > 150
     bound = 0.1 * m["data_mb"]

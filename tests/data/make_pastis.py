@@ -12,14 +12,12 @@ Patch 10001 (and every 7th record after it) carries `dates-S2` as a JSON string,
 Files are written through `pimc.pastis.write_pastis_*`, the writers the synthetic generator uses too.
 """
 from __future__ import annotations
-import argparse, json, os, sys
+import argparse, json, sys
 from pathlib import Path
 
 import numpy as np
 
 from pimc.pastis import PASTIS_REFERENCE_DATE, parse_dates_s2, write_pastis_metadata, write_pastis_norm, write_pastis_patch
-
-REPO = Path(__file__).resolve().parents[2]
 
 #           B2     B3     B4     B5     B6     B7     B8     B8A    B11    B12
 SOIL = np.array([.080, .110, .140, .170, .200, .220, .240, .250, .300, .260], np.float32)
@@ -38,14 +36,9 @@ CROPS = [c for c in range(1, 19)]
 
 
 def samples_metadata_dir() -> Path:
-    "The shared `pastis_metadata` folder (PIMC_SAMPLES or <repo>/../shared/data)."
-    try:
-        from pimc.readers import samples_dir
-        return samples_dir('pastis_metadata')
-    except ImportError:
-        p = Path(os.environ.get('PIMC_SAMPLES', REPO.parent / 'shared' / 'data')) / 'pastis_metadata'
-        if not p.is_dir(): raise FileNotFoundError(f"real PASTIS metadata folder {p} not found (set PIMC_SAMPLES to the shared data folder)")
-        return p
+    "The shared `pastis_metadata` folder ($PIMC_SAMPLES or <repo>/../shared/data; see pimc.readers.samples_dir)."
+    from pimc.readers import samples_dir
+    return samples_dir('pastis_metadata')
 
 
 def _sig(x): return 1 / (1 + np.exp(-x))
