@@ -89,7 +89,7 @@ def read_chip(path, # a EuroSAT .jpg or .tif chip
         raise DatasetFormatError(f"{path}: cannot read this EuroSAT MS chip as a GeoTIFF ({e}); the file is truncated or corrupt") from None
     return a.astype(np.float32) / get_sensor('eurosat_ms').scale
 
-# %% ../nbs/05_eurosat.ipynb #3500388e
+# %% ../nbs/05_eurosat.ipynb #ab93ef9d
 def _split_file(root: Path, image_dir: Path, split) -> Path:
     if split in ('train', 'val', 'test'):
         name, where = f'eurosat-{split}.txt', [root, image_dir, *image_dir.parents]
@@ -97,10 +97,9 @@ def _split_file(root: Path, image_dir: Path, split) -> Path:
             if (d / name).is_file(): return d / name
             if d == root: break
         raise DatasetNotFoundError(f"EuroSAT split file {name} not found in root {root} (nor in {image_dir}); {SPLIT_SOURCE}")
-    p = Path(split)
-    if isinstance(split, (str, Path)) and p.suffix == '.txt':
-        if not p.is_file(): raise DatasetNotFoundError(f"EuroSAT split file {p} does not exist (split={str(split)!r})")
-        return p
+    if isinstance(split, (str, Path)) and Path(split).suffix == '.txt':
+        if not Path(split).is_file(): raise DatasetNotFoundError(f"EuroSAT split file {split} does not exist (split={str(split)!r})")
+        return Path(split)
     raise ValueError(f"EuroSAT(split=...): split must be None, 'train', 'val', 'test' or the path of a .txt split file (got {split!r})")
 
 class EuroSAT:

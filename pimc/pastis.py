@@ -107,7 +107,7 @@ def read_pastis_metadata(path, # metadata.geojson (or the PASTIS root holding it
         out.append(PatchInfo(pid, fold, props.get('TILE'), parse_dates_s2(props['dates-S2'], where), dict(props), f.get('geometry')))
     return sorted(out, key=lambda p: p.patch_id)
 
-# %% ../nbs/04_pastis.ipynb #01448ae2
+# %% ../nbs/04_pastis.ipynb #e470c365
 def _atomic_write(path: Path, write: Callable, # write(binary file object)
                  ) -> Path:
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,12 +169,16 @@ def write_pastis_metadata(root, # PASTIS root folder
         if r['ID_PATCH'] in seen: raise ValueError(f"write_pastis_metadata: ID_PATCH {r['ID_PATCH']} appears twice")
         seen.add(r['ID_PATCH'])
         if int(r['Fold']) not in PASTIS_FOLDS: raise ValueError(f"write_pastis_metadata: record {i} (ID_PATCH {r['ID_PATCH']}): Fold must be 1-5 (got {r['Fold']})")
+        r['ID_PATCH'], r['Fold'] = int(r['ID_PATCH']), int(r['Fold'])
         ds = r['dates-S2']
         parse_dates_s2(ds, f"write_pastis_metadata record {i} (ID_PATCH {r['ID_PATCH']})")  # validate, keep the given form
         if not isinstance(ds, (str, Mapping)): r['dates-S2'] = dates_to_s2(ds)
         feats.append({'id': str(i), 'type': 'Feature', 'properties': r, 'geometry': geom})
     gj = {'type': 'FeatureCollection', 'crs': {'type': 'name', 'properties': {'name': crs}}, 'features': feats}
-    return _atomic_write(Path(root) / 'metadata.geojson', lambda f: f.write(json.dumps(gj, indent=1).encode()))
+    def plain(o):  # numpy scalars and arrays from callers' records
+        if isinstance(o, (np.generic, np.ndarray)): return o.tolist()
+        raise TypeError(f"write_pastis_metadata: property value {o!r} ({type(o).__name__}) cannot be written as JSON")
+    return _atomic_write(Path(root) / 'metadata.geojson', lambda f: f.write(json.dumps(gj, indent=1, default=plain).encode()))
 
 # %% ../nbs/04_pastis.ipynb #ffc545ff
 def _norm_dict(mean, std, where):

@@ -137,6 +137,8 @@ def test_split_errors(ms_tree, tmp_path):
         EuroSAT(tmp_path, kind="ms", split="train")
     with pytest.raises(ValueError, match=r"EuroSAT\(split=...\): split must be None, 'train', 'val', 'test' or the path of a .txt split file \(got 'training'\)"):
         EuroSAT(tmp_path, kind="ms", split="training")
+    with pytest.raises(ValueError, match=r"split must be None, .* \(got 3\)"):
+        EuroSAT(tmp_path, kind="ms", split=3)
     with pytest.raises(DatasetNotFoundError, match=r"split file .*nope.txt does not exist"):
         EuroSAT(tmp_path, kind="ms", split=tmp_path / "nope.txt")
     (tmp_path / "eurosat-test.txt").write_text("Forest_1.jpg\nForest_99.jpg\n")
