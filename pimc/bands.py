@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ['DEFAULT_ROLE_NAMES', 'S2_L1C_BANDS', 'SENSORS', 'INDICES', 'Sensor', 'register_sensor', 'get_sensor', 'IndexResult',
            'vegetation_index', 'ndvi', 'evi', 'savi', 'compute_indices']
 
-# %% ../nbs/00_bands.ipynb #539bd9fb
+# %% ../nbs/00_bands.ipynb #b25553ab
 #: spectral roles the indices use, and the band names that play them when a sensor does not say otherwise
 DEFAULT_ROLE_NAMES = {
     'blue':  ('blue', 'B', 'B2', 'B02'),
@@ -37,9 +37,10 @@ class Sensor:
         if len(set(self.bands)) != len(self.bands): raise ValueError(f"Sensor {self.name!r}: duplicate band names in {self.bands}")
         if not self.scale > 0: raise ValueError(f"Sensor {self.name!r}: scale must be > 0 (got {self.scale})")
         roles = dict(self.roles)
+        upper = {b.upper(): b for b in self.bands}  # 'Red', 'RED' and 'red' all play the red role
         for role, names in DEFAULT_ROLE_NAMES.items():
             if role not in roles:
-                hit = next((b for b in names if b in self.bands), None)
+                hit = next((upper[n.upper()] for n in names if n.upper() in upper), None)
                 if hit is not None: roles[role] = hit
         bad = {r: b for r, b in roles.items() if b not in self.bands}
         if bad: raise ValueError(f"Sensor {self.name!r}: roles {bad} name bands that are not in {self.bands}")
@@ -60,7 +61,7 @@ class Sensor:
 
     def __repr__(self): return f"Sensor({self.name!r}, bands={list(self.bands)}, scale={self.scale:g})"
 
-# %% ../nbs/00_bands.ipynb #d335606e
+# %% ../nbs/00_bands.ipynb #79966106
 S2_L1C_BANDS = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B10', 'B11', 'B12')
 
 SENSORS: dict[str, Sensor] = {}
@@ -86,7 +87,7 @@ register_sensor('eurosat_ms', S2_L1C_BANDS[:8] + S2_L1C_BANDS[9:] + ('B8A',), 10
 register_sensor('eurosat_rgb', ('R', 'G', 'B'), 255, description='EuroSAT RGB JPEG (B4, B3, B2 scaled 0-2750 -> 0-255)')
 register_sensor('cbers4_awfi', ('B13', 'B14', 'B15', 'B16'), 10_000,
                 {'blue': 'B13', 'green': 'B14', 'red': 'B15', 'nir': 'B16'}, 'CBERS-4 AWFI, 64 m, reflectance x 10 000')
-register_sensor('formosat2', ('NIR', 'R', 'G'), 1.0, description='Formosat-2 (TempCNN example): NIR, red, green; no blue band')
+register_sensor('formosat2', ('NIR', 'R', 'G'), 1000, description='Formosat-2 (TempCNN example): NIR, red, green, reflectance x 1000; no blue band')
 
 def get_sensor(sensor: Sensor | str | Sequence[str], # a Sensor, a registered name, or band names
                scale: float | None = None, # override the reflectance scale
