@@ -19,7 +19,7 @@ from .readers import index_cube_series
 
 # %% auto #0
 __all__ = ['PixelIndex', 'random_pixels', 'stratified_pixels', 'hilbert_curve', 'hilbert_pixels', 'pixel_groups',
-           'PixelPatchPairs']
+           'PixelPatchPairs', 'pairs_loader']
 
 # %% ../nbs/09_pairs.ipynb #70bd90ee
 class PixelIndex(NamedTuple):
@@ -182,7 +182,7 @@ def _image(cube: Cube, band_idx, patch_date) -> np.ndarray:
     if never.any(): img[:, never] = np.median(x[:, :, never], 0)
     return img.astype(np.float32)
 
-# %% ../nbs/09_pairs.ipynb #2045f1e9
+# %% ../nbs/09_pairs.ipynb #6254109b
 def _memmap_token(a):
     "(file, dtype, shape, offset, order) of an array that np.load / np.memmap mapped whole; None for anything else."
     if isinstance(a, np.memmap) and a.filename is not None and isinstance(a.base, mmap.mmap):
@@ -199,6 +199,33 @@ class _PickledCube:
     def restore(self) -> Cube:
         fn, dt, shape, off, order = self.token
         return Cube(values=np.memmap(fn, dtype=np.dtype(dt), mode='r', shape=shape, offset=off, order=order), **self.fields)
+
+_RESIZE: dict = {}
+
+def _resize_matrix(n: int, # plot side T′
+                   size: int, # wanted side S
+                  ) -> np.ndarray:
+    "(S, T′) float32 matrix M with M @ R @ M.T == `resize_rp(R, S)` (bilinear, antialiased: the resize is separable)."
+    key = (n, size)
+    if key not in _RESIZE:
+        import torch.nn.functional as F
+        e = torch.eye(n, dtype=torch.float64).reshape(n, 1, 1, n)    # resize along the width: exact 1-D weights
+        _RESIZE[key] = F.interpolate(e, size=(1, size), mode='bilinear', align_corners=False, antialias=True)[:, 0, 0, :].T.numpy().astype(np.float32)
+    return _RESIZE[key]
+
+def _plots(series: np.ndarray, # (n, K, T) float32
+           size: int, # side S
+           rp_params: dict, # `recurrence_plot` parameters
+           backend: str, # 'numpy', 'torch' or 'numba'
+          ) -> np.ndarray:
+    "(n, K, S, S) float32 recurrence plots, resized like `resize_rp`."
+    default = all(rp_params.get(k, v) == v for k, v in (('dimension', 1), ('time_delay', 1), ('threshold', None)))
+    if backend == 'numpy' and default: R = np.abs(series[..., :, None] - series[..., None, :])   # pyts defaults: |x_i − x_j|
+    else: R = np.asarray(recurrence_plot(series, backend='torch' if backend == 'numpy' else backend, **rp_params), np.float32)
+    n = R.shape[-1]
+    if n == size: return R
+    M = _resize_matrix(n, size)
+    return M @ R @ M.T
 
 class PixelPatchPairs(torch.utils.data.Dataset):
     "Pairs (recurrence plot of a pixel's index series, image patch around it) from cubes, as dicts of tensors."
@@ -217,7 +244,7 @@ class PixelPatchPairs(torch.utils.data.Dataset):
                  groups='cube', # group ids: 'cube' or a block size in pixels (see `pixel_groups`)
                  pad: str = 'reflect', # patch border padding: 'reflect' or 'zeros'
                  patch_cubes=None, # optional cubes on the same grids to cut patches from (e.g. a multi-band scene for an NDVI-only cube)
-                 rp_backend: str | None = 'torch', # `recurrence_plot` backend ('torch' is safe in DataLoader workers)
+                 rp_backend: str = 'numpy', # 'numpy' (single-threaded, no thread oversubscription), or a `recurrence_plot` backend: 'torch', 'numba'
                  progress: bool = False, # tqdm bar while series and images are prepared
                 ):
         self.cubes = _cubes(cubes)
@@ -227,6 +254,7 @@ class PixelPatchPairs(torch.utils.data.Dataset):
             if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1): raise ValueError(f"{name} must be a positive integer (got {v!r})")
         if pad not in ('reflect', 'zeros'): raise ValueError(f"pad must be 'reflect' or 'zeros' (got {pad!r})")
         self.rp_size, self.patch_size, self.patch_date, self.pad = int(rp_size), int(patch_size), patch_date, pad
+        if rp_backend not in ('numpy', 'torch', 'numba'): raise ValueError(f"rp_backend must be 'numpy', 'torch' or 'numba' (got {rp_backend!r})")
         self.rp_params, self.indices, self.seed, self.rp_backend = dict(rp_params or {}), tuple(indices), seed, rp_backend
         for k in ('size', 'out'):
             if k in self.rp_params: raise ValueError(f"rp_params must not contain {k!r}: use rp_size (got {self.rp_params})")
@@ -311,27 +339,35 @@ class PixelPatchPairs(torch.utils.data.Dataset):
         return self._series[int(self.pixels.cube[i])][self._pos[i]]
 
     def __getitem__(self, i):
+        "Item `i` (a dict); a list or array of indices gives a whole collated batch (see `batch`)."
+        if isinstance(i, (list, tuple, np.ndarray, torch.Tensor)): return self.batch(i)
         if not -len(self) <= i < len(self): raise IndexError(f"index {i} is out of range for {len(self)} pairs")
         return self.__getitems__([int(i) % len(self)])[0]
 
-    def __getitems__(self, idx):
-        "A list of items, the plots of each cube's pixels computed in one batch."
-        idx = np.asarray(idx, np.int64)
+    def batch(self, idx) -> dict:
+        "Items `idx` already collated: the same keys, each a stacked tensor (rp (n, K, S, S), patch (n, C, P, P), int64 (n,) for the rest)."
+        idx = np.asarray(idx, np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)): raise IndexError(f"indices out of range for {len(self)} pairs")
-        P, cube_of = self.patch_size, self.pixels.cube[idx]
-        rps = [None] * len(idx)
+        n, P, S, K = len(idx), self.patch_size, self.rp_size, len(self.indices)
+        cube_of, rows, cols = self.pixels.cube[idx], self.pixels.row[idx], self.pixels.col[idx]
+        rp = np.empty((n, K, S, S), np.float32)              # numpy throughout: no torch kernels (threads) per batch
+        patch = np.empty((n, len(self.bands), P, P), np.float32)
         for c in np.unique(cube_of):
             where = np.flatnonzero(cube_of == c)
-            s = torch.from_numpy(self._series[int(c)][self._pos[idx[where]]])
-            R = recurrence_plot(s, size=self.rp_size, backend=self.rp_backend, **self.rp_params)
-            for j, w in enumerate(where): rps[w] = R[j]
-        out = []
-        for k, i in enumerate(idx):
-            c, r, col = int(self.pixels.cube[i]), int(self.pixels.row[i]), int(self.pixels.col[i])
-            patch = torch.from_numpy(np.ascontiguousarray(self._padded[c][:, r:r + P, col:col + P]))
-            out.append({'rp': rps[k].float(), 'patch': patch, 'group': torch.tensor(self.groups[i], dtype=torch.int64),
-                        'cube': c, 'row': r, 'col': col, 'label': torch.tensor(self._labels[i], dtype=torch.int64)})
-        return out
+            rp[where] = _plots(self._series[int(c)][self._pos[idx[where]]], S, self.rp_params, self.rp_backend)
+            win = np.lib.stride_tricks.sliding_window_view(self._padded[int(c)], (P, P), axis=(1, 2))   # (C, H, W, P, P) view
+            patch[where] = win[:, rows[where], cols[where]].transpose(1, 0, 2, 3)
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.int64))
+        return {'rp': torch.from_numpy(rp), 'patch': torch.from_numpy(patch), 'group': t(self.groups[idx]), 'cube': t(cube_of),
+                'row': t(rows), 'col': t(cols), 'label': t(self._labels[idx])}
+
+    def __getitems__(self, idx) -> list:
+        "A list of items (what `DataLoader` asks for per batch): one `batch` call, split into per-item dicts."
+        b = self.batch(idx)
+        cube_of, rows, cols = b['cube'].tolist(), b['row'].tolist(), b['col'].tolist()
+        rp, patch, group, label = b['rp'], b['patch'], b['group'], b['label']
+        return [{'rp': rp[k], 'patch': patch[k], 'group': group[k], 'cube': cube_of[k], 'row': rows[k], 'col': cols[k], 'label': label[k]}
+                for k in range(len(cube_of))]
 
     # -- pickling (DataLoader workers started with 'spawn' or 'forkserver') ------------------------------------
     def __getstate__(self):
@@ -354,6 +390,20 @@ class PixelPatchPairs(torch.utils.data.Dataset):
         n_c = len(np.unique(self.pixels.cube))
         return (f"PixelPatchPairs({len(self)} pairs from {n_c} cubes, {len(np.unique(self.groups))} groups; rp {len(self.indices)}x{self.rp_size}x{self.rp_size} "
                 f"{'/'.join(self.indices)}, patch {len(self.bands)}x{self.patch_size}x{self.patch_size} at {self.patch_date!r}, pad {self.pad!r})")
+
+# %% ../nbs/09_pairs.ipynb #ec26a0be
+def pairs_loader(ds: PixelPatchPairs, # the pairs
+                 batch_size: int = 256, # pairs per batch
+                 shuffle: bool = True, # a new random order every epoch (reproducible from `seed`)
+                 seed: int = 0, # seed of the shuffling generator
+                 drop_last: bool = True, # drop the last incomplete batch (contrastive losses like full batches)
+                 num_workers: int = 0, # DataLoader worker processes
+                 **kw, # more DataLoader arguments (pin_memory, persistent_workers, multiprocessing_context, ...)
+                ) -> torch.utils.data.DataLoader:
+    "A DataLoader yielding collated batch dicts made by `PixelPatchPairs.batch` (one call per batch)."
+    base = torch.utils.data.RandomSampler(ds, generator=torch.Generator().manual_seed(seed)) if shuffle else torch.utils.data.SequentialSampler(ds)
+    sampler = torch.utils.data.BatchSampler(base, batch_size, drop_last)
+    return torch.utils.data.DataLoader(ds, batch_size=None, sampler=sampler, num_workers=num_workers, **kw)
 
 # %% ../nbs/09_pairs.ipynb #a62b95cb
 def _rgb(patch: np.ndarray, bands, mean, std) -> np.ndarray:

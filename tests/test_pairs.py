@@ -9,7 +9,7 @@ import torch
 from pimc.bands import get_sensor
 from pimc.cube import Cube
 from pimc.recurrence import recurrence_plot
-from pimc.pairs import (PixelIndex, PixelPatchPairs, hilbert_curve, hilbert_pixels, pixel_groups, random_pixels,
+from pimc.pairs import (PixelIndex, PixelPatchPairs, hilbert_curve, hilbert_pixels, pairs_loader, pixel_groups, random_pixels,
                         stratified_pixels)
 
 KEYS = ('rp', 'patch', 'group', 'cube', 'row', 'col', 'label')
@@ -245,6 +245,27 @@ def _same(a, b):
 def test_dataloader_fork_workers(cubes):
     ds = PixelPatchPairs(cubes, pixels=24)
     _same(_batches(ds, num_workers=2), _batches(ds))
+
+
+def test_batch_equals_collated_items(cubes):
+    ds = PixelPatchPairs(cubes, pixels=24, groups=5)
+    idx = [40, 2, 17, 2, 33]
+    b, items = ds.batch(idx), torch.utils.data.default_collate([ds[i] for i in idx])
+    for k in KEYS: assert torch.equal(b[k], items[k]), k
+    assert ds[np.array(idx)]['row'].tolist() == b['row'].tolist()    # a list/array index gives a batch
+
+
+def test_pairs_loader(cubes):
+    ds = PixelPatchPairs(cubes, pixels=24)
+    a = list(pairs_loader(ds, batch_size=10, seed=3))
+    assert len(a) == 4 and all(x['rp'].shape == (10, 3, 32, 32) for x in a)          # drop_last
+    seen = torch.cat([x['cube'] * 10_000 + x['row'] * 100 + x['col'] for x in a])
+    assert len(seen.unique()) == 40                                                    # no pair twice in an epoch
+    _same(a, list(pairs_loader(ds, batch_size=10, seed=3)))                            # reproducible order
+    assert not torch.equal(a[0]['row'], next(iter(pairs_loader(ds, batch_size=10, seed=4)))['row'])
+    _same(a, list(pairs_loader(ds, batch_size=10, seed=3, num_workers=2)))             # workers change nothing
+    seq = list(pairs_loader(ds, batch_size=16, shuffle=False, drop_last=False))
+    assert [len(x['row']) for x in seq] == [16, 16, 16] and seq[0]['cube'].tolist() == [0] * 16
 
 
 @pytest.mark.slow
