@@ -39,7 +39,7 @@ def figures(run_dir, # a run folder
     "The figures a run saved (PNG, SVG, GIF, HTML), sorted by path."
     return sorted(p for p in Path(run_dir).rglob('*') if p.suffix.lower() in ('.png', '.svg', '.gif', '.html'))
 
-# %% ../nbs/98_demo.ipynb #dad8516a
+# %% ../nbs/98_demo.ipynb #032cbf1a
 def _rel(p) -> str:
     p = Path(p)
     try: return str(p.resolve().relative_to(Path.cwd().resolve()))
@@ -61,11 +61,11 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
         nb = Path(a.notebook) if a.notebook else demo_notebook()
         declared = notebook_params(nb)
         params = check_params(nb, {k: parse_cli_value(v, declared.get(k)) for k, v in a.param or []}, declared)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+        shown = ', '.join(f'{k}={v!r}' for k, v in params.items()) or 'its defaults'
+        print(f"pimc {pimc.__version__} demo: running {_rel(nb)} with {shown} (papermill, one kernel) ...", flush=True)
+        rec = run_notebook(nb, params, out_dir=a.out, name=nb.stem, timeout=a.timeout)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         print(f"pimc demo: error: {e}", file=sys.stderr); return 2
-    shown = ', '.join(f'{k}={v!r}' for k, v in params.items()) or 'its defaults'
-    print(f"pimc {pimc.__version__} demo: running {_rel(nb)} with {shown} (papermill, one kernel) ...", flush=True)
-    rec = run_notebook(nb, params, out_dir=a.out, name=nb.stem, timeout=a.timeout)
     print(f"{nb.name}: {rec['status']} in {rec['timings'].get('total_s', 0):.1f} s")
     metrics = _flat(rec.get('metrics', {}))
     if metrics: print('metrics:\n' + '\n'.join(f'  {k} = {v:.4g}' if isinstance(v, float) else f'  {k} = {v}' for k, v in metrics.items()))

@@ -243,7 +243,7 @@ def run_name(params: Mapping, # name -> value of the parameters that tell runs a
     if not params: return 'default'
     return sanitize('_'.join(f'{k}={_fmt(params[k])}' for k in sorted(params)))
 
-# %% ../nbs/30_experiments.ipynb #ff39973c
+# %% ../nbs/30_experiments.ipynb #e08043d1
 def _src_root() -> str: return str(Path(pimc.__file__).resolve().parent.parent)
 
 @contextlib.contextmanager
@@ -310,12 +310,13 @@ def _fresh_run_dir(run_dir: Path):
     run_dir.mkdir(parents=True)
 
 def _error_cell(path, default):
-    "Index of the cell holding the error in the executed notebook (papermill puts a marker cell above everything)."
-    import nbformat
+    "Index of the failing cell in the executed notebook: the one with an error output, else the last one started."
+    import nbformat   # (papermill puts a marker cell above everything, so its own index is off by one)
     try: cells = nbformat.read(path, as_version=4).cells
     except Exception: return default
-    return next((i for i, c in enumerate(cells) if c.cell_type == 'code' and
-                 any(o.get('output_type') == 'error' for o in c.get('outputs', []))), default)
+    err = [i for i, c in enumerate(cells) if c.cell_type == 'code' and any(o.get('output_type') == 'error' for o in c.get('outputs', []))]
+    started = [i for i, c in enumerate(cells) if c.get('metadata', {}).get('papermill', {}).get('start_time')]  # timeouts, dead kernels
+    return err[0] if err else started[-1] if started else default
 
 def _skip_slow_optional_imports():
     "In processes pimc starts itself: keep jsonschema from importing rfc3987_syntax (~2 s of CPU, for a URI format nbformat never checks)."
@@ -375,7 +376,12 @@ def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel
             err = _summarise(e)
             if attempt == 1 and err['cell'] is None and _RETRY.search(f"{err['type']} {err['message']}"): continue
             break
-    if err is not None and err['cell'] is not None: err['cell'] = _error_cell(out_nb, err['cell'])
+    if err is not None:
+        err['cell'] = _error_cell(out_nb, err['cell'])
+        if err['cell'] is not None and not err['source']:
+            import nbformat
+            try: err['source'] = '\n'.join(nbformat.read(out_nb, as_version=4).cells[err['cell']].source.splitlines()[:3])[:300]
+            except Exception: pass
     try: rec = read_sidecar(run_dir) or {}
     except ValueError: rec = {}                                 # the notebook left a broken file: ours replaces it
     failed = err is not None or rec.get('status') == 'failed'  # a notebook may also declare itself failed
@@ -607,7 +613,7 @@ def plot_metric(df, # table from collate/sweep
     if path is not None: fig.savefig(path, dpi=100); df.attrs['plot'] = str(path)
     return fig
 
-# %% ../nbs/30_experiments.ipynb #2c1ab15f
+# %% ../nbs/30_experiments.ipynb #dc14677e
 def _print_table(df):
     cols = [c for c in df.columns if c not in ('output', 'error')]
     import pandas as pd
@@ -677,7 +683,7 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
         print(f"table: {d / 'results.csv'}, {d / 'results.md'}")
         if 'plot' in df.attrs: print(f"plot: {df.attrs['plot']}")
         return int((df.status != 'complete').any())
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         print(f"pimc {a.cmd}: error: {e}", file=sys.stderr); return 2
 
 # %% ../nbs/30_experiments.ipynb #c723f311
