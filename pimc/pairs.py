@@ -182,7 +182,7 @@ def _image(cube: Cube, band_idx, patch_date) -> np.ndarray:
     if never.any(): img[:, never] = np.median(x[:, :, never], 0)
     return img.astype(np.float32)
 
-# %% ../nbs/09_pairs.ipynb #6254109b
+# %% ../nbs/09_pairs.ipynb #14c23aea
 def _memmap_token(a):
     "(file, dtype, shape, offset, order) of an array that np.load / np.memmap mapped whole; None for anything else."
     if isinstance(a, np.memmap) and a.filename is not None and isinstance(a.base, mmap.mmap):
@@ -262,6 +262,7 @@ class PixelPatchPairs(torch.utils.data.Dataset):
         self.groups = pixel_groups(self.pixels, groups) if len(self.pixels) else np.zeros(0, np.int64)
         self._prepare(bands, progress)
         self._set_normalize(normalize)
+        del self._images                                   # the padded, normalised copies are what items use
 
     # -- setup ------------------------------------------------------------------------------------------------
     def _pixels(self, pixels) -> PixelIndex:
@@ -272,6 +273,9 @@ class PixelPatchPairs(torch.utils.data.Dataset):
             if a.ndim != 2 or 3 not in a.shape: raise ValueError(f"pixels must be a PixelIndex, (cube, row, col) arrays or an (N, 3) array (got shape {a.shape})")
             pixels = PixelIndex(*(a.T if a.shape[1] == 3 and a.shape[0] != 3 else a))
         p = PixelIndex(*(np.asarray(x, np.int64).ravel() for x in pixels))
+        if len(p.cube) > 2_000_000:
+            warnings.warn(f"{len(p.cube):,} pixels: their series take about {len(p.cube) * len(self.indices) * 61 * 4 / 2**30:.1f} GB at 61 dates; "
+                          "for a large dataset pick fewer pixels per cube (hilbert_pixels(cubes, step=...) or random_pixels(cubes, n=...))")
         if not len(p.cube) == len(p.row) == len(p.col): raise ValueError(f"pixels: cube, row and col have different lengths ({len(p.cube)}, {len(p.row)}, {len(p.col)})")
         bad = (p.cube < 0) | (p.cube >= len(self.cubes))
         if bad.any(): raise IndexError(f"pixels: cube index {int(p.cube[bad][0])} is out of range for {len(self.cubes)} cubes")
