@@ -16,8 +16,8 @@ import pimc
 
 # %% auto #0
 __all__ = ['SIDECAR', 'STATUSES', 'RUN_DIR_PARAMS', 'runs_root', 'git_commit', 'write_sidecar', 'read_sidecar', 'timed', 'Param',
-           'notebook_params', 'check_value', 'parse_cli_value', 'check_params', 'sanitize', 'run_name', 'run_notebook',
-           'load_grid', 'sweep', 'write_table', 'collate', 'plot_metric', 'main']
+           'notebook_params', 'check_value', 'parse_cli_value', 'check_params', 'sanitize', 'run_name', 'notebook_hash',
+           'run_notebook', 'load_grid', 'sweep', 'write_table', 'collate', 'plot_metric', 'main']
 
 # %% ../nbs/30_experiments.ipynb #9c4b6163
 SIDECAR = 'run.json'  # file name of a run's sidecar inside its run folder
@@ -243,7 +243,7 @@ def run_name(params: Mapping, # name -> value of the parameters that tell runs a
     if not params: return 'default'
     return sanitize('_'.join(f'{k}={_fmt(params[k])}' for k in sorted(params)))
 
-# %% ../nbs/30_experiments.ipynb #e08043d1
+# %% ../nbs/30_experiments.ipynb #c0ae479c
 def _src_root() -> str: return str(Path(pimc.__file__).resolve().parent.parent)
 
 @contextlib.contextmanager
@@ -327,12 +327,20 @@ def _same(a: Mapping, b: Mapping) -> bool:
     a, b = json.loads(json.dumps(_jsonable(a))), json.loads(json.dumps(_jsonable(b)))
     return all(k in a and a[k] == v for k, v in b.items())
 
-def _completed(run_dir: Path, params: Mapping) -> dict | None:
-    "The sidecar of a finished run with these parameters, else None."
+def notebook_hash(nb, # path of a notebook
+                 ) -> str:
+    "Hash of the code of `nb` (its code cells' sources): a finished run is reused only while this stays the same."
+    import nbformat
+    code = [c.source for c in nbformat.read(Path(nb), as_version=4).cells if c.cell_type == 'code']
+    return hashlib.sha1(json.dumps(code).encode()).hexdigest()[:16]
+
+def _completed(run_dir: Path, params: Mapping, nb_hash: str | None = None) -> dict | None:
+    "The sidecar of a finished run with these parameters (and this notebook code, when given), else None."
     try: rec = read_sidecar(run_dir)
     except ValueError: return None
-    if rec and rec.get('status') == 'complete' and _same(rec.get('params', {}), params): return rec
-    return None
+    if not rec or rec.get('status') != 'complete' or not _same(rec.get('params', {}), params): return None
+    if nb_hash is not None and rec.get('notebook_hash') != nb_hash: return None
+    return rec
 
 _STAGGER = None   # (lock, last start time, seconds) in sweep workers
 
@@ -359,7 +367,7 @@ def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel
     run_dir, out_nb = out_dir / name, out_dir / f'{name}.ipynb'
     _fresh_run_dir(run_dir)
     full = {**defaults, **params}
-    where = dict(run=name, notebook=str(nb), output=str(out_nb), run_dir=str(run_dir))
+    where = dict(run=name, notebook=str(nb), notebook_hash=notebook_hash(nb), output=str(out_nb), run_dir=str(run_dir))
     _write_json(run_dir / SIDECAR, _record(full, status='running', **where))   # stays 'running' if this process dies
     inject = dict(params, **({rd_param: str(run_dir)} if rd_param else {}))
     t0, err = time.time(), None
@@ -417,7 +425,7 @@ def run_notebook(nb, # the experiment notebook
     params, defaults, rd = _prepare(nb, params)
     name = sanitize(name) if name else run_name(params)
     out_dir = Path(out_dir) if out_dir is not None else runs_root() / sanitize(nb.stem)
-    done = _completed(out_dir / name, params) if skip_complete else None
+    done = _completed(out_dir / name, params, notebook_hash(nb)) if skip_complete else None
     if done is not None: return {**done, 'skipped': True}
     _check_run_dir(out_dir / name)
     args = (str(nb), params, defaults, str(out_dir), name, rd, timeout, kernel_name)
@@ -451,7 +459,7 @@ def load_grid(grid, # a YAML file, YAML text, or a dict: name -> list of values,
     runs = [dict(zip(swept, vals)) for vals in itertools.product(*grid.values())]
     return runs, swept, dict(fixed)
 
-# %% ../nbs/30_experiments.ipynb #2752ae3f
+# %% ../nbs/30_experiments.ipynb #df7d4924
 def sweep(nb, # the experiment notebook
           grid, # YAML file / YAML text / dict, see load_grid
           workers: int = 1, # runs at once, each in its own process and kernel
@@ -480,9 +488,9 @@ def sweep(nb, # the experiment notebook
     sdir.mkdir(parents=True, exist_ok=True)
     _write_json(sdir / 'sweep.json', dict(notebook=str(nb.resolve()), grid=str(Path(grid).resolve()) if gname != 'sweep' else None,
                                           swept=swept, fixed=fixed, runs=names, started=datetime.datetime.now().isoformat(timespec='seconds')))
-    skipped, todo = {}, []
+    skipped, todo, nb_hash = {}, [], notebook_hash(nb)
     for (params, defaults, rd), n in zip(prepared, names):
-        done = None if force else _completed(sdir / n, params)
+        done = None if force else _completed(sdir / n, params, nb_hash)
         skipped[n] = done is not None
         if done is None:
             _check_run_dir(sdir / n)

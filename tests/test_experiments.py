@@ -173,7 +173,7 @@ def test_notebook_params_and_missing_parameters_cell(tmp_path):
     with pytest.raises(FileNotFoundError, match='notebook not found'): ex.notebook_params(tmp_path / 'nope.ipynb')
 
 
-def test_cli(first, tmp_path):
+def test_cli(first, tmp_path, capsys):
     _, sdir, _ = first
     cmd = _pimc_cmd()
     r = subprocess.run(cmd + ['run', str(SMOKE), '-p', 'lr', '0.3', '-p', 'n_steps', '10', '-p', 'n_pixels', '2',
@@ -186,8 +186,8 @@ def test_cli(first, tmp_path):
     r = subprocess.run(cmd + ['run', str(SMOKE), '-p', 'lrate', '1', '--out', str(tmp_path / 'bad')],
                        capture_output=True, text=True, env=_env(), timeout=120)
     assert r.returncode == 2 and "unknown parameter 'lrate'" in r.stderr and not (tmp_path / 'bad').exists()
-    r = subprocess.run(cmd + ['run', str(SMOKE), '-p', 'n_steps', 'many'], capture_output=True, text=True, env=_env(), timeout=120)
-    assert r.returncode == 2 and "'n_steps' is declared `int`: cannot read 'many'" in r.stderr
+    assert ex.main(['run', str(SMOKE), '-p', 'n_steps', 'many']) == 2        # same code path, in-process
+    assert "'n_steps' is declared `int`: cannot read 'many'" in capsys.readouterr().err
     # collate an existing sweep folder
     r = subprocess.run(cmd + ['collate', str(sdir), '--metric', 'r2', '--x', 'lr'], capture_output=True, text=True, env=_env(), timeout=120)
     assert r.returncode == 0, r.stderr
@@ -242,3 +242,17 @@ def test_foreign_folder_is_refused_not_deleted(tmp_path):
     with pytest.raises(FileExistsError, match='is not a run folder'):
         ex.sweep(SMOKE, {'lr': [0.1, 0.3]}, name=tmp_path.name, out_root=tmp_path.parent, progress=False)
     assert (tmp_path / 'lr=0.3' / 'precious.txt').read_text() == 'keep me' and not (tmp_path / 'lr=0.1').exists()
+
+
+def test_code_changes_invalidate_finished_runs(tmp_path):
+    nb = nbformat.read(SMOKE, as_version=4)
+    h = ex.notebook_hash(SMOKE)
+    md = next(c for c in nb.cells if c.cell_type == 'markdown'); md.source += '\nmore prose'
+    nbformat.write(nb, tmp_path / 'prose.ipynb')
+    assert ex.notebook_hash(tmp_path / 'prose.ipynb') == h            # prose does not count
+    code = [c for c in nb.cells if c.cell_type == 'code'][-1]; code.source += '\nprint(1)'
+    nbformat.write(nb, tmp_path / 'code.ipynb')
+    assert ex.notebook_hash(tmp_path / 'code.ipynb') != h
+    ex.write_sidecar(tmp_path / 'r', {'lr': 0.1}, notebook_hash=h)
+    assert ex._completed(tmp_path / 'r', {'lr': 0.1}, h) is not None
+    assert ex._completed(tmp_path / 'r', {'lr': 0.1}, ex.notebook_hash(tmp_path / 'code.ipynb')) is None
