@@ -53,4 +53,6 @@ check-sync: install
 	@git status --porcelain -- nbs pimc README.md | grep . && { echo "notebooks, package or README out of sync (run: make clean-nbs export readme, then commit)"; git diff --stat; exit 1; } || echo "notebooks, package and README in sync"
 
 bench: install
-	$(BIN)/python -m pimc.bench all
+	$(BIN)/python -m pimc.bench.rp
+	$(BIN)/python -m pimc.bench.pairs
+	$(BIN)/python -m pimc.bench.train

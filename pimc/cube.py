@@ -16,7 +16,7 @@ from .timeseries import fill_gaps
 # %% auto #0
 __all__ = ['as_dates', 'Cube', 'composite']
 
-# %% ../nbs/03_cube.ipynb #13389b10
+# %% ../nbs/03_cube.ipynb #3ec11157
 def as_dates(dates, # anything numpy can read as dates: strings 'YYYY-MM-DD', 'YYYYMMDD' ints, datetime64, date objects
             ) -> np.ndarray:
     "Dates as datetime64 (days, or finer when times are given; YYYYMMDD integers and strings included)."
@@ -26,7 +26,7 @@ def as_dates(dates, # anything numpy can read as dates: strings 'YYYY-MM-DD', 'Y
         d = np.array([f'{x[:4]}-{x[4:6]}-{x[6:]}' for x in s.ravel()]).reshape(d.shape)
     if d.dtype.kind == 'M': return d
     try: return d.astype('datetime64') if d.dtype.kind in 'USO' else d.astype('datetime64[D]')
-    except (ValueError, TypeError) as e: raise ValueError(f"cannot read dates {d[:3].tolist()}...: {e}") from None
+    except (ValueError, TypeError) as e: raise ValueError(f"cannot read dates {np.atleast_1d(d)[:3].tolist()}: {e}") from None
 
 # %% ../nbs/03_cube.ipynb #57f15030
 @dataclass(eq=False)
