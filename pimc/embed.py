@@ -61,27 +61,29 @@ def embed_images(images, # (N, C, H, W) or (C, H, W) patches or scenes in reflec
         out.append((enc.features(b) if features else enc(b)).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, enc.feature_dim if features else enc.embed_dim), np.float32)
 
-# %% ../nbs/13_embed.ipynb #d0799182
+# %% ../nbs/13_embed.ipynb #c4e36ba3
 RP_META_KEYS = ('dimension', 'time_delay', 'threshold', 'percentage')
 
 def pixel_rps(cube, # a `pimc.cube.Cube`
               rows, cols, # pixel coordinates (equal-length int arrays)
               size: int, # side S of the recurrence plots
               indices: Sequence[str] = ('NDVI', 'EVI', 'SAVI'), # the three index channels
-              backend: str | None = 'torch', # `recurrence_plot` backend
+              backend: str | None = None, # the pairs dataset's `rp_backend` (None: its default)
               **rp_params, # dimension, time_delay, threshold, percentage of `recurrence_plot`
              ) -> tuple[np.ndarray, np.ndarray]:
-    "(N, 3, S, S) float32 RPs of gap-filled index series, as `PixelPatchPairs` makes them, and (N,) True where a pixel was ever observed."
+    "(N, 3, S, S) float32 RPs made by `PixelPatchPairs` itself (same series, gap filling and RP code), and (N,) True where a pixel was ever observed."
     import warnings
-    from pimc.readers import index_cube_series
-    from pimc.recurrence import recurrence_plot
+    from pimc.pairs import PixelPatchPairs, PixelIndex
+    rows, cols = np.asarray(rows, np.int64).ravel(), np.asarray(cols, np.int64).ravel()
+    kw = dict(rp_params=dict(rp_params) or None, indices=tuple(indices))
+    if backend is not None: kw['rp_backend'] = backend
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        v = np.ascontiguousarray(index_cube_series(cube, np.asarray(rows), np.asarray(cols), tuple(indices), fill=True, on_empty='ignore').values, np.float32)
-    seen = np.isfinite(v).all((1, 2))
-    v[~seen] = 0                                                   # as the pairs dataset does: a flat series
-    R = recurrence_plot(torch.from_numpy(v), size=size, backend=backend, **rp_params)
-    return R.float().numpy(), seen
+        warnings.simplefilter('ignore')                            # never-observed pixels: reported through `seen`
+        ds = PixelPatchPairs(cube, pixels=PixelIndex(np.zeros_like(rows), rows, cols), rp_size=size, patch_size=1,
+                             patch_date=0, normalize=None, **kw)
+        items = ds.__getitems__(list(range(len(rows))))
+    rp = np.stack([np.asarray(it['rp'], np.float32) for it in items]) if items else np.zeros((0, len(indices), size, size), np.float32)
+    return rp, cube.valid[:, rows, cols].any(0)
 
 @torch.no_grad()
 def embed_pixels(cube, # a `pimc.cube.Cube`
@@ -108,7 +110,7 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
     from tqdm import tqdm
     for i in tqdm(range(0, len(rows), chunk), disable=not progress, desc='embedding pixels', leave=False):
         rp, seen = pixel_rps(cube, rows[i:i + chunk], cols[i:i + chunk], meta['size'], meta.get('indices', ('NDVI', 'EVI', 'SAVI')),
-                             meta.get('rp_backend', 'torch'), **rp_kw)
+                             meta.get('rp_backend'), **rp_kw)
         x = torch.from_numpy(rp)
         z = torch.cat([(enc.features(x[j:j + batch_size].to(dev)) if features else enc(x[j:j + batch_size].to(dev))).float().cpu()
                        for j in range(0, len(x), batch_size)])
