@@ -15,10 +15,10 @@ from .cube import Cube, composite
 from .readers import index_bands, index_cube_stack
 
 # %% auto #0
-__all__ = ['IMAGE_MODES', 'PALETTE', 'CLASS_COLORS', 'KINDS', 'PATCH_SIZES', 'pixel_at', 'pixel_xy', 'index_names', 'IndexStack',
-           'index_stack', 'rp_distances', 'binarize', 'side_by_side', 'image_modes', 'colorize', 'stretch',
-           'median_composite', 'patch_at', 'as_embeddings', 'cosine_map', 'series_embedding', 'Explorer', 'explore',
-           'time_taps']
+__all__ = ['IMAGE_MODES', 'PALETTE', 'CLASS_COLORS', 'KINDS', 'PATCH_SIZES', 'SOURCES', 'pixel_at', 'pixel_xy', 'index_names',
+           'IndexStack', 'index_stack', 'rp_distances', 'binarize', 'side_by_side', 'image_modes', 'colorize',
+           'stretch', 'median_composite', 'patch_at', 'as_embeddings', 'cosine_map', 'series_embedding', 'Explorer',
+           'explore', 'open_cube', 'time_taps']
 
 # %% ../nbs/20_explorer.ipynb #cdda1e2a
 def pixel_at(x, # tap x in data coordinates (None before any tap)
@@ -200,7 +200,7 @@ def series_embedding(stack: IndexStack) -> np.ndarray:
     T, K, H, W = v.shape
     return np.ascontiguousarray(v.transpose(2, 3, 1, 0).reshape(H, W, K * T), np.float32)
 
-# %% ../nbs/20_explorer.ipynb #592f0afb
+# %% ../nbs/20_explorer.ipynb #a29aaf1b
 PALETTE = {'NDVI': '#2ca02c', 'EVI': '#1f77b4', 'SAVI': '#d62728'}  # index -> colour in every panel
 CLASS_COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
                 '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5')
@@ -400,12 +400,13 @@ class Explorer:
         elif kind == 'RP': R, cmap, clim = binarize(D, threshold, percentage), ['white', 'black'], (0, 1)
         elif kind == 'MTF': R, cmap, clim = D, 'viridis', (0.0, float(max(D.max(), 1e-6)))
         else: R, cmap, clim = D, 'RdBu_r', (-1, 1)
+        clabel = {'RP': '|xi − xj|' if threshold is None else 'recurrent (1) or not (0)', 'MTF': 'transition probability'}.get(kind, kind)
         A = side_by_side(np.asarray(R, np.float32)[:, ::-1], gap)
         what = ('|xi − xj|' if threshold is None else
                 f"threshold {threshold!r}" + (f" at {percentage:g} %" if isinstance(threshold, str) else '')) if kind == 'RP' else ''
         ticks = [(k * (S + gap) + S / 2, self.names[i]) for k, i in enumerate(ks)]
         return hv.Image(A, bounds=(0, 0, A.shape[1], S), kdims=['i', 'j'], vdims=['value']).opts(
-            cmap=cmap, clim=clim, xticks=ticks, title=f"{kind} {what} · row {row}, col {col}", clone=False)
+            cmap=cmap, clim=clim, clabel=clabel, xticks=ticks, title=f"{kind} {what} · row {row}, col {col}", clone=False)
 
     def patch_element(self, row: int, col: int, t: int, image: str, patch_size: int, patch_date: str = 'median'):
         "The patch_size × patch_size patch around pixel (row, col), the pixel marked."
@@ -427,7 +428,7 @@ class Explorer:
         hv, P, W, H = _hv(), self.pick, self.width, self.height
         frame = dict(xaxis=None, yaxis=None)
         self.image_dm = hv.DynamicMap(lambda t, image, labels: self.image_element(t, image), streams=[self.view]).opts(
-            width=W, height=H, tools=['tap'], **frame)
+            frame_width=W, frame_height=H, tools=['tap'], **frame)
         layers = [self.image_dm]
         c = self.cube
         if c.labels is not None:
@@ -445,14 +446,14 @@ class Explorer:
         layers.append(self.marker_dm)
         legend = c.labels is not None
         self.image_panel = functools.reduce(operator.mul, layers).opts(
-            width=W + (150 if legend else 0), height=H, legend_position='right', show_legend=legend)
+            frame_width=W, frame_height=H, legend_position='right', show_legend=legend)
         self.tap.source = self.image_dm
         colors = {n: PALETTE.get(n, 'black') for n in self.names}
         self.series_dm = hv.DynamicMap(lambda x, y, index, kind, threshold, percentage: self.series_element(*P(x, y), index),
                                        streams=[self.tap, self.plots]).opts(
-            {'Curve': dict(line_width=2, color=hv.Cycle(list(colors.values()))),
-             'Scatter.Observed': dict(color='name', cmap=colors, size=5, show_legend=False),
-             'Scatter.Masked': dict(color='#666666', fill_alpha=0, size=7, line_width=1.5),
+            {'Curve': dict(line_width=2, color=hv.Cycle(list(colors.values())), framewise=True),
+             'Scatter.Observed': dict(color='name', cmap=colors, size=5, show_legend=False, framewise=True),
+             'Scatter.Masked': dict(color='#666666', fill_alpha=0, size=7, line_width=1.5, framewise=True),
              'Overlay': dict(width=560, height=max(H, 300), legend_position='top_left', show_grid=True, framewise=True, click_policy='hide')})
         self.plot_dm = hv.DynamicMap(lambda x, y, index, kind, threshold, percentage: self.plot_element(*P(x, y), index, kind, threshold, percentage),
                                      streams=[self.tap, self.plots]).opts(
@@ -460,10 +461,11 @@ class Explorer:
         self.patch_dm = hv.DynamicMap(lambda x, y, t, image, labels, patch_size, patch_date:
                                       self.patch_element(*P(x, y), t, image, patch_size, patch_date),
                                       streams=[self.tap, self.view, self.patch]).opts(
-            {'Points': dict(color='magenta', marker='x', size=14, line_width=3), 'Overlay': dict(width=300, height=300, framewise=True, **frame)})
+            {'RGB': dict(framewise=True), 'Points': dict(color='magenta', marker='x', size=14, line_width=3, framewise=True),
+             'Overlay': dict(frame_width=260, frame_height=260, framewise=True, **frame)})
         self.sim_dm = None if self.emb is None else hv.DynamicMap(lambda x, y: self.similarity_element(*P(x, y)), streams=[self.tap]).opts(
             {'Image': dict(cmap='RdBu_r', clim=(-1, 1), colorbar=True, clipping_colors={'NaN': '#dddddd'}),
-             'Points': dict(color='black', marker='x', size=14, line_width=3), 'Overlay': dict(width=W + 70, height=H, **frame)})
+             'Points': dict(color='black', marker='x', size=14, line_width=3), 'Overlay': dict(frame_width=W, frame_height=H, **frame)})
 
     # -- driving it from code --------------------------------------------------------------------------------
     def select(self, row: int, col: int):
@@ -487,9 +489,9 @@ class Explorer:
     def layout(self):
         "Every panel in one HoloViews layout (for headless rendering and `hv.save`)."
         els = [self.image_panel, self.series_dm, self.plot_dm, self.patch_dm] + ([self.sim_dm] if self.sim_dm is not None else [])
-        return _hv().Layout(els).cols(2).opts(shared_axes=False)
+        return _hv().Layout(els).cols(2).opts(shared_axes=False, sync_legends=False)
 
-# %% ../nbs/20_explorer.ipynb #65b4ee97
+# %% ../nbs/20_explorer.ipynb #63929265
 def _threshold(mode: str, eps: float):
     "The `threshold` for a threshold-mode control value."
     if mode == 'none': return None
@@ -551,6 +553,7 @@ def _widget(self: Explorer):
     if getattr(self, '_box', None) is None:
         import ipywidgets as w, panel as pn
         self._box = w.VBox([self.controls(), pn.ipywidget(self.panel())])
+        self._box.add_class('pimc-explorer')
     return self._box
 
 def _ipython_display_(self: Explorer):
@@ -567,6 +570,36 @@ def explore(cube: Cube, # the cube to explore
            ) -> Explorer:
     "Linked interactive views of `cube`; display the result (last line of a cell) to get the controls and plots."
     return Explorer(cube, encoder, **kw)
+
+# %% ../nbs/20_explorer.ipynb #137d6416
+SOURCES = {  # name -> (what it is, sample folder)
+    'synthetic': ('synthetic mini-PASTIS patch (pimc.synthetic.default_data), 64 x 64, 10 bands, labels', None),
+    'eolearn': ("eo-learn TestEOPatch NDVI layer, 68 dates, 101 x 100, LULC labels (no colour bands)", 'eolearn_test_eopatch'),
+    'eolearn-reference': ('eo-learn TestEOPatch, the 13 L1C bands at 5 dates', 'eolearn_test_eopatch'),
+    'cbers': ('CBERS-4 AWFI, 24 dates, 50 x 50, blue/green/red/NIR', 'sits_samples/cbers4_awfi'),
+    'modis': ('MODIS MOD13Q1 NDVI, 12 dates, 147 x 255, labelled points', 'sits_samples/mod13q1_sinop'),
+}
+
+def open_cube(source: str = 'synthetic', # a name of `SOURCES`, or the path of a PASTIS-format folder
+              item: int = 0, # which patch, for 'synthetic' and PASTIS folders
+              **kw, # passed to `default_data` for 'synthetic' (e.g. size=128)
+             ) -> Cube:
+    "A cube for the explorer by name: 'synthetic', 'eolearn', 'eolearn-reference', 'cbers', 'modis' or a PASTIS folder."
+    from pathlib import Path
+    from pimc import readers
+    if source == 'synthetic':
+        from pimc.synthetic import default_data
+        return default_data(**kw)[item]
+    if source in SOURCES:
+        folder = readers.samples_dir(SOURCES[source][1])
+        if source.startswith('eolearn'):
+            return readers.read_eopatch(folder, layer='reference' if source == 'eolearn-reference' else 'ndvi', on_empty='ignore')
+        if source == 'cbers': return readers.read_cbers_awfi(folder, on_empty='ignore')
+        return readers.read_modis_ndvi(folder, on_empty='ignore')
+    if Path(source).is_dir():
+        from pimc.pastis import PASTIS
+        return PASTIS(source)[item]
+    raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))} or a PASTIS folder (got {source!r}, which is not a folder)")
 
 # %% ../nbs/20_explorer.ipynb #d096fa30
 def time_taps(ex: Explorer, # the explorer

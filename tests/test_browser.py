@@ -1,0 +1,92 @@
+"""End to end in a real browser: nbs/experiments/explorer.ipynb served by Voilà (the app) and by JupyterLab (Run All,
+as a user would), Debian's Chromium driven by Playwright, offline. The test clicks a field pixel on the image and
+checks that the info line, the series, the recurrence plots, the patch and the similarity map all follow; it saves
+screenshots to tests/_shots/ and the click-to-update times to tests/_shots/browser-timings.json.
+
+Skipped, with the reason, where /usr/bin/chromium is missing (`make browser-deps` installs it); never `playwright install`.
+"""
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+NOTEBOOK = ROOT / "nbs" / "experiments" / "explorer.ipynb"
+SHOTS = HERE / "_shots"
+
+_spec = importlib.util.spec_from_file_location("pimc_browser_harness", HERE / "browser" / "harness.py")
+H = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(H)
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(H.missing() is not None, reason=f"browser test cannot run: {H.missing()}")]
+
+
+def field_pixel():
+    "A pixel of the notebook's default cube inside a labelled field, away from the centre's class and the borders."
+    from pimc.explorer import open_cube
+    cube = open_cube("synthetic")
+    H_, W_ = cube.shape[2:]
+    lab, centre = cube.labels, cube.labels[H_ // 2, W_ // 2]
+    seen = cube.valid.sum(0)
+    for r in range(H_ // 4, 3 * H_ // 4):
+        for c in range(W_ // 6, W_ // 2):
+            win = lab[r - 2:r + 3, c - 2:c + 3]
+            if lab[r, c] not in (0, centre) and (win == lab[r, c]).all() and seen[r, c] > 0.7 * len(cube):
+                return int(r), int(c), cube
+    raise AssertionError("no field pixel found in the synthetic cube")
+
+
+def _record(app, **timings):
+    SHOTS.mkdir(exist_ok=True)
+    f = SHOTS / "browser-timings.json"
+    d = json.loads(f.read_text()) if f.exists() else {}
+    d[app] = {k: round(v, 3) if isinstance(v, float) else v for k, v in timings.items()}
+    f.write_text(json.dumps(d, indent=1))
+
+
+@pytest.mark.parametrize("app", ["voila", "lab"])
+def test_tap_updates_every_panel(app):
+    from playwright.sync_api import expect
+    row, col, cube = field_pixel()
+    H_, W_ = cube.shape[2:]
+    x, y = col + 0.5, H_ - row - 0.5                           # data coordinates of the pixel centre (bounds 0..W, 0..H)
+    here = f"row {row}, col {col}"
+    SHOTS.mkdir(exist_ok=True)
+    errors, t0 = [], time.time()
+    with H.served(NOTEBOOK, app, log=SHOTS / f"{app}-server.log") as url, H.browser(viewport=(1320, 1650), errors=errors) as page, \
+            H.on_failure(page, SHOTS / f"{app}-FAIL.png"):
+        page.goto(url, wait_until="domcontentloaded", timeout=240_000)   # Voilà runs the notebook while answering
+        if app == "lab": H.run_all_in_lab(page, timeout_ms=240_000)
+        info = page.locator(".pimc-info")
+        expect(info).to_contain_text(f"pixel row {H_ // 2}, col {W_ // 2}", timeout=240_000)
+        page.wait_for_function("(n) => window.Bokeh && Bokeh.index && [...Bokeh.index.query(v => v.model && v.model.title && v.frame)].length >= n",
+                               arg=5, timeout=120_000)
+        pos = H.figure_pos(page, "tap a pixel", x, y, timeout=60)
+        rendered = time.time() - t0
+        before = {k: H.figure_shot(page, k) for k in ("series ·", "RP ", "patch ", "embedding similarity")}
+        page.screenshot(path=str(SHOTS / f"{app}-before.png"), full_page=True)
+        t1 = time.time()
+        page.mouse.click(pos["x"], pos["y"])
+        expect(info).to_contain_text(f"pixel row {row}, col {col} · class {cube.labels[row, col]} {cube.class_names[cube.labels[row, col]]}",
+                                     timeout=60_000)
+        t_info = time.time() - t1
+        page.wait_for_function("""(here) => {
+            const t = [...Bokeh.index.query(v => v.model && v.model.title && v.frame)].map(v => v.model.title.text)
+                      .filter(s => /^(series|RP|patch|embedding similarity) /.test(s));
+            return t.length === 4 && t.every(s => s.includes(here)); }""", arg=here, timeout=60_000)
+        t_all = time.time() - t1
+        page.wait_for_timeout(800)                               # let the canvases repaint before the screenshots
+        after = {k: H.figure_shot(page, k) for k in before}
+        page.screenshot(path=str(SHOTS / f"{app}-after.png"), full_page=True)
+        page.locator(".pimc-explorer").screenshot(path=str(SHOTS / f"{app}-explorer.png"))   # the explorer alone (docs/explorer.png)
+        changed = {k: before[k] != after[k] for k in before}
+        got = H.titles(page)
+    _record(app, rendered_s=rendered, click_to_info_s=t_info, click_to_all_panels_s=t_all, total_s=time.time() - t0, pixel=[row, col])
+    print(f"\n{app}: rendered after {rendered:.1f} s; click -> info line {t_info:.2f} s, -> every panel {t_all:.2f} s")
+    assert all(changed.values()), f"panels whose pixels did not change after the tap: {[k for k, v in changed.items() if not v]}"
+    assert sum(here in t for t in got) == 4, got                 # series, RP, patch, similarity name the tapped pixel
+    bad = [e for e in errors if "Failed to load resource" not in e and "@jupyterlab/docmanager" not in e and "RUNTIME-012" not in e]
+    assert not bad, f"browser console errors: {bad}"
