@@ -15,7 +15,8 @@ from torch import nn
 from .train import Run, load_encoders, toy_pairs
 
 # %% auto #0
-__all__ = ['RP_META_KEYS', 'as_encoder', 'embed_images', 'pixel_rps', 'embed_pixels', 'pca_rgb', 'plot_embedding_map']
+__all__ = ['RP_META_KEYS', 'as_encoder', 'embed_images', 'pixel_rps', 'embed_pixels', 'pca_rgb', 'plot_embedding_map',
+           'knn_accuracy']
 
 # %% ../nbs/13_embed.ipynb #e7aadc26
 def as_encoder(source, # an Encoder, a Run, an (rp, image) pair, or a run folder / checkpoint path
@@ -118,7 +119,7 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
         out[i:i + chunk] = z.numpy()
     return out.reshape(H, W, D) if full else out
 
-# %% ../nbs/13_embed.ipynb #7667bcbc
+# %% ../nbs/13_embed.ipynb #69de1f85
 def pca_rgb(emb, # (H, W, D) or (N, D) embeddings (NaN rows ignored)
             n: int = 3, # components
             stretch: tuple = (2, 98), # percentile stretch of each component
@@ -143,24 +144,63 @@ def _best_date(cube) -> int:
     mid = np.abs(np.arange(len(cube)) - len(cube) / 2) / max(len(cube), 1)
     return int(np.argmax(v - 0.1 * mid))
 
+def _label_cmap(cube):
+    "PASTIS colours for PASTIS classes, tab20 otherwise: (cmap, vmin, vmax)."
+    import matplotlib.pyplot as plt
+    from pimc.pastis import PASTIS_CLASSES, pastis_cmap
+    if cube.class_names is not None and tuple(cube.class_names) == tuple(PASTIS_CLASSES): return pastis_cmap(), -0.5, 19.5
+    return plt.get_cmap('tab20'), -0.5, 19.5
+
 def plot_embedding_map(cube, # the cube that was embedded
                        emb, # (H, W, D) from `embed_pixels`
                        t: int | None = None, # date of the RGB composite (default: a clear one mid-season)
                        title: str = '', # figure title
-                       figsize=(11, 3.8),
+                       figsize=(12, 4.2),
                       ):
     "RGB composite, labels (when the cube has them) and the PCA-RGB map of the embeddings, side by side; returns the Figure."
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
     t = _best_date(cube) if t is None else t
     n = 3 if cube.labels is not None else 2
     fig, axs = plt.subplots(1, n, figsize=figsize if n == 3 else (figsize[0] * 2 / 3, figsize[1]))
     cube.plot(t, ax=axs[0])
     if cube.labels is not None:
         lab = np.asarray(cube.labels)
-        axs[1].imshow(lab, cmap='tab20', vmin=0, vmax=19, interpolation='nearest')
+        cmap, lo, hi = _label_cmap(cube)
+        axs[1].imshow(lab, cmap=cmap, vmin=lo, vmax=hi, interpolation='nearest')
         axs[1].set_title(f"labels ({len(np.unique(lab))} classes)", fontsize=9); axs[1].set_axis_off()
+        names = cube.class_names or [str(k) for k in range(int(lab.max()) + 1)]
+        ks = np.unique(lab)[:16]
+        axs[1].legend(handles=[Patch(color=cmap((k - lo) / (hi - lo)), label=f"{k} {names[k] if k < len(names) else ''}") for k in ks],
+                      fontsize=6, loc='upper center', bbox_to_anchor=(0.5, -0.01), ncol=3, frameon=False)
     axs[-1].imshow(pca_rgb(emb), interpolation='nearest')
     axs[-1].set_title(f"pixel embeddings: PCA → RGB (D={emb.shape[-1]})", fontsize=9); axs[-1].set_axis_off()
     if title: fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/13_embed.ipynb #9a1ccdae
+def knn_accuracy(embs: Sequence[np.ndarray], # per patch: (H, W, D) embedding map (or (N, D))
+                 labels: Sequence[np.ndarray], # per patch: (H, W) labels (or (N,))
+                 k: int = 5, # neighbours
+                 ignore: Sequence[int] = (0,), # label values left out (background)
+                 max_per_patch: int = 2000, # labelled pixels drawn per patch (seeded)
+                ) -> float:
+    "Cross-patch cosine k-NN accuracy of pixel labels from their embeddings (leave-one-patch-out); NaN with < 2 patches."
+    if len(embs) != len(labels): raise ValueError(f"{len(embs)} embedding maps but {len(labels)} label maps")
+    rng, X, Y = np.random.default_rng(0), [], []
+    for e, y in zip(embs, labels):
+        e, y = np.asarray(e, np.float32).reshape(-1, np.shape(e)[-1]), np.asarray(y).ravel()
+        ok = np.isfinite(e).all(1) & ~np.isin(y, list(ignore))
+        pick = rng.permutation(np.flatnonzero(ok))[:max_per_patch]
+        X.append(torch.nn.functional.normalize(torch.from_numpy(e[pick]), dim=1)); Y.append(torch.from_numpy(y[pick]))
+    if sum(len(y) > 0 for y in Y) < 2: return float('nan')
+    hits = total = 0
+    for i in range(len(X)):
+        if not len(Y[i]): continue
+        others = [j for j in range(len(X)) if j != i and len(Y[j])]
+        Xo, Yo = torch.cat([X[j] for j in others]), torch.cat([Y[j] for j in others])
+        nn_idx = (X[i] @ Xo.T).topk(min(k, len(Yo)), dim=1).indices
+        pred = torch.mode(Yo[nn_idx], dim=1).values
+        hits += int((pred == Y[i]).sum()); total += len(Y[i])
+    return hits / total

@@ -174,6 +174,7 @@ def _gather_worker(rank, world, port, q):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_distributed_loss_and_gradients_match_one_process():
     """Two gloo processes, each with half the batch: the mean of their local losses is the global loss; each local
     gradient is world_size x that of the global loss (DDP's averaging then divides it back), and the logit-scale
