@@ -84,7 +84,7 @@ def _as_series(X, # (N, T) or (N, C, T) numpy array, torch tensor or nested list
                 raise ValueError(f"{name} contains {what} at {where}: fill gaps first (pimc.timeseries.fill_gaps)")
     return X2, shape[:-1], shape[-1]
 
-# %% ../nbs/02_recurrence.ipynb #bfb4ba21
+# %% ../nbs/02_recurrence.ipynb #793246cf
 _NUMBA: dict = {}
 
 def _build_kernels(prange, # numba.prange for the threaded kernels, range for single-threaded ones
@@ -120,9 +120,10 @@ def _build_kernels(prange, # numba.prange for the threaded kernels, range for si
 
     return rp1, rpn
 
-def _numba_kernels():
-    "The CPU kernels: threaded, or single-threaded in a fork of a process running OpenMP threads; None without numba."
-    key = 'serial' if _NUMBA.get('forked_omp') else 'parallel'
+def _numba_kernels(serial: bool = False, # single-threaded kernels (also forced in a fork of a process running OpenMP threads)
+                  ):
+    "The CPU kernels (rp1, rpn), threaded or single-threaded; None without numba."
+    key = 'serial' if serial or _NUMBA.get('forked_omp') else 'parallel'
     if key not in _NUMBA:
         try: import numba
         except ImportError: numba = None
@@ -137,14 +138,15 @@ def _note_fork():
 
 os.register_at_fork(after_in_child=_note_fork)
 
-# %% ../nbs/02_recurrence.ipynb #f1d1f960
+# %% ../nbs/02_recurrence.ipynb #6e8b0e70
 def _chunk(n: int) -> int: return max(1, (1 << 22) // (n * n))  # samples per chunk: 32 MB of float64 distances
+_SERIAL_BELOW = 1 << 20  # output values under which one thread does the job: waking the others costs more than it saves
 
 def _rp_numba(X, # (M, T) float32/float64 numpy array, C-contiguous
               out, # (M, n, n) float32/float64 numpy array, C-contiguous, written in place
               dimension: int, time_delay: int, threshold, percentage):
     "Recurrence plots of a (M, T) batch into `out` on the CPU with numba."
-    rp1, rpn = _numba_kernels()
+    rp1, rpn = _numba_kernels(serial=out.size < _SERIAL_BELOW)
     if threshold is None and dimension == 1:
         return rp1(np.ascontiguousarray(X, np.result_type(X.dtype, out.dtype)), out)  # the fast path
     X = np.ascontiguousarray(X, np.float64)
@@ -203,7 +205,7 @@ def _rp_torch(X, # (M, T) float tensor (or numpy array, used in place)
         else: eps = threshold
         out[a:a + len(x)] = D < eps
 
-# %% ../nbs/02_recurrence.ipynb #1de4e3d4
+# %% ../nbs/02_recurrence.ipynb #4262c17a
 def _dtype_name(dtype, out=None) -> str:
     "'float32' or 'float64' from a numpy/torch dtype or its name; None means out's dtype, else float32."
     if out is not None and not (isinstance(out, np.ndarray) or _is_torch(out)):
@@ -221,8 +223,10 @@ def _check_size(size):
     return None if size is None else int(size)
 
 def _empty_like(X, shape, dtype: str):
+    "An uninitialised result of the kind of X; large CPU tensors are numpy-allocated, which asks Linux for huge pages."
     if not _is_torch(X): return np.empty(shape, dtype)
     import torch
+    if X.device.type == 'cpu' and math.prod(shape) >= _SERIAL_BELOW: return torch.from_numpy(np.empty(shape, dtype))
     return torch.empty(shape, dtype=getattr(torch, dtype), device=X.device)
 
 def _check_out(out, X, shape, dtype: str):
