@@ -119,7 +119,7 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
         out[i:i + chunk] = z.numpy()
     return out.reshape(H, W, D) if full else out
 
-# %% ../nbs/13_embed.ipynb #69de1f85
+# %% ../nbs/13_embed.ipynb #378c6665
 def pca_rgb(emb, # (H, W, D) or (N, D) embeddings (NaN rows ignored)
             n: int = 3, # components
             stretch: tuple = (2, 98), # percentile stretch of each component
@@ -171,12 +171,14 @@ def plot_embedding_map(cube, # the cube that was embedded
         axs[1].set_title(f"labels ({len(np.unique(lab))} classes)", fontsize=9); axs[1].set_axis_off()
         names = cube.class_names or [str(k) for k in range(int(lab.max()) + 1)]
         ks = np.unique(lab)[:16]
-        axs[1].legend(handles=[Patch(color=cmap((k - lo) / (hi - lo)), label=f"{k} {names[k] if k < len(names) else ''}") for k in ks],
-                      fontsize=6, loc='upper center', bbox_to_anchor=(0.5, -0.01), ncol=3, frameon=False)
+        handles = [Patch(color=cmap((k - lo) / (hi - lo)), label=f"{k} {names[k] if k < len(names) else ''}") for k in ks]
     axs[-1].imshow(pca_rgb(emb), interpolation='nearest')
     axs[-1].set_title(f"pixel embeddings: PCA → RGB (D={emb.shape[-1]})", fontsize=9); axs[-1].set_axis_off()
     if title: fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    if cube.labels is None: fig.tight_layout(); return fig
+    ncol = min(6, len(handles)); rows = -(-len(handles) // ncol)
+    fig.legend(handles=handles, loc='lower center', ncol=ncol, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.045 * rows + 0.01, 1, 1))
     return fig
 
 # %% ../nbs/13_embed.ipynb #9a1ccdae

@@ -455,7 +455,7 @@ def _train_step(self: Trainer, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 Trainer.train_step = _train_step
 
-# %% ../nbs/12_train.ipynb #072b0894
+# %% ../nbs/12_train.ipynb #f6e94b63
 _SAME_ON_RESUME_EXEMPT = {'out_dir', 'progress', 'num_workers', 'device', 'amp', 'ckpt_every', 'keep_ckpts', 'log_every', 'cache'}
 
 def _state(self: Trainer) -> dict:
@@ -484,7 +484,8 @@ def _load_state(self: Trainer, path: Path):
     if ck['n_pairs'] != self.n: raise ValueError(f"cannot resume from {path}: it was trained on {ck['n_pairs']} pairs, the data now has {self.n}")
     m = model_from_checkpoint(ck, path)
     self.model.load_state_dict(m.state_dict())
-    self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler']); self.scaler.load_state_dict(ck['scaler'])
+    self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler'])
+    if ck['scaler'] and self.scaler.is_enabled(): self.scaler.load_state_dict(ck['scaler'])   # fp16 runs only (a CPU/bf16 run saved none)
     set_rng_state(ck['rng'])
     self.step = ck['step']
 
@@ -673,7 +674,7 @@ def _default_out_dir() -> str:
         box = [name]; dist.broadcast_object_list(box, src=0); name = box[0]
     return str(Path('_runs') / 'pretrain' / name)
 
-# %% ../nbs/12_train.ipynb #d7ba1363
+# %% ../nbs/12_train.ipynb #72a29f07
 def pretrain(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 'synthetic'
              config: PretrainConfig | None = None, # settings (default: PretrainConfig())
              resume: bool | str | Path = False, # True: continue from the latest checkpoint in out_dir; or a checkpoint path
@@ -685,46 +686,49 @@ def pretrain(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 's
     cfg.validate()
     dev = resolve_device(cfg.device)                   # fail early on an unavailable device
     created_pg = init_distributed(dev)
-    pairs, desc = as_pairs(data, cfg)
-    out = Path(cfg.out_dir or _default_out_dir())
-    existing = list_checkpoints(out) if out.exists() else []
-    if out.exists() and not resume and (existing or (out / 'config.json').exists()):
-        raise FileExistsError(f"out_dir {out} already holds a run ({len(existing)} checkpoint(s)); pass resume=True to continue it "
-                              "or choose another out_dir — nothing was overwritten")
-    cfg = replace(cfg, out_dir=str(out))
-    tr = Trainer(pairs, cfg, out, desc).build()
-    ck = Path(resume) if isinstance(resume, (str, Path)) else (existing[-1] if resume and existing else None)
-    if ck is not None:
-        tr.load_state(latest_checkpoint(ck))
-        if tr.rank == 0:                                 # forget metrics logged after that checkpoint: they are redone
-            keep = [m for m in read_metrics(out / 'metrics.jsonl') if m['step'] <= tr.step]
-            save_atomic(''.join(json.dumps(m) + '\n' for m in keep), out / 'metrics.jsonl')
-    if tr.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        save_atomic(cfg.to_dict(), out / 'config.json')
-    t0 = time.time()
-    tr.fit(stop_at=stop_at)
-    metrics = read_metrics(out / 'metrics.jsonl') if tr.rank == 0 else []
-    tail = metrics[-max(1, len(metrics) // 5):] if metrics else []
-    from pimc import __version__
-    info = {**desc, 'n_pairs': tr.n, 'rp_shape': tr.rp_shape, 'patch_shape': tr.patch_shape, 'steps': tr.step, 'steps_per_epoch': tr.spe,
-            'world_size': tr.world, 'device': str(tr.device), 'amp': str(tr.amp_dtype), 'cached': tr.cached,
-            'parameters': count_params(tr.model), 'final_loss': metrics[-1]['loss'] if metrics else None,
-            'pairs_per_s': float(np.median([m['pairs_per_s'] for m in tail])) if tail else None,
-            'data_share': tr.t_fetch / max(tr.t_total, 1e-9), 'train_seconds': round(time.time() - t0, 2),
-            'pimc_version': __version__, 'torch_version': str(torch.__version__)}
-    info = {k: (list(v) if isinstance(v, tuple) else v) for k, v in info.items()}
-    ckp = list_checkpoints(out)[-1] if tr.rank == 0 else None
-    if tr.rank == 0:
-        save_atomic(info, out / 'summary.json')
-        import matplotlib; from matplotlib.figure import Figure
-        fig = plot_metrics(metrics, fig=Figure(figsize=(9, 3.2)), title=f"{out.name}: {tr.n} pairs, batch {cfg.batch_size}")
-        fig.savefig(out / 'loss.png', dpi=110)
-    tr.model.eval()
-    if created_pg: dist.barrier(); dist.destroy_process_group()
-    return Run(out, cfg, tr.model, metrics, ckp, info)
+    try:
+        out = Path(cfg.out_dir or _default_out_dir())
+        existing = list_checkpoints(out) if out.exists() else []
+        if out.exists() and not resume and (existing or (out / 'config.json').exists()):
+            raise FileExistsError(f"out_dir {out} already holds a run ({len(existing)} checkpoint(s)); pass resume=True to continue it "
+                                  "or choose another out_dir — nothing was overwritten")
+        pairs, desc = as_pairs(data, cfg)
+        cfg = replace(cfg, out_dir=str(out))
+        tr = Trainer(pairs, cfg, out, desc).build()
+        ck = Path(resume) if isinstance(resume, (str, Path)) else (existing[-1] if resume and existing else None)
+        if ck is not None:
+            tr.load_state(latest_checkpoint(ck))
+            if tr.rank == 0:                                 # forget metrics logged after that checkpoint: they are redone
+                keep = [m for m in read_metrics(out / 'metrics.jsonl') if m['step'] <= tr.step]
+                save_atomic(''.join(json.dumps(m) + '\n' for m in keep), out / 'metrics.jsonl')
+        if tr.rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            save_atomic(cfg.to_dict(), out / 'config.json')
+        t0 = time.time()
+        tr.fit(stop_at=stop_at)
+        metrics = read_metrics(out / 'metrics.jsonl') if tr.rank == 0 else []
+        tail = metrics[-max(1, len(metrics) // 5):] if metrics else []
+        from pimc import __version__
+        info = {**desc, 'n_pairs': tr.n, 'rp_shape': tr.rp_shape, 'patch_shape': tr.patch_shape, 'steps': tr.step, 'steps_per_epoch': tr.spe,
+                'world_size': tr.world, 'device': str(tr.device), 'amp': str(tr.amp_dtype), 'cached': tr.cached,
+                'parameters': count_params(tr.model), 'final_loss': metrics[-1]['loss'] if metrics else None,
+                'pairs_per_s': float(np.median([m['pairs_per_s'] for m in tail])) if tail else None,
+                'data_share': tr.t_fetch / max(tr.t_total, 1e-9), 'train_seconds': round(time.time() - t0, 2),
+                'pimc_version': __version__, 'torch_version': str(torch.__version__)}
+        info = {k: (list(v) if isinstance(v, tuple) else v) for k, v in info.items()}
+        ckp = list_checkpoints(out)[-1] if tr.rank == 0 else None
+        if tr.rank == 0:
+            save_atomic(info, out / 'summary.json')
+            from matplotlib.figure import Figure
+            fig = plot_metrics(metrics, fig=Figure(figsize=(9, 3.2)), title=f"{out.name}: {tr.n} pairs, batch {cfg.batch_size}")
+            fig.savefig(out / 'loss.png', dpi=110)
+        tr.model.eval()
+        if created_pg: dist.barrier()
+        return Run(out, cfg, tr.model, metrics, ckp, info)
+    finally:
+        if created_pg and dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/12_train.ipynb #2eea8b3f
+# %% ../nbs/12_train.ipynb #60d42d03
 def _arg_parser():
     import argparse
     ap = argparse.ArgumentParser(prog='python -m pimc.train', description='PIMC contrastive pretraining (also under torchrun).')
@@ -756,7 +760,7 @@ def main(argv: Sequence[str] | None = None) -> Run:
     over = {k: (tuple(v) if isinstance(v, list) and len(v) > 1 else v[0] if isinstance(v, list) and k in ('depths', 'image_depths') else tuple(v) if isinstance(v, list) else v)
             for k, v in a.items() if v is not None}
     run = pretrain(data, replace(base, **over), resume=resume)
-    if world()[0] == 0: print(run)
+    if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
     return run
 
 # %% ../nbs/12_train.ipynb #1dcb98c4
