@@ -18,9 +18,9 @@ from .metrics import ClassReport, classification_report
 
 # %% auto #0
 __all__ = ['RP_VARIANTS', 'ENCODER_DEFAULTS', 'METHODS', 'variant_channels', 'series_images', 'series_stats', 'rp_backbone',
-           'PixelClassifier', 'TempCNN', 'fit_classifier', 'recalibrate_bn', 'predict_logits', 'predict_classes',
-           'model_features', 'linear_probe', 'label_fraction', 'random_forest', 'minirocket', 'ClassifyData',
-           'match_indices', 'TrainSettings', 'run_method', 'compare_methods']
+           'PixelClassifier', 'TempCNN', 'fit_network', 'recalibrate_bn', 'fit_classifier', 'predict_logits',
+           'predict_classes', 'model_features', 'linear_probe', 'label_fraction', 'random_forest', 'minirocket',
+           'ClassifyData', 'match_indices', 'TrainSettings', 'run_method', 'compare_methods']
 
 # %% ../nbs/41_classify.ipynb #d083f536
 RP_VARIANTS = {
@@ -170,27 +170,30 @@ class TempCNN(nn.Module):
 
     def forward(self, x): return self.head(self.net((x - self.mean[:, None]) / self.std[:, None]))
 
-# %% ../nbs/41_classify.ipynb #0258e672
+# %% ../nbs/41_classify.ipynb #caf34c8b
 def _tensors(inputs) -> list:
     return [i if torch.is_tensor(i) else torch.as_tensor(np.asarray(i)) for i in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
 
-def fit_classifier(model: nn.Module, # network whose forward takes the `inputs` in order
-                   inputs, # a tensor or a list of tensors, N samples each (e.g. [images, stats])
-                   y, # (N,) integer labels
-                   epochs: int = 30, # passes over the data
-                   lr: float = 3e-3, # peak learning rate (one-cycle)
-                   batch_size: int = 64, # samples per step
-                   weight_decay: float = 1e-4, # AdamW weight decay
-                   seed: int = 0, # seeds the batch order (and dropout)
-                   encoder_lr: float | None = None, # learning rate of `model.backbone` (None: `lr`)
-                   freeze: bool = False, # train the head only (`model.backbone` frozen)
-                   class_weights: bool = False, # weight the loss by inverse class frequency
-                   progress: bool = False, # tqdm bar over epochs
-                  ) -> nn.Module:
-    "Train a classifier with AdamW and a one-cycle schedule; returns it in eval mode."
-    xs, y = _tensors(inputs), torch.as_tensor(np.asarray(y), dtype=torch.int64)
+def fit_network(model: nn.Module, # network whose forward takes the `inputs` in order
+                inputs, # a tensor or a list of tensors, N samples each (e.g. [images, stats])
+                targets, # (N,) integer labels for 'cross_entropy', or (N, ...) float targets for 'mse'
+                loss: str = 'cross_entropy', # 'cross_entropy' or 'mse'
+                epochs: int = 30, # passes over the data
+                lr: float = 3e-3, # peak learning rate (one-cycle)
+                batch_size: int = 64, # samples per step
+                weight_decay: float = 1e-4, # AdamW weight decay
+                seed: int = 0, # seeds the batch order (and dropout)
+                encoder_lr: float | None = None, # learning rate of `model.backbone` (None: `lr`)
+                freeze: bool = False, # train the head only (`model.backbone` frozen)
+                class_weights: bool = False, # cross-entropy weighted by inverse class frequency
+                progress: bool = False, # tqdm bar over epochs
+               ) -> nn.Module:
+    "Train a network with AdamW and a one-cycle schedule (last partial batch dropped, batch norm recalibrated); returns it in eval mode."
+    if loss not in ('cross_entropy', 'mse'): raise ValueError(f"loss must be 'cross_entropy' or 'mse' (got {loss!r})")
+    xs = _tensors(inputs)
+    y = torch.as_tensor(np.asarray(targets), dtype=torch.int64 if loss == 'cross_entropy' else torch.float32)
     n = len(y)
-    if any(len(x) != n for x in xs): raise ValueError(f"inputs have {[len(x) for x in xs]} samples but y has {n}")
+    if any(len(x) != n for x in xs): raise ValueError(f"inputs have {[len(x) for x in xs]} samples but the targets {n}")
     if n < 2: raise ValueError(f"need at least 2 training samples (got {n})")
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     bb = getattr(model, 'backbone', None)
@@ -201,22 +204,22 @@ def fit_classifier(model: nn.Module, # network whose forward takes the `inputs` 
     groups = [{'params': head, 'lr': lr}]
     if bb is not None and not freeze: groups.append({'params': list(bb.parameters()), 'lr': encoder_lr or lr})
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
-    steps = epochs * max(1, n // batch_size)
+    batch_size = min(batch_size, n)
+    steps = epochs * (n // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [gr['lr'] for gr in groups], total_steps=steps, pct_start=0.2)
     w = None
-    if class_weights:
+    if class_weights and loss == 'cross_entropy':
         cnt = torch.bincount(y).float(); w = torch.where(cnt > 0, cnt.sum() / (len(cnt) * cnt.clamp_min(1)), torch.zeros_like(cnt))
+    crit = (lambda out, t: F.cross_entropy(out, t, weight=w)) if loss == 'cross_entropy' else F.mse_loss
     from tqdm.auto import tqdm
     model.train()
     if freeze: bb.eval()                                   # frozen batch-norm statistics stay those of pretraining
-    done = 0
     for _ in tqdm(range(epochs), disable=not progress, desc='training', leave=False):
         perm = torch.randperm(n, generator=g)
-        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            if done >= steps: break
+        for i in range(0, n - batch_size + 1, batch_size):
             b = perm[i:i + batch_size]
-            loss = F.cross_entropy(model(*[x[b] for x in xs]), y[b], weight=w)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step(); done += 1
+            l = crit(model(*[x[b] for x in xs]), y[b])
+            opt.zero_grad(set_to_none=True); l.backward(); opt.step(); sched.step()
     if not freeze: recalibrate_bn(model, xs, batch_size=max(batch_size, 256))
     return model.eval()
 
@@ -237,6 +240,13 @@ def recalibrate_bn(model: nn.Module, # network with BatchNorm layers
     for m, (mom, tr) in zip(bns, saved): m.momentum = mom; m.train(tr)
     model.train(was)
     return model
+
+def fit_classifier(model: nn.Module, inputs, y, # network, its inputs, (N,) integer labels
+                   epochs: int = 30, lr: float = 3e-3, batch_size: int = 64, weight_decay: float = 1e-4, seed: int = 0,
+                   encoder_lr: float | None = None, freeze: bool = False, class_weights: bool = False, progress: bool = False,
+                  ) -> nn.Module:
+    "`fit_network` with the cross-entropy loss."
+    return fit_network(model, inputs, y, 'cross_entropy', epochs, lr, batch_size, weight_decay, seed, encoder_lr, freeze, class_weights, progress)
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, inputs, batch_size: int = 512) -> torch.Tensor:
