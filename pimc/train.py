@@ -491,7 +491,7 @@ def _load_state(self: Trainer, path: Path):
 
 Trainer._state, Trainer.save_checkpoint, Trainer.load_state = _state, _save_checkpoint, _load_state
 
-# %% ../nbs/12_train.ipynb #6e32e86a
+# %% ../nbs/12_train.ipynb #36ed5393
 def _fit(self: Trainer, stop_at: int | None = None) -> 'Trainer':
     "Train from `self.step` to the end of the schedule, logging and checkpointing (rank 0 writes)."
     from tqdm import tqdm
@@ -523,7 +523,7 @@ def _fit(self: Trainer, stop_at: int | None = None) -> 'Trainer':
                     self.t_fetch += t_fetch; self.t_total += t_all
                     if self.rank == 0:
                         with open(log, 'a') as f: f.write(json.dumps(rec) + '\n')
-                    bar.set_postfix(loss=f"{rec['loss']:.3f}", pairs_s=f"{rec['pairs_per_s']:.0f}", data=f"{rec['data_share']:.0%}")
+                    bar.set_postfix(loss=f"{rec['loss']:.3f}", pairs_s=f"{rec['pairs_per_s']:.0f}", data=f"{rec['data_share']:.0%}", refresh=False)
                     acc_loss = acc_gn = None; acc_n = 0; t_fetch = t_all = 0.0
                 else: t_all += time.perf_counter() - t0
                 if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 and self.step < self.total: self.save_checkpoint()
