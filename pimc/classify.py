@@ -18,9 +18,9 @@ from .metrics import ClassReport, classification_report
 
 # %% auto #0
 __all__ = ['RP_VARIANTS', 'ENCODER_DEFAULTS', 'METHODS', 'variant_channels', 'series_images', 'series_stats', 'rp_backbone',
-           'PixelClassifier', 'TempCNN', 'fit_network', 'recalibrate_bn', 'fit_classifier', 'predict_logits',
-           'predict_classes', 'model_features', 'linear_probe', 'label_fraction', 'random_forest', 'minirocket',
-           'ClassifyData', 'match_indices', 'TrainSettings', 'run_method', 'compare_methods']
+           'PixelClassifier', 'TempCNN', 'resolve_device', 'fit_network', 'recalibrate_bn', 'fit_classifier',
+           'predict_logits', 'predict_classes', 'model_features', 'linear_probe', 'label_fraction', 'random_forest',
+           'minirocket', 'ClassifyData', 'match_indices', 'TrainSettings', 'run_method', 'compare_methods']
 
 # %% ../nbs/41_classify.ipynb #d083f536
 RP_VARIANTS = {
@@ -170,7 +170,17 @@ class TempCNN(nn.Module):
 
     def forward(self, x): return self.head(self.net((x - self.mean[:, None]) / self.std[:, None]))
 
-# %% ../nbs/41_classify.ipynb #caf34c8b
+# %% ../nbs/41_classify.ipynb #c5c81daa
+def resolve_device(device=None) -> torch.device:
+    "A torch device: None or 'cpu' → CPU, 'auto' → CUDA when available, else CPU; anything torch.device accepts."
+    if device is None: return torch.device('cpu')
+    if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return torch.device(device)
+
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device('cpu')
+
 def _tensors(inputs) -> list:
     return [i if torch.is_tensor(i) else torch.as_tensor(np.asarray(i)) for i in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
 
@@ -187,6 +197,7 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
                 freeze: bool = False, # train the head only (`model.backbone` frozen)
                 class_weights: bool = False, # cross-entropy weighted by inverse class frequency
                 progress: bool = False, # tqdm bar over epochs
+                device=None, # where to train: None (where the model is), 'cpu', 'cuda', 'auto'
                ) -> nn.Module:
     "Train a network with AdamW and a one-cycle schedule (last partial batch dropped, batch norm recalibrated); returns it in eval mode."
     if loss not in ('cross_entropy', 'mse'): raise ValueError(f"loss must be 'cross_entropy' or 'mse' (got {loss!r})")
@@ -196,6 +207,8 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
     if any(len(x) != n for x in xs): raise ValueError(f"inputs have {[len(x) for x in xs]} samples but the targets {n}")
     if n < 2: raise ValueError(f"need at least 2 training samples (got {n})")
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
+    if device is not None: model.to(resolve_device(device))
+    dev = _device_of(model)
     bb = getattr(model, 'backbone', None)
     if freeze and bb is None: raise ValueError("freeze=True needs a model with a `backbone`")
     bb_params = set(map(id, bb.parameters())) if bb is not None else set()
@@ -218,7 +231,7 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
         perm = torch.randperm(n, generator=g)
         for i in range(0, n - batch_size + 1, batch_size):
             b = perm[i:i + batch_size]
-            l = crit(model(*[x[b] for x in xs]), y[b])
+            l = crit(model(*[x[b].to(dev) for x in xs]), y[b].to(dev))
             opt.zero_grad(set_to_none=True); l.backward(); opt.step(); sched.step()
     if not freeze: recalibrate_bn(model, xs, batch_size=max(batch_size, 256))
     return model.eval()
@@ -236,7 +249,8 @@ def recalibrate_bn(model: nn.Module, # network with BatchNorm layers
     for m in bns: m.reset_running_stats(); m.momentum = None; m.train()   # momentum None: cumulative average
     was = model.training; model.eval()
     for m in bns: m.train()
-    for i in range(0, len(xs[0]), batch_size): model(*[x[i:i + batch_size] for x in xs])
+    dev = _device_of(model)
+    for i in range(0, len(xs[0]), batch_size): model(*[x[i:i + batch_size].to(dev) for x in xs])
     for m, (mom, tr) in zip(bns, saved): m.momentum = mom; m.train(tr)
     model.train(was)
     return model
@@ -244,15 +258,15 @@ def recalibrate_bn(model: nn.Module, # network with BatchNorm layers
 def fit_classifier(model: nn.Module, inputs, y, # network, its inputs, (N,) integer labels
                    epochs: int = 30, lr: float = 3e-3, batch_size: int = 64, weight_decay: float = 1e-4, seed: int = 0,
                    encoder_lr: float | None = None, freeze: bool = False, class_weights: bool = False, progress: bool = False,
-                  ) -> nn.Module:
+                   device=None) -> nn.Module:
     "`fit_network` with the cross-entropy loss."
-    return fit_network(model, inputs, y, 'cross_entropy', epochs, lr, batch_size, weight_decay, seed, encoder_lr, freeze, class_weights, progress)
+    return fit_network(model, inputs, y, 'cross_entropy', epochs, lr, batch_size, weight_decay, seed, encoder_lr, freeze, class_weights, progress, device)
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, inputs, batch_size: int = 512) -> torch.Tensor:
     "Model outputs for all samples, in batches, in eval mode."
-    model.eval(); xs = _tensors(inputs)
-    return torch.cat([model(*[x[i:i + batch_size] for x in xs]) for i in range(0, len(xs[0]), batch_size)])
+    model.eval(); xs, dev = _tensors(inputs), _device_of(model)
+    return torch.cat([model(*[x[i:i + batch_size].to(dev) for x in xs]).cpu() for i in range(0, len(xs[0]), batch_size)])
 
 def predict_classes(model: nn.Module, inputs, batch_size: int = 512) -> np.ndarray:
     "(N,) predicted class of each sample."
@@ -262,8 +276,8 @@ def predict_classes(model: nn.Module, inputs, batch_size: int = 512) -> np.ndarr
 def model_features(model: nn.Module, # a PixelClassifier (or anything with `features`)
                    inputs, batch_size: int = 512) -> np.ndarray:
     "(N, D) features before the head, in eval mode (for a linear probe)."
-    model.eval(); xs = _tensors(inputs)
-    return torch.cat([model.features(*[x[i:i + batch_size] for x in xs]) for i in range(0, len(xs[0]), batch_size)]).numpy()
+    model.eval(); xs, dev = _tensors(inputs), _device_of(model)
+    return torch.cat([model.features(*[x[i:i + batch_size].to(dev) for x in xs]).cpu() for i in range(0, len(xs[0]), batch_size)]).numpy()
 
 def linear_probe(f_train: np.ndarray, # (N, D) frozen features of the training samples
                  y_train: np.ndarray, # (N,) labels
@@ -361,7 +375,7 @@ def match_indices(series: np.ndarray, # (N, K, T) series
         else: raise KeyError(f"the encoder needs {'/'.join(wanted)} but the data has {'/'.join(names)} and no NDVI to stand in")
     return np.stack(out, 1), notes
 
-# %% ../nbs/41_classify.ipynb #a9f1b888
+# %% ../nbs/41_classify.ipynb #ffe4b0c0
 METHODS = ('rf', 'minirocket', 'tempcnn', 'rp-cnn', 'pimc-probe', 'pimc-finetune')
 
 @dataclass
@@ -376,6 +390,7 @@ class TrainSettings:
     finetune_lr_ratio: float = 0.3  # encoder learning rate / head learning rate when fine-tuning
     probe_C: float = 1.0  # logistic-regression regularisation of the linear probe
     n_estimators: int = 300  # RandomForest trees
+    device: str = 'cpu'  # where the networks train: 'cpu', 'cuda' or 'auto'
 
 def _load_encoder(encoder):
     from pimc.embed import as_encoder
@@ -402,7 +417,7 @@ def run_method(method: str, # one of METHODS
     elif method == 'minirocket': pred = minirocket(xtr, ytr, xte, seed)
     elif method == 'tempcnn':
         m = TempCNN(xtr.shape[1], K, xtr.shape[2]).set_input_stats(xtr)
-        pred = predict_classes(fit_classifier(m, xtr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress), xte)
+        pred = predict_classes(fit_classifier(m, xtr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress, device=st.device), xte)
     else:
         if method == 'rp-cnn': enc, names = None, data.index_names
         else:
@@ -419,7 +434,7 @@ def run_method(method: str, # one of METHODS
         ins_tr, ins_te = [Itr] + ([ex_tr] if stats else []), [Ite] + ([ex_te] if stats else [])
         if enc is None:
             m = PixelClassifier(rp_backbone(Itr.shape[1], **st.encoder), K, n_extra).set_input_stats(Itr, ex_tr)
-            m = fit_classifier(m, ins_tr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress)
+            m = fit_classifier(m, ins_tr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress, device=st.device)
             pred = predict_classes(m, ins_te)
         else:
             m = PixelClassifier.from_encoder(enc, K, n_extra)
@@ -428,7 +443,7 @@ def run_method(method: str, # one of METHODS
                 pred = linear_probe(model_features(m, ins_tr), ytr, model_features(m, ins_te), st.probe_C)
             else:
                 m = fit_classifier(m, ins_tr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed,
-                                   encoder_lr=st.lr * st.finetune_lr_ratio, progress=progress)
+                                   encoder_lr=st.lr * st.finetune_lr_ratio, progress=progress, device=st.device)
                 pred = predict_classes(m, ins_te)
         info['variant'] = variant
     info['seconds'] = time.perf_counter() - t0
