@@ -728,7 +728,7 @@ def pretrain(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 's
     finally:
         if created_pg and dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/12_train.ipynb #60d42d03
+# %% ../nbs/12_train.ipynb #bb4ba2ed
 def _arg_parser():
     import argparse
     ap = argparse.ArgumentParser(prog='python -m pimc.train', description='PIMC contrastive pretraining (also under torchrun).')
@@ -739,7 +739,8 @@ def _arg_parser():
         if f.name == 'pairs': continue
         d = f.default if f.default is not getattr(f, 'default_factory', None) else None
         opt = '--' + f.name.replace('_', '-')
-        if isinstance(d, tuple) or f.name in ('depths', 'image_widths', 'image_depths'): ap.add_argument(opt, nargs='+', type=int, default=None)
+        if f.name == 'cache': ap.add_argument(opt, type=lambda s: s if s == 'auto' else s.lower() in ('1', 'true', 'yes'), default=None, help="true, false or auto")
+        elif isinstance(d, tuple) or f.name in ('depths', 'image_widths', 'image_depths'): ap.add_argument(opt, nargs='+', type=int, default=None)
         elif isinstance(d, bool): ap.add_argument(opt, type=lambda s: s.lower() in ('1', 'true', 'yes'), default=None)
         elif isinstance(d, int) and not isinstance(d, bool) or f.name == 'max_steps': ap.add_argument(opt, type=int, default=None)
         elif isinstance(d, float) or f.name == 'grad_clip': ap.add_argument(opt, type=float, default=None)
