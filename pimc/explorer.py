@@ -200,7 +200,7 @@ def series_embedding(stack: IndexStack) -> np.ndarray:
     T, K, H, W = v.shape
     return np.ascontiguousarray(v.transpose(2, 3, 1, 0).reshape(H, W, K * T), np.float32)
 
-# %% ../nbs/20_explorer.ipynb #a29aaf1b
+# %% ../nbs/20_explorer.ipynb #cf46d040
 PALETTE = {'NDVI': '#2ca02c', 'EVI': '#1f77b4', 'SAVI': '#d62728'}  # index -> colour in every panel
 CLASS_COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
                 '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5')
@@ -262,6 +262,10 @@ class Explorer:
         self.plots = hv.streams.Stream.define('Plots', index=P(index), kind=P(kind), threshold=P(threshold), percentage=P(percentage))()
         self.patch = hv.streams.Stream.define('Patch', patch_size=P(int(patch_size)), patch_date=P(patch_date))()
         self._build()
+        self.tap_times = []  # seconds each tap took in Python, from the tap event to the last panel update
+        # (HoloViews refreshes plots at precedence 1.1; the end of the clock has to come after them)
+        self.tap.add_subscriber(lambda **_: setattr(self, '_t0', time.perf_counter()), precedence=0)
+        self.tap.add_subscriber(lambda **_: self.tap_times.append(time.perf_counter() - self._t0), precedence=10)
 
     def __repr__(self):
         return (f"Explorer({self.cube.name or 'unnamed'}: {self.shape[0]}x{self.shape[1]} px, {len(self.cube)} dates, "
@@ -438,8 +442,10 @@ class Explorer:
                 cmap=cols, clim=(-0.5, n - 0.5), clipping_colors={'NaN': (0, 0, 0, 0)}, tools=['tap'])
             layers.append(self.labels_dm)
             present = [int(v) for v in np.unique(c.labels) if v != self.background]
-            layers += [hv.Points([(np.nan, np.nan)], kdims=['x', 'y'], label=c.class_names[v] if c.class_names is not None else str(v)).opts(
-                color=cols[v], marker='square', size=10) for v in present]          # legend entries only
+            names = [c.class_names[v] if c.class_names is not None else str(v) for v in present]
+            nan = np.full(len(present), np.nan)                # legend entries only: one layer, one category per class
+            layers.append(hv.Points((nan, nan, names), kdims=['x', 'y'], vdims=['class']).opts(
+                color='class', cmap={n: cols[v] for n, v in zip(names, present)}, marker='square', size=10, show_legend=True))
         self.marker_dm = hv.DynamicMap(lambda x, y, patch_size, patch_date: self.marker_element(*P(x, y), patch_size),
                                        streams=[self.tap, self.patch]).opts(
             {'Bounds': dict(color='white', line_width=1.5, line_dash='dashed'), 'Points': dict(color='magenta', marker='x', size=14, line_width=3)})
@@ -491,7 +497,7 @@ class Explorer:
         els = [self.image_panel, self.series_dm, self.plot_dm, self.patch_dm] + ([self.sim_dm] if self.sim_dm is not None else [])
         return _hv().Layout(els).cols(2).opts(shared_axes=False, sync_legends=False)
 
-# %% ../nbs/20_explorer.ipynb #63929265
+# %% ../nbs/20_explorer.ipynb #3b0362bf
 def _threshold(mode: str, eps: float):
     "The `threshold` for a threshold-mode control value."
     if mode == 'none': return None
@@ -522,31 +528,41 @@ def _controls(self: Explorer):
         patch_size=w.Dropdown(options=sorted({*PATCH_SIZES, q['patch_size']}), value=q['patch_size'], description='patch', layout=box('150px')),
         patch_date=w.Dropdown(options=[('median', 'median'), ('date', 'date')], value=q['patch_date'], description='from', layout=box('170px')),
         info=w.HTML(self.info_html(*self.default_pixel)),
-        status=w.HTML(''))
-    ws['info'].add_class('pimc-info'); ws['status'].add_class('pimc-status')
+        status=w.HTML(''), timing=w.HTML(''))
+    ws['info'].add_class('pimc-info'); ws['status'].add_class('pimc-status'); ws['timing'].add_class('pimc-timing')
     for k in ('t', 'image', 'labels', 'index', 'patch_size', 'patch_date'):
         ws[k].observe(lambda ch, k=k: self.update(**{k: ch['new']}), 'value')
-    ws['kind'].observe(lambda ch: self._slow(lambda: self.update(kind=ch['new']), ch['new']), 'value')
+    ws['kind'].observe(lambda ch: self._set_kind(ch['new']), 'value')
     for k in ('threshold', 'percentage', 'eps'):
         ws[k].observe(lambda ch: self.update(threshold=_threshold(ws['threshold'].value, ws['eps'].value), percentage=ws['percentage'].value), 'value')
-    self.tap.add_subscriber(lambda x, y: setattr(ws['info'], 'value', self.info_html(*self.pick(x, y))))
+    self.tap.add_subscriber(lambda x, y: setattr(ws['info'], 'value', self.info_html(*self.pick(x, y))), precedence=0.5)
+    self.tap.add_subscriber(lambda **_: setattr(ws['timing'], 'value', f"<small>last tap: {self.tap_times[-1]:.2f} s in the kernel</small>"), precedence=11)
     return w.VBox([w.HBox([ws['t'], ws['image'], ws['labels']]),
                    w.HBox([ws['index'], ws['kind'], ws['patch_size'], ws['patch_date']]),
-                   w.HBox([ws['threshold'], ws['percentage'], ws['eps'], ws['status']]), ws['info']])
+                   w.HBox([ws['threshold'], ws['percentage'], ws['eps'], ws['status']]), w.HBox([ws['info'], ws['timing']])])
 
-def _slow(self: Explorer, f, kind: str):
-    "Run `f`, saying so first when it will import pyts (about 30 s the first time)."
+def _set_kind(self: Explorer, kind: str):
+    "Switch the plot kind; GASF / GADF / MTF import pyts first (about 30 s the first time), saying so, or say it is missing."
     import sys
-    if kind != 'RP' and 'pyts' not in sys.modules: self.w['status'].value = f"<i>computing {kind}: importing pyts (about 30 s, once)…</i>"
-    try: f()
-    finally: self.w['status'].value = ''
+    if kind != 'RP':
+        if 'pyts' not in sys.modules: self.w['status'].value = f"<i>{kind}: importing pyts (about 30 s, once)…</i>"
+        try: import pyts.image  # noqa: F401  here, not inside the plot callback, whose errors the browser never shows
+        except ImportError as e:
+            self.w['status'].value = f"<b>{kind} needs pyts</b> (pip install pyts): {e}"
+            self.w['kind'].value = 'RP'
+            return
+    self.update(kind=kind)
+    if kind != 'RP': self.w['status'].value = ''
+
+def _rows(self: Explorer) -> list:
+    "The panels in rows: image and series; plots (and patch); patch and similarity when there are embeddings."
+    rows = [[self.image_panel, self.series_dm]]
+    return rows + ([[self.plot_dm], [self.patch_dm, self.sim_dm]] if self.sim_dm is not None else [[self.plot_dm, self.patch_dm]])
 
 def _panel(self: Explorer):
-    "The plots as a Panel layout: image and series; plots (and patch); patch and similarity with embeddings."
+    "The plots as one Panel layout (one bokeh document: for `pn.serve` or a Panel app)."
     import panel as pn
-    rows = [pn.Row(self.image_panel, self.series_dm)]
-    rows += [pn.Row(self.plot_dm), pn.Row(self.patch_dm, self.sim_dm)] if self.sim_dm is not None else [pn.Row(self.plot_dm, self.patch_dm)]
-    return pn.Column(*rows)
+    return pn.Column(*(pn.Row(*r) for r in self.rows()))
 
 def _widget(self: Explorer):
     "Controls and plots in one ipywidgets box (JupyterLab, Voilà); built once."
@@ -562,7 +578,7 @@ def _ipython_display_(self: Explorer):
     if not hv.extension._loaded: hv.extension('bokeh', inline=True, comms='ipywidgets', logo=False)   # offline, Lab and Voilà
     display(self.widget())
 
-Explorer.controls, Explorer._slow, Explorer.panel, Explorer.widget, Explorer._ipython_display_ = _controls, _slow, _panel, _widget, _ipython_display_
+Explorer.controls, Explorer._set_kind, Explorer.rows, Explorer.panel, Explorer.widget, Explorer._ipython_display_ = _controls, _set_kind, _rows, _panel, _widget, _ipython_display_
 
 def explore(cube: Cube, # the cube to explore
             encoder=None, # None, (H, W, D) embeddings, or an encoder / Run / checkpoint path (see `as_embeddings`)
@@ -601,23 +617,23 @@ def open_cube(source: str = 'synthetic', # a name of `SOURCES`, or the path of a
         return PASTIS(source)[item]
     raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))} or a PASTIS folder (got {source!r}, which is not a folder)")
 
-# %% ../nbs/20_explorer.ipynb #d096fa30
+# %% ../nbs/20_explorer.ipynb #8e76f83f
 def time_taps(ex: Explorer, # the explorer
               n: int = 20, # taps
               seed: int = 0, # random pixels
              ) -> dict:
-    "Median and max time (s) of a tap that updates every panel of a bokeh-rendered explorer, wall clock and CPU."
-    hv = _hv()
-    plot = hv.renderer('bokeh').get_plot(ex.layout())
+    "Median and max time (s) of a tap that updates every panel of the explorer's bokeh models, wall clock and CPU."
+    layout = ex.panel()
+    root = layout.get_root()                                   # the bokeh document `Explorer.widget` displays
     rng = np.random.default_rng(seed)
     H, W = ex.shape
     wall, cpu = [], []
     try:
-        ex.select(*rng.integers(0, (H, W)))                     # warm-up (numba compiles the RP kernel on first use)
+        ex.select(*map(int, rng.integers(0, (H, W))))           # warm-up (first RP: torch kernels; first patch: the composite)
         for _ in range(n):
-            r, c = rng.integers(0, (H, W))
+            r, c = map(int, rng.integers(0, (H, W)))
             t0, c0 = time.perf_counter(), time.process_time()
-            ex.select(int(r), int(c))
+            ex.select(r, c)
             wall.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
-    finally: plot.cleanup()
+    finally: layout._cleanup(root)
     return dict(n=n, median_s=float(np.median(wall)), max_s=float(np.max(wall)), median_cpu_s=float(np.median(cpu)), max_cpu_s=float(np.max(cpu)))

@@ -24,10 +24,10 @@ H = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(H)
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(H.missing() is not None, reason=f"browser test cannot run: {H.missing()}")]
 
 
-def field_pixel():
-    "A pixel of the notebook's default cube inside a labelled field, away from the centre's class and the borders."
+def field_pixel(size):
+    "A pixel of the notebook's synthetic cube inside a labelled field, away from the centre's class and the borders."
     from pimc.explorer import open_cube
-    cube = open_cube("synthetic")
+    cube = open_cube("synthetic", size=size)
     H_, W_ = cube.shape[2:]
     lab, centre = cube.labels, cube.labels[H_ // 2, W_ // 2]
     seen = cube.valid.sum(0)
@@ -47,16 +47,17 @@ def _record(app, **timings):
     f.write_text(json.dumps(d, indent=1))
 
 
-@pytest.mark.parametrize("app", ["voila", "lab"])
-def test_tap_updates_every_panel(app):
+@pytest.mark.parametrize("app,size", [("voila", 128), ("lab", 64)])   # Voilà: the 128 x 128 responsiveness case
+def test_tap_updates_every_panel(app, size, tmp_path):
     from playwright.sync_api import expect
-    row, col, cube = field_pixel()
+    row, col, cube = field_pixel(size)
+    notebook = H.with_parameters(NOTEBOOK, tmp_path / NOTEBOOK.name, size=size)
     H_, W_ = cube.shape[2:]
     x, y = col + 0.5, H_ - row - 0.5                           # data coordinates of the pixel centre (bounds 0..W, 0..H)
     here = f"row {row}, col {col}"
     SHOTS.mkdir(exist_ok=True)
     errors, t0 = [], time.time()
-    with H.served(NOTEBOOK, app, log=SHOTS / f"{app}-server.log") as url, H.browser(viewport=(1320, 1650), errors=errors) as page, \
+    with H.served(notebook, app, log=SHOTS / f"{app}-server.log") as url, H.browser(viewport=(1320, 1650), errors=errors) as page, \
             H.on_failure(page, SHOTS / f"{app}-FAIL.png"):
         page.goto(url, wait_until="domcontentloaded", timeout=240_000)   # Voilà runs the notebook while answering
         if app == "lab": H.run_all_in_lab(page, timeout_ms=240_000)
@@ -66,7 +67,8 @@ def test_tap_updates_every_panel(app):
                                arg=5, timeout=120_000)
         pos = H.figure_pos(page, "tap a pixel", x, y, timeout=60)
         rendered = time.time() - t0
-        before = {k: H.figure_shot(page, k) for k in ("series ·", "RP ", "patch ", "embedding similarity")}
+        panels = ("tap a pixel", "series ·", "RP ", "patch ", "embedding similarity")
+        before = {k: H.figure_shot(page, k, frame=True) for k in panels}   # plot areas only: titles change too
         page.screenshot(path=str(SHOTS / f"{app}-before.png"), full_page=True)
         t1 = time.time()
         page.mouse.click(pos["x"], pos["y"])
@@ -78,15 +80,20 @@ def test_tap_updates_every_panel(app):
                       .filter(s => /^(series|RP|patch|embedding similarity) /.test(s));
             return t.length === 4 && t.every(s => s.includes(here)); }""", arg=here, timeout=60_000)
         t_all = time.time() - t1
+        expect(page.locator(".pimc-timing")).to_contain_text("s in the kernel", timeout=30_000)
+        kernel = float(page.locator(".pimc-timing").inner_text().split("last tap: ")[1].split(" s")[0])
         page.wait_for_timeout(800)                               # let the canvases repaint before the screenshots
-        after = {k: H.figure_shot(page, k) for k in before}
+        after = {k: H.figure_shot(page, k, frame=True) for k in panels}
         page.screenshot(path=str(SHOTS / f"{app}-after.png"), full_page=True)
         page.locator(".pimc-explorer").screenshot(path=str(SHOTS / f"{app}-explorer.png"))   # the explorer alone (docs/explorer.png)
-        changed = {k: before[k] != after[k] for k in before}
+        changed = {k: before[k] != after[k] for k in panels}
+        colours = {k: H.n_colours(after[k]) for k in panels}
         got = H.titles(page)
-    _record(app, rendered_s=rendered, click_to_info_s=t_info, click_to_all_panels_s=t_all, total_s=time.time() - t0, pixel=[row, col])
-    print(f"\n{app}: rendered after {rendered:.1f} s; click -> info line {t_info:.2f} s, -> every panel {t_all:.2f} s")
-    assert all(changed.values()), f"panels whose pixels did not change after the tap: {[k for k, v in changed.items() if not v]}"
+    _record(app, size=size, rendered_s=rendered, click_to_info_s=t_info, click_to_all_panels_s=t_all, kernel_s=kernel, total_s=time.time() - t0, pixel=[row, col])
+    print(f"\n{app} {size}x{size}: rendered after {rendered:.1f} s; click -> info line {t_info:.2f} s, -> every panel {t_all:.2f} s "
+          f"(of which {kernel:.2f} s in the kernel)")
+    assert all(changed.values()), f"panels whose plot area did not change after the tap: {[k for k, v in changed.items() if not v]}"
+    assert all(n > 16 for n in colours.values()), f"blank-looking plot areas (distinct colours): {colours}"
     assert sum(here in t for t in got) == 4, got                 # series, RP, patch, similarity name the tapped pixel
     bad = [e for e in errors if "Failed to load resource" not in e and "@jupyterlab/docmanager" not in e and "RUNTIME-012" not in e]
     assert not bad, f"browser console errors: {bad}"

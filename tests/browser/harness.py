@@ -48,6 +48,14 @@ JS_FIG_RECT = """(text) => {
   const r = pv.el.getBoundingClientRect();
   return {x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height};
 }"""
+# page rectangle of that figure's plot area (the frame: no title, axes or toolbar)
+JS_FRAME_RECT = """(text) => {
+  if (!window.Bokeh || !Bokeh.index) return null;
+  const pv = [...Bokeh.index.query(v => v.model && v.model.title && v.model.title.text && v.model.title.text.includes(text) && v.frame)][0];
+  if (!pv) return null;
+  const r = pv.canvas_view.el.getBoundingClientRect(), b = pv.frame.bbox;
+  return {x: r.left + b.left + window.scrollX, y: r.top + b.top + window.scrollY, width: b.width, height: b.height};
+}"""
 # the titles of every bokeh figure on the page
 JS_TITLES = """() => (window.Bokeh && Bokeh.index) ? [...Bokeh.index.query(v => v.model && v.model.title && v.frame)].map(v => v.model.title.text) : []"""
 JS_KERNEL_IDLE = """() => {
@@ -205,9 +213,9 @@ def figure_pos(page, text: str, x: float, y: float, timeout: float = 30):
     raise AssertionError(f"no bokeh figure with {text!r} in its title; figures on the page: {titles(page)}")
 
 
-def figure_shot(page, text: str) -> bytes:
-    "PNG of the bokeh figure whose title contains `text`."
-    rect = page.evaluate(JS_FIG_RECT, text)
+def figure_shot(page, text: str, frame: bool = False) -> bytes:
+    "PNG of the bokeh figure whose title contains `text` (only its plot area with `frame`)."
+    rect = page.evaluate(JS_FRAME_RECT if frame else JS_FIG_RECT, text)
     if not rect: raise AssertionError(f"no bokeh figure with {text!r} in its title; figures on the page: {titles(page)}")
     return page.screenshot(clip=rect, full_page=True)
 
@@ -223,3 +231,24 @@ def on_failure(page, png: Path):
             png.with_suffix(".html").write_text(page.content())
         except Exception: pass
         raise
+
+
+def with_parameters(notebook: Path, out: Path, **params) -> Path:
+    "A copy of `notebook` at `out` with `params` set in a cell right after its 'parameters' cell (as papermill injects them)."
+    import nbformat
+    nb = nbformat.read(notebook, as_version=4)
+    i = next((k for k, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), None)
+    if i is None: raise ValueError(f"{notebook} has no cell tagged 'parameters'")
+    cell = nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in params.items()))
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(i + 1, cell)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out)
+    return out
+
+
+def n_colours(png: bytes) -> int:
+    "How many distinct colours a PNG has (a blank plot area has one or two)."
+    import io
+    from PIL import Image
+    return len(Image.open(io.BytesIO(png)).convert("RGB").getcolors(1 << 24))
