@@ -170,7 +170,7 @@ class TempCNN(nn.Module):
 
     def forward(self, x): return self.head(self.net((x - self.mean[:, None]) / self.std[:, None]))
 
-# %% ../nbs/41_classify.ipynb #c5c81daa
+# %% ../nbs/41_classify.ipynb #e3914462
 def resolve_device(device=None) -> torch.device:
     "A torch device: None or 'cpu' → CPU, 'auto' → CUDA when available, else CPU; anything torch.device accepts."
     if device is None: return torch.device('cpu')
@@ -198,6 +198,7 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
                 class_weights: bool = False, # cross-entropy weighted by inverse class frequency
                 progress: bool = False, # tqdm bar over epochs
                 device=None, # where to train: None (where the model is), 'cpu', 'cuda', 'auto'
+                min_steps: int = 0, # train at least this many steps (more epochs on small training sets)
                ) -> nn.Module:
     "Train a network with AdamW and a one-cycle schedule (last partial batch dropped, batch norm recalibrated); returns it in eval mode."
     if loss not in ('cross_entropy', 'mse'): raise ValueError(f"loss must be 'cross_entropy' or 'mse' (got {loss!r})")
@@ -218,6 +219,7 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
     if bb is not None and not freeze: groups.append({'params': list(bb.parameters()), 'lr': encoder_lr or lr})
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     batch_size = min(batch_size, n)
+    epochs = max(epochs, math.ceil(min_steps / (n // batch_size)))
     steps = epochs * (n // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [gr['lr'] for gr in groups], total_steps=steps, pct_start=0.2)
     w = None
@@ -258,9 +260,9 @@ def recalibrate_bn(model: nn.Module, # network with BatchNorm layers
 def fit_classifier(model: nn.Module, inputs, y, # network, its inputs, (N,) integer labels
                    epochs: int = 30, lr: float = 3e-3, batch_size: int = 64, weight_decay: float = 1e-4, seed: int = 0,
                    encoder_lr: float | None = None, freeze: bool = False, class_weights: bool = False, progress: bool = False,
-                   device=None) -> nn.Module:
+                   device=None, min_steps: int = 0) -> nn.Module:
     "`fit_network` with the cross-entropy loss."
-    return fit_network(model, inputs, y, 'cross_entropy', epochs, lr, batch_size, weight_decay, seed, encoder_lr, freeze, class_weights, progress, device)
+    return fit_network(model, inputs, y, 'cross_entropy', epochs, lr, batch_size, weight_decay, seed, encoder_lr, freeze, class_weights, progress, device, min_steps)
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, inputs, batch_size: int = 512) -> torch.Tensor:
@@ -375,7 +377,7 @@ def match_indices(series: np.ndarray, # (N, K, T) series
         else: raise KeyError(f"the encoder needs {'/'.join(wanted)} but the data has {'/'.join(names)} and no NDVI to stand in")
     return np.stack(out, 1), notes
 
-# %% ../nbs/41_classify.ipynb #ffe4b0c0
+# %% ../nbs/41_classify.ipynb #75a62057
 METHODS = ('rf', 'minirocket', 'tempcnn', 'rp-cnn', 'pimc-probe', 'pimc-finetune')
 
 @dataclass
@@ -390,6 +392,7 @@ class TrainSettings:
     finetune_lr_ratio: float = 0.3  # encoder learning rate / head learning rate when fine-tuning
     probe_C: float = 1.0  # logistic-regression regularisation of the linear probe
     n_estimators: int = 300  # RandomForest trees
+    min_steps: int = 300  # at least this many optimiser steps (small label fractions get more epochs)
     device: str = 'cpu'  # where the networks train: 'cpu', 'cuda' or 'auto'
 
 def _load_encoder(encoder):
@@ -417,7 +420,7 @@ def run_method(method: str, # one of METHODS
     elif method == 'minirocket': pred = minirocket(xtr, ytr, xte, seed)
     elif method == 'tempcnn':
         m = TempCNN(xtr.shape[1], K, xtr.shape[2]).set_input_stats(xtr)
-        pred = predict_classes(fit_classifier(m, xtr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress, device=st.device), xte)
+        pred = predict_classes(fit_classifier(m, xtr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress, device=st.device, min_steps=st.min_steps), xte)
     else:
         if method == 'rp-cnn': enc, names = None, data.index_names
         else:
@@ -434,7 +437,7 @@ def run_method(method: str, # one of METHODS
         ins_tr, ins_te = [Itr] + ([ex_tr] if stats else []), [Ite] + ([ex_te] if stats else [])
         if enc is None:
             m = PixelClassifier(rp_backbone(Itr.shape[1], **st.encoder), K, n_extra).set_input_stats(Itr, ex_tr)
-            m = fit_classifier(m, ins_tr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress, device=st.device)
+            m = fit_classifier(m, ins_tr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress, device=st.device, min_steps=st.min_steps)
             pred = predict_classes(m, ins_te)
         else:
             m = PixelClassifier.from_encoder(enc, K, n_extra)
@@ -443,7 +446,7 @@ def run_method(method: str, # one of METHODS
                 pred = linear_probe(model_features(m, ins_tr), ytr, model_features(m, ins_te), st.probe_C)
             else:
                 m = fit_classifier(m, ins_tr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed,
-                                   encoder_lr=st.lr * st.finetune_lr_ratio, progress=progress, device=st.device)
+                                   encoder_lr=st.lr * st.finetune_lr_ratio, progress=progress, device=st.device, min_steps=st.min_steps)
                 pred = predict_classes(m, ins_te)
         info['variant'] = variant
     info['seconds'] = time.perf_counter() - t0
