@@ -200,7 +200,7 @@ def series_embedding(stack: IndexStack) -> np.ndarray:
     T, K, H, W = v.shape
     return np.ascontiguousarray(v.transpose(2, 3, 1, 0).reshape(H, W, K * T), np.float32)
 
-# %% ../nbs/20_explorer.ipynb #cf46d040
+# %% ../nbs/20_explorer.ipynb #0b038e74
 PALETTE = {'NDVI': '#2ca02c', 'EVI': '#1f77b4', 'SAVI': '#d62728'}  # index -> colour in every panel
 CLASS_COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
                 '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5')
@@ -263,9 +263,11 @@ class Explorer:
         self.patch = hv.streams.Stream.define('Patch', patch_size=P(int(patch_size)), patch_date=P(patch_date))()
         self._build()
         self.tap_times = []  # seconds each tap took in Python, from the tap event to the last panel update
-        # (HoloViews refreshes plots at precedence 1.1; the end of the clock has to come after them)
-        self.tap.add_subscriber(lambda **_: setattr(self, '_t0', time.perf_counter()), precedence=0)
-        self.tap.add_subscriber(lambda **_: self.tap_times.append(time.perf_counter() - self._t0), precedence=10)
+        self.docs, self._held = [], None   # bokeh documents showing the panels (see `widget`), and the open hold
+        # HoloViews refreshes the plots at precedence 1.1: around them, start the clock and hold the documents (0),
+        # then release them and stop the clock (10)
+        self.tap.add_subscriber(lambda **_: self._begin(), precedence=0)
+        self.tap.add_subscriber(lambda **_: self._end(), precedence=10)
 
     def __repr__(self):
         return (f"Explorer({self.cube.name or 'unnamed'}: {self.shape[0]}x{self.shape[1]} px, {len(self.cube)} dates, "
@@ -395,7 +397,7 @@ class Explorer:
         return hv.Overlay(els).opts(title=f"series · row {row}, col {col}{cls} · {seen}", clone=False)
 
     def plot_element(self, row: int, col: int, index: str = 'all', kind: str = 'RP', threshold=None, percentage: float = 10):
-        "The recurrence plots (or GASF / GADF / MTF) of pixel (row, col), side by side, origin at the bottom left."
+        "The recurrence plots (or GASF / GADF / MTF) of pixel (row, col), side by side, origin at the bottom left; one slot per index."
         hv = _hv()
         ks = self._shown(index)
         D = self.distances(row, col, kind)[ks]
@@ -406,6 +408,8 @@ class Explorer:
         else: R, cmap, clim = D, 'RdBu_r', (-1, 1)
         clabel = {'RP': '|xi − xj|' if threshold is None else 'recurrent (1) or not (0)', 'MTF': 'transition probability'}.get(kind, kind)
         A = side_by_side(np.asarray(R, np.float32)[:, ::-1], gap)
+        slots = len(self.names) * (S + gap) - gap                      # the width of every index's plot: squares stay squares
+        A = np.pad(A, ((0, 0), (0, slots - A.shape[1])), constant_values=np.nan)
         what = ('|xi − xj|' if threshold is None else
                 f"threshold {threshold!r}" + (f" at {percentage:g} %" if isinstance(threshold, str) else '')) if kind == 'RP' else ''
         ticks = [(k * (S + gap) + S / 2, self.names[i]) for k, i in enumerate(ks)]
@@ -460,10 +464,11 @@ class Explorer:
             {'Curve': dict(line_width=2, color=hv.Cycle(list(colors.values())), framewise=True),
              'Scatter.Observed': dict(color='name', cmap=colors, size=5, show_legend=False, framewise=True),
              'Scatter.Masked': dict(color='#666666', fill_alpha=0, size=7, line_width=1.5, framewise=True),
-             'Overlay': dict(width=560, height=max(H, 300), legend_position='top_left', show_grid=True, framewise=True, click_policy='hide')})
+             'Overlay': dict(frame_width=430, frame_height=max(H, 300) - 60, legend_position='right', show_grid=True, framewise=True,
+                             click_policy='hide', padding=(0.02, 0.05))})
         self.plot_dm = hv.DynamicMap(lambda x, y, index, kind, threshold, percentage: self.plot_element(*P(x, y), index, kind, threshold, percentage),
                                      streams=[self.tap, self.plots]).opts(
-            colorbar=True, width=760, height=300, yaxis=None, framewise=True, xlabel='')
+            colorbar=True, frame_height=240, frame_width=int(240 * (len(self.names) * 1.1 - 0.1)), yaxis=None, framewise=True, xlabel='')
         self.patch_dm = hv.DynamicMap(lambda x, y, t, image, labels, patch_size, patch_date:
                                       self.patch_element(*P(x, y), t, image, patch_size, patch_date),
                                       streams=[self.tap, self.view, self.patch]).opts(
@@ -481,6 +486,18 @@ class Explorer:
         x, y = pixel_xy(row, col, self.shape)
         self.tap.event(x=x, y=y)
 
+    def _begin(self):
+        "Start a tap: the clock, and one freeze of each document for all the plot updates to come."
+        self._end(record=False)                        # a hold left open by a failed update is released first
+        self._t0, self._held = time.perf_counter(), [d.models.freeze() for d in self.docs]
+        for h in self._held: h.__enter__()
+
+    def _end(self, record: bool = True):
+        "End a tap: release the documents (bokeh re-walks each document once, not once per panel) and stop the clock."
+        held, self._held = self._held, None
+        for h in reversed(held or []): h.__exit__(None, None, None)
+        if record and held is not None: self.tap_times.append(time.perf_counter() - self._t0)
+
     def update(self, **controls):
         "Set controls: t, image, labels (image); index, kind, threshold, percentage (plots); patch_size, patch_date (patch)."
         streams = (self.view, self.plots, self.patch)
@@ -488,16 +505,21 @@ class Explorer:
         bad = [k for k in controls if k not in known]
         if bad: raise TypeError(f"unknown control(s) {bad}: the controls are {', '.join(known)}")
         self._check(**controls)
-        for s in streams:
-            sub = {k: v for k, v in controls.items() if k in s.contents}
-            if sub: s.event(**sub)
+        held = [d.models.freeze() for d in self.docs]   # one document re-walk for all the panels a control changes
+        for h in held: h.__enter__()
+        try:
+            for s in streams:
+                sub = {k: v for k, v in controls.items() if k in s.contents}
+                if sub: s.event(**sub)
+        finally:
+            for h in reversed(held): h.__exit__(None, None, None)
 
     def layout(self):
         "Every panel in one HoloViews layout (for headless rendering and `hv.save`)."
         els = [self.image_panel, self.series_dm, self.plot_dm, self.patch_dm] + ([self.sim_dm] if self.sim_dm is not None else [])
         return _hv().Layout(els).cols(2).opts(shared_axes=False, sync_legends=False)
 
-# %% ../nbs/20_explorer.ipynb #3b0362bf
+# %% ../nbs/20_explorer.ipynb #63cf5211
 def _threshold(mode: str, eps: float):
     "The `threshold` for a threshold-mode control value."
     if mode == 'none': return None
@@ -568,7 +590,9 @@ def _widget(self: Explorer):
     "Controls and plots in one ipywidgets box (JupyterLab, Voilà); built once."
     if getattr(self, '_box', None) is None:
         import ipywidgets as w, panel as pn
-        self._box = w.VBox([self.controls(), pn.ipywidget(self.panel())])
+        plots = pn.ipywidget(self.panel())
+        self.docs.append(plots._document)
+        self._box = w.VBox([self.controls(), plots])
         self._box.add_class('pimc-explorer')
     return self._box
 
@@ -617,23 +641,20 @@ def open_cube(source: str = 'synthetic', # a name of `SOURCES`, or the path of a
         return PASTIS(source)[item]
     raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))} or a PASTIS folder (got {source!r}, which is not a folder)")
 
-# %% ../nbs/20_explorer.ipynb #8e76f83f
+# %% ../nbs/20_explorer.ipynb #8b74fa5d
 def time_taps(ex: Explorer, # the explorer
               n: int = 20, # taps
               seed: int = 0, # random pixels
              ) -> dict:
-    "Median and max time (s) of a tap that updates every panel of the explorer's bokeh models, wall clock and CPU."
-    layout = ex.panel()
-    root = layout.get_root()                                   # the bokeh document `Explorer.widget` displays
+    "Median and max time (s) of a tap that updates every panel of the explorer's widget, wall clock and CPU."
+    ex.widget()                                                 # the bokeh document and ipywidgets a notebook displays
     rng = np.random.default_rng(seed)
     H, W = ex.shape
     wall, cpu = [], []
-    try:
-        ex.select(*map(int, rng.integers(0, (H, W))))           # warm-up (first RP: torch kernels; first patch: the composite)
-        for _ in range(n):
-            r, c = map(int, rng.integers(0, (H, W)))
-            t0, c0 = time.perf_counter(), time.process_time()
-            ex.select(r, c)
-            wall.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
-    finally: layout._cleanup(root)
+    ex.select(*map(int, rng.integers(0, (H, W))))               # warm-up (first RP: torch kernels; first patch: the composite)
+    for _ in range(n):
+        r, c = map(int, rng.integers(0, (H, W)))
+        t0, c0 = time.perf_counter(), time.process_time()
+        ex.select(r, c)
+        wall.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
     return dict(n=n, median_s=float(np.median(wall)), max_s=float(np.max(wall)), median_cpu_s=float(np.median(cpu)), max_cpu_s=float(np.max(cpu)))

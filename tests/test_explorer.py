@@ -169,11 +169,13 @@ def test_widgets_drive_every_panel():
     w["labels"].value = False
     assert ex.labels_dm[()].opts.get().kwargs["alpha"] == 0
     w["index"].value = "SAVI"
-    assert ex.plot_dm[()].data.shape == (14, 14)
+    savi = ex.plot_dm[()].data                                  # SAVI alone, in the first of three slots (squares stay square)
+    assert savi.shape == (14, 3 * 14 + 2 * 2) and np.isfinite(savi[:, :14]).all() and np.isnan(savi[:, 14:]).all()
     assert [e.opts.get().kwargs["visible"] for e in ex.series_dm[()] if e.group == "Curve"] == [False, False, True]
     w["threshold"].value = "point"; w["percentage"].value = 30
     assert ex.plots.contents["threshold"] == "point" and ex.plots.contents["percentage"] == 30
-    assert set(np.unique(ex.plot_dm[()].data)) == {0.0, 1.0}
+    d = ex.plot_dm[()].data
+    assert set(np.unique(d[np.isfinite(d)])) == {0.0, 1.0}
     w["threshold"].value = "ε"; w["eps"].value = 0.07
     assert ex.plots.contents["threshold"] == 0.07
     w["patch_size"].value = 16
@@ -197,7 +199,7 @@ def test_patch_matches_pixel_patch_pairs_window():
 
 
 # ---------------------------------------------------------------- encoders
-def test_encoder_object_and_checkpoint_path(tmp_path):
+def test_encoder_object_and_tensor():
     torch = pytest.importorskip("torch")
     from pimc.models import PIMC
     from pimc.embed import embed_pixels
