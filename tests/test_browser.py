@@ -88,12 +88,19 @@ def test_tap_updates_every_panel(app, size, tmp_path):
         page.locator(".pimc-explorer").screenshot(path=str(SHOTS / f"{app}-explorer.png"))   # the explorer alone (docs/explorer.png)
         changed = {k: before[k] != after[k] for k in panels}
         colours = {k: H.n_colours(after[k]) for k in panels}
+        # a control: the RP threshold, binarised in the kernel without recomputing the distances
+        page.get_by_label("threshold", exact=True).select_option(label="point: % of points")
+        page.wait_for_function("""(here) => [...Bokeh.index.query(v => v.model && v.model.title && v.frame)].map(v => v.model.title.text)
+                                  .some(s => s.startsWith("RP threshold 'point' at 10 %") && s.includes(here))""", arg=here, timeout=60_000)
+        page.wait_for_timeout(800)
+        binary = H.n_colours(H.figure_shot(page, "RP ", frame=True))
         got = H.titles(page)
     _record(app, size=size, rendered_s=rendered, click_to_info_s=t_info, click_to_all_panels_s=t_all, kernel_s=kernel, total_s=time.time() - t0, pixel=[row, col])
     print(f"\n{app} {size}x{size}: rendered after {rendered:.1f} s; click -> info line {t_info:.2f} s, -> every panel {t_all:.2f} s "
           f"(of which {kernel:.2f} s in the kernel)")
     assert all(changed.values()), f"panels whose plot area did not change after the tap: {[k for k, v in changed.items() if not v]}"
     assert all(n > 16 for n in colours.values()), f"blank-looking plot areas (distinct colours): {colours}"
+    assert binary <= 8 < colours["RP "], f"thresholded RPs should be black and white (got {binary} colours, {colours['RP ']} before)"
     assert sum(here in t for t in got) == 4, got                 # series, RP, patch, similarity name the tapped pixel
     bad = [e for e in errors if "Failed to load resource" not in e and "@jupyterlab/docmanager" not in e and "RUNTIME-012" not in e]
     assert not bad, f"browser console errors: {bad}"
