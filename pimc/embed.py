@@ -16,7 +16,7 @@ from .train import Run, load_encoders, toy_pairs
 
 # %% auto #0
 __all__ = ['RP_META_KEYS', 'as_encoder', 'embed_images', 'pixel_rps', 'embed_pixels', 'pca_rgb', 'plot_embedding_map',
-           'knn_accuracy']
+           'knn_accuracy', 'knn_split_accuracy']
 
 # %% ../nbs/13_embed.ipynb #e7aadc26
 def as_encoder(source, # an Encoder, a Run, an (rp, image) pair, or a run folder / checkpoint path
@@ -206,3 +206,25 @@ def knn_accuracy(embs: Sequence[np.ndarray], # per patch: (H, W, D) embedding ma
         pred = torch.mode(Yo[nn_idx], dim=1).values
         hits += int((pred == Y[i]).sum()); total += len(Y[i])
     return hits / total
+
+# %% ../nbs/13_embed.ipynb #d15ec9b8
+def knn_split_accuracy(train_emb, # (N, D) or (H, W, D) embeddings of the training pixels (NaN rows left out)
+                       train_y, # (N,) or (H, W) their labels
+                       test_emb, # embeddings of the test pixels
+                       test_y, # their labels
+                       k: int = 5, # neighbours
+                       ignore: Sequence[int] = (0,), # label values left out (no data / background)
+                      ) -> dict:
+    "Cosine k-NN accuracy of test pixels voted by training pixels: {'accuracy', 'balanced_accuracy', 'majority', 'n_train', 'n_test'}."
+    def _prep(e, y, what):
+        e, y = np.asarray(e, np.float32).reshape(-1, np.shape(e)[-1]), np.asarray(y).ravel()
+        if len(e) != len(y): raise ValueError(f"knn_split_accuracy: {len(e)} {what} embeddings but {len(y)} labels")
+        ok = np.isfinite(e).all(1) & ~np.isin(y, list(ignore))
+        return torch.nn.functional.normalize(torch.from_numpy(e[ok]), dim=1), torch.from_numpy(y[ok].astype(np.int64))
+    Xa, Ya = _prep(train_emb, train_y, 'training'); Xb, Yb = _prep(test_emb, test_y, 'test')
+    if not len(Ya) or not len(Yb): return dict(accuracy=float('nan'), balanced_accuracy=float('nan'), majority=float('nan'), n_train=len(Ya), n_test=len(Yb))
+    pred = torch.cat([torch.mode(Ya[(Xb[i:i + 4096] @ Xa.T).topk(min(k, len(Ya)), dim=1).indices], dim=1).values for i in range(0, len(Yb), 4096)])
+    hit = (pred == Yb).numpy(); yb = Yb.numpy()
+    classes = np.unique(yb)
+    return dict(accuracy=float(hit.mean()), balanced_accuracy=float(np.mean([hit[yb == c].mean() for c in classes])),
+                majority=float(np.bincount(yb).max() / len(yb)), n_train=int(len(Ya)), n_test=int(len(Yb)))

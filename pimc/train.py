@@ -19,11 +19,11 @@ from .models import PIMC, count_params, NORMS
 from .loss import ClipLoss, world
 
 # %% auto #0
-__all__ = ['DEVICES', 'AMP_MODES', 'PAIR_KEYS', 'CKPT_FORMAT', 'PretrainConfig', 'resolve_device', 'init_distributed',
-           'TensorPairs', 'toy_pairs', 'epoch_order', 'batch_indices', 'warmup_cosine', 'warmup_steps', 'save_atomic',
-           'rng_state', 'set_rng_state', 'list_checkpoints', 'latest_checkpoint', 'load_checkpoint',
-           'model_from_checkpoint', 'TrainingInterrupted', 'Trainer', 'read_metrics', 'plot_metrics', 'Run',
-           'load_encoders', 'pairs_meta', 'as_pairs', 'pretrain', 'main']
+__all__ = ['DEVICES', 'AMP_MODES', 'PAIR_KEYS', 'CKPT_FORMAT', 'REAL_DATA', 'PretrainConfig', 'resolve_device',
+           'init_distributed', 'TensorPairs', 'toy_pairs', 'epoch_order', 'batch_indices', 'warmup_cosine',
+           'warmup_steps', 'save_atomic', 'rng_state', 'set_rng_state', 'list_checkpoints', 'latest_checkpoint',
+           'load_checkpoint', 'model_from_checkpoint', 'TrainingInterrupted', 'Trainer', 'read_metrics', 'plot_metrics',
+           'Run', 'load_encoders', 'open_pretrain_data', 'pairs_meta', 'as_pairs', 'pretrain', 'main']
 
 # %% ../nbs/12_train.ipynb #65072161
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -616,7 +616,36 @@ def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a 
     m = model_from_checkpoint(load_checkpoint(p), p).to(device).eval()
     return m.rp, m.image
 
-# %% ../nbs/12_train.ipynb #2652073f
+# %% ../nbs/12_train.ipynb #b0f9fa36
+REAL_DATA = {'eolearn': 'eolearn_test_eopatch', 'cbers4': 'sits_samples/cbers4_awfi'}  # name -> sample folder
+
+def open_pretrain_data(name: str, # 'eolearn' or 'cbers4' (see `REAL_DATA`)
+                       hilbert_step: int | None = 1, # keep every k-th pixel along a Hilbert curve through the cube (1 or None: all)
+                       split_col: int | None = 50, # eolearn: only pixels left of this column (the k-NN training half; None: all)
+                       seed: int = 0, # seeds the Hilbert-curve offset
+                      ) -> tuple[list, dict]:
+    "(cubes, `PixelPatchPairs` arguments: indices, patch cubes, patch date, pixels) of a real sample cube for pretraining."
+    from pimc.readers import samples_dir, read_eopatch, read_cbers_awfi
+    from pimc.pairs import hilbert_pixels, random_pixels, PixelIndex
+    if name not in REAL_DATA: raise ValueError(f"open_pretrain_data: name must be one of {', '.join(REAL_DATA)} (got {name!r})")
+    folder = samples_dir(REAL_DATA[name])                          # FileNotFoundError naming the folder when absent
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')                            # a few never-clear pixels: their series are empty (NaN plots)
+        if name == 'eolearn':
+            cubes, patch_cubes = [read_eopatch(folder, 'ndvi', on_empty='ignore')], [read_eopatch(folder, 'reference', on_empty='ignore')]
+            kw = dict(indices=('NDVI',), patch_cubes=patch_cubes, patch_date='median')
+        else:
+            cubes = [read_cbers_awfi(folder, on_empty='ignore')]
+            kw = dict(indices=('NDVI', 'EVI', 'SAVI'), patch_date='median')
+    H, W = cubes[0].shape[2:]
+    px = (hilbert_pixels(cubes, step=hilbert_step, seed=seed) if hilbert_step and hilbert_step > 1
+          else PixelIndex(np.zeros(H * W, np.int64), *np.divmod(np.arange(H * W), W)))
+    if name == 'eolearn' and split_col is not None:
+        keep = np.asarray(px.col) < split_col
+        px = PixelIndex(*(np.asarray(a)[keep] for a in px))
+    return cubes, {**kw, 'pixels': px}
+
+# %% ../nbs/12_train.ipynb #998b7c2c
 def _is_cube(x) -> bool: return type(x).__name__ == 'Cube' and hasattr(x, 'values') and hasattr(x, 'sensor')
 
 def _plain(v):
@@ -638,12 +667,18 @@ def pairs_meta(ds) -> dict:
     elif hasattr(ds, 'bands'): img['input'] = 'reflectance'
     return {'rp_meta': rp, 'image_meta': img}
 
-def as_pairs(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 'synthetic'
+def as_pairs(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, 'synthetic', or a real sample name ('eolearn', 'cbers4')
              cfg: PretrainConfig, # rp_size, patch_size, seed and pairs arguments
+             **pairs_kw, # `PixelPatchPairs` arguments that replace those of cfg.pairs (e.g. patch_cubes, indices, pixels)
             ) -> tuple[Any, dict]:
     "The pairs dataset to train on, and a description of it (for summary.json and the encoders' meta)."
+    if isinstance(data, str) and data in REAL_DATA:
+        step = cfg.pairs.get('hilbert_step', 1)
+        cubes, kw = open_pretrain_data(data, hilbert_step=step, seed=cfg.seed)
+        ds, d = as_pairs(cubes, cfg, **{**kw, **pairs_kw})
+        return ds, {**d, 'source': f"{data} sample ({REAL_DATA[data]}), hilbert_step {step}" + (", columns < 50" if data == 'eolearn' else '')}
     if isinstance(data, str):
-        if data != 'synthetic': raise ValueError(f"data must be a dataset, cube(s) or 'synthetic' (got the string {data!r})")
+        if data != 'synthetic': raise ValueError(f"data must be a dataset, cube(s), 'synthetic' or one of {', '.join(REAL_DATA)} (got the string {data!r})")
         from pimc.synthetic import default_data
         ds, d = as_pairs(default_data(), cfg)
         return ds, {**d, 'source': 'synthetic mini-PASTIS (pimc.synthetic.default_data)'}
@@ -663,9 +698,10 @@ def as_pairs(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 's
     kw = dict(cfg.pairs)
     step = kw.pop('hilbert_step', None)
     kw.setdefault('normalize', None); kw.setdefault('groups', cfg.patch_size)
-    if step is not None: kw['pixels'] = hilbert_pixels(cubes, step=step, seed=cfg.seed)
+    if step is not None and 'pixels' not in pairs_kw: kw['pixels'] = hilbert_pixels(cubes, step=step, seed=cfg.seed)
+    kw.update(pairs_kw)
     try: ds = PixelPatchPairs(cubes, rp_size=cfg.rp_size, patch_size=cfg.patch_size, seed=cfg.seed, **kw)
-    except TypeError as e: raise ValueError(f"PretrainConfig.pairs={cfg.pairs!r}: {e}") from None
+    except TypeError as e: raise ValueError(f"PretrainConfig.pairs={cfg.pairs!r}, pairs arguments {sorted(pairs_kw)}: {e}") from None
     return ds, {'source': f"{len(cubes)} cube(s)", 'cubes': [c.name for c in cubes][:50], **pairs_meta(ds)}
 
 def _default_out_dir() -> str:
@@ -728,11 +764,11 @@ def pretrain(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 's
     finally:
         if created_pg and dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/12_train.ipynb #bb4ba2ed
+# %% ../nbs/12_train.ipynb #222e1b53
 def _arg_parser():
     import argparse
     ap = argparse.ArgumentParser(prog='python -m pimc.train', description='PIMC contrastive pretraining (also under torchrun).')
-    ap.add_argument('--data', default='synthetic', help="'synthetic', 'toy' or a .pt file saved from TensorPairs.data")
+    ap.add_argument('--data', default='synthetic', help="'synthetic', 'eolearn', 'cbers4' (real samples), 'toy' or a .pt file saved from TensorPairs.data")
     ap.add_argument('--config', default=None, help='a config.json to start from (options below override it)')
     ap.add_argument('--resume', action='store_true', help='continue from the latest checkpoint in --out-dir')
     for f in fields(PretrainConfig):

@@ -354,3 +354,49 @@ def test_cuda_mixed_precision_smoke(tmp_path, data, amp):
     assert r.metrics[-1]["loss"] < r.metrics[0]["loss"]
     rp, img = load_encoders(r.dir, device="cuda")
     assert rp(data.data["rp"][:4].cuda()).shape == (4, 16)
+
+
+# ----------------------------------------------------------------------------------------------- real sample cubes
+def _real_window(name, size=24):
+    "The real cube `name` cut to its top-left size x size window, with pair arguments for every 2nd pixel of it."
+    from pimc.pairs import PixelIndex
+    from pimc.train import open_pretrain_data
+    cubes, kw = open_pretrain_data(name)
+    win = slice(0, size)
+    kw = dict(kw)
+    cubes = [c.window(win, win) for c in cubes]
+    if "patch_cubes" in kw: kw["patch_cubes"] = [c.window(win, win) for c in kw["patch_cubes"]]
+    r, c = np.divmod(np.arange(0, size * size, 2), size)
+    kw["pixels"] = PixelIndex(np.zeros_like(r), r, c)
+    return cubes, kw
+
+
+@pytest.mark.parametrize("name,folder,channels,bands", [("eolearn", "eolearn_test_eopatch", 1, 13),
+                                                        ("cbers4", "sits_samples/cbers4_awfi", 3, 4)])
+def test_real_cube_window_pretrains_end_to_end(tmp_path, samples, name, folder, channels, bands):
+    from pimc.embed import embed_pixels, knn_split_accuracy, plot_embedding_map
+    samples(folder)                                                    # skips, naming the folder, when absent
+    cubes, kw = _real_window(name)
+    c = cfg(tmp_path, name, batch_size=64, patch_size=5, max_steps=2, epochs=1)
+    pairs, desc = as_pairs(cubes, c, **kw)
+    assert len(pairs) == 288 and pairs[0]["rp"].shape == (channels, 16, 16) and pairs[0]["patch"].shape == (bands, 5, 5)
+    run = pretrain(pairs, c)
+    assert run.info["steps"] == 2 and math.isfinite(run.final_loss)
+    assert len(run.rp_encoder.meta["indices"]) == channels and len(run.image_encoder.meta["bands"]) == bands
+    emb = embed_pixels(cubes[0], run.dir)
+    assert emb.shape == (24, 24, 16) and np.isfinite(emb).mean() > 0.95
+    image_cube = kw.get("patch_cubes", cubes)[0]
+    assert len(plot_embedding_map(image_cube, emb).axes) == (3 if image_cube.labels is not None else 2)
+    if name == "eolearn":
+        lab = np.asarray(cubes[0].labels)
+        r = knn_split_accuracy(emb[:, :12], lab[:, :12], emb[:, 12:], lab[:, 12:])
+        assert r["n_test"] > 0 and 0 <= r["accuracy"] <= 1
+
+
+def test_pretrain_on_a_real_sample_by_name(tmp_path, samples):
+    samples("sits_samples/cbers4_awfi")
+    run = pretrain("cbers4", cfg(tmp_path, batch_size=64, patch_size=5, max_steps=2, epochs=1, pairs={"hilbert_step": 8}))
+    assert run.info["n_pairs"] == 2500 // 8 and run.info["source"].startswith("cbers4 sample")
+    assert run.rp_encoder.meta["indices"] == ["NDVI", "EVI", "SAVI"]
+    with pytest.raises(ValueError, match="eolearn"):
+        pretrain("modis", cfg(tmp_path, "bad"))
