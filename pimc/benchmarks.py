@@ -231,8 +231,8 @@ def pretrain_encoder(source: str = 'eolearn', # 'eolearn', 'cbers' or 'synthetic
         pretrain(tp, cfg, resume=False)
     return out
 
-# %% ../nbs/44_benchmarks.ipynb #4ab65632
-DEFAULT_VARIANT = 'rp'  # the RP variant the benchmark's "best pimc" rows use (set from the ablation)
+# %% ../nbs/44_benchmarks.ipynb #dc752737
+DEFAULT_VARIANT = 'rp+level'  # the series image of the level-aware rows and of PIMC pretraining (the CAWa ablation's winner)
 DEFAULT_STATS = True  # give the series statistics to the head of the pimc rows
 
 def classify_methods(variant: str = DEFAULT_VARIANT, stats: bool = DEFAULT_STATS, pretrained: bool = True) -> list:
@@ -272,7 +272,7 @@ def benchmark_classify(dataset: str = 'cawa', # one of CLASSIFY_DATASETS
     t0 = time.time()
     data = classify_data(dataset, **(data_kw or {}))
     st = settings or TrainSettings()
-    enc = pretrain_encoder(pretrain_source, epochs=pretrain_epochs, threads=threads) if pretrain_source else None
+    enc = pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads) if pretrain_source else None
     methods = list(methods) if methods is not None else classify_methods(pretrained=enc is not None)
     if enc is None: methods = [m for m in methods if not str(m[0] if isinstance(m, (tuple, list)) else m).startswith('pimc')]
     with torch_threads(threads):
@@ -302,7 +302,7 @@ def plot_pair(reps: dict, df, fraction, path, title=''):
     fig.tight_layout(); fig.savefig(path, dpi=90)
     return fig
 
-# %% ../nbs/44_benchmarks.ipynb #26156c3c
+# %% ../nbs/44_benchmarks.ipynb #6b7af5e3
 def forecast_methods(pretrained: bool = True) -> list:
     "Persistence, ridge, 1D CNN, the RP forecaster from scratch (RP alone and with the window), PIMC fine-tuned."
     m = ['persistence', 'ridge', 'cnn1d', ('rp-cnn', {'variant': 'rp', 'use_series': False}), ('rp-cnn', {'variant': 'rp', 'use_series': True})]
@@ -320,7 +320,7 @@ def benchmark_forecast(dataset: str = 'eolearn', # one of FORECAST_DATASETS
     t0 = time.time()
     data = forecast_data(dataset, **(data_kw or {}))
     st = settings or ForecastSettings()
-    enc = pretrain_encoder(pretrain_source, epochs=pretrain_epochs, threads=threads) if pretrain_source else None
+    enc = pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads) if pretrain_source else None
     methods = list(methods) if methods is not None else forecast_methods(enc is not None)
     with torch_threads(threads):
         df, preds = compare_forecasters(data, methods, encoder=enc, settings=st, seed=seed, progress=progress)
@@ -343,7 +343,7 @@ def benchmark_forecast(dataset: str = 'eolearn', # one of FORECAST_DATASETS
         import matplotlib.pyplot as plt; plt.close(fig)
     return df, preds
 
-# %% ../nbs/44_benchmarks.ipynb #f82c1f2c
+# %% ../nbs/44_benchmarks.ipynb #db8cde17
 ABLATION_VARIANTS = ('rp', 'signed', 'rp+level', 'signed+level', 'gasf', 'gasf-raw', 'gadf', 'mtf')
 
 def benchmark_ablation(dataset: str = 'cawa', # one of CLASSIFY_DATASETS
@@ -366,10 +366,11 @@ def benchmark_ablation(dataset: str = 'cawa', # one of CLASSIFY_DATASETS
     if stats_variants: groups.append(('statistics to the head', data, [('rp-cnn', {'variant': v, 'stats': True}) for v in stats_variants]))
     enc = None
     if pretrain_source:
-        enc = pretrain_encoder(pretrain_source, epochs=pretrain_epochs, threads=threads)
-        groups.append(('pretraining', data, [('rp-cnn', {'variant': 'rp', 'stats': True, 'label': 'random init [rp+stats]'}),
-                                             ('pimc-finetune', {'stats': True, 'label': f'PIMC {pretrain_source} init [rp+stats]'}),
-                                             ('pimc-probe', {'stats': True, 'label': f'PIMC {pretrain_source} frozen [rp+stats]'})]))
+        enc = pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads)
+        tag = f"[{DEFAULT_VARIANT}{'+stats' if DEFAULT_STATS else ''}]"
+        groups.append(('pretraining', data, [('rp-cnn', {'variant': DEFAULT_VARIANT, 'stats': DEFAULT_STATS, 'label': f'random init {tag}'}),
+                                             ('pimc-finetune', {'stats': DEFAULT_STATS, 'label': f'PIMC {pretrain_source} init, fine-tuned {tag}'}),
+                                             ('pimc-probe', {'stats': DEFAULT_STATS, 'label': f'PIMC {pretrain_source}, frozen + linear probe {tag}'})]))
     if indices and len(data.index_names) > 1:
         one = data.select_indices(('NDVI',))
         groups.append(('indices', one, [('rp-cnn', {'variant': DEFAULT_VARIANT, 'stats': DEFAULT_STATS, 'label': f'NDVI only [{DEFAULT_VARIANT}]'})]))
@@ -402,7 +403,7 @@ def plot_ablation(df, path=None, title: str = ''):
     if path is not None: fig.savefig(path, dpi=90)
     return fig
 
-# %% ../nbs/44_benchmarks.ipynb #04784bd8
+# %% ../nbs/44_benchmarks.ipynb #09b9d72f
 def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up chips (a pipeline check, not a result)
                     kind: str = 'ms', bands: Sequence[str] | None = None, # RGB or MS, bands by name
                     pretrain_source: str | None = 'eolearn', pretrain_epochs: int = 10,
@@ -420,7 +421,7 @@ def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up ch
         me = importlib.util.module_from_spec(spec); spec.loader.exec_module(me)
         root = Path(tempfile.mkdtemp()) / 'eurosat'; me.make_eurosat(root, n_per_class=12, seed=seed)
     data = eurosat_data(root, kind, bands, max_per_class=max_per_class, seed=seed, progress=progress)
-    enc = pretrain_encoder(pretrain_source, epochs=pretrain_epochs, threads=threads) if pretrain_source else None
+    enc = pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads) if pretrain_source else None
     st = settings or SceneSettings()
     with torch_threads(threads):
         df, reps = compare_scene_methods(data, encoder=enc, fractions=fractions, settings=st, seed=seed, progress=progress)
@@ -438,7 +439,7 @@ def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up ch
         fig.tight_layout(); fig.savefig(out / f'{name}.png', dpi=90)
     return df, reps
 
-# %% ../nbs/44_benchmarks.ipynb #785a43a7
+# %% ../nbs/44_benchmarks.ipynb #a239b309
 def main(argv: Sequence[str] | None = None) -> int:
     "`python -m pimc.benchmarks TASK [options]`: regenerate result tables on the real samples."
     ap = argparse.ArgumentParser(prog='python -m pimc.benchmarks', description=main.__doc__)
@@ -450,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument('--pretrain-source', default='eolearn', help=f"{', '.join(PRETRAIN_SOURCES)} or 'none'")
     ap.add_argument('--pretrain-epochs', type=int, default=10)
     ap.add_argument('--source', default='eolearn', help='pretrain: the source')
-    ap.add_argument('--variant', default='rp', help='pretrain: the series image')
+    ap.add_argument('--variant', default=DEFAULT_VARIANT, help='pretrain: the series image')
     ap.add_argument('--root', help='scene: EuroSAT folder (default: a fixture of made-up chips)')
     ap.add_argument('--kind', default='ms', choices=('rgb', 'ms')); ap.add_argument('--bands', nargs='+')
     ap.add_argument('--threads', type=int, default=1, help='torch threads (default 1: fastest on a shared machine)')

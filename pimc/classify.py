@@ -170,7 +170,7 @@ class TempCNN(nn.Module):
 
     def forward(self, x): return self.head(self.net((x - self.mean[:, None]) / self.std[:, None]))
 
-# %% ../nbs/41_classify.ipynb #e3914462
+# %% ../nbs/41_classify.ipynb #d2c38b13
 def resolve_device(device=None) -> torch.device:
     "A torch device: None or 'cpu' → CPU, 'auto' → CUDA when available, else CPU; anything torch.device accepts."
     if device is None: return torch.device('cpu')
@@ -251,8 +251,9 @@ def recalibrate_bn(model: nn.Module, # network with BatchNorm layers
     for m in bns: m.reset_running_stats(); m.momentum = None; m.train()   # momentum None: cumulative average
     was = model.training; model.eval()
     for m in bns: m.train()
-    dev = _device_of(model)
-    for i in range(0, len(xs[0]), batch_size): model(*[x[i:i + batch_size].to(dev) for x in xs])
+    dev, n = _device_of(model), len(xs[0])
+    bs = math.ceil(n / math.ceil(n / batch_size))            # equal batches: the cumulative average is the data average
+    for i in range(0, n, bs): model(*[x[i:i + bs].to(dev) for x in xs])
     for m, (mom, tr) in zip(bns, saved): m.momentum = mom; m.train(tr)
     model.train(was)
     return model

@@ -17,8 +17,8 @@ from .metrics import forecast_errors, errors_by_step
 from .classify import series_images, rp_backbone, fit_network, match_indices, _tensors, _device_of
 
 # %% auto #0
-__all__ = ['FORECASTERS', 'Windows', 'window_starts', 'make_windows', 'persistence', 'ridge_forecast', 'CNN1DForecaster',
-           'RPForecaster', 'predict_values', 'ForecastData', 'ForecastSettings', 'run_forecaster',
+__all__ = ['FORECASTERS', 'Windows', 'window_starts', 'make_windows', 'persistence', 'fit_ridge', 'ridge_forecast',
+           'CNN1DForecaster', 'RPForecaster', 'predict_values', 'ForecastData', 'ForecastSettings', 'run_forecaster',
            'compare_forecasters', 'plot_forecasts', 'plot_error_by_step']
 
 # %% ../nbs/42_forecast.ipynb #794d8f32
@@ -68,19 +68,25 @@ def make_windows(series, # (N, K, T) or (N, T) gap-filled index series
     return Windows(((x - mu) / sd).astype(np.float32), ((y - mu) / sd).astype(np.float32), mu, sd,
                    np.tile(np.arange(N), len(starts)), np.repeat(starts, N))
 
-# %% ../nbs/42_forecast.ipynb #803cc71f
+# %% ../nbs/42_forecast.ipynb #392b7693
 def persistence(w: Windows) -> np.ndarray:
     "(M, K, n_out) the last input value repeated."
     return np.repeat(w.x[..., -1:], w.y.shape[-1], -1)
+
+def fit_ridge(train: Windows, # training windows
+              alphas: Sequence[float] = tuple(np.logspace(-2, 3, 11)), # RidgeCV's candidate regularisations
+             ):
+    "scikit-learn RidgeCV from the flattened standardised input window (all indices) to all K × n_out outputs."
+    from sklearn.linear_model import RidgeCV
+    M = len(train)
+    return RidgeCV(alphas=np.asarray(alphas, np.float64)).fit(train.x.reshape(M, -1), train.y.reshape(M, -1))
 
 def ridge_forecast(train: Windows, test: Windows, # training and test windows
                    alphas: Sequence[float] = tuple(np.logspace(-2, 3, 11)), # RidgeCV's candidate regularisations
                   ) -> np.ndarray:
     "(M, K, n_out) ridge regression from the whole standardised input window (all indices) to all outputs."
-    from sklearn.linear_model import RidgeCV
-    M, K, n_in = train.x.shape; H = train.y.shape[-1]
-    m = RidgeCV(alphas=alphas).fit(train.x.reshape(M, -1), train.y.reshape(M, -1))
-    return m.predict(test.x.reshape(len(test), -1)).reshape(len(test), K, H).astype(np.float32)
+    K, H = train.y.shape[1:]
+    return fit_ridge(train, alphas).predict(test.x.reshape(len(test), -1)).reshape(len(test), K, H).astype(np.float32)
 
 class CNN1DForecaster(nn.Module):
     "1D CNN on the standardised input window: 3 × (Conv1d, BatchNorm, ReLU), dense layer, all K × n_out outputs."
@@ -92,12 +98,13 @@ class CNN1DForecaster(nn.Module):
         self.K, self.n_out = n_indices, n_out
     def forward(self, x): return self.net(x).view(-1, self.K, self.n_out)
 
-# %% ../nbs/42_forecast.ipynb #e01c757d
+# %% ../nbs/42_forecast.ipynb #c53bacdb
 class RPForecaster(nn.Module):
     "Image standardisation + 2D encoder on the input window's RP (+ the window itself) + MLP head → (N, K, n_out)."
     def __init__(self, backbone: nn.Module, # ResNetEncoder-like (`.in_channels`, `.out_dim`)
                  n_indices: int, n_in: int, n_out: int, # K, window lengths
                  use_series: bool = True, # also give the standardised input window to the head
+                 skip: bool = False, # add a linear map of the window to the output (the head learns a correction to it)
                  hidden: int = 256, dropout: float = 0.1,
                 ):
         super().__init__()
@@ -106,6 +113,7 @@ class RPForecaster(nn.Module):
         self.register_buffer('mean', torch.zeros(C)); self.register_buffer('std', torch.ones(C))
         d = backbone.out_dim + (n_indices * n_in if use_series else 0)
         self.head = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_indices * n_out))
+        self.skip = nn.Linear(n_indices * n_in, n_indices * n_out) if skip else None
 
     @torch.no_grad()
     def set_input_stats(self, images):
@@ -116,13 +124,28 @@ class RPForecaster(nn.Module):
     def forward(self, img, x):
         h = self.backbone((img - self.mean[:, None, None]) / self.std[:, None, None])
         if self.use_series: h = torch.cat([h, x.flatten(1)], 1)
-        return self.head(h).view(-1, self.K, self.n_out)
+        out = self.head(h)
+        if self.skip is not None: out = out + self.skip(x.flatten(1))
+        return out.view(-1, self.K, self.n_out)
+
+    @torch.no_grad()
+    def set_skip(self, weight, # (K·n_out, K·n_in) e.g. a fitted ridge's `coef_`
+                 bias, # (K·n_out,) its `intercept_`
+                 trainable: bool = False, # keep learning it (False: frozen, the head learns the residual)
+                ):
+        "Set the linear path (e.g. to a ridge regression fitted on the training windows)."
+        if self.skip is None: raise ValueError("this forecaster has no linear path: build it with skip=True")
+        self.skip.weight.copy_(torch.as_tensor(np.asarray(weight), dtype=torch.float32))
+        self.skip.bias.copy_(torch.as_tensor(np.asarray(bias), dtype=torch.float32))
+        for p in self.skip.parameters(): p.requires_grad_(trainable)
+        nn.init.zeros_(self.head[-1].weight); nn.init.zeros_(self.head[-1].bias)   # start exactly at the linear forecast
+        return self
 
     @classmethod
     def from_encoder(cls, encoder: nn.Module, # a pretrained `pimc.models.Encoder`
-                     n_indices: int, n_in: int, n_out: int, use_series: bool = True, **kw):
+                     n_indices: int, n_in: int, n_out: int, use_series: bool = True, skip: bool = False, **kw):
         "A forecaster on a copy of a pretrained encoder's backbone and input standardisation."
-        m = cls(copy.deepcopy(encoder.backbone), n_indices, n_in, n_out, use_series, **kw)
+        m = cls(copy.deepcopy(encoder.backbone), n_indices, n_in, n_out, use_series, skip, **kw)
         with torch.no_grad(): m.mean.copy_(encoder.mean); m.std.copy_(encoder.std)
         return m
 
@@ -132,7 +155,7 @@ def predict_values(model: nn.Module, inputs, batch_size: int = 512) -> np.ndarra
     model.eval(); xs, dev = _tensors(inputs), _device_of(model)
     return torch.cat([model(*[x[i:i + batch_size].to(dev) for x in xs]).cpu() for i in range(0, len(xs[0]), batch_size)]).numpy()
 
-# %% ../nbs/42_forecast.ipynb #7fefc725
+# %% ../nbs/42_forecast.ipynb #2f3378c8
 @dataclass
 class ForecastData:
     "Training and test windows of one dataset."
@@ -180,6 +203,7 @@ def run_forecaster(method: str, # one of FORECASTERS
                    data: ForecastData,
                    variant: str = 'rp', # image of the input window for 'rp-cnn' (see `pimc.classify.RP_VARIANTS`)
                    use_series: bool = True, # the head also sees the standardised window ('rp-cnn', 'pimc-*')
+                   skip: bool | str = False, # linear path from the window to the output: True (learnt) or 'ridge' (a ridge fit, frozen)
                    encoder=None, # pretrained RP encoder for 'pimc-*'
                    settings: ForecastSettings | None = None,
                    seed: int = 0,
@@ -208,16 +232,15 @@ def run_forecaster(method: str, # one of FORECASTERS
             info['notes'] += n1
         size = enc.meta.get('size', st.size) if enc is not None else st.size
         Itr, Ite = series_images(xtr, variant, size), series_images(xte, variant, size)
-        if enc is None:
-            m = RPForecaster(rp_backbone(Itr.shape[1], **st.encoder), K, data.n_in, data.n_out, use_series).set_input_stats(Itr)
-            m = fit(m, [Itr, tr.x])
-        else:
-            m = RPForecaster.from_encoder(enc, K, data.n_in, data.n_out, use_series)
-            m = fit(m, [Itr, tr.x], freeze=method == 'pimc-frozen', enc_lr=st.lr * st.finetune_lr_ratio)
+        if enc is None: m = RPForecaster(rp_backbone(Itr.shape[1], **st.encoder), K, data.n_in, data.n_out, use_series, bool(skip)).set_input_stats(Itr)
+        else: m = RPForecaster.from_encoder(enc, K, data.n_in, data.n_out, use_series, bool(skip))
+        if skip == 'ridge':
+            r = fit_ridge(tr); m.set_skip(r.coef_, r.intercept_)
+        m = fit(m, [Itr, tr.x], freeze=method == 'pimc-frozen', enc_lr=None if enc is None else st.lr * st.finetune_lr_ratio)
         pred = predict_values(m, [Ite, te.x])
         info['variant'] = variant
     info['seconds'] = time.perf_counter() - t0
-    info['label'] = method + (f" [{variant}{'+series' if use_series else ''}]" if method.startswith(('rp', 'pimc')) else '')
+    info['label'] = method + (f" [{variant}{'+series' if use_series else ''}{'+' + ('ridge' if skip == 'ridge' else 'skip') if skip else ''}]" if method.startswith(('rp', 'pimc')) else '')
     return pred.astype(np.float32), info
 
 def compare_forecasters(data: ForecastData, # the windows every method sees

@@ -1,0 +1,159 @@
+"""Pixel classification: RP variants (invariances, channels, agreement with pimc.recurrence), label fractions, every
+method on a toy split, pretrained encoders plugged in by their meta, and the real-data splits."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from pimc.classify import (RP_VARIANTS, ClassifyData, PixelClassifier, TempCNN, TrainSettings, compare_methods, fit_classifier,
+                           label_fraction, match_indices, predict_classes, recalibrate_bn, rp_backbone, run_method, series_images,
+                           series_stats, variant_channels)
+from pimc.models import Encoder, ProjectionHead, ResNetEncoder
+
+FAST = ('rp', 'signed', 'rp+level', 'signed+level')
+TINY = TrainSettings(epochs=2, batch_size=16, min_steps=0, size=16, encoder=dict(widths=(8, 16)))
+
+
+@pytest.mark.parametrize('variant', FAST)
+@pytest.mark.parametrize('K, T, size', [(1, 12, None), (2, 23, 32), (3, 68, 16)])
+def test_shapes(variant, K, T, size):
+    x = np.random.default_rng(0).random((5, K, T)).astype(np.float32)
+    out = series_images(x, variant, size)
+    assert out.shape == (5, variant_channels(variant, K), size or T, size or T) and out.dtype == torch.float32
+
+
+def test_rp_is_pimc_recurrence():
+    from pimc.recurrence import recurrence_plot
+    x = np.random.default_rng(1).random((4, 3, 30)).astype(np.float32)
+    np.testing.assert_allclose(series_images(x, 'rp', None).numpy(), recurrence_plot(x), atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(-0.5, 0.5), st.integers(0, 2**31 - 1))
+def test_level_invariance(c, seed):
+    "The plain RP ignores an offset and a sign flip; rp+level sees the offset, signed sees the flip."
+    x = np.random.default_rng(seed).random((2, 1, 20)).astype(np.float32)
+    R = series_images(x, 'rp', None)
+    np.testing.assert_allclose(series_images(x + np.float32(c), 'rp', None), R, atol=1e-5)
+    np.testing.assert_allclose(series_images(-x, 'rp', None), R, atol=1e-6)
+    np.testing.assert_allclose(series_images(-x, 'signed', None), -series_images(x, 'signed', None), atol=1e-6)
+    if abs(c) > 0.01: assert (series_images(x + np.float32(c), 'rp+level', None) - series_images(x, 'rp+level', None)).abs().max() > 0.009
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('variant', ['gasf', 'gadf', 'gasf-raw', 'mtf'])
+def test_pyts_variants(variant):
+    x = np.random.default_rng(0).uniform(0.1, 0.9, (3, 2, 24)).astype(np.float32)
+    out = series_images(x, variant, 16)
+    assert out.shape == (3, 2, 16, 16) and torch.isfinite(out).all()
+    if variant == 'gasf-raw':  # keeps the level: an offset changes it
+        assert (series_images(x + 0.05, variant, None) - series_images(x, variant, None)).abs().max() > 0.01
+    if variant == 'gasf':      # per-series rescaling: an offset does not
+        np.testing.assert_allclose(series_images(x + 0.05, variant, None), series_images(x, variant, None), atol=1e-4)
+
+
+@pytest.mark.parametrize('bad, msg', [(np.full((2, 5), np.nan), 'fill gaps first'), (np.zeros((2, 2, 2, 2)), 'must be (N, K, T)')])
+def test_series_errors(bad, msg):
+    with pytest.raises(ValueError, match=msg.replace('(', r'\(').replace(')', r'\)')): series_images(bad)
+    with pytest.raises(ValueError, match='variant must be one of'): series_images(np.zeros((2, 5)), 'nope')
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=6), st.floats(0.01, 1.0), st.integers(0, 9))
+def test_label_fraction(counts, frac, seed):
+    y = np.repeat(np.arange(len(counts)), counts)
+    idx = label_fraction(y, frac, seed)
+    assert (np.diff(idx) > 0).all()
+    got = np.bincount(y[idx], minlength=len(counts))
+    for c, n in enumerate(counts):
+        assert got[c] == (n if frac == 1 else min(n, max(1, round(frac * n))))
+
+
+def _toy(n, seed):
+    rng = np.random.default_rng(seed); tt = np.linspace(0, 2 * np.pi, 24)
+    y = rng.integers(0, 2, n)
+    x = (0.3 + 0.3 * y)[:, None] + 0.15 * np.sin(tt + rng.normal(0, .3, (n, 1))) + rng.normal(0, .02, (n, 24))
+    return np.stack([x, 1.2 * x], 1).astype(np.float32), y
+
+
+@pytest.fixture(scope='module')
+def toy():
+    (xtr, ytr), (xte, yte) = _toy(64, 0), _toy(40, 1)
+    return ClassifyData(xtr, ytr, xte, yte, ['low', 'high'], ('NDVI', 'SAVI'), 'toy')
+
+
+def _toy_encoder(variant='rp', indices=('NDVI', 'EVI', 'SAVI')):
+    bb = ResNetEncoder(variant_channels(variant, len(indices)), (8, 16), norm='batch', stem_stride=2)
+    return Encoder(bb, ProjectionHead(bb.out_dim, 8), 'rp', meta=dict(indices=list(indices), variant=variant, size=16))
+
+
+@pytest.mark.parametrize('method, kw', [('rf', {}), ('tempcnn', {}), ('rp-cnn', {'variant': 'rp+level'}), ('rp-cnn', {'stats': True}),
+                                        ('pimc-probe', {'stats': True}), ('pimc-finetune', {})])
+def test_every_method_runs(toy, method, kw):
+    enc = _toy_encoder('rp+level') if method.startswith('pimc') else None
+    rep, info = run_method(method, toy, encoder=enc, settings=TINY, **kw)
+    assert rep.n == 40 and 0 <= rep.oa <= 1 and info['seconds'] > 0
+    if method.startswith('pimc'):
+        assert info['variant'] == 'rp+level' and any('EVI channel filled with NDVI' in n for n in info['notes'])
+
+
+def test_minirocket(toy):
+    rep, _ = run_method('minirocket', toy)
+    assert rep.oa > 0.8                      # level differences are easy for MiniRocket
+    with pytest.raises(ValueError, match='at least 9 time steps'):
+        run_method('minirocket', ClassifyData(toy.x_train[..., :8], toy.y_train, toy.x_test[..., :8], toy.y_test, ['a', 'b'], ('NDVI', 'SAVI')))
+
+
+def test_compare_and_fractions(toy):
+    df, reps = compare_methods(toy, ['rf', ('rp-cnn', {'variant': 'rp', 'label': 'plain'})], fractions=(0.25, 1.0), settings=TINY, progress=False)
+    assert list(df.method) == ['rf', 'plain', 'rf', 'plain'] and list(df.n_train) == [16, 16, 64, 64]
+    assert ('plain', 0.25) in reps and 'F1 low' in df.columns
+
+
+def test_data_checks(toy):
+    with pytest.raises(ValueError, match='index names'): ClassifyData(toy.x_train, toy.y_train, toy.x_test, toy.y_test, ['a', 'b'], ('NDVI',))
+    with pytest.raises(KeyError, match="indices \\('EVI',\\) requested"): toy.select_indices(('EVI',))
+    assert toy.select_indices(('SAVI',)).x_train.shape == (64, 1, 24)
+    with pytest.raises(KeyError, match='no NDVI to stand in'): match_indices(toy.x_train, ['EVI', 'SAVI'], ['NDVI'])
+    with pytest.raises(ValueError, match='needs a pretrained encoder'): run_method('pimc-finetune', toy)
+    with pytest.raises(ValueError, match='method must be one of'): run_method('svm', toy)
+
+
+def test_from_encoder_keeps_stats_and_copies():
+    enc = _toy_encoder(); enc.set_input_stats([1., 2., 3.], [4., 5., 6.])
+    m = PixelClassifier.from_encoder(enc, 3)
+    assert torch.equal(m.mean, enc.mean) and m.backbone is not enc.backbone
+    x = torch.rand(4, 3, 16, 16)
+    assert m(x).shape == (4, 3)
+
+
+def test_recalibrate_bn_matches_data():
+    m = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 1), torch.nn.BatchNorm1d(2))
+    x = torch.randn(200, 1, 5) * 3 + 7
+    recalibrate_bn(m, x, batch_size=64)
+    h = m[0](x).detach()
+    np.testing.assert_allclose(m[1].running_mean, h.mean((0, 2)), rtol=1e-4)
+
+
+def test_training_is_seeded(toy):
+    a = run_method('rp-cnn', toy, settings=TINY, seed=3)[0].cm
+    b = run_method('rp-cnn', toy, settings=TINY, seed=3)[0].cm
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('name, K, n_classes', [('cawa', 1, 10), ('tempcnn', 2, 13), ('eolearn', 1, 4), ('modis', 1, 4)])
+def test_real_splits(samples, name, K, n_classes):
+    samples()
+    from pimc.benchmarks import classify_data
+    d = classify_data(name)
+    assert d.x_train.shape[1] == K and d.n_classes == n_classes and np.isfinite(d.x_test).all()
+    assert set(np.unique(d.y_train)) == set(range(n_classes))
+    if name == 'tempcnn': assert len(d.x_train) == len(d.x_test) == 260
+
+
+def test_real_cawa_rf_beats_chance(samples):
+    samples('cawa_central_asia')
+    from pimc.benchmarks import classify_data
+    d = classify_data('cawa', cap_per_class=60)
+    rep, _ = run_method('rf', d, settings=TrainSettings(n_estimators=100))
+    assert rep.oa > 0.5 and rep.macro_f1 > 0.4  # 10 classes: chance is 0.1
