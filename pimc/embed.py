@@ -119,7 +119,7 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
         out[i:i + chunk] = z.numpy()
     return out.reshape(H, W, D) if full else out
 
-# %% ../nbs/13_embed.ipynb #378c6665
+# %% ../nbs/13_embed.ipynb #b74fc77b
 def pca_rgb(emb, # (H, W, D) or (N, D) embeddings (NaN rows ignored)
             n: int = 3, # components
             stretch: tuple = (2, 98), # percentile stretch of each component
@@ -164,6 +164,8 @@ def plot_embedding_map(cube, # the cube that was embedded
     n = 3 if cube.labels is not None else 2
     fig, axs = plt.subplots(1, n, figsize=figsize if n == 3 else (figsize[0] * 2 / 3, figsize[1]))
     cube.plot(t, ax=axs[0])
+    import textwrap
+    axs[0].set_title(textwrap.fill(axs[0].get_title(), 48), fontsize=8)   # long cube names would be clipped
     if cube.labels is not None:
         lab = np.asarray(cube.labels)
         cmap, lo, hi = _label_cmap(cube)
