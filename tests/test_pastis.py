@@ -1,6 +1,6 @@
 """PASTIS reader: the real metadata layout round-trips, errors name the file and the problem, writers are atomic,
 and iterating over 200 memory-mapped patches does not grow the process's memory."""
-import importlib.util, json
+import importlib.util, json, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -310,11 +310,18 @@ def test_rss_flat_while_iterating(tmp_path):
         dates = np.datetime64("2018-09-24") + 10 * np.arange(43).astype("timedelta64[D]")
         write_pastis_metadata(root, [write_pastis_patch(root, i, rng.integers(0, 5000, (43, 10, 32, 32)), dates,
                                                         rng.integers(0, 20, (32, 32)), i % 5 + 1) for i in range(200)])
-    m = rss_while_iterating(root, mmap=True, keep=True)
+    def measure(mmap, keep):
+        # a fresh process each time: memory this pytest process allocated and freed before (glibc keeps it for
+        # reuse) would otherwise absorb the growth we are looking for
+        code = ("import json, sys; from pimc.pastis import rss_while_iterating; "
+                f"print(json.dumps(rss_while_iterating(sys.argv[1], mmap={mmap}, keep={keep})))")
+        out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    m = measure(mmap=True, keep=True)
     assert m["n_patches"] == 200 and m["data_mb"] > 150
     bound = 0.1 * m["data_mb"]
     assert m["growth_anon_mb"] < bound, m
-    flat = rss_while_iterating(root, mmap=True, keep=False)
+    flat = measure(mmap=True, keep=False)
     assert flat["peak"]["rss"] - flat["start"]["rss"] < 5 * flat["patch_mb"] + 5, flat
-    eager = rss_while_iterating(root, mmap=False, keep=True)
+    eager = measure(mmap=False, keep=True)
     assert eager["growth_anon_mb"] > bound and eager["growth_anon_mb"] > 0.8 * eager["data_mb"], eager
