@@ -170,7 +170,7 @@ class TempCNN(nn.Module):
 
     def forward(self, x): return self.head(self.net((x - self.mean[:, None]) / self.std[:, None]))
 
-# %% ../nbs/41_classify.ipynb #d2c38b13
+# %% ../nbs/41_classify.ipynb #68bd2a49
 def resolve_device(device=None) -> torch.device:
     "A torch device: None or 'cpu' → CPU, 'auto' → CUDA when available, else CPU; anything torch.device accepts."
     if device is None: return torch.device('cpu')
@@ -199,6 +199,7 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
                 progress: bool = False, # tqdm bar over epochs
                 device=None, # where to train: None (where the model is), 'cpu', 'cuda', 'auto'
                 min_steps: int = 0, # train at least this many steps (more epochs on small training sets)
+                val=None, # (inputs, targets) held out: keep the weights of the epoch with the lowest validation loss
                ) -> nn.Module:
     "Train a network with AdamW and a one-cycle schedule (last partial batch dropped, batch norm recalibrated); returns it in eval mode."
     if loss not in ('cross_entropy', 'mse'): raise ValueError(f"loss must be 'cross_entropy' or 'mse' (got {loss!r})")
@@ -227,14 +228,29 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
         cnt = torch.bincount(y).float(); w = torch.where(cnt > 0, cnt.sum() / (len(cnt) * cnt.clamp_min(1)), torch.zeros_like(cnt))
     crit = (lambda out, t: F.cross_entropy(out, t, weight=w)) if loss == 'cross_entropy' else F.mse_loss
     from tqdm.auto import tqdm
+    if val is not None:
+        vx, vy = _tensors(val[0]), torch.as_tensor(np.asarray(val[1]), dtype=y.dtype)
+        def val_loss():
+            out = predict_logits(model, vx, 1024)
+            return float(crit(out, vy)) if loss == 'mse' else float(F.cross_entropy(out, vy))
+        best = (val_loss(), copy.deepcopy(model.state_dict()), 0)
     model.train()
     if freeze: bb.eval()                                   # frozen batch-norm statistics stay those of pretraining
-    for _ in tqdm(range(epochs), disable=not progress, desc='training', leave=False):
+    for ep in tqdm(range(epochs), disable=not progress, desc='training', leave=False):
         perm = torch.randperm(n, generator=g)
         for i in range(0, n - batch_size + 1, batch_size):
             b = perm[i:i + batch_size]
             l = crit(model(*[x[b].to(dev) for x in xs]), y[b].to(dev))
             opt.zero_grad(set_to_none=True); l.backward(); opt.step(); sched.step()
+        if val is not None:
+            if not freeze: recalibrate_bn(model, xs, batch_size=max(batch_size, 256))
+            v = val_loss()
+            if v < best[0]: best = (v, copy.deepcopy(model.state_dict()), ep + 1)
+            model.train()
+            if freeze: bb.eval()
+    if val is not None:
+        model.load_state_dict(best[1]); model.best_epoch, model.best_val_loss = best[2], best[0]
+        return model.eval()
     if not freeze: recalibrate_bn(model, xs, batch_size=max(batch_size, 256))
     return model.eval()
 

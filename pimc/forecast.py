@@ -155,7 +155,7 @@ def predict_values(model: nn.Module, inputs, batch_size: int = 512) -> np.ndarra
     model.eval(); xs, dev = _tensors(inputs), _device_of(model)
     return torch.cat([model(*[x[i:i + batch_size].to(dev) for x in xs]).cpu() for i in range(0, len(xs[0]), batch_size)]).numpy()
 
-# %% ../nbs/42_forecast.ipynb #2f3378c8
+# %% ../nbs/42_forecast.ipynb #11f23f4a
 @dataclass
 class ForecastData:
     "Training and test windows of one dataset."
@@ -198,6 +198,7 @@ class ForecastSettings:
     encoder: dict = field(default_factory=dict)  # ResNetEncoder overrides for scratch encoders
     finetune_lr_ratio: float = 0.3  # encoder / head learning rate when fine-tuning
     device: str = 'cpu'  # where the networks train: 'cpu', 'cuda' or 'auto'
+    val_fraction: float = 0.1  # series held out of training to pick the best epoch (0: train on all, keep the last epoch)
 
 def run_forecaster(method: str, # one of FORECASTERS
                    data: ForecastData,
@@ -214,8 +215,17 @@ def run_forecaster(method: str, # one of FORECASTERS
     st, tr, te = settings or ForecastSettings(), data.train, data.test
     K, info, t0 = len(data.index_names), {'notes': []}, time.perf_counter()
     torch.manual_seed(seed)
-    fit = lambda m, ins, freeze=False, enc_lr=None: fit_network(m, ins, tr.y, 'mse', st.epochs, st.lr, st.batch_size, st.weight_decay, seed,
-                                                             encoder_lr=enc_lr, freeze=freeze, progress=progress, device=st.device)
+    val_ser = np.zeros(len(tr), bool)
+    if st.val_fraction > 0:                               # hold out whole series: their windows overlap
+        u = np.unique(tr.series); rng = np.random.default_rng(seed)
+        val_ser = np.isin(tr.series, rng.choice(u, max(1, int(round(st.val_fraction * len(u)))), replace=False)) if len(u) > 1 else val_ser
+    fit_idx, val_idx = np.flatnonzero(~val_ser), np.flatnonzero(val_ser)
+    def fit(m, ins, freeze=False, enc_lr=None):
+        ins = [torch.as_tensor(np.asarray(a)) for a in ins]
+        val = ([a[val_idx] for a in ins], tr.y[val_idx]) if len(val_idx) else None
+        return fit_network(m, [a[fit_idx] for a in ins], tr.y[fit_idx], 'mse', st.epochs, st.lr, st.batch_size, st.weight_decay, seed,
+                           encoder_lr=enc_lr, freeze=freeze, progress=progress, device=st.device, val=val)
+    info['val_windows'] = int(len(val_idx))
     if method == 'persistence': pred = persistence(te)
     elif method == 'ridge': pred = ridge_forecast(tr, te)
     elif method == 'cnn1d': pred = predict_values(fit(CNN1DForecaster(K, data.n_in, data.n_out), [tr.x]), [te.x])
@@ -235,7 +245,7 @@ def run_forecaster(method: str, # one of FORECASTERS
         if enc is None: m = RPForecaster(rp_backbone(Itr.shape[1], **st.encoder), K, data.n_in, data.n_out, use_series, bool(skip)).set_input_stats(Itr)
         else: m = RPForecaster.from_encoder(enc, K, data.n_in, data.n_out, use_series, bool(skip))
         if skip == 'ridge':
-            r = fit_ridge(tr); m.set_skip(r.coef_, r.intercept_)
+            r = fit_ridge(tr.subset(fit_idx)); m.set_skip(r.coef_, r.intercept_)
         m = fit(m, [Itr, tr.x], freeze=method == 'pimc-frozen', enc_lr=None if enc is None else st.lr * st.finetune_lr_ratio)
         pred = predict_values(m, [Ite, te.x])
         info['variant'] = variant
