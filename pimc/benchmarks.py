@@ -302,11 +302,12 @@ def plot_pair(reps: dict, df, fraction, path, title=''):
     fig.tight_layout(); fig.savefig(path, dpi=90)
     return fig
 
-# %% ../nbs/44_benchmarks.ipynb #6b7af5e3
+# %% ../nbs/44_benchmarks.ipynb #cf16d984
 def forecast_methods(pretrained: bool = True) -> list:
-    "Persistence, ridge, 1D CNN, the RP forecaster from scratch (RP alone and with the window), PIMC fine-tuned."
-    m = ['persistence', 'ridge', 'cnn1d', ('rp-cnn', {'variant': 'rp', 'use_series': False}), ('rp-cnn', {'variant': 'rp', 'use_series': True})]
-    if pretrained: m += [('pimc-finetune', {'use_series': True})]
+    "Persistence, ridge, 1D CNN; the RP forecaster from scratch (RP alone, with the window, level-aware with a ridge path); PIMC fine-tuned."
+    m = ['persistence', 'ridge', 'cnn1d', ('rp-cnn', {'variant': 'rp', 'use_series': False}), ('rp-cnn', {'variant': 'rp', 'use_series': True}),
+         ('rp-cnn', {'variant': DEFAULT_VARIANT, 'use_series': True, 'skip': 'ridge'})]
+    if pretrained: m += [('pimc-finetune', {'use_series': True, 'skip': 'ridge'})]
     return m
 
 FORECAST_BASELINES = ('persistence', 'ridge', 'cnn1d')

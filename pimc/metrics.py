@@ -171,7 +171,7 @@ def errors_by_step(y_true, y_pred, # (N, K, H) as in `forecast_errors`
     if t.ndim == 2: t, p = t[:, None], p[:, None]
     return np.sqrt(((p - t) ** 2).mean(0))
 
-# %% ../nbs/40_metrics.ipynb #4dbeacb2
+# %% ../nbs/40_metrics.ipynb #76f7ab42
 def _cell(v, digits: int) -> str:
     if v is None: return ''
     if isinstance(v, (float, np.floating)): return '' if math.isnan(v) else f"{v:.{digits}f}"
@@ -180,9 +180,11 @@ def _cell(v, digits: int) -> str:
 def markdown_table(df, # a DataFrame
                    digits: int = 4, # decimals for floats
                    bold_best: dict | None = None, # column -> 'max' or 'min': the best value of that column in bold
+                   formats: dict | None = None, # column -> format spec overriding `digits`, e.g. {'seconds': '.0f'}
                   ) -> str:
     "A GitHub-flavoured markdown table of `df` (no tabulate needed)."
     cols = list(df.columns)
+    formats = {'seconds': '.0f', 'label_fraction': 'g', **(formats or {})}
     best = {}
     for c, how in (bold_best or {}).items():
         if c in df.columns:
@@ -192,7 +194,7 @@ def markdown_table(df, # a DataFrame
     for r in df.itertuples(index=False):
         cells = []
         for c, v in zip(cols, r):
-            s = _cell(v, digits)
+            s = format(v, formats[c]) if c in formats and isinstance(v, (float, np.floating, int, np.integer)) and np.isfinite(v) else _cell(v, digits)
             if c in best and isinstance(v, (float, np.floating, int, np.integer)) and np.isclose(float(v), best[c]): s = f"**{s}**"
             cells.append(s)
         lines.append('| ' + ' | '.join(cells) + ' |')
@@ -204,12 +206,13 @@ def write_results(df, # the table
                   notes: Sequence[str] | str = (), # lines printed under the table (protocol, subsampling, timings)
                   digits: int = 4, # decimals in the markdown
                   bold_best: dict | None = None, # column -> 'max'/'min' to embolden
+                  formats: dict | None = None, # column -> format spec (see `markdown_table`)
                  ) -> tuple[Path, Path]:
     "Write a results table as CSV and markdown (atomically); returns both paths."
     stem = Path(stem); stem.parent.mkdir(parents=True, exist_ok=True)
     csv, md = stem.with_suffix('.csv'), stem.with_suffix('.md')
     notes = [notes] if isinstance(notes, str) else list(notes)
-    text = (f"# {title}\n\n" if title else '') + markdown_table(df, digits, bold_best) + ''.join(f"\n{n}\n" for n in notes)
+    text = (f"# {title}\n\n" if title else '') + markdown_table(df, digits, bold_best, formats) + ''.join(f"\n{n}\n" for n in notes)
     for path, write in ((csv, lambda p: df.to_csv(p, index=False)), (md, lambda p: p.write_text(text))):
         tmp = path.with_name(f'.{path.name}.tmp'); write(tmp); tmp.replace(path)
     return csv, md
