@@ -124,11 +124,12 @@ def classify_data(name: str, # one of CLASSIFY_DATASETS
     if name not in CLASSIFY_DATASETS: raise ValueError(f"dataset must be one of {', '.join(CLASSIFY_DATASETS)} (got {name!r})")
     return CLASSIFY_DATASETS[name](**kw)
 
-# %% ../nbs/44_benchmarks.ipynb #14423b6c
+# %% ../nbs/44_benchmarks.ipynb #7405a6bc
 def eolearn_forecast_data(n_train: int = 1000, # training pixels (random, columns < 50)
                           n_test: int = 1000, # test pixels (random, columns >= 50)
                           train_starts: Sequence[int] = (0, 13, 26), # windows per training pixel
                           n_in: int = 32, n_out: int = 10, seed: int = 0, split_col: int = 50,
+                          val_cols: int = 10, # training pixels in the `val_cols` columns next to the test area pick the best epoch
                          ) -> ForecastData:
     "eo-learn NDVI, spatial split; test windows = the first 32 observations in, the next 10 out (the paper's protocol)."
     s, lab, col, _ = eolearn_series()
@@ -136,9 +137,12 @@ def eolearn_forecast_data(n_train: int = 1000, # training pixels (random, column
     rng = np.random.default_rng(seed)
     tr = np.sort(rng.choice(np.flatnonzero(ok & (col < split_col)), n_train, replace=False))
     te = np.sort(rng.choice(np.flatnonzero(ok & (col >= split_col)), n_test, replace=False))
+    val = np.flatnonzero(col[tr] >= split_col - val_cols)  # series ids = positions in `tr`: a spatial block, like the test split
     return ForecastData(make_windows(s[tr], n_in, n_out, train_starts), make_windows(s[te], n_in, n_out, (0,)), ('NDVI',), 'eolearn',
                         notes=[f"eo-learn NDVI (68 dates, cloudy dates filled): {n_train} training pixels (columns < {split_col}) x windows at {tuple(train_starts)}, "
-                               f"{n_test} test pixels (columns >= {split_col}), test window = first {n_in} dates in, next {n_out} out (seed {seed})"])
+                               f"{n_test} test pixels (columns >= {split_col}), test window = first {n_in} dates in, next {n_out} out (seed {seed}); "
+                               f"the {len(val)} training pixels in columns {split_col - val_cols}..{split_col - 1} pick the networks' best epoch"],
+                        val_series=val)
 
 def point_mt_data(n_in: int = 32, n_out: int = 10, train_share: float = 0.7) -> ForecastData:
     "The sits MODIS point with 204 dates: NDVI, EVI (given) and SAVI (from NIR and red); temporal split, windows every step."

@@ -18,8 +18,8 @@ from .classify import series_images, rp_backbone, fit_network, match_indices, _t
 
 # %% auto #0
 __all__ = ['FORECASTERS', 'Windows', 'window_starts', 'make_windows', 'persistence', 'fit_ridge', 'ridge_forecast',
-           'CNN1DForecaster', 'RPForecaster', 'predict_values', 'ForecastData', 'ForecastSettings', 'run_forecaster',
-           'compare_forecasters', 'plot_forecasts', 'plot_error_by_step']
+           'CNN1DForecaster', 'RPForecaster', 'predict_values', 'ForecastData', 'ForecastSettings', 'validation_split',
+           'run_forecaster', 'compare_forecasters', 'plot_forecasts', 'plot_error_by_step']
 
 # %% ../nbs/42_forecast.ipynb #794d8f32
 class Windows(NamedTuple):
@@ -155,7 +155,7 @@ def predict_values(model: nn.Module, inputs, batch_size: int = 512) -> np.ndarra
     model.eval(); xs, dev = _tensors(inputs), _device_of(model)
     return torch.cat([model(*[x[i:i + batch_size].to(dev) for x in xs]).cpu() for i in range(0, len(xs[0]), batch_size)]).numpy()
 
-# %% ../nbs/42_forecast.ipynb #11f23f4a
+# %% ../nbs/42_forecast.ipynb #4a30fb99
 @dataclass
 class ForecastData:
     "Training and test windows of one dataset."
@@ -164,6 +164,7 @@ class ForecastData:
     index_names: Sequence[str] = ('NDVI',)
     name: str = ''
     notes: list = field(default_factory=list)
+    val_series: Sequence[int] | None = None  # training series that pick the best epoch (e.g. a spatial block next to the test area); None: see `validation_split`
 
     def __post_init__(self):
         self.index_names = tuple(self.index_names)
@@ -200,6 +201,27 @@ class ForecastSettings:
     device: str = 'cpu'  # where the networks train: 'cpu', 'cuda' or 'auto'
     val_fraction: float = 0.1  # series held out of training to pick the best epoch (0: train on all, keep the last epoch)
 
+def validation_split(train: Windows, # the training windows
+                     n_out: int, # target length (a temporal hold-out drops the windows whose span reaches its targets)
+                     fraction: float = 0.1, # share held out (0: none)
+                     val_series=None, # series ids to hold out (a spatial block, say); None: a random `fraction` of the series
+                     seed: int = 0,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    "(fit, validation) window indices: whole series held out (their windows overlap); one series: its last windows in time."
+    n = len(train)
+    if val_series is not None: val = np.isin(train.series, np.asarray(val_series))
+    elif fraction <= 0: val = np.zeros(n, bool)
+    elif len(u := np.unique(train.series)) > 1:
+        val = np.isin(train.series, np.random.default_rng(seed).choice(u, max(1, int(round(fraction * len(u)))), replace=False))
+    else:                                                  # one long series: the latest windows, and nothing that saw their targets
+        order = np.argsort(train.start, kind='stable'); k = max(1, int(round(fraction * n)))
+        val = np.zeros(n, bool); val[order[-k:]] = True
+        first = train.start[order[-k]]
+        fit = ~val & (train.start + train.x.shape[-1] + n_out <= first + train.x.shape[-1])
+        return np.flatnonzero(fit), np.flatnonzero(val)
+    if val.all(): raise ValueError(f"the validation split holds out every one of the {n} training windows")
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
 def run_forecaster(method: str, # one of FORECASTERS
                    data: ForecastData,
                    variant: str = 'rp', # image of the input window for 'rp-cnn' (see `pimc.classify.RP_VARIANTS`)
@@ -215,11 +237,7 @@ def run_forecaster(method: str, # one of FORECASTERS
     st, tr, te = settings or ForecastSettings(), data.train, data.test
     K, info, t0 = len(data.index_names), {'notes': []}, time.perf_counter()
     torch.manual_seed(seed)
-    val_ser = np.zeros(len(tr), bool)
-    if st.val_fraction > 0:                               # hold out whole series: their windows overlap
-        u = np.unique(tr.series); rng = np.random.default_rng(seed)
-        val_ser = np.isin(tr.series, rng.choice(u, max(1, int(round(st.val_fraction * len(u)))), replace=False)) if len(u) > 1 else val_ser
-    fit_idx, val_idx = np.flatnonzero(~val_ser), np.flatnonzero(val_ser)
+    fit_idx, val_idx = validation_split(tr, data.n_out, st.val_fraction, data.val_series, seed)
     def fit(m, ins, freeze=False, enc_lr=None):
         ins = [torch.as_tensor(np.asarray(a)) for a in ins]
         val = ([a[val_idx] for a in ins], tr.y[val_idx]) if len(val_idx) else None
