@@ -22,7 +22,7 @@ __all__ = ['CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'PRETRAIN_SOURCES', 'DEFAUL
            'eolearn_data', 'sits_data', 'classify_data', 'eolearn_forecast_data', 'point_mt_data',
            'tempcnn_forecast_data', 'forecast_data', 'pretrain_cubes', 'variant_pairs', 'pretrain_encoder',
            'classify_methods', 'benchmark_classify', 'plot_pair', 'forecast_methods', 'benchmark_forecast',
-           'benchmark_ablation', 'plot_ablation', 'benchmark_scene', 'main']
+           'benchmark_ablation', 'plot_ablation', 'benchmark_scene', 'headline', 'main']
 
 # %% ../nbs/44_benchmarks.ipynb #1cbec9fa
 @contextlib.contextmanager
@@ -444,11 +444,39 @@ def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up ch
         fig.tight_layout(); fig.savefig(out / f'{name}.png', dpi=90)
     return df, reps
 
-# %% ../nbs/44_benchmarks.ipynb #a239b309
+# %% ../nbs/44_benchmarks.ipynb #4b1d76ad
+def headline(results='results', # folder with classify_*.csv and forecast_*.csv
+             write: bool = True, # also write results/headline.{csv,md}
+            ):
+    "Best baseline vs best pimc pipeline on every real dataset that has a table in `results`; a DataFrame."
+    import pandas as pd
+    results, rows = Path(results), []
+    for f in sorted(results.glob('classify_*.csv')):
+        if f.stem.endswith('_summary'): continue
+        df = pd.read_csv(f); df = df[df.label_fraction == df.label_fraction.max()]
+        b, p = _best(df, 'OA', True), _best(df, 'OA', False)
+        if b is None or p is None: continue
+        rows.append(dict(task='pixel classification', dataset=f.stem.split('_', 1)[1], metric='OA', best_baseline=b.method, baseline=b.OA,
+                         best_pimc=p.method, pimc=p.OA, pimc_minus_baseline=p.OA - b.OA, verdict='pimc ≥ baseline' if p.OA >= b.OA else 'baseline wins'))
+    for f in sorted(results.glob('forecast_*.csv')):
+        df = pd.read_csv(f); base = df[df.method.isin(FORECAST_BASELINES)]; ours = df[~df.method.isin(FORECAST_BASELINES)]
+        if not len(base) or not len(ours): continue
+        b, p = base.loc[base['RMSE mean'].idxmin()], ours.loc[ours['RMSE mean'].idxmin()]
+        rows.append(dict(task='pixel forecasting', dataset=f.stem.split('_', 1)[1], metric='RMSE (std. units)', best_baseline=b.method,
+                         baseline=b['RMSE mean'], best_pimc=p.method, pimc=p['RMSE mean'], pimc_minus_baseline=p['RMSE mean'] - b['RMSE mean'],
+                         verdict='pimc beats every baseline' if p['RMSE mean'] < b['RMSE mean'] else 'baseline wins'))
+    out = pd.DataFrame(rows, columns=['task', 'dataset', 'metric', 'best_baseline', 'baseline', 'best_pimc', 'pimc', 'pimc_minus_baseline', 'verdict'])
+    if write and len(out):
+        write_results(out, results / 'headline', 'Headline: best baseline vs best pimc pipeline',
+                      ["Classification: overall accuracy with all training labels; forecasting: RMSE in standardised units, mean over the indices. "
+                       "Each line compares rows of one table, measured in the same run on the same split (see classify_<dataset>.md, forecast_<dataset>.md)."])
+    return out
+
+# %% ../nbs/44_benchmarks.ipynb #4aeb2061
 def main(argv: Sequence[str] | None = None) -> int:
     "`python -m pimc.benchmarks TASK [options]`: regenerate result tables on the real samples."
     ap = argparse.ArgumentParser(prog='python -m pimc.benchmarks', description=main.__doc__)
-    ap.add_argument('task', choices=('classify', 'forecast', 'ablation', 'scene', 'pretrain', 'all'))
+    ap.add_argument('task', choices=('classify', 'forecast', 'ablation', 'scene', 'pretrain', 'headline', 'all'))
     ap.add_argument('--dataset', help=f"classify/ablation: {', '.join(CLASSIFY_DATASETS)}; forecast: {', '.join(FORECAST_DATASETS)}")
     ap.add_argument('--out', default='results', help='folder for the tables and plots (default: results)')
     ap.add_argument('--epochs', type=int, help='training epochs of the networks (default: 30 classify, 30 forecast)')
@@ -468,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fc_st = ForecastSettings(**({'epochs': a.epochs} if a.epochs else {}))
     try:
         if a.task == 'pretrain': print(pretrain_encoder(a.source, a.variant, a.pretrain_epochs, threads=a.threads, seed=a.seed)); return 0
+        if a.task == 'headline': print(headline(a.out).to_string(index=False)); return 0
         if a.task == 'scene':
             df, _ = benchmark_scene(a.root, a.kind, a.bands, src, a.pretrain_epochs, fractions=a.fractions, **kw)
         jobs = []
@@ -479,6 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif task == 'forecast': df, _ = benchmark_forecast(d, pretrain_source=src, pretrain_epochs=a.pretrain_epochs, settings=fc_st, **kw)
             else: df, _ = benchmark_ablation(d, pretrain_source=src, pretrain_epochs=a.pretrain_epochs, fractions=a.fractions, settings=cls_st, **kw)
             print(f"\n{task} {d}: {Path(a.out) / f'{task}_{d}.md'}")
+        if jobs: headline(a.out)                       # the README's table follows the tables just written
         return 0
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"pimc.benchmarks {a.task}: error: {e}", file=sys.stderr); return 2
