@@ -155,7 +155,7 @@ def predict_values(model: nn.Module, inputs, batch_size: int = 512) -> np.ndarra
     model.eval(); xs, dev = _tensors(inputs), _device_of(model)
     return torch.cat([model(*[x[i:i + batch_size].to(dev) for x in xs]).cpu() for i in range(0, len(xs[0]), batch_size)]).numpy()
 
-# %% ../nbs/42_forecast.ipynb #4a30fb99
+# %% ../nbs/42_forecast.ipynb #4041bd17
 @dataclass
 class ForecastData:
     "Training and test windows of one dataset."
@@ -278,7 +278,9 @@ def compare_forecasters(data: ForecastData, # the windows every method sees
     "Every method on the same windows: (DataFrame of RMSE/MAE per index, {label: predictions})."
     import pandas as pd
     rows, preds = [], {}
+    threads = torch.get_num_threads()
     for spec in methods:
+        torch.set_num_threads(threads)                       # whatever a library did to it during the previous method
         if isinstance(spec, str): spec = {'method': spec}
         elif isinstance(spec, (tuple, list)): spec = {'method': spec[0], **(spec[1] if len(spec) > 1 else {})}
         spec = dict(spec); method = spec.pop('method'); label = spec.pop('label', None)
