@@ -92,7 +92,7 @@ def series_stats(series, # (N, K, T) or (N, T) series
     x = _as_nkt(series)
     return np.concatenate([x.mean(-1), x.std(-1)], 1).astype(np.float32)
 
-# %% ../nbs/41_classify.ipynb #c02943c5
+# %% ../nbs/41_classify.ipynb #65908908
 ENCODER_DEFAULTS = dict(widths=(16, 32, 64), depths=1, norm='batch', stem_stride=2)
 
 def rp_backbone(in_channels: int, # image channels (see `variant_channels`)
@@ -103,18 +103,20 @@ def rp_backbone(in_channels: int, # image channels (see `variant_channels`)
     return ResNetEncoder(in_channels, **{**ENCODER_DEFAULTS, **kw})
 
 class PixelClassifier(nn.Module):
-    "Input standardisation + 2D encoder + optional extra features (series statistics) + dropout + linear head."
+    "Input standardisation + 2D encoder + optional extra features (series statistics) and series branch + dropout + linear head."
     def __init__(self, backbone: nn.Module, # ResNetEncoder-like: `.in_channels`, `.out_dim`, images → (N, out_dim)
                  n_classes: int, # number of classes
                  n_extra: int = 0, # size of the extra feature vector given to the head (0: none)
                  dropout: float = 0.2, # dropout before the head
+                 series_net: nn.Module | None = None, # a branch on the raw (N, K, T) series with `.features` and `.out_dim` (e.g. a `TempCNN`)
                 ):
         super().__init__()
-        self.backbone, self.n_extra = backbone, int(n_extra)
+        self.backbone, self.n_extra, self.series_net = backbone, int(n_extra), series_net
         C = backbone.in_channels
         self.register_buffer('mean', torch.zeros(C)); self.register_buffer('std', torch.ones(C))
         self.register_buffer('extra_mean', torch.zeros(max(self.n_extra, 1))); self.register_buffer('extra_std', torch.ones(max(self.n_extra, 1)))
-        self.drop, self.head = nn.Dropout(dropout), nn.Linear(backbone.out_dim + self.n_extra, n_classes)
+        d = backbone.out_dim + self.n_extra + (series_net.out_dim if series_net is not None else 0)
+        self.drop, self.head = nn.Dropout(dropout), nn.Linear(d, n_classes)
 
     @torch.no_grad()
     def set_input_stats(self, images, # (N, C, S, S) training images
@@ -128,25 +130,26 @@ class PixelClassifier(nn.Module):
             self.extra_mean.copy_(e.mean(0)); self.extra_std.copy_(e.std(0).clamp_min(1e-6))
         return self
 
-    def features(self, x, extra=None):
-        "(N, out_dim [+ n_extra]) features before the head."
-        h = self.backbone((x - self.mean[:, None, None]) / self.std[:, None, None])
-        if self.n_extra:
-            if extra is None: raise ValueError(f"this classifier's head takes {self.n_extra} extra features: pass them")
-            h = torch.cat([h, (extra - self.extra_mean) / self.extra_std], 1)
-        return h
+    def features(self, x, *more):
+        "(N, out_dim [+ n_extra] [+ series branch]) features before the head; `more`: the extra features, then the series, as configured."
+        want = (['extra features'] if self.n_extra else []) + (['series'] if self.series_net is not None else [])
+        if len(more) != len(want): raise ValueError(f"this classifier takes images and then {want or 'nothing else'} (got {len(more)} more inputs)")
+        h, more = [self.backbone((x - self.mean[:, None, None]) / self.std[:, None, None])], list(more)
+        if self.n_extra: h.append((more.pop(0) - self.extra_mean) / self.extra_std)
+        if self.series_net is not None: h.append(self.series_net.features(more.pop(0)))
+        return torch.cat(h, 1)
 
-    def forward(self, x, extra=None): return self.head(self.drop(self.features(x, extra)))
+    def forward(self, x, *more): return self.head(self.drop(self.features(x, *more)))
 
     @classmethod
     def from_encoder(cls, encoder: nn.Module, # a pretrained `pimc.models.Encoder` (e.g. `load_encoders(run)[0]`)
-                     n_classes: int, n_extra: int = 0, dropout: float = 0.2):
+                     n_classes: int, n_extra: int = 0, dropout: float = 0.2, series_net: nn.Module | None = None):
         "A classifier on a copy of a pretrained encoder's backbone, keeping the encoder's input standardisation."
-        m = cls(copy.deepcopy(encoder.backbone), n_classes, n_extra, dropout)
+        m = cls(copy.deepcopy(encoder.backbone), n_classes, n_extra, dropout, series_net)
         with torch.no_grad(): m.mean.copy_(encoder.mean); m.std.copy_(encoder.std)
         return m
 
-# %% ../nbs/41_classify.ipynb #69549edc
+# %% ../nbs/41_classify.ipynb #757544a1
 class TempCNN(nn.Module):
     "1D CNN on raw series (TempCNN, Pelletier et al. 2019): 3 × (Conv1d, BatchNorm, ReLU, Dropout), dense, linear head."
     def __init__(self, in_channels: int, # K index series
@@ -161,7 +164,7 @@ class TempCNN(nn.Module):
         def block(ci, co): return [nn.Conv1d(ci, co, kernel, padding=kernel // 2), nn.BatchNorm1d(co), nn.ReLU(), nn.Dropout(dropout)]
         self.net = nn.Sequential(*block(in_channels, width), *block(width, width), *block(width, width), nn.Flatten(),
                                  nn.Linear(width * length, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout))
-        self.head = nn.Linear(hidden, n_classes)
+        self.head, self.out_dim = nn.Linear(hidden, n_classes), hidden
         self.register_buffer('mean', torch.zeros(in_channels)); self.register_buffer('std', torch.ones(in_channels))
 
     @torch.no_grad()
@@ -170,7 +173,8 @@ class TempCNN(nn.Module):
         x = torch.as_tensor(x, dtype=torch.float32)
         self.mean.copy_(x.mean((0, 2))); self.std.copy_(x.std((0, 2)).clamp_min(1e-6)); return self
 
-    def forward(self, x): return self.head(self.net((x - self.mean[:, None]) / self.std[:, None]))
+    def features(self, x): return self.net((x - self.mean[:, None]) / self.std[:, None])   # (N, hidden) before the head
+    def forward(self, x): return self.head(self.features(x))
 
 # %% ../nbs/41_classify.ipynb #68bd2a49
 def resolve_device(device=None) -> torch.device:
@@ -403,7 +407,7 @@ def match_indices(series: np.ndarray, # (N, K, T) series
         else: raise KeyError(f"the encoder needs {'/'.join(wanted)} but the data has {'/'.join(names)} and no NDVI to stand in")
     return np.stack(out, 1), notes
 
-# %% ../nbs/41_classify.ipynb #75a62057
+# %% ../nbs/41_classify.ipynb #4ffb6889
 METHODS = ('rf', 'minirocket', 'tempcnn', 'rp-cnn', 'pimc-probe', 'pimc-finetune')
 
 @dataclass
@@ -429,6 +433,7 @@ def run_method(method: str, # one of METHODS
                data: ClassifyData, # the split
                variant: str = 'rp', # image variant for 'rp-cnn' (pretrained encoders use the variant they were trained on)
                stats: bool = False, # feed the series' mean and std per index to the head ('rp-cnn', 'pimc-*')
+               series: bool = False, # also a 1D CNN branch (TempCNN's trunk) on the raw series, fused before the head ('rp-cnn', 'pimc-finetune')
                encoder=None, # pretrained RP encoder for 'pimc-*': Encoder, Run or checkpoint path
                fraction: float = 1.0, # share of the training labels used (stratified)
                settings: TrainSettings | None = None, # epochs, learning rate, image size...
@@ -437,6 +442,7 @@ def run_method(method: str, # one of METHODS
               ) -> tuple[ClassReport, dict]:
     "Train `method` on (a fraction of) the training set, evaluate on the test set: (report, info with seconds and notes)."
     if method not in METHODS: raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
+    if series and method not in ('rp-cnn', 'pimc-finetune'): raise ValueError(f"series=True is for 'rp-cnn' and 'pimc-finetune' (got {method!r})")
     st = settings or TrainSettings()
     sub = label_fraction(data.y_train, fraction, seed)
     xtr, ytr, xte = data.x_train[sub], data.y_train[sub], data.x_test
@@ -461,12 +467,14 @@ def run_method(method: str, # one of METHODS
         ex_tr, ex_te = (torch.as_tensor(series_stats(xtr)), torch.as_tensor(series_stats(xte))) if stats else (None, None)
         n_extra = ex_tr.shape[1] if stats else 0
         ins_tr, ins_te = [Itr] + ([ex_tr] if stats else []), [Ite] + ([ex_te] if stats else [])
+        branch = TempCNN(xtr.shape[1], K, xtr.shape[2]).set_input_stats(xtr) if series else None
+        if series: ins_tr, ins_te = ins_tr + [torch.as_tensor(xtr)], ins_te + [torch.as_tensor(xte)]
         if enc is None:
-            m = PixelClassifier(rp_backbone(Itr.shape[1], **st.encoder), K, n_extra).set_input_stats(Itr, ex_tr)
+            m = PixelClassifier(rp_backbone(Itr.shape[1], **st.encoder), K, n_extra, series_net=branch).set_input_stats(Itr, ex_tr)
             m = fit_classifier(m, ins_tr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress, device=st.device, min_steps=st.min_steps)
             pred = predict_classes(m, ins_te)
         else:
-            m = PixelClassifier.from_encoder(enc, K, n_extra)
+            m = PixelClassifier.from_encoder(enc, K, n_extra, series_net=branch)
             if stats: m.set_input_stats(Itr, ex_tr); m.mean.copy_(enc.mean); m.std.copy_(enc.std)
             if method == 'pimc-probe':
                 pred = linear_probe(model_features(m, ins_tr), ytr, model_features(m, ins_te), st.probe_C)
@@ -476,7 +484,7 @@ def run_method(method: str, # one of METHODS
                 pred = predict_classes(m, ins_te)
         info['variant'] = variant
     info['seconds'] = time.perf_counter() - t0
-    label = method + (f" [{variant}{'+stats' if stats else ''}]" if method.startswith(('rp', 'pimc')) else '')
+    label = method + (f" [{variant}{'+stats' if stats else ''}{'+series' if series else ''}]" if method.startswith(('rp', 'pimc')) else '')
     return classification_report(data.y_test, pred, data.class_names, data.ignore, name=label), info
 
 # %% ../nbs/41_classify.ipynb #69661a51
