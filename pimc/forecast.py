@@ -68,7 +68,7 @@ def make_windows(series, # (N, K, T) or (N, T) gap-filled index series
     return Windows(((x - mu) / sd).astype(np.float32), ((y - mu) / sd).astype(np.float32), mu, sd,
                    np.tile(np.arange(N), len(starts)), np.repeat(starts, N))
 
-# %% ../nbs/42_forecast.ipynb #392b7693
+# %% ../nbs/42_forecast.ipynb #845b2919
 def persistence(w: Windows) -> np.ndarray:
     "(M, K, n_out) the last input value repeated."
     return np.repeat(w.x[..., -1:], w.y.shape[-1], -1)
@@ -95,10 +95,11 @@ class CNN1DForecaster(nn.Module):
         def block(ci, co): return [nn.Conv1d(ci, co, kernel, padding=kernel // 2), nn.BatchNorm1d(co), nn.ReLU()]
         self.net = nn.Sequential(*block(n_indices, width), *block(width, width), *block(width, width), nn.Flatten(),
                                  nn.Linear(width * n_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_indices * n_out))
-        self.K, self.n_out = n_indices, n_out
+        self.K, self.n_out, self.out_dim = n_indices, n_out, hidden
+    def features(self, x): return self.net[:-1](x)        # (N, hidden) before the output layer
     def forward(self, x): return self.net(x).view(-1, self.K, self.n_out)
 
-# %% ../nbs/42_forecast.ipynb #c53bacdb
+# %% ../nbs/42_forecast.ipynb #bacd8ad7
 class RPForecaster(nn.Module):
     "Image standardisation + 2D encoder on the input window's RP (+ the window itself) + MLP head → (N, K, n_out)."
     def __init__(self, backbone: nn.Module, # ResNetEncoder-like (`.in_channels`, `.out_dim`)
@@ -106,12 +107,14 @@ class RPForecaster(nn.Module):
                  use_series: bool = True, # also give the standardised input window to the head
                  skip: bool = False, # add a linear map of the window to the output (the head learns a correction to it)
                  hidden: int = 256, dropout: float = 0.1,
+                 series_net: nn.Module | None = None, # a branch on the window with `.features` and `.out_dim` (e.g. a `CNN1DForecaster`)
                 ):
         super().__init__()
         self.backbone, self.use_series, self.K, self.n_out = backbone, use_series, n_indices, n_out
         C = backbone.in_channels
         self.register_buffer('mean', torch.zeros(C)); self.register_buffer('std', torch.ones(C))
-        d = backbone.out_dim + (n_indices * n_in if use_series else 0)
+        self.series_net = series_net
+        d = backbone.out_dim + (n_indices * n_in if use_series else 0) + (series_net.out_dim if series_net is not None else 0)
         self.head = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_indices * n_out))
         self.skip = nn.Linear(n_indices * n_in, n_indices * n_out) if skip else None
 
@@ -124,6 +127,7 @@ class RPForecaster(nn.Module):
     def forward(self, img, x):
         h = self.backbone((img - self.mean[:, None, None]) / self.std[:, None, None])
         if self.use_series: h = torch.cat([h, x.flatten(1)], 1)
+        if self.series_net is not None: h = torch.cat([h, self.series_net.features(x)], 1)
         out = self.head(h)
         if self.skip is not None: out = out + self.skip(x.flatten(1))
         return out.view(-1, self.K, self.n_out)
@@ -143,7 +147,7 @@ class RPForecaster(nn.Module):
 
     @classmethod
     def from_encoder(cls, encoder: nn.Module, # a pretrained `pimc.models.Encoder`
-                     n_indices: int, n_in: int, n_out: int, use_series: bool = True, skip: bool = False, **kw):
+                     n_indices: int, n_in: int, n_out: int, use_series: bool = True, skip: bool = False, **kw):   # kw: hidden, dropout, series_net
         "A forecaster on a copy of a pretrained encoder's backbone and input standardisation."
         m = cls(copy.deepcopy(encoder.backbone), n_indices, n_in, n_out, use_series, skip, **kw)
         with torch.no_grad(): m.mean.copy_(encoder.mean); m.std.copy_(encoder.std)
@@ -155,7 +159,7 @@ def predict_values(model: nn.Module, inputs, batch_size: int = 512) -> np.ndarra
     model.eval(); xs, dev = _tensors(inputs), _device_of(model)
     return torch.cat([model(*[x[i:i + batch_size].to(dev) for x in xs]).cpu() for i in range(0, len(xs[0]), batch_size)]).numpy()
 
-# %% ../nbs/42_forecast.ipynb #4041bd17
+# %% ../nbs/42_forecast.ipynb #f7159cb5
 @dataclass
 class ForecastData:
     "Training and test windows of one dataset."
@@ -226,6 +230,7 @@ def run_forecaster(method: str, # one of FORECASTERS
                    data: ForecastData,
                    variant: str = 'rp', # image of the input window for 'rp-cnn' (see `pimc.classify.RP_VARIANTS`)
                    use_series: bool = True, # the head also sees the standardised window ('rp-cnn', 'pimc-*')
+                   conv: bool = False, # and a 1D CNN branch on the window (`CNN1DForecaster`'s trunk), fused before the head
                    skip: bool | str = False, # linear path from the window to the output: True (learnt) or 'ridge' (a ridge fit, frozen)
                    encoder=None, # pretrained RP encoder for 'pimc-*'
                    settings: ForecastSettings | None = None,
@@ -260,15 +265,16 @@ def run_forecaster(method: str, # one of FORECASTERS
             info['notes'] += n1
         size = enc.meta.get('size', st.size) if enc is not None else st.size
         Itr, Ite = series_images(xtr, variant, size), series_images(xte, variant, size)
-        if enc is None: m = RPForecaster(rp_backbone(Itr.shape[1], **st.encoder), K, data.n_in, data.n_out, use_series, bool(skip)).set_input_stats(Itr)
-        else: m = RPForecaster.from_encoder(enc, K, data.n_in, data.n_out, use_series, bool(skip))
+        branch = CNN1DForecaster(K, data.n_in, data.n_out) if conv else None
+        if enc is None: m = RPForecaster(rp_backbone(Itr.shape[1], **st.encoder), K, data.n_in, data.n_out, use_series, bool(skip), series_net=branch).set_input_stats(Itr)
+        else: m = RPForecaster.from_encoder(enc, K, data.n_in, data.n_out, use_series, bool(skip), series_net=branch)
         if skip == 'ridge':
             r = fit_ridge(tr.subset(fit_idx)); m.set_skip(r.coef_, r.intercept_)
         m = fit(m, [Itr, tr.x], freeze=method == 'pimc-frozen', enc_lr=None if enc is None else st.lr * st.finetune_lr_ratio)
         pred = predict_values(m, [Ite, te.x])
         info['variant'] = variant
     info['seconds'] = time.perf_counter() - t0
-    info['label'] = method + (f" [{variant}{'+series' if use_series else ''}{'+' + ('ridge' if skip == 'ridge' else 'skip') if skip else ''}]" if method.startswith(('rp', 'pimc')) else '')
+    info['label'] = method + (f" [{variant}{'+series' if use_series else ''}{'+conv' if conv else ''}{'+' + ('ridge' if skip == 'ridge' else 'skip') if skip else ''}]" if method.startswith(('rp', 'pimc')) else '')
     return pred.astype(np.float32), info
 
 def compare_forecasters(data: ForecastData, # the windows every method sees
