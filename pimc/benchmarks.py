@@ -235,15 +235,16 @@ def pretrain_encoder(source: str = 'eolearn', # 'eolearn', 'cbers' or 'synthetic
         pretrain(tp, cfg, resume=False)
     return out
 
-# %% ../nbs/44_benchmarks.ipynb #dc752737
+# %% ../nbs/44_benchmarks.ipynb #dccb82e9
 DEFAULT_VARIANT = 'rp+level'  # the series image of the level-aware rows and of PIMC pretraining (the CAWa ablation's winner)
 DEFAULT_STATS = True  # give the series statistics to the head of the pimc rows
 
 def classify_methods(variant: str = DEFAULT_VARIANT, stats: bool = DEFAULT_STATS, pretrained: bool = True) -> list:
-    "The method list of a classification table: baselines, the paper's RP CNN, the level-aware RP CNN, PIMC probe and fine-tune."
+    "The method list of a classification table: baselines, the paper's RP CNN, the level-aware RP CNN, PIMC probe and fine-tune, each network also with a TempCNN branch on the raw series."
     m = ['rf', 'minirocket', 'tempcnn', ('rp-cnn', {'variant': 'rp', 'stats': False})]
     if (variant, stats) != ('rp', False): m.append(('rp-cnn', {'variant': variant, 'stats': stats}))
-    if pretrained: m += [('pimc-probe', {'stats': stats}), ('pimc-finetune', {'stats': stats})]
+    m.append(('rp-cnn', {'variant': variant, 'stats': stats, 'series': True}))
+    if pretrained: m += [('pimc-probe', {'stats': stats}), ('pimc-finetune', {'stats': stats}), ('pimc-finetune', {'stats': stats, 'series': True})]
     return m
 
 BASELINES = ('rf', 'minirocket', 'tempcnn')
