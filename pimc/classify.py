@@ -407,7 +407,7 @@ def match_indices(series: np.ndarray, # (N, K, T) series
         else: raise KeyError(f"the encoder needs {'/'.join(wanted)} but the data has {'/'.join(names)} and no NDVI to stand in")
     return np.stack(out, 1), notes
 
-# %% ../nbs/41_classify.ipynb #4ffb6889
+# %% ../nbs/41_classify.ipynb #d0b23fd8
 METHODS = ('rf', 'minirocket', 'tempcnn', 'rp-cnn', 'pimc-probe', 'pimc-finetune')
 
 @dataclass
@@ -433,7 +433,7 @@ def run_method(method: str, # one of METHODS
                data: ClassifyData, # the split
                variant: str = 'rp', # image variant for 'rp-cnn' (pretrained encoders use the variant they were trained on)
                stats: bool = False, # feed the series' mean and std per index to the head ('rp-cnn', 'pimc-*')
-               series: bool = False, # also a 1D CNN branch (TempCNN's trunk) on the raw series, fused before the head ('rp-cnn', 'pimc-finetune')
+               conv: bool = False, # also a 1D CNN branch (TempCNN's trunk) on the raw series, fused before the head ('rp-cnn', 'pimc-finetune')
                encoder=None, # pretrained RP encoder for 'pimc-*': Encoder, Run or checkpoint path
                fraction: float = 1.0, # share of the training labels used (stratified)
                settings: TrainSettings | None = None, # epochs, learning rate, image size...
@@ -442,7 +442,7 @@ def run_method(method: str, # one of METHODS
               ) -> tuple[ClassReport, dict]:
     "Train `method` on (a fraction of) the training set, evaluate on the test set: (report, info with seconds and notes)."
     if method not in METHODS: raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
-    if series and method not in ('rp-cnn', 'pimc-finetune'): raise ValueError(f"series=True is for 'rp-cnn' and 'pimc-finetune' (got {method!r})")
+    if conv and method not in ('rp-cnn', 'pimc-finetune'): raise ValueError(f"conv=True is for 'rp-cnn' and 'pimc-finetune' (got {method!r})")
     st = settings or TrainSettings()
     sub = label_fraction(data.y_train, fraction, seed)
     xtr, ytr, xte = data.x_train[sub], data.y_train[sub], data.x_test
@@ -467,8 +467,8 @@ def run_method(method: str, # one of METHODS
         ex_tr, ex_te = (torch.as_tensor(series_stats(xtr)), torch.as_tensor(series_stats(xte))) if stats else (None, None)
         n_extra = ex_tr.shape[1] if stats else 0
         ins_tr, ins_te = [Itr] + ([ex_tr] if stats else []), [Ite] + ([ex_te] if stats else [])
-        branch = TempCNN(xtr.shape[1], K, xtr.shape[2]).set_input_stats(xtr) if series else None
-        if series: ins_tr, ins_te = ins_tr + [torch.as_tensor(xtr)], ins_te + [torch.as_tensor(xte)]
+        branch = TempCNN(xtr.shape[1], K, xtr.shape[2]).set_input_stats(xtr) if conv else None
+        if conv: ins_tr, ins_te = ins_tr + [torch.as_tensor(xtr)], ins_te + [torch.as_tensor(xte)]
         if enc is None:
             m = PixelClassifier(rp_backbone(Itr.shape[1], **st.encoder), K, n_extra, series_net=branch).set_input_stats(Itr, ex_tr)
             m = fit_classifier(m, ins_tr, ytr, st.epochs, st.lr, st.batch_size, st.weight_decay, seed, progress=progress, device=st.device, min_steps=st.min_steps)
@@ -484,7 +484,7 @@ def run_method(method: str, # one of METHODS
                 pred = predict_classes(m, ins_te)
         info['variant'] = variant
     info['seconds'] = time.perf_counter() - t0
-    label = method + (f" [{variant}{'+stats' if stats else ''}{'+series' if series else ''}]" if method.startswith(('rp', 'pimc')) else '')
+    label = method + (f" [{variant}{'+stats' if stats else ''}{'+conv' if conv else ''}]" if method.startswith(('rp', 'pimc')) else '')
     return classification_report(data.y_test, pred, data.class_names, data.ignore, name=label), info
 
 # %% ../nbs/41_classify.ipynb #69661a51
