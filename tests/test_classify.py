@@ -88,7 +88,8 @@ def _toy_encoder(variant='rp', indices=('NDVI', 'EVI', 'SAVI')):
 
 
 @pytest.mark.parametrize('method, kw', [('rf', {}), ('tempcnn', {}), ('rp-cnn', {'variant': 'rp+level'}), ('rp-cnn', {'stats': True}),
-                                        ('pimc-probe', {'stats': True}), ('pimc-finetune', {})])
+                                        ('rp-cnn', {'variant': 'rp+level', 'stats': True, 'conv': True}),
+                                        ('pimc-probe', {'stats': True}), ('pimc-finetune', {}), ('pimc-finetune', {'stats': True, 'conv': True})])
 def test_every_method_runs(toy, method, kw):
     enc = _toy_encoder('rp+level') if method.startswith('pimc') else None
     rep, info = run_method(method, toy, encoder=enc, settings=TINY, **kw)
@@ -97,8 +98,19 @@ def test_every_method_runs(toy, method, kw):
         assert info['variant'] == 'rp+level' and any('EVI channel filled with NDVI' in n for n in info['notes'])
 
 
+def test_conv_branch_only_for_networks(toy):
+    with pytest.raises(ValueError, match="conv=True is for 'rp-cnn' and 'pimc-finetune'"): run_method('rf', toy, conv=True)
+    rep, _ = run_method('rp-cnn', toy, conv=True, settings=TINY)
+    assert rep.name == 'rp-cnn [rp+conv]'
+
+
 def test_minirocket(toy):
-    rep, _ = run_method('minirocket', toy)
+    import torch
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    try:
+        rep, _ = run_method('minirocket', toy)
+        assert torch.get_num_threads() == 1   # numba shares torch's OpenMP runtime: MiniRocket must not reset torch's threads
+    finally: torch.set_num_threads(n)
     assert rep.oa > 0.8                      # level differences are easy for MiniRocket
     with pytest.raises(ValueError, match='at least 9 time steps'):
         run_method('minirocket', ClassifyData(toy.x_train[..., :8], toy.y_train, toy.x_test[..., :8], toy.y_test, ['a', 'b'], ('NDVI', 'SAVI')))

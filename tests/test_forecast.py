@@ -72,7 +72,8 @@ def _enc():
 
 
 @pytest.mark.parametrize('method, kw', [('persistence', {}), ('ridge', {}), ('cnn1d', {}), ('rp-cnn', {'use_series': False}),
-                                        ('rp-cnn', {'variant': 'signed', 'skip': True}), ('pimc-frozen', {}), ('pimc-finetune', {'skip': 'ridge'})])
+                                        ('rp-cnn', {'variant': 'signed', 'skip': True}), ('rp-cnn', {'variant': 'rp+level', 'conv': True, 'skip': 'ridge'}),
+                                        ('pimc-frozen', {}), ('pimc-finetune', {'skip': 'ridge'}), ('pimc-finetune', {'conv': True})])
 def test_every_forecaster(toy, method, kw):
     pred, info = run_forecaster(method, toy, encoder=_enc() if method.startswith('pimc') else None, settings=TINY, **kw)
     assert pred.shape == toy.test.y.shape and np.isfinite(pred).all()
@@ -85,6 +86,18 @@ def test_ridge_skip_starts_at_ridge(toy):
     m = RPForecaster(rp_backbone(1, widths=(8, 16)), 1, 32, 10, skip=True).set_skip(r.coef_, r.intercept_).eval()
     I = series_images(toy.test.x, 'rp', 16)
     np.testing.assert_allclose(m(I, torch.as_tensor(toy.test.x)).detach().numpy(), ridge_forecast(toy.train, toy.test), atol=1e-4)
+
+
+def test_validation_split_kinds(toy):
+    from pimc.forecast import validation_split
+    fit, val = validation_split(toy.train, toy.n_out, 0.1, seed=3)
+    assert not set(toy.train.series[fit]) & set(toy.train.series[val]) and len(fit) + len(val) == len(toy.train)
+    fit, val = validation_split(toy.train, toy.n_out, 0.1, val_series=[5])
+    assert set(toy.train.series[val]) == {5}
+    one = make_windows(_waves(1, 2), 16, 4, np.arange(0, 41))
+    fit, val = validation_split(one, 4, 0.2)
+    assert one.start[fit].max() + 16 + 4 <= one.start[val].min() + 16       # no training target overlaps a validation target
+    with pytest.raises(ValueError, match='holds out every one'): validation_split(toy.train, toy.n_out, 0.1, val_series=np.unique(toy.train.series))
 
 
 def test_compare_and_plots(toy):
