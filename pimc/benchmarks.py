@@ -22,7 +22,7 @@ __all__ = ['CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'PRETRAIN_SOURCES', 'DEFAUL
            'eolearn_data', 'sits_data', 'classify_data', 'eolearn_forecast_data', 'point_mt_data',
            'tempcnn_forecast_data', 'forecast_data', 'pretrain_cubes', 'variant_pairs', 'pretrain_encoder',
            'classify_methods', 'benchmark_classify', 'plot_pair', 'forecast_methods', 'benchmark_forecast',
-           'benchmark_ablation', 'plot_ablation', 'benchmark_scene', 'headline', 'main']
+           'benchmark_ablation', 'plot_ablation', 'benchmark_scene', 'headline', 'seed_summary', 'main']
 
 # %% ../nbs/44_benchmarks.ipynb #1cbec9fa
 @contextlib.contextmanager
@@ -482,11 +482,35 @@ def headline(results='results', # folder with classify_*.csv and forecast_*.csv
                        "(TempCNN's trunk) beside the RP encoder; best_without_conv is the best pimc row without that branch."])
     return out
 
-# %% ../nbs/44_benchmarks.ipynb #4aeb2061
+# %% ../nbs/44_benchmarks.ipynb #0a5f209e
+def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
+                 folders: Sequence, # result folders, one per seed (each with classify_<dataset>.csv)
+                 fraction: float = 1.0, # label fraction to summarise
+                 out=None, # write <out>/classify_<dataset>_seeds.{csv,md}
+                ):
+    "Mean, std, min and max OA and macro-F1 per method over the seeds' tables; a DataFrame."
+    import pandas as pd
+    frames = []
+    for f in map(Path, folders):
+        csv = f / f'classify_{dataset}.csv'
+        if not csv.exists(): raise FileNotFoundError(f"no {csv.name} in {f}: run `python -m pimc.benchmarks classify --dataset {dataset} --out {f}` first")
+        d = pd.read_csv(csv); frames.append(d[d.label_fraction == fraction].assign(folder=str(f)))
+    d = pd.concat(frames)
+    order = list(dict.fromkeys(d.method))
+    g = d.groupby('method', sort=False)
+    res = pd.DataFrame({'seeds': g.size(), 'OA_mean': g.OA.mean(), 'OA_std': g.OA.std(ddof=1), 'OA_min': g.OA.min(), 'OA_max': g.OA.max(),
+                        'macro_F1_mean': g.macro_F1.mean(), 'macro_F1_std': g.macro_F1.std(ddof=1)}).loc[order].reset_index()
+    if out is not None:
+        write_results(res, Path(out) / f'classify_{dataset}_seeds', f'Pixel classification over seeds: {dataset} ({fraction:g} of the labels)',
+                      [f"Tables: {', '.join(str(Path(f) / f'classify_{dataset}.csv') for f in folders)}; the same split, other seeds for label subsets, "
+                       "initialisation and batch order. std: sample standard deviation over the seeds."], bold_best={'OA_mean': 'max', 'macro_F1_mean': 'max'})
+    return res
+
+# %% ../nbs/44_benchmarks.ipynb #5ce8d18c
 def main(argv: Sequence[str] | None = None) -> int:
     "`python -m pimc.benchmarks TASK [options]`: regenerate result tables on the real samples."
     ap = argparse.ArgumentParser(prog='python -m pimc.benchmarks', description=main.__doc__)
-    ap.add_argument('task', choices=('classify', 'forecast', 'ablation', 'scene', 'pretrain', 'headline', 'all'))
+    ap.add_argument('task', choices=('classify', 'forecast', 'ablation', 'scene', 'pretrain', 'headline', 'seeds', 'all'))
     ap.add_argument('--dataset', help=f"classify/ablation: {', '.join(CLASSIFY_DATASETS)}; forecast: {', '.join(FORECAST_DATASETS)}")
     ap.add_argument('--out', default='results', help='folder for the tables and plots (default: results)')
     ap.add_argument('--epochs', type=int, help='training epochs of the networks (default: 30 classify, 30 forecast)')
@@ -507,6 +531,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if a.task == 'pretrain': print(pretrain_encoder(a.source, a.variant, a.pretrain_epochs, threads=a.threads, seed=a.seed)); return 0
         if a.task == 'headline': print(headline(a.out).to_string(index=False)); return 0
+        if a.task == 'seeds':                           # results/ (seed 0) and results/seeds/seed*/ side by side
+            folders = [Path(a.out)] + sorted((Path(a.out) / 'seeds').glob('seed*'))
+            print(seed_summary(a.dataset or 'cawa', folders, a.fractions[-1], Path(a.out) / 'seeds').to_string(index=False)); return 0
         if a.task == 'scene':
             df, _ = benchmark_scene(a.root, a.kind, a.bands, src, a.pretrain_epochs, fractions=a.fractions, **kw)
         jobs = []
