@@ -18,8 +18,8 @@ from .forecast import ForecastData, ForecastSettings, make_windows, window_start
 
 # %% auto #0
 __all__ = ['CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'PRETRAIN_SOURCES', 'DEFAULT_VARIANT', 'DEFAULT_STATS', 'BASELINES',
-           'FORECAST_BASELINES', 'ABLATION_VARIANTS', 'torch_threads', 'cawa_data', 'tempcnn_data', 'eolearn_series',
-           'eolearn_data', 'sits_data', 'classify_data', 'eolearn_forecast_data', 'point_mt_data',
+           'FORECAST_BASELINES', 'FORECAST_BEST', 'ABLATION_VARIANTS', 'torch_threads', 'cawa_data', 'tempcnn_data',
+           'eolearn_series', 'eolearn_data', 'sits_data', 'classify_data', 'eolearn_forecast_data', 'point_mt_data',
            'tempcnn_forecast_data', 'forecast_data', 'pretrain_cubes', 'variant_pairs', 'pretrain_encoder',
            'classify_methods', 'benchmark_classify', 'plot_pair', 'forecast_methods', 'benchmark_forecast',
            'benchmark_ablation', 'plot_ablation', 'benchmark_scene', 'headline', 'seed_summary', 'main']
@@ -235,7 +235,7 @@ def pretrain_encoder(source: str = 'eolearn', # 'eolearn', 'cbers' or 'synthetic
         pretrain(tp, cfg, resume=False)
     return out
 
-# %% ../nbs/44_benchmarks.ipynb #c4b078b4
+# %% ../nbs/44_benchmarks.ipynb #5d376d4e
 DEFAULT_VARIANT = 'rp+level'  # the series image of the level-aware rows and of PIMC pretraining (the CAWa ablation's winner)
 DEFAULT_STATS = True  # give the series statistics to the head of the pimc rows
 
@@ -249,11 +249,10 @@ def classify_methods(variant: str = DEFAULT_VARIANT, stats: bool = DEFAULT_STATS
 
 BASELINES = ('rf', 'minirocket', 'tempcnn')
 
-def _is_baseline(name: str) -> bool: return name.split(' ')[0] in BASELINES
-
-def _best(df, metric='OA', baseline=True):
-    sub = df[df.method.map(_is_baseline) == baseline]
-    return sub.loc[sub[metric].idxmax()] if len(sub) else None
+def _best(df, metric='OA', baseline=True, lower=False, baselines=BASELINES):
+    "The best row among the baselines (or among the pimc rows) of a table: highest `metric`, or lowest with `lower`; None if there is none."
+    sub = df[df.method.map(lambda m: m.split(' ')[0] in baselines) == baseline]
+    return sub.loc[sub[metric].idxmin() if lower else sub[metric].idxmax()] if len(sub) else None
 
 def _verdict(df, metric: str = 'OA', higher: bool = True) -> str:
     "A sentence saying whether the best pimc row reaches the best baseline."
@@ -307,7 +306,7 @@ def plot_pair(reps: dict, df, fraction, path, title=''):
     fig.tight_layout(); fig.savefig(path, dpi=90)
     return fig
 
-# %% ../nbs/44_benchmarks.ipynb #77ae065c
+# %% ../nbs/44_benchmarks.ipynb #c124132e
 def forecast_methods(pretrained: bool = True) -> list:
     "Persistence, ridge, 1D CNN; the RP forecaster from scratch (RP alone, with the window, level-aware with a ridge path, and with a 1D CNN branch); PIMC fine-tuned."
     m = ['persistence', 'ridge', 'cnn1d', ('rp-cnn', {'variant': 'rp', 'use_series': False}), ('rp-cnn', {'variant': 'rp', 'use_series': True}),
@@ -317,6 +316,7 @@ def forecast_methods(pretrained: bool = True) -> list:
     return m
 
 FORECAST_BASELINES = ('persistence', 'ridge', 'cnn1d')
+FORECAST_BEST = dict(metric='RMSE mean', lower=True, baselines=FORECAST_BASELINES)  # `_best` arguments for a forecasting table
 
 def benchmark_forecast(dataset: str = 'eolearn', # one of FORECAST_DATASETS
                        methods: Sequence | None = None, pretrain_source: str | None = 'eolearn', pretrain_epochs: int = 10,
@@ -334,10 +334,9 @@ def benchmark_forecast(dataset: str = 'eolearn', # one of FORECAST_DATASETS
     df = df.drop(columns=['dataset'])
     if out is not None:
         out = Path(out)
-        base = df[df.method.isin(FORECAST_BASELINES)]; ours = df[~df.method.isin(FORECAST_BASELINES)]
+        b, p = _best(df, baseline=True, **FORECAST_BEST), _best(df, baseline=False, **FORECAST_BEST)
         verdict = ''
-        if len(base) and len(ours):
-            b, p = base.loc[base['RMSE mean'].idxmin()], ours.loc[ours['RMSE mean'].idxmin()]
+        if b is not None and p is not None:
             verdict = (f"Best pimc forecaster: {p.method} (mean RMSE {p['RMSE mean']:.4f}); best baseline: {b.method} ({b['RMSE mean']:.4f}) -> "
                        + ("pimc beats every baseline." if p['RMSE mean'] < b['RMSE mean'] else "pimc does not beat the best baseline."))
         notes = [*data.notes, "Errors in standardised units (each window scaled by its input's mean and std), over all test windows and the 10 steps.",
@@ -345,7 +344,7 @@ def benchmark_forecast(dataset: str = 'eolearn', # one of FORECAST_DATASETS
                  f"PIMC encoder: {enc or 'none'}; seed {seed}; total {time.time() - t0:.0f} s on {threads} CPU thread(s).", verdict]
         best = {c: 'min' for c in df.columns if c.startswith(('RMSE', 'MAE'))}
         write_results(df, out / f'forecast_{dataset}', f'Pixel forecasting: {dataset} ({data.n_in} in, {data.n_out} out)', notes, bold_best=best)
-        keep = {k: v for k, v in preds.items() if k in ('persistence', 'ridge', 'cnn1d') or k == ours.loc[ours['RMSE mean'].idxmin()].method} if len(ours) else preds
+        keep = {k: v for k, v in preds.items() if k in FORECAST_BASELINES or (p is not None and k == p.method)}
         fig = plot_forecasts(data, keep, 4); fig.savefig(out / f'forecast_{dataset}.png', dpi=80)
         import matplotlib.pyplot as plt; plt.close(fig)
     return df, preds
@@ -446,32 +445,27 @@ def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up ch
         fig.tight_layout(); fig.savefig(out / f'{name}.png', dpi=90)
     return df, reps
 
-# %% ../nbs/44_benchmarks.ipynb #770c47b7
+# %% ../nbs/44_benchmarks.ipynb #d5286162
 def headline(results='results', # folder with classify_*.csv and forecast_*.csv
              write: bool = True, # also write results/headline.{csv,md}
             ):
     "Best baseline vs best pimc pipeline on every real dataset that has a table in `results`; a DataFrame."
     import pandas as pd
     results, rows = Path(results), []
-    for f in sorted(results.glob('classify_*.csv')):
-        if f.stem.endswith('_summary'): continue
-        df = pd.read_csv(f); df = df[df.label_fraction == df.label_fraction.max()]
-        b, p = _best(df, 'OA', True), _best(df, 'OA', False)
-        if b is None or p is None: continue
-        r = _best(df[~df.method.str.contains(r'\+conv')], 'OA', False)
-        rows.append(dict(task='pixel classification', dataset=f.stem.split('_', 1)[1], metric='OA', best_baseline=b.method, baseline=b.OA,
-                         best_pimc=p.method, pimc=p.OA, pimc_minus_baseline=p.OA - b.OA, verdict='pimc ≥ baseline' if p.OA >= b.OA else 'baseline wins',
-                         best_without_conv=r.method if r is not None else '', without_conv=r.OA if r is not None else np.nan))
-    for f in sorted(results.glob('forecast_*.csv')):
-        df = pd.read_csv(f); base = df[df.method.isin(FORECAST_BASELINES)]; ours = df[~df.method.isin(FORECAST_BASELINES)]
-        if not len(base) or not len(ours): continue
-        b, p = base.loc[base['RMSE mean'].idxmin()], ours.loc[ours['RMSE mean'].idxmin()]
-        nc = ours[~ours.method.str.contains(r'\+conv')]
-        r = nc.loc[nc['RMSE mean'].idxmin()] if len(nc) else None
-        rows.append(dict(task='pixel forecasting', dataset=f.stem.split('_', 1)[1], metric='RMSE (std. units)', best_baseline=b.method,
-                         baseline=b['RMSE mean'], best_pimc=p.method, pimc=p['RMSE mean'], pimc_minus_baseline=p['RMSE mean'] - b['RMSE mean'],
-                         verdict='pimc beats every baseline' if p['RMSE mean'] < b['RMSE mean'] else 'baseline wins',
-                         best_without_conv=r.method if r is not None else '', without_conv=r['RMSE mean'] if r is not None else np.nan))
+    tables = [('pixel classification', 'classify', 'OA', dict(metric='OA'), 'pimc ≥ baseline'),
+              ('pixel forecasting', 'forecast', 'RMSE (std. units)', FORECAST_BEST, 'pimc beats every baseline')]
+    for task, kind, shown, how, win in tables:
+        for f in sorted(results.glob(f'{kind}_*.csv')):
+            if f.stem.endswith('_summary'): continue
+            df = pd.read_csv(f)
+            if 'label_fraction' in df: df = df[df.label_fraction == df.label_fraction.max()]
+            b, p = _best(df, baseline=True, **how), _best(df, baseline=False, **how)
+            if b is None or p is None: continue
+            r, m = _best(df[~df.method.str.contains(r'\+conv')], baseline=False, **how), how['metric']
+            won = p[m] < b[m] if how.get('lower') else p[m] >= b[m]
+            rows.append(dict(task=task, dataset=f.stem.split('_', 1)[1], metric=shown, best_baseline=b.method, baseline=b[m],
+                             best_pimc=p.method, pimc=p[m], pimc_minus_baseline=p[m] - b[m], verdict=win if won else 'baseline wins',
+                             best_without_conv=r.method if r is not None else '', without_conv=r[m] if r is not None else np.nan))
     out = pd.DataFrame(rows, columns=['task', 'dataset', 'metric', 'best_baseline', 'baseline', 'best_pimc', 'pimc', 'pimc_minus_baseline', 'verdict',
                                       'best_without_conv', 'without_conv'])
     if write and len(out):

@@ -216,7 +216,7 @@ def _hv():
 
 def _label(v) -> str: return str(v)[:10]
 
-# %% ../nbs/20_explorer.ipynb #beb2b364
+# %% ../nbs/20_explorer.ipynb #18bd0d3f
 class Outlet:
     "A jupyter_bokeh widget whose document changes are queued while held and sent as one PATCH-DOC message on release."
     def __init__(self, widget):
@@ -297,7 +297,7 @@ class Explorer:
         self.patch = hv.streams.Stream.define('Patch', patch_size=P(int(patch_size)), patch_date=P(patch_date))()
         self._build()
         self.tap_times = []  # seconds each tap took in Python, from the tap event to the last panel update
-        self.docs, self._held = [], None   # `Outlet`s of the widgets showing the panels (see `widget`), and the open hold
+        self.outlets, self._held = [], None   # `Outlet`s of the widgets showing the panels (see `widget`), and the open hold
         # HoloViews refreshes the plots at precedence 1.1: around them, start the clock and hold the documents (0),
         # then release them and stop the clock (10)
         self.tap.add_subscriber(lambda **_: self._begin(), precedence=0)
@@ -523,7 +523,7 @@ class Explorer:
     def _hold(self) -> contextlib.ExitStack:
         "Hold every outlet: model changes are frozen and queued until the returned stack is closed."
         stack = contextlib.ExitStack()
-        for d in self.docs: stack.enter_context(d.hold())
+        for o in self.outlets: stack.enter_context(o.hold())
         return stack
 
     def _begin(self):
@@ -554,7 +554,7 @@ class Explorer:
         els = [self.image_panel, self.series_dm, self.plot_dm, self.patch_dm] + ([self.sim_dm] if self.sim_dm is not None else [])
         return _hv().Layout(els).cols(2).opts(shared_axes=False, sync_legends=False)
 
-# %% ../nbs/20_explorer.ipynb #0b79420f
+# %% ../nbs/20_explorer.ipynb #d3c636dc
 def _threshold(mode: str, eps: float):
     "The `threshold` for a threshold-mode control value."
     if mode == 'none': return None
@@ -626,7 +626,7 @@ def _widget(self: Explorer):
     if getattr(self, '_box', None) is None:
         import ipywidgets as w, panel as pn
         plots = pn.ipywidget(self.panel())
-        self.docs.append(Outlet(plots))
+        self.outlets.append(Outlet(plots))
         self._box = w.VBox([self.controls(), plots])
         self._box.add_class('pimc-explorer')
     return self._box
