@@ -15,8 +15,8 @@ from .bands import Sensor, get_sensor
 from .pastis import DatasetFormatError, DatasetNotFoundError
 
 # %% auto #0
-__all__ = ['EUROSAT_CLASSES', 'EUROSAT_SOURCE', 'SPLIT_SOURCE', 'IMAGE_DIRS', 'EXTENSIONS', 'find_eurosat', 'read_chip',
-           'EuroSAT']
+__all__ = ['EUROSAT_CLASSES', 'EUROSAT_SOURCE', 'SPLIT_SOURCE', 'IMAGE_DIRS', 'EXTENSIONS', 'FIXTURE_DIRS', 'FIXTURE_SPECTRA',
+           'find_eurosat', 'read_chip', 'EuroSAT', 'make_eurosat']
 
 # %% ../nbs/05_eurosat.ipynb #f1a41e89
 EUROSAT_CLASSES = ('AnnualCrop', 'Forest', 'HerbaceousVegetation', 'Highway', 'Industrial', 'Pasture',
@@ -199,3 +199,70 @@ def _as_arrays(self: EuroSAT, idx: Sequence[int] | None = None, # which samples 
     return X, self.targets[list(idx)]
 
 EuroSAT._rgb, EuroSAT.plot, EuroSAT.as_arrays = _rgb, _plot, _as_arrays
+
+# %% ../nbs/05_eurosat.ipynb #6e85cd99
+FIXTURE_DIRS = {'torchgeo': {'ms': 'ds/images/remote_sensing/otherDatasets/sentinel_2/tif', 'rgb': '2750'},
+                'zenodo': {'ms': 'EuroSAT_MS', 'rgb': 'EuroSAT_RGB'}}  # layout -> kind -> folder of class folders
+# surface reflectance per band, EuroSAT order: B01 B02 B03 B04 B05 B06 B07 B08 B09 B10 B11 B12 B8A
+FIXTURE_SPECTRA = {
+    'AnnualCrop':           (.050, .060, .090, .080, .130, .250, .290, .320, .100, .005, .220, .140, .340),
+    'Forest':               (.020, .030, .050, .030, .080, .220, .270, .300, .100, .005, .140, .070, .320),
+    'HerbaceousVegetation': (.040, .050, .080, .070, .120, .240, .280, .300, .100, .005, .200, .120, .315),
+    'Highway':              (.090, .100, .120, .130, .150, .180, .200, .210, .080, .005, .240, .200, .222),
+    'Industrial':           (.120, .130, .150, .170, .190, .210, .220, .230, .090, .006, .260, .230, .242),
+    'Pasture':              (.040, .050, .090, .070, .130, .280, .330, .360, .110, .005, .220, .120, .380),
+    'PermanentCrop':        (.060, .070, .100, .100, .140, .220, .250, .270, .100, .005, .240, .160, .288),
+    'Residential':          (.100, .110, .130, .140, .160, .200, .220, .230, .090, .006, .220, .180, .242),
+    'River':                (.060, .070, .080, .060, .060, .060, .060, .060, .020, .002, .040, .030, .048),
+    'SeaLake':              (.070, .060, .050, .030, .020, .015, .012, .020, .005, .001, .008, .005, .008),
+}
+
+def _fixture_chip(cls: str, size: int, rng) -> np.ndarray:
+    "(13, size, size) uint16 reflectance x 10 000 of one made-up chip: the class spectrum, smooth texture, noise."
+    from scipy.ndimage import uniform_filter
+    k = rng.normal(size=(size // 8 + 2, size // 8 + 2))
+    t = uniform_filter(np.kron(k, np.ones((8, 8)))[:size, :size], 9)
+    tex = 1 + 0.08 * (t - t.mean()) / (t.std() + 1e-9)                  # multiplicative, mean 1 (+-8 %)
+    x = np.asarray(FIXTURE_SPECTRA[cls])[:, None, None] * tex[None] + rng.normal(0, .003, (13, size, size))
+    return np.clip(np.rint(x * 10_000), 0, 65535).astype(np.uint16)
+
+def _fixture_rgb(ms: np.ndarray) -> np.ndarray:
+    "(H, W, 3) uint8 as EuroSAT made its RGB chips: B04, B03, B02 scaled 0-2750 -> 0-255."
+    idx = [get_sensor('eurosat_ms').bands.index(b) for b in ('B04', 'B03', 'B02')]
+    return np.clip(ms[idx].astype(np.float32) / 2750 * 255, 0, 255).round().astype(np.uint8).transpose(1, 2, 0)
+
+def make_eurosat(out, # folder to write the tree under (created)
+                 n_per_class: int = 3, # chips per class
+                 size: int = 64, # chip side in pixels (EuroSAT: 64)
+                 layout: str = 'torchgeo', # 'torchgeo' (DFKI EuroSAT.zip folders) or 'zenodo' (EuroSAT_MS/, EuroSAT_RGB/)
+                 classes: Sequence[str] = EUROSAT_CLASSES, # class folders to write
+                 seed: int = 0, # seeds the imagery
+                 rgb: bool = True, # also write the RGB JPEGs
+                 splits: bool = True, # also write eurosat-{train,val,test}.txt (chip n goes to split (n - 1) % 3)
+                 compress: str | None = 'lzw', # GeoTIFF compression
+                ) -> dict:
+    "Write a made-up EuroSAT tree in a real layout; returns {'ms': folder, 'rgb': folder or None, 'splits': {split: file}}."
+    import rasterio
+    from rasterio.transform import Affine
+    from PIL import Image
+    if layout not in FIXTURE_DIRS: raise ValueError(f"make_eurosat: layout must be one of {', '.join(FIXTURE_DIRS)} (got {layout!r})")
+    out, rng = Path(out), np.random.default_rng(seed)
+    ms_dir, rgb_dir = out / FIXTURE_DIRS[layout]['ms'], out / FIXTURE_DIRS[layout]['rgb']
+    lists = {'train': [], 'val': [], 'test': []}
+    for c_i, cls in enumerate(classes):
+        for n in range(1, n_per_class + 1):
+            x = _fixture_chip(cls, size, rng)
+            f = ms_dir / cls / f'{cls}_{n}.tif'; f.parent.mkdir(parents=True, exist_ok=True)
+            prof = dict(driver='GTiff', dtype='uint16', count=13, height=size, width=size, crs=f'EPSG:{32631 + c_i % 5}',
+                        transform=Affine(10, 0, 500_000 + 640 * n, 0, -10, 5_500_000 - 640 * c_i))
+            if compress: prof['compress'] = compress
+            with rasterio.open(f, 'w', **prof) as dst: dst.write(x)
+            if rgb:
+                j = rgb_dir / cls / f'{cls}_{n}.jpg'; j.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(_fixture_rgb(x)).save(j, quality=95)
+            lists[('train', 'val', 'test')[(n - 1) % 3]].append(f'{cls}_{n}.jpg')
+    files = {}
+    if splits:
+        for s, names in lists.items():
+            files[s] = out / f'eurosat-{s}.txt'; files[s].write_text(''.join(f'{x}\n' for x in names))
+    return {'ms': ms_dir, 'rgb': rgb_dir if rgb else None, 'splits': files}

@@ -15,10 +15,10 @@ from .cube import Cube, composite
 from .readers import index_bands, index_cube_stack
 
 # %% auto #0
-__all__ = ['IMAGE_MODES', 'PALETTE', 'CLASS_COLORS', 'KINDS', 'PATCH_SIZES', 'SOURCES', 'pixel_at', 'pixel_xy', 'index_names',
-           'IndexStack', 'index_stack', 'rp_distances', 'binarize', 'side_by_side', 'image_modes', 'colorize',
-           'stretch', 'median_composite', 'patch_at', 'as_embeddings', 'cosine_map', 'series_embedding', 'Outlet',
-           'Explorer', 'explore', 'open_cube', 'time_taps']
+__all__ = ['IMAGE_MODES', 'PALETTE', 'CLASS_COLORS', 'KINDS', 'PATCH_SIZES', 'pixel_at', 'pixel_xy', 'index_names', 'IndexStack',
+           'index_stack', 'rp_distances', 'binarize', 'side_by_side', 'image_modes', 'colorize', 'stretch',
+           'median_composite', 'patch_at', 'as_embeddings', 'cosine_map', 'series_embedding', 'Outlet', 'Explorer',
+           'explore', 'open_cube', 'time_taps']
 
 # %% ../nbs/20_explorer.ipynb #cdda1e2a
 def pixel_at(x, # tap x in data coordinates (None before any tap)
@@ -647,34 +647,13 @@ def explore(cube: Cube, # the cube to explore
     return Explorer(cube, encoder, **kw)
 
 # %% ../nbs/20_explorer.ipynb #137d6416
-SOURCES = {  # name -> (what it is, sample folder)
-    'synthetic': ('synthetic mini-PASTIS patch (pimc.synthetic.default_data), 64 x 64, 10 bands, labels', None),
-    'eolearn': ("eo-learn TestEOPatch NDVI layer, 68 dates, 101 x 100, LULC labels (no colour bands)", 'eolearn_test_eopatch'),
-    'eolearn-reference': ('eo-learn TestEOPatch, the 13 L1C bands at 5 dates', 'eolearn_test_eopatch'),
-    'cbers': ('CBERS-4 AWFI, 24 dates, 50 x 50, blue/green/red/NIR', 'sits_samples/cbers4_awfi'),
-    'modis': ('MODIS MOD13Q1 NDVI, 12 dates, 147 x 255, labelled points', 'sits_samples/mod13q1_sinop'),
-}
-
-def open_cube(source: str = 'synthetic', # a name of `SOURCES`, or the path of a PASTIS-format folder
-              item: int = 0, # which patch, for 'synthetic' and PASTIS folders
-              **kw, # passed to `default_data` for 'synthetic' (e.g. size=128)
+def open_cube(source='synthetic', # a name of `pimc.sources.SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), or cubes
+              item: int = 0, # which cube of a source with several ('synthetic', a PASTIS root)
+              **kw, # passed to the reader (e.g. size=128 for 'synthetic', folds= for a PASTIS root)
              ) -> Cube:
-    "A cube for the explorer by name: 'synthetic', 'eolearn', 'eolearn-reference', 'cbers', 'modis' or a PASTIS folder."
-    from pathlib import Path
-    from pimc import readers
-    if source == 'synthetic':
-        from pimc.synthetic import default_data
-        return default_data(**kw)[item]
-    if source in SOURCES:
-        folder = readers.samples_dir(SOURCES[source][1])
-        if source.startswith('eolearn'):
-            return readers.read_eopatch(folder, layer='reference' if source == 'eolearn-reference' else 'ndvi', on_empty='ignore')
-        if source == 'cbers': return readers.read_cbers_awfi(folder, on_empty='ignore')
-        return readers.read_modis_ndvi(folder, on_empty='ignore')
-    if Path(source).is_dir():
-        from pimc.pastis import PASTIS
-        return PASTIS(source)[item]
-    raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))} or a PASTIS folder (got {source!r}, which is not a folder)")
+    "One cube for the explorer: item `item` of `pimc.sources.open_source(source)`."
+    from pimc.sources import open_source
+    return open_source(source, items=[item], **kw)[0]
 
 # %% ../nbs/20_explorer.ipynb #8b74fa5d
 def time_taps(ex: Explorer, # the explorer

@@ -19,11 +19,11 @@ from .models import PIMC, count_params, NORMS
 from .loss import ClipLoss, world
 
 # %% auto #0
-__all__ = ['DEVICES', 'AMP_MODES', 'PAIR_KEYS', 'CKPT_FORMAT', 'REAL_DATA', 'PretrainConfig', 'resolve_device',
-           'init_distributed', 'TensorPairs', 'toy_pairs', 'epoch_order', 'batch_indices', 'warmup_cosine',
-           'warmup_steps', 'save_atomic', 'rng_state', 'set_rng_state', 'list_checkpoints', 'latest_checkpoint',
-           'load_checkpoint', 'model_from_checkpoint', 'TrainingInterrupted', 'Trainer', 'read_metrics', 'plot_metrics',
-           'Run', 'load_encoders', 'open_pretrain_data', 'pairs_meta', 'as_pairs', 'pretrain', 'main']
+__all__ = ['DEVICES', 'AMP_MODES', 'PAIR_KEYS', 'CKPT_FORMAT', 'PretrainConfig', 'resolve_device', 'init_distributed',
+           'TensorPairs', 'toy_pairs', 'epoch_order', 'batch_indices', 'warmup_cosine', 'warmup_steps', 'save_atomic',
+           'rng_state', 'set_rng_state', 'list_checkpoints', 'latest_checkpoint', 'load_checkpoint',
+           'model_from_checkpoint', 'TrainingInterrupted', 'Trainer', 'read_metrics', 'plot_metrics', 'Run',
+           'load_encoders', 'pairs_meta', 'as_pairs', 'check_out_dir', 'pretrain']
 
 # %% ../nbs/12_train.ipynb #65072161
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -616,35 +616,6 @@ def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a 
     m = model_from_checkpoint(load_checkpoint(p), p).to(device).eval()
     return m.rp, m.image
 
-# %% ../nbs/12_train.ipynb #b0f9fa36
-REAL_DATA = {'eolearn': 'eolearn_test_eopatch', 'cbers4': 'sits_samples/cbers4_awfi'}  # name -> sample folder
-
-def open_pretrain_data(name: str, # 'eolearn' or 'cbers4' (see `REAL_DATA`)
-                       hilbert_step: int | None = 1, # keep every k-th pixel along a Hilbert curve through the cube (1 or None: all)
-                       split_col: int | None = 50, # eolearn: only pixels left of this column (the k-NN training half; None: all)
-                       seed: int = 0, # seeds the Hilbert-curve offset
-                      ) -> tuple[list, dict]:
-    "(cubes, `PixelPatchPairs` arguments: indices, patch cubes, patch date, pixels) of a real sample cube for pretraining."
-    from pimc.readers import samples_dir, read_eopatch, read_cbers_awfi
-    from pimc.pairs import hilbert_pixels, random_pixels, PixelIndex
-    if name not in REAL_DATA: raise ValueError(f"open_pretrain_data: name must be one of {', '.join(REAL_DATA)} (got {name!r})")
-    folder = samples_dir(REAL_DATA[name])                          # FileNotFoundError naming the folder when absent
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')                            # a few never-clear pixels: their series are empty (NaN plots)
-        if name == 'eolearn':
-            cubes, patch_cubes = [read_eopatch(folder, 'ndvi', on_empty='ignore')], [read_eopatch(folder, 'reference', on_empty='ignore')]
-            kw = dict(indices=('NDVI',), patch_cubes=patch_cubes, patch_date='median')
-        else:
-            cubes = [read_cbers_awfi(folder, on_empty='ignore')]
-            kw = dict(indices=('NDVI', 'EVI', 'SAVI'), patch_date='median')
-    H, W = cubes[0].shape[2:]
-    px = (hilbert_pixels(cubes, step=hilbert_step, seed=seed) if hilbert_step and hilbert_step > 1
-          else PixelIndex(np.zeros(H * W, np.int64), *np.divmod(np.arange(H * W), W)))
-    if name == 'eolearn' and split_col is not None:
-        keep = np.asarray(px.col) < split_col
-        px = PixelIndex(*(np.asarray(a)[keep] for a in px))
-    return cubes, {**kw, 'pixels': px}
-
 # %% ../nbs/12_train.ipynb #998b7c2c
 def _is_cube(x) -> bool: return type(x).__name__ == 'Cube' and hasattr(x, 'values') and hasattr(x, 'sensor')
 
@@ -667,29 +638,22 @@ def pairs_meta(ds) -> dict:
     elif hasattr(ds, 'bands'): img['input'] = 'reflectance'
     return {'rp_meta': rp, 'image_meta': img}
 
-def as_pairs(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, 'synthetic', or a real sample name ('eolearn', 'cbers4')
+def as_pairs(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (names and paths: `pimc.sources`)
              cfg: PretrainConfig, # rp_size, patch_size, seed and pairs arguments
              **pairs_kw, # `PixelPatchPairs` arguments that replace those of cfg.pairs (e.g. patch_cubes, indices, pixels)
             ) -> tuple[Any, dict]:
     "The pairs dataset to train on, and a description of it (for summary.json and the encoders' meta)."
-    if isinstance(data, str) and data in REAL_DATA:
-        step = cfg.pairs.get('hilbert_step', 1)
-        cubes, kw = open_pretrain_data(data, hilbert_step=step, seed=cfg.seed)
-        ds, d = as_pairs(cubes, cfg, **{**kw, **pairs_kw})
-        return ds, {**d, 'source': f"{data} sample ({REAL_DATA[data]}), hilbert_step {step}" + (", columns < 50" if data == 'eolearn' else '')}
-    if isinstance(data, str):
-        if data != 'synthetic': raise ValueError(f"data must be a dataset, cube(s), 'synthetic' or one of {', '.join(REAL_DATA)} (got the string {data!r})")
-        from pimc.synthetic import default_data
-        ds, d = as_pairs(default_data(), cfg)
-        return ds, {**d, 'source': 'synthetic mini-PASTIS (pimc.synthetic.default_data)'}
+    if isinstance(data, (str, os.PathLike)):
+        raise TypeError(f"cannot pretrain on the {type(data).__name__} {str(data)!r}: pretrain takes pairs or cubes; "
+                        "sample names and paths are opened by pimc.sources (pretrain_source, open_source)")
     if hasattr(data, '__getitem__') and hasattr(data, '__len__') and len(data) and isinstance(data[0], dict):
         missing = [k for k in PAIR_KEYS if k not in data[0]]
         if missing: raise ValueError(f"the items of {type(data).__name__} lack {missing}: pretraining needs dicts with 'rp', 'patch' and 'group'")
-        return data, {'source': type(data).__name__, **pairs_meta(data)}
+        return data, {'source': getattr(data, 'source', None) or type(data).__name__, **pairs_meta(data)}
     cubes = ([data] if _is_cube(data) else list(data) if isinstance(data, (list, tuple))
              else [data[i] for i in range(len(data))] if hasattr(data, '__getitem__') and hasattr(data, '__len__') else None)
     if not cubes or not all(_is_cube(c) for c in cubes):
-        raise TypeError(f"cannot pretrain on {type(data).__name__}: expected a pairs dataset, a Cube, a list of Cubes, a dataset of Cubes or 'synthetic'")
+        raise TypeError(f"cannot pretrain on {type(data).__name__}: expected a pairs dataset, a Cube, a list of Cubes or a dataset of Cubes")
     for c in cubes:
         T, C, H, W = c.shape
         if cfg.patch_size > min(H, W):
@@ -704,6 +668,17 @@ def as_pairs(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, 'synt
     except TypeError as e: raise ValueError(f"PretrainConfig.pairs={cfg.pairs!r}, pairs arguments {sorted(pairs_kw)}: {e}") from None
     return ds, {'source': f"{len(cubes)} cube(s)", 'cubes': [c.name for c in cubes][:50], **pairs_meta(ds)}
 
+def check_out_dir(out_dir: str | Path, # a run folder
+                  resume: bool | str | Path = False, # whether the run in it is to be continued
+                 ) -> list[Path]:
+    "The checkpoints already in `out_dir`; a FileExistsError when it holds a run and `resume` is false."
+    out = Path(out_dir)
+    existing = list_checkpoints(out) if out.exists() else []
+    if out.exists() and not resume and (existing or (out / 'config.json').exists()):
+        raise FileExistsError(f"out_dir {out} already holds a run ({len(existing)} checkpoint(s)); pass resume=True to continue it "
+                              "or choose another out_dir — nothing was overwritten")
+    return existing
+
 def _default_out_dir() -> str:
     name = time.strftime('%Y%m%d-%H%M%S')
     if world()[1] > 1:
@@ -711,7 +686,7 @@ def _default_out_dir() -> str:
     return str(Path('_runs') / 'pretrain' / name)
 
 # %% ../nbs/12_train.ipynb #72a29f07
-def pretrain(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 'synthetic'
+def pretrain(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (names and paths: `pimc.sources.pretrain_source`)
              config: PretrainConfig | None = None, # settings (default: PretrainConfig())
              resume: bool | str | Path = False, # True: continue from the latest checkpoint in out_dir; or a checkpoint path
              stop_at: int | None = None, # simulate a crash after this step (tests)
@@ -724,10 +699,7 @@ def pretrain(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 's
     created_pg = init_distributed(dev)
     try:
         out = Path(cfg.out_dir or _default_out_dir())
-        existing = list_checkpoints(out) if out.exists() else []
-        if out.exists() and not resume and (existing or (out / 'config.json').exists()):
-            raise FileExistsError(f"out_dir {out} already holds a run ({len(existing)} checkpoint(s)); pass resume=True to continue it "
-                                  "or choose another out_dir — nothing was overwritten")
+        existing = check_out_dir(out, resume)
         pairs, desc = as_pairs(data, cfg)
         cfg = replace(cfg, out_dir=str(out))
         tr = Trainer(pairs, cfg, out, desc).build()
@@ -763,46 +735,3 @@ def pretrain(data, # pairs dataset, Cube, list of Cubes, dataset of Cubes, or 's
         return Run(out, cfg, tr.model, metrics, ckp, info)
     finally:
         if created_pg and dist.is_initialized(): dist.destroy_process_group()
-
-# %% ../nbs/12_train.ipynb #222e1b53
-def _arg_parser():
-    import argparse
-    ap = argparse.ArgumentParser(prog='python -m pimc.train', description='PIMC contrastive pretraining (also under torchrun).')
-    ap.add_argument('--data', default='synthetic', help="'synthetic', 'eolearn', 'cbers4' (real samples), 'toy' or a .pt file saved from TensorPairs.data")
-    ap.add_argument('--config', default=None, help='a config.json to start from (options below override it)')
-    ap.add_argument('--resume', action='store_true', help='continue from the latest checkpoint in --out-dir')
-    for f in fields(PretrainConfig):
-        if f.name == 'pairs': continue
-        d = f.default if f.default is not getattr(f, 'default_factory', None) else None
-        opt = '--' + f.name.replace('_', '-')
-        if f.name == 'cache': ap.add_argument(opt, type=lambda s: s if s == 'auto' else s.lower() in ('1', 'true', 'yes'), default=None, help="true, false or auto")
-        elif isinstance(d, tuple) or f.name in ('depths', 'image_widths', 'image_depths'): ap.add_argument(opt, nargs='+', type=int, default=None)
-        elif isinstance(d, bool): ap.add_argument(opt, type=lambda s: s.lower() in ('1', 'true', 'yes'), default=None)
-        elif isinstance(d, int) and not isinstance(d, bool) or f.name == 'max_steps': ap.add_argument(opt, type=int, default=None)
-        elif isinstance(d, float) or f.name == 'grad_clip': ap.add_argument(opt, type=float, default=None)
-        else: ap.add_argument(opt, default=None)
-    return ap
-
-def _load_data(spec: str):
-    if spec == 'toy': return toy_pairs(2048, rp_size=32, patch_size=9)
-    if spec.endswith('.pt'): return TensorPairs(**torch.load(spec, weights_only=True))
-    return spec
-
-def main(argv: Sequence[str] | None = None) -> Run:
-    "Command-line entry point: `python -m pimc.train [options]`, or under `torchrun ... -m pimc.train`."
-    a = vars(_arg_parser().parse_args(argv))
-    base = PretrainConfig.from_dict(json.loads(Path(a.pop('config')).read_text()), 'config file') if a.get('config') else PretrainConfig()
-    data, resume = _load_data(a.pop('data')), a.pop('resume')
-    a.pop('config', None)
-    over = {k: (tuple(v) if isinstance(v, list) and len(v) > 1 else v[0] if isinstance(v, list) and k in ('depths', 'image_depths') else tuple(v) if isinstance(v, list) else v)
-            for k, v in a.items() if v is not None}
-    run = pretrain(data, replace(base, **over), resume=resume)
-    if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
-    return run
-
-# %% ../nbs/12_train.ipynb #1dcb98c4
-def _in_ipython() -> bool:
-    import builtins
-    return bool(getattr(builtins, '__IPYTHON__', False))
-
-if __name__ == '__main__' and not _in_ipython(): main()

@@ -1,6 +1,6 @@
 """EuroSAT reader: real RGB chips in every layout, 13-band MS fixtures in the real format (bands by name, B8A last),
 split lists, and errors that name the file or root."""
-import importlib.util, shutil
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,12 +8,9 @@ import pytest
 from PIL import Image
 
 from pimc.bands import ndvi
-from pimc.eurosat import EUROSAT_CLASSES, EuroSAT, find_eurosat, read_chip
+from pimc.eurosat import EUROSAT_CLASSES, FIXTURE_DIRS, FIXTURE_SPECTRA, EuroSAT, find_eurosat, make_eurosat, read_chip
 from pimc.pastis import DatasetFormatError, DatasetNotFoundError
 
-HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("make_eurosat", HERE / "data" / "make_eurosat.py")
-make_eurosat = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(make_eurosat)
 REAL = ["AnnualCrop", "Forest", "HerbaceousVegetation", "PermanentCrop", "River"]
 
 
@@ -27,7 +24,7 @@ def samples(name):
 @pytest.fixture(scope="module")
 def ms_tree(tmp_path_factory):
     out = tmp_path_factory.mktemp("eurosat_tg")
-    make_eurosat.make_eurosat(out, n_per_class=3, layout="torchgeo")
+    make_eurosat(out, n_per_class=3, layout="torchgeo")
     return out
 
 
@@ -68,17 +65,17 @@ def test_real_rgb_bands_by_name_and_arrays():
 # ---------------------------------------------------------------- MS fixtures in the real format
 @pytest.mark.parametrize("layout", ["torchgeo", "zenodo"])
 def test_ms_layouts_and_band_order(tmp_path, layout):
-    make_eurosat.make_eurosat(tmp_path, n_per_class=1, layout=layout)
+    make_eurosat(tmp_path, n_per_class=1, layout=layout)
     ds = EuroSAT(tmp_path, kind="ms")
-    assert ds.image_dir == tmp_path / make_eurosat.MS_DIRS[layout]
+    assert ds.image_dir == tmp_path / FIXTURE_DIRS[layout]['ms']
     assert len(ds) == 10 and ds.targets.tolist() == list(range(10))
     assert ds.sensor.bands[-1] == "B8A" and ds.sensor.bands[7] == "B08"
     for i, c in enumerate(EUROSAT_CLASSES):
         x = ds[i]["image"]
         assert x.shape == (13, 64, 64) and x.dtype == np.float32
-        np.testing.assert_allclose(x.mean((1, 2)), make_eurosat.SPECTRA[c], atol=3e-3)   # reflectance, B8A last
+        np.testing.assert_allclose(x.mean((1, 2)), np.asarray(FIXTURE_SPECTRA[c]), atol=3e-3)   # reflectance, B8A last
     rgb = EuroSAT(tmp_path, kind="rgb")
-    assert rgb.image_dir == tmp_path / make_eurosat.RGB_DIRS[layout] and len(rgb) == 10
+    assert rgb.image_dir == tmp_path / FIXTURE_DIRS[layout]['rgb'] and len(rgb) == 10
 
 
 def test_ms_bands_by_name(ms_tree, tmp_path):
@@ -89,11 +86,11 @@ def test_ms_bands_by_name(ms_tree, tmp_path):
         f, s = full[i]["image"], sub[i]["image"]
         np.testing.assert_array_equal(s[0], f[12]); np.testing.assert_array_equal(s[1], f[7]); np.testing.assert_array_equal(s[2], f[3])
         c = EUROSAT_CLASSES[full.targets[i]]
-        d = make_eurosat.SPECTRA[c][12] - make_eurosat.SPECTRA[c][7]
+        d = FIXTURE_SPECTRA[c][12] - FIXTURE_SPECTRA[c][7]
         assert s[0].mean() - s[1].mean() == pytest.approx(d, abs=2e-3) and abs(d) >= 0.01   # B8A is not B08
     # cross-check with another GeoTIFF reader (tifffile; uncompressed, since its LZW needs imagecodecs)
     import tifffile
-    make_eurosat.make_eurosat(tmp_path, n_per_class=1, classes=("Pasture",), compress=None, rgb=False, splits=False)
+    make_eurosat(tmp_path, n_per_class=1, classes=("Pasture",), compress=None, rgb=False, splits=False)
     raw_ds = EuroSAT(tmp_path, kind="ms")
     raw = tifffile.imread(raw_ds.paths[0])
     raw = raw if raw.shape[0] == 13 else raw.transpose(2, 0, 1)
@@ -131,7 +128,7 @@ def test_splits_partition_and_map_jpg_to_tif(ms_tree):
 
 
 def test_split_errors(ms_tree, tmp_path):
-    src = ms_tree / make_eurosat.MS_DIRS["torchgeo"]
+    src = ms_tree / FIXTURE_DIRS["torchgeo"]['ms']
     shutil.copytree(src, tmp_path / "EuroSAT_MS")
     with pytest.raises(DatasetNotFoundError, match=r"split file eurosat-train.txt not found in root .*In-domain representation learning"):
         EuroSAT(tmp_path, kind="ms", split="train")
@@ -176,8 +173,8 @@ def test_bad_parameters(ms_tree, kw, match):
 
 
 def test_corrupt_and_wrong_files_name_the_file(tmp_path):
-    make_eurosat.make_eurosat(tmp_path, n_per_class=1, classes=("Forest", "River"), splits=False)
-    tif = tmp_path / make_eurosat.MS_DIRS["torchgeo"] / "Forest" / "Forest_1.tif"
+    make_eurosat(tmp_path, n_per_class=1, classes=("Forest", "River"), splits=False)
+    tif = tmp_path / FIXTURE_DIRS["torchgeo"]['ms'] / "Forest" / "Forest_1.tif"
     jpg = tmp_path / "2750" / "River" / "River_1.jpg"
     ms, rgb = EuroSAT(tmp_path, kind="ms"), EuroSAT(tmp_path)
     ms[1]; rgb[0]
@@ -199,7 +196,7 @@ def test_corrupt_and_wrong_files_name_the_file(tmp_path):
 
 
 def test_unknown_class_folders_and_size_mismatch(tmp_path):
-    make_eurosat.make_eurosat(tmp_path, n_per_class=1, classes=("Forest", "River"), splits=False)
+    make_eurosat(tmp_path, n_per_class=1, classes=("Forest", "River"), splits=False)
     base = tmp_path / "2750"
     (base / "Glacier").mkdir(); Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(base / "Glacier" / "Glacier_1.jpg")
     ds = EuroSAT(tmp_path)

@@ -13,8 +13,9 @@ pytest.importorskip("ipywidgets")
 
 from pimc.cube import Cube
 from pimc.explorer import (Explorer, explore, open_cube, index_stack, series_embedding, cosine_map, binarize, pixel_xy, patch_at,
-                           time_taps, IMAGE_MODES, SOURCES as NAMED)
+                           time_taps, IMAGE_MODES)
 from pimc.recurrence import recurrence_plot
+from pimc.sources import SOURCES as NAMED
 
 HERE = Path(__file__).parent
 
@@ -50,7 +51,7 @@ def _pastis_fixture(tmp_path_factory, samples):
     root = mp.make_pastis(tmp_path_factory.mktemp("pastis") / "PASTIS", size=32, n=1, metadata=samples("pastis_metadata"))
     return open_cube(str(root), 0)
 
-SOURCES = ["toy", "synthetic", "pastis", "eolearn", "eolearn-reference", "cbers", "modis"]
+SOURCES = ["toy", "synthetic", "pastis", "eolearn", "eolearn-reference", "cbers4", "modis"]
 
 @pytest.fixture(scope="module")
 def cubes(tmp_path_factory):
@@ -64,7 +65,7 @@ def cubes(tmp_path_factory):
             if name == "toy": made[name] = toy_cube()
             elif name == "pastis": made[name] = _pastis_fixture(tmp_path_factory, samples)
             else:
-                if NAMED[name][1]: samples(NAMED[name][1])     # skips, naming the folder, where the real samples are absent
+                if NAMED[name].folder: samples(NAMED[name].folder)     # skips, naming the folder, where the real samples are absent
                 made[name] = open_cube(name)
         return made[name]
     return get

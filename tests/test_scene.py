@@ -1,6 +1,5 @@
 """Scene classification: EuroSAT fixtures in the real on-disk formats (RGB JPEG and 13-band GeoTIFF), bands matched by
 name, the five real RGB chips through the inference path, and every method."""
-import sys
 from pathlib import Path
 import numpy as np
 import pytest
@@ -10,9 +9,8 @@ from pimc.models import Encoder, ProjectionHead, ResNetEncoder
 from pimc.scene import (SCENE_METHODS, SceneClassifier, SceneSettings, band_statistics, compare_scene_methods, eurosat_data,
                         match_bands, run_scene_method)
 from pimc.classify import model_features
+from pimc.eurosat import FIXTURE_SPECTRA, make_eurosat
 
-sys.path.insert(0, str(Path(__file__).parent / 'data'))
-import make_eurosat as me
 
 TINY = SceneSettings(epochs=2, batch_size=8, encoder=dict(widths=(8, 16), norm='batch'))
 
@@ -20,7 +18,7 @@ TINY = SceneSettings(epochs=2, batch_size=8, encoder=dict(widths=(8, 16), norm='
 @pytest.fixture(scope='module')
 def fixture_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('eurosat')
-    me.make_eurosat(root, n_per_class=6, size=32, layout='zenodo')
+    make_eurosat(root, n_per_class=6, size=32, layout='zenodo')
     return root
 
 
@@ -32,7 +30,7 @@ def test_eurosat_data(fixture_root, kind, bands, C):
 
 
 def test_random_split_and_cap(fixture_root, tmp_path):
-    me.make_eurosat(tmp_path, n_per_class=5, size=16, splits=False, rgb=False)
+    make_eurosat(tmp_path, n_per_class=5, size=16, splits=False, rgb=False)
     d = eurosat_data(tmp_path, 'ms', split='auto', test_size=0.4, progress=False)
     assert d.notes[0].startswith('stratified random split') and len(d.x_test) == 20
     c = eurosat_data(tmp_path, 'ms', split='random', max_per_class=2, progress=False)
@@ -46,7 +44,7 @@ def test_match_bands_by_name(fixture_root):
     m = match_bands(d.x_train, d.bands, l1c)
     np.testing.assert_array_equal(m[:, 8], d.x_train[:, 12])                                          # EuroSAT stores B8A last
     forest = d.y_train == d.class_names.index('Forest')
-    assert abs(m[forest, 8].mean() - me.SPECTRA['Forest'][12]) < 0.01
+    assert abs(m[forest, 8].mean() - FIXTURE_SPECTRA['Forest'][12]) < 0.01
     z = match_bands(d.x_train, d.bands, ['B04'], mean=[0.1], std=[0.05])
     np.testing.assert_allclose(z[:, 0], (d.x_train[:, 3] - 0.1) / 0.05, rtol=1e-5)
     with pytest.raises(KeyError, match='lack'): match_bands(d.x_train[:, :3], d.bands[:3], ['B08'])
