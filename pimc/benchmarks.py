@@ -15,14 +15,14 @@ import torch
 from .metrics import write_results, plot_confusion
 from .classify import ClassifyData, TrainSettings, compare_methods, ENCODER_DEFAULTS, series_images
 from .forecast import ForecastData, ForecastSettings, make_windows, window_starts, compare_forecasters, plot_forecasts, plot_error_by_step
+from .datasets import CLASSIFY_DATASETS, FORECAST_DATASETS, classify_data, forecast_data, _quiet
+from .sources import SOURCES, source_pairs
 
 # %% auto #0
-__all__ = ['CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'PRETRAIN_SOURCES', 'DEFAULT_VARIANT', 'DEFAULT_STATS', 'BASELINES',
-           'FORECAST_BASELINES', 'FORECAST_BEST', 'ABLATION_VARIANTS', 'torch_threads', 'cawa_data', 'tempcnn_data',
-           'eolearn_series', 'eolearn_data', 'sits_data', 'classify_data', 'eolearn_forecast_data', 'point_mt_data',
-           'tempcnn_forecast_data', 'forecast_data', 'pretrain_cubes', 'variant_pairs', 'pretrain_encoder',
-           'classify_methods', 'benchmark_classify', 'plot_pair', 'forecast_methods', 'benchmark_forecast',
-           'benchmark_ablation', 'plot_ablation', 'benchmark_scene', 'headline', 'seed_summary', 'main']
+__all__ = ['DEFAULT_VARIANT', 'DEFAULT_STATS', 'BASELINES', 'FORECAST_BASELINES', 'FORECAST_BEST', 'ABLATION_VARIANTS',
+           'torch_threads', 'variant_pairs', 'pretrain_encoder', 'classify_methods', 'benchmark_classify', 'plot_pair',
+           'forecast_methods', 'benchmark_forecast', 'benchmark_ablation', 'plot_ablation', 'benchmark_scene',
+           'headline', 'seed_summary', 'main']
 
 # %% ../nbs/44_benchmarks.ipynb #1cbec9fa
 @contextlib.contextmanager
@@ -33,167 +33,7 @@ def torch_threads(n: int | None):
     try: yield
     finally: torch.set_num_threads(old)
 
-def _cap(labels, cap, rng) -> np.ndarray:
-    "Sorted indices keeping at most `cap` random items of each label."
-    return np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:cap] for c in np.unique(labels)]))
-
-def _quiet(f, *a, **k):
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore'); return f(*a, **k)
-
-# %% ../nbs/44_benchmarks.ipynb #ac8fc0fe
-def cawa_data(cap_per_class: int | None = 300, # fields kept per class (None: all 8250; the RP CNNs then take ~4 × longer)
-              min_fields: int = 100, # classes with fewer fields are dropped
-              seed: int = 0, # cap and split
-             ) -> ClassifyData:
-    "CAWa crop types: classes with ≥ 100 fields, gaps filled, stratified 70/30 split."
-    from pimc.readers import samples_dir
-    from pimc.tables import load_cawa
-    t = load_cawa(samples_dir('cawa_central_asia')).classes_with_at_least(min_fields)
-    n0 = len(t)
-    if cap_per_class: t = t.subset(_cap(t.labels, cap_per_class, np.random.default_rng(seed)))
-    t = _quiet(t.fill_gaps, on_empty='ignore')
-    ok = np.isfinite(t.series).all((1, 2)); t = t.subset(ok)
-    tr, te = t.split_stratified(0.3, seed=seed)
-    return ClassifyData(tr.series, tr.labels, te.series, te.labels, t.class_names, ('NDVI',), 'cawa',
-                        notes=[f"CAWa: the {len(t.class_names)} classes with >= {min_fields} fields ({n0} fields), capped at {cap_per_class} per class "
-                               f"(seed {seed}) -> {len(t)}; {int((~ok).sum())} fields without observation dropped; stratified 70/30 split (seed {seed}); "
-                               f"23 16-day NDVI steps, gaps (26 %) filled by date"])
-
-def tempcnn_data(indices: Sequence[str] = ('NDVI', 'SAVI'), # computed from the NIR and red bands
-                ) -> ClassifyData:
-    "TempCNN Formosat-2 pixels: the official train/test split, 149 steps."
-    from pimc.readers import samples_dir
-    from pimc.tables import load_tempcnn
-    d = samples_dir('tempcnn_formosat2')
-    tr, te = (load_tempcnn(d, s).indices(indices) for s in ('train', 'test'))
-    return ClassifyData(tr.series, tr.labels, te.series, te.labels, tr.class_names, tuple(indices), 'tempcnn',
-                        notes=[f"TempCNN Formosat-2: official split ({len(tr)} train / {len(te)} test pixels, 13 classes), 149 steps, "
-                               f"{'/'.join(indices)} from NIR and red (no blue band: no EVI)"])
-
-def eolearn_series(on_empty: str = 'ignore'):
-    "(series (H·W, 1, 68) gap-filled NDVI, labels (H·W,), columns (H·W,), cube) of the eo-learn EOPatch."
-    from pimc.readers import samples_dir, read_eopatch, index_cube_series
-    c = read_eopatch(samples_dir('eolearn_test_eopatch'), on_empty=on_empty)
-    T, _, H, W = c.shape
-    r, col = np.divmod(np.arange(H * W), W)
-    s = _quiet(index_cube_series, c, r, col, ('NDVI',), on_empty=on_empty).values
-    return s, c.labels.ravel(), col, c
-
-def eolearn_data(cap_per_class: int | None = 500, # training pixels kept per class (the test half is used whole)
-                 seed: int = 0,
-                 split_col: int = 50, # columns < split_col train, >= split_col test
-                ) -> ClassifyData:
-    "eo-learn land cover: spatial split by columns, class 0 excluded, classes without training pixels excluded."
-    s, lab, col, c = eolearn_series()
-    ok = np.isfinite(s).all((1, 2)) & (lab != 0)
-    tr, te = ok & (col < split_col), ok & (col >= split_col)
-    absent = [int(k) for k in np.unique(lab[te]) if k not in set(lab[tr].tolist())]
-    te &= ~np.isin(lab, absent)
-    itr, ite = np.flatnonzero(tr), np.flatnonzero(te)
-    if cap_per_class: itr = itr[_cap(lab[itr], cap_per_class, np.random.default_rng(seed))]
-    present = sorted(set(lab[itr].tolist()))
-    lut = np.full(lab.max() + 1, -1); lut[present] = np.arange(len(present))
-    return ClassifyData(s[itr], lut[lab[itr]], s[ite], lut[lab[ite]], [c.class_names[k] for k in present], ('NDVI',), 'eolearn',
-                        notes=[f"eo-learn EOPatch LULC: NDVI at 68 dates, cloudy dates filled; spatial split, columns < {split_col} train / >= {split_col} test; "
-                               f"class 0 (no data) excluded; {', '.join(c.class_names[k] for k in absent) or 'no class'} excluded (no training pixel); "
-                               f"train capped at {cap_per_class} per class (seed {seed}) -> {len(itr)} px; whole test half ({len(ite)} px)"])
-
-def sits_data(file: str = 'samples_modis_ndvi', # a sits *_long.csv in sits_samples/, without the suffix
-              indices: Sequence[str] | None = None, # index channels (default: those in the file)
-              test_size: float = 0.3, seed: int = 0,
-             ) -> ClassifyData:
-    "A sits sample table (MODIS or Landsat index series): stratified split."
-    from pimc.readers import samples_dir
-    from pimc.tables import load_sits_csv
-    t = load_sits_csv(samples_dir('sits_samples') / f'{file}_long.csv')
-    names = tuple(indices or [n.upper() for n in t.names if n.upper() in ('NDVI', 'EVI', 'SAVI')])
-    t = _quiet(_quiet(t.indices, names).fill_gaps, on_empty='ignore')
-    tr, te = t.split_stratified(test_size, seed=seed)
-    return ClassifyData(tr.series, tr.labels, te.series, te.labels, t.class_names, names, file.removeprefix('samples_'),
-                        notes=[f"sits {file}: {len(t)} samples x {t.shape[2]} dates, {'/'.join(names)}; stratified "
-                               f"{round((1 - test_size) * 100)}/{round(test_size * 100)} split (seed {seed})"])
-
-CLASSIFY_DATASETS = {'cawa': cawa_data, 'tempcnn': tempcnn_data, 'eolearn': eolearn_data,
-                     'modis': lambda **kw: sits_data('samples_modis_ndvi', **kw),
-                     'cerrado': lambda **kw: sits_data('cerrado_2classes', **kw)}
-
-def classify_data(name: str, # one of CLASSIFY_DATASETS
-                  **kw) -> ClassifyData:
-    "The split of a real classification dataset by name."
-    if name not in CLASSIFY_DATASETS: raise ValueError(f"dataset must be one of {', '.join(CLASSIFY_DATASETS)} (got {name!r})")
-    return CLASSIFY_DATASETS[name](**kw)
-
-# %% ../nbs/44_benchmarks.ipynb #7405a6bc
-def eolearn_forecast_data(n_train: int = 1000, # training pixels (random, columns < 50)
-                          n_test: int = 1000, # test pixels (random, columns >= 50)
-                          train_starts: Sequence[int] = (0, 13, 26), # windows per training pixel
-                          n_in: int = 32, n_out: int = 10, seed: int = 0, split_col: int = 50,
-                          val_cols: int = 10, # training pixels in the `val_cols` columns next to the test area pick the best epoch
-                         ) -> ForecastData:
-    "eo-learn NDVI, spatial split; test windows = the first 32 observations in, the next 10 out (the paper's protocol)."
-    s, lab, col, _ = eolearn_series()
-    ok = np.isfinite(s).all((1, 2))
-    rng = np.random.default_rng(seed)
-    tr = np.sort(rng.choice(np.flatnonzero(ok & (col < split_col)), n_train, replace=False))
-    te = np.sort(rng.choice(np.flatnonzero(ok & (col >= split_col)), n_test, replace=False))
-    val = np.flatnonzero(col[tr] >= split_col - val_cols)  # series ids = positions in `tr`: a spatial block, like the test split
-    return ForecastData(make_windows(s[tr], n_in, n_out, train_starts), make_windows(s[te], n_in, n_out, (0,)), ('NDVI',), 'eolearn',
-                        notes=[f"eo-learn NDVI (68 dates, cloudy dates filled): {n_train} training pixels (columns < {split_col}) x windows at {tuple(train_starts)}, "
-                               f"{n_test} test pixels (columns >= {split_col}), test window = first {n_in} dates in, next {n_out} out (seed {seed}); "
-                               f"the {len(val)} training pixels in columns {split_col - val_cols}..{split_col - 1} pick the networks' best epoch"],
-                        val_series=val)
-
-def point_mt_data(n_in: int = 32, n_out: int = 10, train_share: float = 0.7) -> ForecastData:
-    "The sits MODIS point with 204 dates: NDVI, EVI (given) and SAVI (from NIR and red); temporal split, windows every step."
-    from pimc.readers import samples_dir
-    from pimc.tables import load_sits_csv
-    t = load_sits_csv(samples_dir('sits_samples') / 'point_mt_6bands_long.csv').indices(('NDVI', 'EVI', 'SAVI'))
-    t = _quiet(t.fill_gaps, on_empty='ignore')
-    T = t.shape[2]; cut = int(round(train_share * T))
-    trs, tes = window_starts(T, n_in, n_out, 1, 0, cut), window_starts(T, n_in, n_out, 1, cut, T)
-    return ForecastData(make_windows(t.series, n_in, n_out, trs), make_windows(t.series, n_in, n_out, tes), ('NDVI', 'EVI', 'SAVI'), 'point_mt',
-                        notes=[f"sits point_mt_6bands: one MODIS pixel, {T} 16-day dates 2000-2017; NDVI and EVI as given, SAVI from NIR/red; "
-                               f"temporal split: {len(trs)} windows inside the first {cut} dates train, {len(tes)} windows inside the last {T - cut} test (stride 1, no overlap)"])
-
-def tempcnn_forecast_data(indices: Sequence[str] = ('NDVI', 'SAVI'), stride: int = 10, n_in: int = 32, n_out: int = 10) -> ForecastData:
-    "TempCNN Formosat-2 pixels (149 steps): official pixel split, windows every `stride` steps."
-    d = tempcnn_data(indices)
-    starts = window_starts(d.x_train.shape[2], n_in, n_out, stride)
-    return ForecastData(make_windows(d.x_train, n_in, n_out, starts), make_windows(d.x_test, n_in, n_out, starts), tuple(indices), 'tempcnn',
-                        notes=[f"TempCNN Formosat-2: official pixel split (260 / 260), 149 steps, {'/'.join(indices)}; windows at {len(starts)} starts every {stride} steps"])
-
-FORECAST_DATASETS = {'eolearn': eolearn_forecast_data, 'point_mt': point_mt_data, 'tempcnn': tempcnn_forecast_data}
-
-def forecast_data(name: str, **kw) -> ForecastData:
-    "The windows of a real forecasting dataset by name."
-    if name not in FORECAST_DATASETS: raise ValueError(f"dataset must be one of {', '.join(FORECAST_DATASETS)} (got {name!r})")
-    return FORECAST_DATASETS[name](**kw)
-
 # %% ../nbs/44_benchmarks.ipynb #d326f6c5
-PRETRAIN_SOURCES = ('eolearn', 'cbers', 'synthetic')
-
-def pretrain_cubes(source: str, # 'eolearn', 'cbers' or 'synthetic'
-                   split_col: int | None = 50, # eo-learn: only pixels left of this column (the classification/forecast training half)
-                  ):
-    "(cubes, patch cubes or None, index names, pixels or None) to pretrain on."
-    from pimc.readers import samples_dir, read_eopatch, read_cbers_awfi
-    if source == 'eolearn':
-        p = samples_dir('eolearn_test_eopatch')
-        c = read_eopatch(p, on_empty='ignore'); ref = read_eopatch(p, 'reference', on_empty='ignore')
-        pixels = None
-        if split_col is not None:
-            H, W = c.shape[2:]
-            r, col = np.divmod(np.arange(H * W), W); keep = col < split_col
-            pixels = np.stack([np.zeros(keep.sum(), int), r[keep], col[keep]], 1)
-        return [c], [ref], ('NDVI',), pixels
-    if source == 'cbers': return [read_cbers_awfi(samples_dir('sits_samples/cbers4_awfi'), on_empty='ignore')], None, ('NDVI', 'EVI', 'SAVI'), None
-    if source == 'synthetic':
-        from pimc.synthetic import default_data
-        d = default_data()
-        return [d[i] for i in range(len(d))], None, ('NDVI', 'EVI', 'SAVI'), None
-    raise ValueError(f"source must be one of {', '.join(PRETRAIN_SOURCES)} (got {source!r})")
-
 def variant_pairs(pairs, # a `pimc.pairs.PixelPatchPairs`
                   variant: str = 'rp', # image of the series (see `pimc.classify.RP_VARIANTS`)
                  ):
@@ -207,7 +47,7 @@ def variant_pairs(pairs, # a `pimc.pairs.PixelPatchPairs`
     for k in ('bands', 'patch_date', 'pad', 'mean', 'std'): setattr(tp, k, getattr(pairs, k))
     return tp
 
-def pretrain_encoder(source: str = 'eolearn', # 'eolearn', 'cbers' or 'synthetic'
+def pretrain_encoder(source: str = 'eolearn', # a source of `pimc.sources` (a name of SOURCES or a path)
                      variant: str = 'rp', # series image the RP encoder learns on
                      epochs: int = 10, # passes over the pairs
                      n_pixels: int | None = None, # random pixels per cube (None: all)
@@ -223,10 +63,10 @@ def pretrain_encoder(source: str = 'eolearn', # 'eolearn', 'cbers' or 'synthetic
     from pimc.train import PretrainConfig, pretrain, list_checkpoints
     out = Path(out_dir or Path('_runs') / 'pretrain' / f'{source}-{variant}')
     if reuse and out.is_dir() and list_checkpoints(out) and (out / 'summary.json').exists(): return out
-    cubes, pcubes, names, pixels = pretrain_cubes(source)
+    cubes, kw = source_pairs(source, n_pixels=n_pixels, seed=seed)   # the source's indices, patch cubes and pixels
     with torch_threads(threads):
-        pairs = _quiet(PixelPatchPairs, cubes, pixels=n_pixels if pixels is None else pixels, rp_size=rp_size, patch_size=patch_size,
-                       indices=names, normalize=None, groups=patch_size, patch_cubes=pcubes, seed=seed)
+        pairs = _quiet(PixelPatchPairs, cubes, rp_size=rp_size, patch_size=patch_size, normalize=None, groups=patch_size,
+                       seed=seed, **kw)
         tp = variant_pairs(pairs, variant)
         cfg = PretrainConfig(epochs=epochs, batch_size=batch_size, rp_size=rp_size, patch_size=patch_size,
                              widths=ENCODER_DEFAULTS['widths'], depths=ENCODER_DEFAULTS['depths'], norm=ENCODER_DEFAULTS['norm'],
@@ -422,10 +262,9 @@ def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up ch
     t0 = time.time()
     fixture = root is None
     if fixture:
-        import importlib.util, tempfile
-        spec = importlib.util.spec_from_file_location('make_eurosat', Path(__file__).resolve().parents[1] / 'tests' / 'data' / 'make_eurosat.py')
-        me = importlib.util.module_from_spec(spec); spec.loader.exec_module(me)
-        root = Path(tempfile.mkdtemp()) / 'eurosat'; me.make_eurosat(root, n_per_class=12, seed=seed)
+        import tempfile
+        from pimc.eurosat import make_eurosat
+        root = Path(tempfile.mkdtemp()) / 'eurosat'; make_eurosat(root, n_per_class=12, seed=seed)
     data = eurosat_data(root, kind, bands, max_per_class=max_per_class, seed=seed, progress=progress)
     enc = pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads) if pretrain_source else None
     st = settings or SceneSettings()
@@ -434,7 +273,8 @@ def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up ch
     name = f"scene_{'fixture_' if fixture else ''}{kind}"
     if out is not None:
         out = Path(out)
-        notes = [*data.notes, ("FIXTURE: made-up chips from tests/data/make_eurosat.py (one spectrum per class); this checks the pipeline, it is not a result."
+        notes = [*data.notes, ("FIXTURE: made-up chips from pimc.eurosat.make_eurosat (one spectrum per class); "
+                               "this checks the pipeline, it is not a result."
                                if fixture else f"EuroSAT from {root}"),
                  f"PIMC image encoder: {enc or 'none'}; {st.epochs} epochs; seed {seed}; total {time.time() - t0:.0f} s."]
         write_results(df.drop(columns=['dataset']), out / name, f"Scene classification: EuroSAT {kind.upper()}{' (fixture)' if fixture else ''}", notes,
@@ -509,9 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument('--out', default='results', help='folder for the tables and plots (default: results)')
     ap.add_argument('--epochs', type=int, help='training epochs of the networks (default: 30 classify, 30 forecast)')
     ap.add_argument('--fractions', type=float, nargs='+', default=[1.0], help='label fractions, e.g. 0.01 0.1 1')
-    ap.add_argument('--pretrain-source', default='eolearn', help=f"{', '.join(PRETRAIN_SOURCES)} or 'none'")
+    ap.add_argument('--pretrain-source', default='eolearn', help=f"a source ({', '.join(SOURCES)}, or a path) or 'none'")
     ap.add_argument('--pretrain-epochs', type=int, default=10)
-    ap.add_argument('--source', default='eolearn', help='pretrain: the source')
+    ap.add_argument('--source', default='eolearn', help='pretrain: the source (a pimc.sources name or a path)')
     ap.add_argument('--variant', default=DEFAULT_VARIANT, help='pretrain: the series image')
     ap.add_argument('--root', help='scene: EuroSAT folder (default: a fixture of made-up chips)')
     ap.add_argument('--kind', default='ms', choices=('rgb', 'ms')); ap.add_argument('--bands', nargs='+')

@@ -19,7 +19,7 @@ from .cube import Cube
 __all__ = ['SOURCES', 'PATH_KINDS', 'source_indices', 'Source', 'find_source', 'open_source', 'source_pairs', 'pretrain_source',
            'pretrain_parser', 'pretrain_main']
 
-# %% ../nbs/14_sources.ipynb #43cc91e5
+# %% ../nbs/14_sources.ipynb #655abc2c
 def _is_cube(x) -> bool: return isinstance(x, Cube)
 
 def _as_list(cubes, items=None) -> list:
@@ -32,7 +32,7 @@ def _as_list(cubes, items=None) -> list:
     return [cubes[i] for i in idx]
 
 def source_indices(cube: Cube) -> tuple[str, ...]:
-    "The index channels a cube can give: its index bands (an NDVI layer: NDVI), else each of NDVI, EVI, SAVI its bands allow."
+    "The index channels of a cube: its index bands (an NDVI layer: NDVI), else those of NDVI, EVI, SAVI its bands give."
     have = tuple(b.upper() for b in cube.sensor.bands if b.upper() in INDICES)
     if have: return have
     probe = np.zeros((len(cube.sensor.bands), 1), np.float32)
@@ -40,8 +40,9 @@ def source_indices(cube: Cube) -> tuple[str, ...]:
         try: vegetation_index(n, probe, cube.sensor, axis=0); return True
         except KeyError: return False
     out = tuple(n for n in INDICES if ok(n))
-    if not out: raise ValueError(f"cube {cube.name!r}: sensor {cube.sensor.name!r} ({', '.join(cube.sensor.bands)}) gives no index: "
-                                 "NDVI and SAVI need nir and red bands (name them, or pass sensor= / band_names=)")
+    if not out:
+        raise ValueError(f"cube {cube.name!r}: sensor {cube.sensor.name!r} ({', '.join(cube.sensor.bands)}) gives no "
+                         "index: NDVI and SAVI need nir and red bands (name them, or pass sensor= / band_names=)")
     return out
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Source:
     reader: Callable[..., Any]  # reader(**kw) -> a Cube, a list or a dataset of Cubes
     folder: str | None = None  # sample folder under `pimc.readers.samples_dir()` (None: generated, or a user's data)
     indices: tuple | None = None  # index channels of the recurrence plots (None: `source_indices` of the first cube)
-    patches: Callable[..., Any] | None = None  # reader of the cubes the patches are cut from, on the same grids (None: the cubes)
+    patches: Callable[..., Any] | None = None  # reader of the cubes patches are cut from, same grids (None: the cubes)
     patch_date: Any = 'median'  # `PixelPatchPairs.patch_date`: 'median' = the clear-sky median of all dates
     split_col: int | None = None  # pretraining keeps only pixels left of this column (the rest is for evaluation)
     folds: bool = False  # whether `folds=` applies (PASTIS layout)
@@ -64,16 +65,18 @@ class Source:
              ) -> list[Cube]:
         "The source's cubes, as a list."
         if folds is not None:
-            if not self.folds: raise ValueError(f"source {self.name!r} ({self.what}) has no folds: folds= only applies to PASTIS-layout sources")
+            if not self.folds:
+                raise ValueError(f"source {self.name!r} ({self.what}) has no folds: folds= only applies to "
+                                 "PASTIS-layout sources")
             kw['folds'] = folds
         with warnings.catch_warnings():
             if self.quiet: warnings.simplefilter('ignore')
             return _as_list(self.reader(**kw), items)
 
     def pairs_kw(self, cubes: Sequence[Cube], # the cubes (from `cubes`)
-                 hilbert_step: int | None = None, # every k-th pixel along a Hilbert curve through each cube (1 or None: all)
+                 hilbert_step: int | None = None, # every k-th pixel along a Hilbert curve (1 or None: all)
                  n_pixels: int | None = None, # or this many random pixels per cube (drawn before the column split)
-                 split_col: int | None | str = 'default', # keep pixels left of this column; 'default': the source's own; None: all
+                 split_col: int | None | str = 'default', # keep pixels left of it; 'default': the source's; None: all
                  seed: int = 0, # seeds the Hilbert-curve offset and the random pixels
                 ) -> dict:
         "`PixelPatchPairs` arguments for this source: indices, patch date, patch cubes and the pixels to pair."
@@ -86,7 +89,7 @@ class Source:
                 kw['patch_cubes'] = _as_list(self.patches())
         if hilbert_step and hilbert_step > 1: px = hilbert_pixels(cubes, step=hilbert_step, seed=seed)
         elif n_pixels: px = random_pixels(cubes, n=n_pixels, seed=seed)
-        elif split is None: return kw                                 # every observed pixel (PixelPatchPairs' default)
+        elif split is None and not hilbert_step: return kw            # every observed pixel (PixelPatchPairs' default)
         else: px = random_pixels(cubes, n=np.iinfo(np.int64).max, seed=seed)   # every observed pixel, in row order
         if split is not None:
             keep = np.asarray(px.col) < split
@@ -102,7 +105,7 @@ class Source:
 
     def __repr__(self): return f"Source({self.name!r}: {self.what})"
 
-# %% ../nbs/14_sources.ipynb #aaf5b653
+# %% ../nbs/14_sources.ipynb #50427935
 def _sample(folder: str, read: Callable) -> Callable:
     "A reader of the sample folder `folder` (a FileNotFoundError naming it when the samples are absent)."
     def reader(**kw):
@@ -129,20 +132,22 @@ def _synthetic(**kw):
     return default_data(**kw)
 
 SOURCES = {s.name: s for s in (
-    Source('synthetic', 'synthetic mini-PASTIS (pimc.synthetic.default_data): 8 patches of 64 x 64 px, 10 bands, labels',
+    Source('synthetic', 'synthetic mini-PASTIS (pimc.synthetic.default_data): 8 patches of 64 x 64 px, labels',
            _synthetic, indices=INDICES, folds=True),
-    Source('eolearn', 'eo-learn TestEOPatch NDVI layer, 68 dates, 101 x 100 px, LULC labels; patches from its 13-band reference scenes',
+    Source('eolearn', 'eo-learn TestEOPatch NDVI layer, 68 dates, 101 x 100 px, LULC labels; '
+           'patches from its 13-band reference scenes',
            _sample('eolearn_test_eopatch', _eopatch('ndvi')), 'eolearn_test_eopatch', ('NDVI',),
            patches=_sample('eolearn_test_eopatch', _eopatch('reference')), split_col=50, quiet=True),
     Source('eolearn-reference', 'eo-learn TestEOPatch, the 13 L1C bands at 5 dates, 101 x 100 px, LULC labels',
-           _sample('eolearn_test_eopatch', _eopatch('reference')), 'eolearn_test_eopatch', INDICES, split_col=50, quiet=True),
+           _sample('eolearn_test_eopatch', _eopatch('reference')), 'eolearn_test_eopatch', INDICES, split_col=50,
+           quiet=True),
     Source('cbers4', 'CBERS-4 AWFI, 24 dates, 50 x 50 px, blue/green/red/NIR, no labels',
            _sample('sits_samples/cbers4_awfi', _cbers), 'sits_samples/cbers4_awfi', INDICES, quiet=True),
     Source('modis', 'MODIS MOD13Q1 NDVI, 12 dates, 147 x 255 px, labelled points',
            _sample('sits_samples/mod13q1_sinop', _modis), 'sits_samples/mod13q1_sinop', ('NDVI',), quiet=True),
 )}  # name -> Source
 
-# %% ../nbs/14_sources.ipynb #30f16e34
+# %% ../nbs/14_sources.ipynb #ccf360c8
 PATH_KINDS = ("a PASTIS root (metadata.geojson + DATA_S2/)", "a folder of GeoTIFFs (one multi-band file per date)",
               "a .npy cube (T, C, H, W) with dates= and sensor=")
 
@@ -168,8 +173,9 @@ def _npy(path: Path) -> Callable:
     def reader(dates=None, sensor=None, **kw):
         from pimc.readers import read_npy_cube
         if dates is None or sensor is None:
-            raise ValueError(f".npy cube {path}: a bare array has no dates and no band names; pass dates= (one per time step) "
-                             "and sensor= (a registered sensor name or the band names) (command line: --dates, --sensor)")
+            raise ValueError(f".npy cube {path}: a bare array has no dates and no band names; pass dates= (one per "
+                             "time step) and sensor= (a registered sensor name or the band names); command line: "
+                             "--dates, --sensor")
         return read_npy_cube(path, dates, sensor, **kw)
     return reader
 
@@ -177,7 +183,8 @@ def find_source(spec: str | os.PathLike | Source, # a name of `SOURCES`, a path,
                ) -> Source:
     "The `Source` a name or a path stands for (a PASTIS root, a folder of GeoTIFFs, a .npy cube)."
     if isinstance(spec, Source): return spec
-    if not isinstance(spec, (str, os.PathLike)): raise TypeError(f"a source is a name or a path (got {type(spec).__name__})")
+    if not isinstance(spec, (str, os.PathLike)):
+        raise TypeError(f"a source is a name or a path (got {type(spec).__name__})")
     if isinstance(spec, str) and spec in SOURCES: return SOURCES[spec]
     p = Path(spec).expanduser()
     if p.is_dir():
@@ -185,31 +192,33 @@ def find_source(spec: str | os.PathLike | Source, # a name of `SOURCES`, a path,
             return Source(str(p), 'PASTIS-layout folder', _pastis(p), indices=INDICES, folds=True)
         if any(f.suffix.lower() in ('.tif', '.tiff') for f in p.iterdir()):
             return Source(str(p), 'folder of GeoTIFFs, one per date', _geotiffs(p))
-        raise ValueError(f"source folder {p} is neither a PASTIS root (no metadata.geojson + DATA_S2/) nor a folder of GeoTIFFs "
-                         f"(no *.tif); known names are {', '.join(SOURCES)}")
+        raise ValueError(f"source folder {p} is neither a PASTIS root (no metadata.geojson + DATA_S2/) nor a folder of "
+                         f"GeoTIFFs (no *.tif); known names are {', '.join(SOURCES)}")
     if p.suffix == '.npy' and p.is_file(): return Source(str(p), '.npy cube', _npy(p))
     raise _unknown(spec)
 
-# %% ../nbs/14_sources.ipynb #f4e619ae
+# %% ../nbs/14_sources.ipynb #f66175f9
 def open_source(spec, # a name of `SOURCES`, a path (see `find_source`), a Source, a Cube, a list or a dataset of Cubes
                 folds=None, # official folds to keep (PASTIS-layout sources, 'synthetic')
                 items=None, # an index or indices of the cubes to keep (default: all)
-                **kw, # passed to the reader: size= for 'synthetic', dates= and sensor= for a .npy cube, sensor= for GeoTIFFs
+                **kw, # to the reader: size= for 'synthetic', dates= and sensor= for a .npy cube, sensor= for GeoTIFFs
                ) -> list[Cube]:
     "The cubes of a source, as a list."
     if isinstance(spec, (str, os.PathLike, Source)): return find_source(spec).cubes(folds=folds, items=items, **kw)
-    if folds is not None or kw: raise ValueError(f"folds= and reader arguments {sorted(kw)} apply to names and paths, not to {type(spec).__name__}")
+    if folds is not None or kw:
+        raise ValueError(f"folds= and reader arguments {sorted(kw)} apply to names and paths, "
+                         f"not to {type(spec).__name__}")
     if _is_cube(spec) or (hasattr(spec, '__getitem__') and hasattr(spec, '__len__')):
         cubes = _as_list(spec, items)
         if cubes and all(_is_cube(c) for c in cubes): return cubes
-    raise TypeError(f"cannot open {type(spec).__name__} as cubes: expected a source name ({', '.join(SOURCES)}), a path, a Cube, "
-                    "a list or a dataset of Cubes")
+    raise TypeError(f"cannot open {type(spec).__name__} as cubes: expected a source name ({', '.join(SOURCES)}), "
+                    "a path, a Cube, a list or a dataset of Cubes")
 
-# %% ../nbs/14_sources.ipynb #39d8e46e
+# %% ../nbs/14_sources.ipynb #1c778f9d
 def source_pairs(spec, # a name of `SOURCES`, a path, a Source, or cubes (see `open_source`)
-                 hilbert_step: int | None = None, # every k-th pixel along a Hilbert curve through each cube (1 or None: all)
+                 hilbert_step: int | None = None, # every k-th pixel along a Hilbert curve (1 or None: all)
                  n_pixels: int | None = None, # or this many random pixels per cube
-                 split_col: int | None | str = 'default', # keep pixels left of this column; 'default': the source's own; None: all
+                 split_col: int | None | str = 'default', # keep pixels left of it; 'default': the source's; None: all
                  seed: int = 0, # seeds the Hilbert-curve offsets and the random pixels
                  folds=None, # official folds to keep (PASTIS layout)
                  items=None, # cubes to keep (default: all)
@@ -223,7 +232,7 @@ def source_pairs(spec, # a name of `SOURCES`, a path, a Source, or cubes (see `o
         src = Source(f"{len(cubes)} cube(s)", 'cubes in memory', lambda: cubes)
     return cubes, src.pairs_kw(cubes, hilbert_step=hilbert_step, n_pixels=n_pixels, split_col=split_col, seed=seed)
 
-# %% ../nbs/14_sources.ipynb #8c3e3524
+# %% ../nbs/14_sources.ipynb #83245291
 def _pairs_spec(spec, cfg):
     "Pairs named by a spec ('toy', a .pt file), or None."
     from pimc.train import TensorPairs, toy_pairs
@@ -233,12 +242,12 @@ def _pairs_spec(spec, cfg):
         return TensorPairs(**torch.load(spec, weights_only=True))
     return None
 
-def pretrain_source(spec, # a name of `SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), cubes, 'toy' or a .pt pairs file
+def pretrain_source(spec, # a name of `SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), cubes, 'toy' or a .pt
                     config=None, # a `pimc.train.PretrainConfig` (default: PretrainConfig())
                     out_dir=None, # run folder (default: config.out_dir, else _runs/pretrain/<date-time>)
                     folds=None, # official folds to keep (PASTIS layout)
                     resume: bool = False, # continue the run in out_dir from its latest checkpoint
-                    reader_kw: dict | None = None, # passed to the reader (dates=, sensor= for a .npy cube; sensor= for GeoTIFFs)
+                    reader_kw: dict | None = None, # to the reader (dates=, sensor= for a .npy cube, sensor= for TIFFs)
                     **overrides, # PretrainConfig fields that replace those of `config`
                    ):
     "Open a source, make its pairs with the source's settings and pretrain on them; returns the `pimc.train.Run`."
@@ -253,10 +262,11 @@ def pretrain_source(spec, # a name of `SOURCES`, a path (PASTIS root, GeoTIFF fo
         cubes, kw = source_pairs(src or spec, hilbert_step=step, seed=cfg.seed, folds=folds, **(reader_kw or {}))
         data, _ = as_pairs(cubes, cfg, **kw)
         data.source = src.describe(step) if src else f"{len(cubes)} cube(s)"
-    elif folds is not None or reader_kw: raise ValueError(f"folds= and reader_kw= apply to sources, not to the pairs of {spec!r}")
+    elif folds is not None or reader_kw:
+        raise ValueError(f"folds= and reader_kw= apply to sources, not to the pairs of {spec!r}")
     return pretrain(data, cfg, resume=resume)
 
-# %% ../nbs/14_sources.ipynb #a0a996fa
+# %% ../nbs/14_sources.ipynb #4e0db8fd
 def _read_dates(values: Sequence[str]):
     "Dates given on the command line: the dates themselves, or one file (.npy, .json list, or text, one date a line)."
     if len(values) == 1 and Path(values[0]).is_file():
@@ -273,23 +283,27 @@ def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage
     import argparse
     from dataclasses import fields
     from pimc.train import PretrainConfig
-    ap = argparse.ArgumentParser(prog=prog, description='PIMC contrastive pretraining on any source (also under torchrun).', **kw)
-    ap.add_argument('--data', default='synthetic', help=f"a source name ({', '.join(SOURCES)}), the path of {', '.join(PATH_KINDS)}; "
-                    "or 'toy' / a .pt file of pairs (TensorPairs.data)")
-    ap.add_argument('--folds', type=int, nargs='+', default=None, help='PASTIS layout: official folds to keep (default: all)')
-    ap.add_argument('--sensor', nargs='+', default=None, help='.npy cube or GeoTIFFs: a registered sensor name, or the band names')
-    ap.add_argument('--dates', nargs='+', default=None, help='.npy cube: its dates, or a file of them (.npy, .json, text)')
-    ap.add_argument('--hilbert-step', type=int, default=None, help='pair every k-th pixel along a Hilbert curve (default: every pixel)')
+    ap = argparse.ArgumentParser(prog=prog, description='PIMC contrastive pretraining on any source (torchrun too).',
+                                 **kw)
+    ap.add_argument('--data', default='synthetic', help=f"a source name ({', '.join(SOURCES)}), the path of "
+                    f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data)")
+    ap.add_argument('--folds', type=int, nargs='+', help='PASTIS layout: official folds to keep (default: all)')
+    ap.add_argument('--sensor', nargs='+', help='.npy cube or GeoTIFFs: a registered sensor name, or band names')
+    ap.add_argument('--dates', nargs='+', help='.npy cube: its dates, or a file of them (.npy, .json, text)')
+    ap.add_argument('--hilbert-step', type=int, help='pair every k-th pixel along a Hilbert curve (default: all)')
     ap.add_argument('--config', default=None, help='a config.json to start from (options below override it)')
     ap.add_argument('--resume', action='store_true', help='continue from the latest checkpoint in --out-dir')
     for f in fields(PretrainConfig):
         if f.name == 'pairs': continue
         d = f.default if f.default is not getattr(f, 'default_factory', None) else None
         opt = '--' + f.name.replace('_', '-')
-        if f.name == 'cache': ap.add_argument(opt, type=lambda s: s if s == 'auto' else s.lower() in ('1', 'true', 'yes'), default=None, help="true, false or auto")
-        elif isinstance(d, tuple) or f.name in ('depths', 'image_widths', 'image_depths'): ap.add_argument(opt, nargs='+', type=int, default=None)
+        if f.name == 'cache':
+            ap.add_argument(opt, type=lambda s: s if s == 'auto' else s.lower() in ('1', 'true', 'yes'), default=None,
+                            help="true, false or auto")
+        elif isinstance(d, tuple) or f.name in ('depths', 'image_widths', 'image_depths'):
+            ap.add_argument(opt, nargs='+', type=int, default=None)
         elif isinstance(d, bool): ap.add_argument(opt, type=lambda s: s.lower() in ('1', 'true', 'yes'), default=None)
-        elif isinstance(d, int) and not isinstance(d, bool) or f.name == 'max_steps': ap.add_argument(opt, type=int, default=None)
+        elif isinstance(d, int) or f.name == 'max_steps': ap.add_argument(opt, type=int, default=None)
         elif isinstance(d, float) or f.name == 'grad_clip': ap.add_argument(opt, type=float, default=None)
         else: ap.add_argument(opt, default=None)
     return ap
@@ -300,14 +314,17 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
     "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `Run`."
     from pimc.train import PretrainConfig
     a = vars(pretrain_parser(prog).parse_args(argv))
-    base = PretrainConfig.from_dict(json.loads(Path(a['config']).read_text()), 'config file') if a['config'] else PretrainConfig()
+    base = (PretrainConfig.from_dict(json.loads(Path(a['config']).read_text()), 'config file') if a['config']
+            else PretrainConfig())
     data, folds, resume, step = a.pop('data'), a.pop('folds'), a.pop('resume'), a.pop('hilbert_step')
     sensor, dates = a.pop('sensor'), a.pop('dates')
     a.pop('config')
     reader_kw = {**({'sensor': sensor[0] if len(sensor) == 1 else tuple(sensor)} if sensor else {}),
                  **({'dates': _read_dates(dates)} if dates else {})}
-    over = {k: (v[0] if isinstance(v, list) and k in ('depths', 'image_depths') and len(v) == 1 else tuple(v) if isinstance(v, list) else v)
-            for k, v in a.items() if v is not None}
+    def value(k, v):
+        if not isinstance(v, list): return v
+        return v[0] if k in ('depths', 'image_depths') and len(v) == 1 else tuple(v)   # one depth: every stage
+    over = {k: value(k, v) for k, v in a.items() if v is not None}
     if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
     run = pretrain_source(data, replace(base, **over), folds=folds, resume=resume, reader_kw=reader_kw)
     if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)

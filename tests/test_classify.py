@@ -156,7 +156,7 @@ def test_training_is_seeded(toy):
 @pytest.mark.parametrize('name, K, n_classes', [('cawa', 1, 10), ('tempcnn', 2, 13), ('eolearn', 1, 4), ('modis', 1, 4)])
 def test_real_splits(samples, name, K, n_classes):
     samples()
-    from pimc.benchmarks import classify_data
+    from pimc.datasets import classify_data
     d = classify_data(name)
     assert d.x_train.shape[1] == K and d.n_classes == n_classes and np.isfinite(d.x_test).all()
     assert set(np.unique(d.y_train)) == set(range(n_classes))
@@ -165,7 +165,7 @@ def test_real_splits(samples, name, K, n_classes):
 
 def test_real_cawa_rf_beats_chance(samples):
     samples('cawa_central_asia')
-    from pimc.benchmarks import classify_data
+    from pimc.datasets import classify_data
     d = classify_data('cawa', cap_per_class=60)
     rep, _ = run_method('rf', d, settings=TrainSettings(n_estimators=100))
     assert rep.oa > 0.5 and rep.macro_f1 > 0.4  # 10 classes: chance is 0.1

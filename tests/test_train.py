@@ -1,6 +1,7 @@
 """Pretraining: config validation, repeatability, exact resume after a crash, atomic checkpoints, corrupt and
 mismatched checkpoints, cached vs streamed data, DDP (2 gloo processes under torchrun) vs one process, cubes through
-PixelPatchPairs, the embedding API, the CLI, and a CUDA smoke run when a GPU is present."""
+PixelPatchPairs, the embedding API, and a CUDA smoke run when a GPU is present (sources, real samples and the
+command line: tests/test_sources.py)."""
 import json
 import math
 import os
@@ -14,9 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from pimc.train import (PretrainConfig, Run, TensorPairs, TrainingInterrupted, as_pairs, batch_indices, epoch_order,
-                        latest_checkpoint, list_checkpoints, load_checkpoint, load_encoders, main, pretrain, save_atomic,
-                        toy_pairs)
+from pimc.train import (PretrainConfig, Run, TensorPairs, TrainingInterrupted, batch_indices, epoch_order,
+                        latest_checkpoint, list_checkpoints, load_checkpoint, load_encoders, pretrain, save_atomic, toy_pairs)
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +93,8 @@ def test_data_dependent_checks(tmp_path, data):
         pretrain([{"rp": torch.zeros(3, 16, 16), "patch": torch.zeros(4, 7, 7)}] * 64, cfg(tmp_path))
     with pytest.raises(TypeError, match="cannot pretrain on int"):
         pretrain(3, cfg(tmp_path))
+    with pytest.raises(TypeError, match="sample names and paths are opened by pimc.sources"):
+        pretrain("cbers4", cfg(tmp_path))                         # names are for pimc.sources.pretrain_source
     assert not (tmp_path / "run").exists()
 
 
@@ -332,18 +334,6 @@ def test_pretrain_on_a_dataset_of_cubes(tmp_path):
     assert run.info["n_pairs"] == 256 and len(run.info["cubes"]) == 2
 
 
-def test_cli(tmp_path, capsys):
-    main(["--data", "toy", "--max-steps", "2", "--batch-size", "32", "--widths", "8", "16", "--depths", "2",
-          "--embed-dim", "8", "--device", "cpu", "--progress", "false", "--out-dir", str(tmp_path / "cli")])
-    r = Run.load(tmp_path / "cli")
-    assert r.config.widths == (8, 16) and r.config.depths == 2 and r.info["steps"] == 2
-    assert "Run(" in capsys.readouterr().out
-    main(["--config", str(tmp_path / "cli" / "config.json"), "--data", "toy", "--resume"])   # a finished run: nothing to do
-    assert Run.load(tmp_path / "cli").info["steps"] == 2
-    with pytest.raises(SystemExit):
-        main(["--batch-size", "many"])
-
-
 # ----------------------------------------------------------------------------------------------- GPU
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -354,49 +344,3 @@ def test_cuda_mixed_precision_smoke(tmp_path, data, amp):
     assert r.metrics[-1]["loss"] < r.metrics[0]["loss"]
     rp, img = load_encoders(r.dir, device="cuda")
     assert rp(data.data["rp"][:4].cuda()).shape == (4, 16)
-
-
-# ----------------------------------------------------------------------------------------------- real sample cubes
-def _real_window(name, size=24):
-    "The real cube `name` cut to its top-left size x size window, with pair arguments for every 2nd pixel of it."
-    from pimc.pairs import PixelIndex
-    from pimc.train import open_pretrain_data
-    cubes, kw = open_pretrain_data(name)
-    win = slice(0, size)
-    kw = dict(kw)
-    cubes = [c.window(win, win) for c in cubes]
-    if "patch_cubes" in kw: kw["patch_cubes"] = [c.window(win, win) for c in kw["patch_cubes"]]
-    r, c = np.divmod(np.arange(0, size * size, 2), size)
-    kw["pixels"] = PixelIndex(np.zeros_like(r), r, c)
-    return cubes, kw
-
-
-@pytest.mark.parametrize("name,folder,channels,bands", [("eolearn", "eolearn_test_eopatch", 1, 13),
-                                                        ("cbers4", "sits_samples/cbers4_awfi", 3, 4)])
-def test_real_cube_window_pretrains_end_to_end(tmp_path, samples, name, folder, channels, bands):
-    from pimc.embed import embed_pixels, knn_split_accuracy, plot_embedding_map
-    samples(folder)                                                    # skips, naming the folder, when absent
-    cubes, kw = _real_window(name)
-    c = cfg(tmp_path, name, batch_size=64, patch_size=5, max_steps=2, epochs=1)
-    pairs, desc = as_pairs(cubes, c, **kw)
-    assert len(pairs) == 288 and pairs[0]["rp"].shape == (channels, 16, 16) and pairs[0]["patch"].shape == (bands, 5, 5)
-    run = pretrain(pairs, c)
-    assert run.info["steps"] == 2 and math.isfinite(run.final_loss)
-    assert len(run.rp_encoder.meta["indices"]) == channels and len(run.image_encoder.meta["bands"]) == bands
-    emb = embed_pixels(cubes[0], run.dir)
-    assert emb.shape == (24, 24, 16) and np.isfinite(emb).mean() > 0.95
-    image_cube = kw.get("patch_cubes", cubes)[0]
-    assert len(plot_embedding_map(image_cube, emb).axes) == (3 if image_cube.labels is not None else 2)
-    if name == "eolearn":
-        lab = np.asarray(cubes[0].labels)
-        r = knn_split_accuracy(emb[:, :12], lab[:, :12], emb[:, 12:], lab[:, 12:])
-        assert r["n_test"] > 0 and 0 <= r["accuracy"] <= 1
-
-
-def test_pretrain_on_a_real_sample_by_name(tmp_path, samples):
-    samples("sits_samples/cbers4_awfi")
-    run = pretrain("cbers4", cfg(tmp_path, batch_size=64, patch_size=5, max_steps=2, epochs=1, pairs={"hilbert_step": 8}))
-    assert run.info["n_pairs"] == 2500 // 8 and run.info["source"].startswith("cbers4 sample")
-    assert run.rp_encoder.meta["indices"] == ["NDVI", "EVI", "SAVI"]
-    with pytest.raises(ValueError, match="eolearn"):
-        pretrain("modis", cfg(tmp_path, "bad"))

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..train import PretrainConfig, TensorPairs, as_pairs, pretrain, toy_pairs
+from ..sources import open_source
 
 # %% auto #0
 __all__ = ['bench_pretrain', 'format_report', 'main']
@@ -48,7 +49,7 @@ def bench_pretrain(device: str = 'cpu', # 'cpu', 'cuda', 'auto', ...
                           ckpt_every=0, progress=False, warmup=0.1, pairs=dict(hilbert_step=hilbert_step))
     t0 = time.perf_counter()
     if data == 'toy': pairs = toy_pairs(max(4 * batch_size, 2048), rp_size=rp_size, patch_size=patch_size, seed=seed)
-    else: pairs, _ = as_pairs(data, base)
+    else: pairs, _ = as_pairs(open_source(data), base)
     res['pairs_build_s'] = time.perf_counter() - t0
     res['n_pairs'] = len(pairs)
     t0 = time.perf_counter(); TensorPairs.from_dataset(pairs); res['cache_build_s'] = time.perf_counter() - t0
