@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/bench_pairs.html.md"""
 
 # %% ../../nbs/92_bench_pairs.ipynb #073c3e2f
 from __future__ import annotations
-import argparse, json, shutil, statistics, sys, tempfile, time, warnings
+import argparse, json, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -80,19 +80,16 @@ def bench_dataset(make, # () -> PixelPatchPairs: timed as the set-up
 
 # %% ../../nbs/92_bench_pairs.ipynb #67bafa39
 def _synthetic(rp_size, patch_size):
-    from pimc.synthetic import default_data
-    data = default_data()
+    from pimc.sources import open_source
+    data = open_source('synthetic')
     return lambda: PixelPatchPairs(data, rp_size=rp_size, patch_size=patch_size)
 
 def _eolearn(rp_size, patch_size):
-    from pimc.readers import has_samples, samples_dir, read_eopatch
+    from pimc.readers import has_samples
+    from pimc.sources import source_pairs
     if not has_samples('eolearn_test_eopatch'): return None
-    folder = samples_dir('eolearn_test_eopatch')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        nd, ref = read_eopatch(folder, 'ndvi'), read_eopatch(folder, 'reference')
-    return lambda: PixelPatchPairs(nd, indices=('NDVI',), patch_cubes=ref, bands=['B02', 'B03', 'B04', 'B08'],
-                                   rp_size=rp_size, patch_size=patch_size)
+    cubes, kw = source_pairs('eolearn', split_col=None)    # NDVI plots, patches from the reference scenes, every pixel
+    return lambda: PixelPatchPairs(cubes, bands=['B02', 'B03', 'B04', 'B08'], rp_size=rp_size, patch_size=patch_size, **kw)
 
 DATASETS = {'synthetic': _synthetic, 'eolearn': _eolearn}
 
