@@ -9,7 +9,7 @@ from PIL import Image
 
 from pimc.bands import ndvi
 from pimc.eurosat import EUROSAT_CLASSES, EuroSAT, find_eurosat, read_chip
-from pimc.pastis import DatasetFormatError, DatasetNotFoundError
+from pimc.errors import DatasetFormatError, DatasetNotFoundError
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("make_eurosat", HERE / "data" / "make_eurosat.py")
