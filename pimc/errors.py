@@ -39,12 +39,23 @@ class ReadError(DatasetFormatError):
 class TableError(DatasetFormatError):
     "A series table read by `pimc.tables` whose content is not what the loader expects; the message names the line."
 
-# %% ../nbs/00_errors.ipynb #82504597
-def plot_axes(ax, # what the caller passed as `ax`: an Axes or a sequence of Axes
+# %% ../nbs/00_errors.ipynb #f2d237d0
+def plot_axes(ax, # the caller's `ax`: None, an Axes, or a sequence / array of Axes
               n: int, # panels the plot draws
               what: str = 'plot', # the plot's name, for the error message
+              figsize: tuple | None = None, # size of a new figure
+              pyplot: bool = True, # a new figure through pyplot (shown in notebooks) or a bare `Figure` (for files)
+              **kw, # passed to `Figure.subplots` for a new figure (gridspec_kw=, sharex=, ...)
              ) -> tuple:
-    "(Figure, list of `n` Axes) for a caller's `ax`; ValueError naming `what` when the number of Axes is not `n`."
+    "(Figure, list of `n` Axes): a new figure of `n` panels in a row, or the caller's `ax` checked against `n`."
+    if ax is None:
+        if pyplot:
+            import matplotlib.pyplot as plt
+            fig = plt.figure(figsize=figsize)
+        else:
+            from matplotlib.figure import Figure
+            fig = Figure(figsize=figsize)
+        return fig, list(fig.subplots(1, n, squeeze=False, **kw).ravel())
     axs = list(ax.ravel()) if hasattr(ax, 'ravel') else list(ax) if isinstance(ax, (list, tuple)) else [ax]
     if len(axs) != n: raise ValueError(f"{what}: ax must be {n} matplotlib Axes, one per panel (got {len(axs)})")
     return axs[0].figure, axs

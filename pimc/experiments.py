@@ -517,7 +517,7 @@ def sweep(nb, # the experiment notebook
     if metric: plot_metric(df, metric, x or swept[0], path=sdir / f'{sanitize(metric)}_vs_{sanitize(x or swept[0])}.png')
     return df
 
-# %% ../nbs/30_experiments.ipynb #a62b90e5
+# %% ../nbs/30_experiments.ipynb #9046f747
 def _flat(d: Mapping, prefix='') -> dict:
     out = {}
     for k, v in d.items():
@@ -586,10 +586,14 @@ def plot_metric(df, # table from collate/sweep
                 metric: str, # column to plot
                 x: str, # parameter column for the x axis
                 path=None, # save the figure here (PNG) when given
+                ax=None, # matplotlib Axes to draw into (default: a new figure, outside pyplot)
+                show_titles: bool = True, # title the panel with metric, parameter and sweep
+                suptitle: str | None = None, # figure title
                ):
-    "`metric` against parameter `x`, one line per combination of the other varying parameters; failed runs marked."
+    "`metric` against parameter `x`, one line per combination of the other varying parameters, failed runs marked."
     from matplotlib.figure import Figure
     from matplotlib.transforms import blended_transform_factory
+    from pimc.errors import plot_axes
     import pandas as pd
     for what, c in (('metric', metric), ('parameter', x)):
         if c not in df.columns:
@@ -602,7 +606,8 @@ def plot_metric(df, # table from collate/sweep
     numeric = pd.api.types.is_numeric_dtype(xs) and not pd.api.types.is_bool_dtype(xs)
     cats = None if numeric else list(dict.fromkeys(xs.astype(str)))
     pos = (lambda s: s.astype(float)) if numeric else (lambda s: s.astype(str).map(cats.index))
-    fig = Figure(figsize=(6, 4), layout='constrained'); ax = fig.subplots()
+    if ax is None: fig = Figure(figsize=(6, 4), layout='constrained'); ax = fig.subplots()
+    else: fig, (ax,) = plot_axes(ax, 1, 'plot_metric')
     groups = ok.groupby(other, sort=True, dropna=False) if other else [((), ok)]
     for key, g in groups:
         g = g.assign(_x=pos(g[x])).sort_values('_x')
@@ -616,7 +621,10 @@ def plot_metric(df, # table from collate/sweep
     if cats is not None: ax.set_xticks(range(len(cats)), cats)
     ax.set_xlabel(x); ax.set_ylabel(metric); ax.grid(alpha=0.3)
     sweep = Path(df.attrs['sweep_dir']).name if df.attrs.get('sweep_dir') else ''
-    ax.set_title(f'{metric} vs {x}' + (f'  ({sweep}, {len(ok)} of {len(df)} runs complete)' if sweep else ''), fontsize=10)
+    if show_titles:
+        done = f'  ({sweep}, {len(ok)} of {len(df)} runs complete)' if sweep else ''
+        ax.set_title(f'{metric} vs {x}{done}', fontsize=10)
+    if suptitle: fig.suptitle(suptitle, fontsize=10)
     if other or len(bad): ax.legend(fontsize=8)
     if path is not None: fig.savefig(path, dpi=100); df.attrs['plot'] = str(path)
     return fig

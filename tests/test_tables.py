@@ -268,7 +268,7 @@ def test_plot_runs():
     import matplotlib
     matplotlib.use("Agg")
     t = table()
-    ax = t.indices(["NDVI"]).plot()
+    ax = t.indices(["NDVI"]).plot().axes[0]
     assert len(ax.lines) == 3 and ax.get_ylabel() == "NDVI"
 
 
