@@ -293,7 +293,7 @@ def load_cawa(folder, # the cawa_central_asia folder
     return SeriesTable(x[:, None, :], ('NDVI',), labels, names, dates=doy, columns=cols, name='cawa',
                        meta=dict(source='CAWa (Remelgado et al. 2020)', time_unit='day of year'))
 
-# %% ../nbs/07_tables.ipynb #1ded582a
+# %% ../nbs/07_tables.ipynb #fc2fe8d0
 def load_tempcnn(folder, # the tempcnn_formosat2 folder
                  split: str = 'train', # 'train' or 'test' (the official split)
                  scale: float = 1000.0, # stored value / scale = reflectance
@@ -310,7 +310,8 @@ def load_tempcnn(folder, # the tempcnn_formosat2 folder
     with open(cm, newline='') as fh:
         for r in csv.DictReader(fh):
             try: names[int(r['value']) - 1] = r['class']
-            except (KeyError, ValueError, TypeError): raise TableError(f"{cm}: row {r} lacks an integer 'value' and a 'class'; expected both in every row") from None
+            except (KeyError, ValueError, TypeError):
+                raise TableError(f"{cm}: row {r} lacks an integer 'value' and a 'class'; expected both in every row") from None
     class_names = tuple(names.get(i, f'class {i}') for i in range(max(names) + 1))
     labels = x[:, 0].astype(np.int64)
     if (labels != x[:, 0]).any() or labels.min() < 0 or labels.max() >= len(class_names):
@@ -322,7 +323,7 @@ def load_tempcnn(folder, # the tempcnn_formosat2 folder
                        sensor=get_sensor('formosat2', scale=scale), columns={'polygon': x[:, 1].astype(np.int64)}, name=f'tempcnn_{split}',
                        meta=dict(source='TempCNN example (Pelletier et al. 2019)', time_unit='time step (dates not published)'))
 
-# %% ../nbs/07_tables.ipynb #d6cd55f6
+# %% ../nbs/07_tables.ipynb #a051fba0
 _SITS_KEYS = ('sample_id', 'longitude', 'latitude', 'label', 'date', 'start_date', 'end_date', 'cube', 'time_series')
 
 def load_sits_csv(path, # a sits *_long.csv file
@@ -338,7 +339,9 @@ def load_sits_csv(path, # a sits *_long.csv file
     need = {'sample_id', 'label', 'date'} - set(d.columns)
     if need: raise TableError(f"{path}: no column {', '.join(sorted(need))}; expected sample_id, longitude, latitude, label, date, bands...")
     bands = [c for c in d.columns if c not in _SITS_KEYS]
-    if not bands: raise TableError(f"{path}: no band columns after {', '.join(c for c in d.columns if c in _SITS_KEYS)}; expected one or more bands")
+    if not bands:
+        keys = ', '.join(c for c in d.columns if c in _SITS_KEYS)
+        raise TableError(f"{path}: no band columns after {keys}; expected one or more bands")
     for c in bands:
         v = pd.to_numeric(d[c], errors='coerce')
         bad = v.isna() & d[c].notna() | np.isinf(v)
@@ -358,14 +361,16 @@ def load_sits_csv(path, # a sits *_long.csv file
         odd = sizes[sizes != common].index[0]
         raise TableError(f"{path}: sample {odd} has {sizes[odd]} dates but most have {common}; expected the same number for every sample")
     nlab = g['label'].nunique()
-    if (nlab > 1).any(): raise TableError(f"{path}: sample {nlab[nlab > 1].index[0]} has more than one label; expected one per sample")
+    if (nlab > 1).any():
+        raise TableError(f"{path}: sample {nlab[nlab > 1].index[0]} has more than one label; expected one per sample")
     ids = sizes.index.to_numpy(); N, T = len(ids), int(sizes.iloc[0])
     d = d.set_index('sample_id').loc[ids]                               # sample order of first appearance, rows in file order
     dates = d['date'].to_numpy().astype('datetime64[D]').reshape(N, T)
     bad = np.diff(dates, axis=1) <= np.timedelta64(0)
     if bad.any():
         r, t = np.argwhere(bad)[0]
-        raise TableError(f"{path}: the dates of sample {ids[r]} are not increasing ({dates[r, t]} then {dates[r, t + 1]}); expected strictly increasing dates")
+        raise TableError(f"{path}: the dates of sample {ids[r]} are not increasing ({dates[r, t]} then {dates[r, t + 1]}); "
+                         "expected strictly increasing dates")
     series = d[bands].to_numpy(np.float32).reshape(N, T, len(bands)).transpose(0, 2, 1)
     first = d.groupby(level=0, sort=False).first().loc[ids]
     labels, class_names = _class_codes(first['label'])
