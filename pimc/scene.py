@@ -62,7 +62,8 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
                  progress: bool = True,
                 ) -> SceneData:
     "EuroSAT chips of one kind and band selection as a train/test `SceneData`."
-    from pimc.eurosat import EuroSAT, DatasetNotFoundError
+    from pimc.eurosat import EuroSAT
+    from pimc.errors import DatasetNotFoundError
     if split not in ('auto', 'official', 'random'): raise ValueError(f"split must be 'auto', 'official' or 'random' (got {split!r})")
     notes = []
     parts = None

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pimc.bands import ndvi
 from pimc.eurosat import EUROSAT_CLASSES, FIXTURE_DIRS, FIXTURE_SPECTRA, EuroSAT, find_eurosat, make_eurosat, read_chip
-from pimc.pastis import DatasetFormatError, DatasetNotFoundError
+from pimc.errors import DatasetFormatError, DatasetNotFoundError
 
 REAL = ["AnnualCrop", "Forest", "HerbaceousVegetation", "PermanentCrop", "River"]
 

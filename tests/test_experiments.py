@@ -161,12 +161,17 @@ def test_notebook_params_and_missing_parameters_cell(tmp_path):
     ps = ex.notebook_params(SMOKE)
     assert list(ps) == ['lr', 'n_steps', 'seed', 'patch', 'n_pixels', 'run_dir']
     assert ps['lr'] == ex.Param('lr', 'float', 0.5, ps['lr'].help) and 'diverges' in ps['lr'].help
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x: int | None = None  # optional\ny = 2')])
-    nb.cells[0].metadata['tags'] = ['parameters']
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x: Optional[int] = None  # optional\ny = 2')])
+    nb.cells[0].metadata['tags'] = ['parameters']     # and no kernelspec: papermill's Python reader all the same
     nbformat.write(nb, tmp_path / 'p.ipynb')
-    ps = ex.notebook_params(tmp_path / 'p.ipynb')       # papermill's inspector drops `int | None`; ours keeps it
-    assert ps['x'].type == 'int | None' and ps['x'].help == 'optional' and ps['y'].type is None
+    ps = ex.notebook_params(tmp_path / 'p.ipynb')
+    assert ps['x'].type == 'Optional[int]' and ps['x'].help == 'optional' and ps['y'].type is None
     assert ex.check_params(tmp_path / 'p.ipynb', {'x': None, 'y': 'anything'}) == {'x': None, 'y': 'anything'}
+    for line in ('x: int | None = None  # optional', 'a = b = 2'):  # papermill cannot read these: refused, not dropped
+        nb.cells[0].source = f'y = 2\n{line}'
+        nbformat.write(nb, tmp_path / 'p.ipynb')
+        with pytest.raises(ValueError, match=r"papermill cannot read line 2 of the parameters cell"):
+            ex.notebook_params(tmp_path / 'p.ipynb')
     del nb.cells[0].metadata['tags']
     nbformat.write(nb, tmp_path / 'q.ipynb')
     with pytest.raises(ValueError, match="no cell is tagged 'parameters'"): ex.notebook_params(tmp_path / 'q.ipynb')

@@ -75,5 +75,5 @@ def test_tables_and_plot(tmp_path):
     assert 'a\\|b' in md and '**0.75**' in md
     csv, mdp = write_results(df, tmp_path / 'x' / 'table', 'T', 'a note')
     assert pd.read_csv(csv).shape == (2, 3) and 'a note' in mdp.read_text()
-    ax = plot_confusion(np.array([[3, 1], [0, 4]]), ['a', 'b'])
+    ax = plot_confusion(np.array([[3, 1], [0, 4]]), ['a', 'b']).axes[0]
     assert len(ax.texts) == 3

@@ -192,6 +192,7 @@ def test_distributed_loss_and_gradients_match_one_process():
     loss = clip_loss(A, B, s, torch.tensor([0, 0, 1, 2, 2, 3, 4, 4]))
     loss.backward()
     assert res[0][1] == pytest.approx(loss.item(), rel=1e-6)
-    np.testing.assert_allclose(np.concatenate([res[0][2], res[1][2]]), A.grad.numpy(), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(np.concatenate([res[0][3], res[1][3]]), B.grad.numpy(), rtol=1e-6, atol=1e-9)
+    # clip_loss forms its logits in float32, so local (4 x 8) and global (8 x 8) products round apart by ~1e-8
+    np.testing.assert_allclose(np.concatenate([res[0][2], res[1][2]]), A.grad.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.concatenate([res[0][3], res[1][3]]), B.grad.numpy(), rtol=1e-6, atol=1e-7)
     assert res[0][4] == pytest.approx(s.grad.item(), rel=1e-6)

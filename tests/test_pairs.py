@@ -288,8 +288,8 @@ def test_synthetic_default_kind(mini):
     assert len(np.unique(ds.groups)) == 3 * 9
     labels = np.array([int(ds[i]['label']) for i in range(0, len(ds), 7)])
     assert ((labels >= 0) & (labels <= 19)).all()
-    fig_axes = ds.plot(1)
-    assert len(fig_axes) == 5
+    fig = ds.plot(1)
+    assert len(fig.axes) == 5
 
 
 def test_eolearn_cube(samples):

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from pimc.cube import Cube
-from pimc.pastis import (PASTIS, PASTIS_CLASSES, DatasetFormatError, DatasetNotFoundError, parse_dates_s2,
-                         read_pastis_metadata, rss_while_iterating, write_pastis_metadata, write_pastis_norm,
-                         write_pastis_patch)
+from pimc.errors import DatasetFormatError, DatasetNotFoundError, PimcError
+from pimc.pastis import (PASTIS, PASTIS_CLASSES, parse_dates_s2, read_pastis_metadata, rss_while_iterating,
+                         write_pastis_metadata, write_pastis_norm, write_pastis_patch)
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("make_pastis", HERE / "data" / "make_pastis.py")
@@ -113,7 +113,8 @@ def test_dataloader_over_patches(tmp_path):
 def test_not_found_names_root_file_and_source(tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"does not exist.*Zenodo, record 5012942.*29 GB") as e:
         PASTIS(tmp_path / "missing")
-    assert str(tmp_path / "missing") in str(e.value) and isinstance(e.value, FileNotFoundError)
+    assert str(tmp_path / "missing") in str(e.value)
+    assert isinstance(e.value, FileNotFoundError) and isinstance(e.value, PimcError)
     with pytest.raises(DatasetNotFoundError, match=r"metadata.geojson does not exist.*5012942"):
         PASTIS(tmp_path)
     small_tree(tmp_path)

@@ -10,7 +10,8 @@ from rasterio.transform import Affine
 
 from pimc.bands import ndvi
 from pimc.cube import as_dates
-from pimc.readers import (LULC_CLASSES, ReadError, date_from_name, has_samples, index_bands, index_cube_series, index_cube_stack,
+from pimc.errors import DatasetNotFoundError, ReadError
+from pimc.readers import (LULC_CLASSES, date_from_name, has_samples, index_bands, index_cube_series, index_cube_stack,
                           read_cbers_awfi, read_cropharvest, read_eopatch, read_geotiff_stack, read_modis_ndvi, read_npy_cube,
                           samples_dir, CROPHARVEST_BANDS)
 import pimc.readers as readers
@@ -81,11 +82,11 @@ def test_samples_dir_env_and_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("PIMC_SAMPLES", str(tmp_path))
     assert samples_dir() == tmp_path and samples_dir("eolearn_test_eopatch") == tmp_path / "eolearn_test_eopatch"
     assert has_samples("eolearn_test_eopatch") and not has_samples("cawa_central_asia")
-    with pytest.raises(FileNotFoundError, match=r"cawa_central_asia not found; looked in \$PIMC_SAMPLES"):
+    with pytest.raises(DatasetNotFoundError, match=r"cawa_central_asia not found; looked in \$PIMC_SAMPLES"):
         samples_dir("cawa_central_asia")
     monkeypatch.delenv("PIMC_SAMPLES")
     monkeypatch.setattr(readers, "_repo_root", lambda: None)   # as if installed in site-packages
-    with pytest.raises(FileNotFoundError, match="installed outside its repository.*set PIMC_SAMPLES"):
+    with pytest.raises(DatasetNotFoundError, match="installed outside its repository.*set PIMC_SAMPLES"):
         samples_dir()
 
 
@@ -96,7 +97,7 @@ def test_samples_dir_default_is_beside_the_repo(monkeypatch):
     if expected.is_dir():
         assert samples_dir() == expected
     else:
-        with pytest.raises(FileNotFoundError, match="shared/data not found"):
+        with pytest.raises(DatasetNotFoundError, match="shared/data not found"):
             samples_dir()
 
 
@@ -160,7 +161,7 @@ def test_eopatch_fixture_and_errors(tmp_path):
     assert r.shape == (5, 13, 6, 5)
     before = listing(ep)
     (ep / "mask/CLM.npy").unlink()
-    with pytest.raises(FileNotFoundError, match=r"EOPatch folder .*patch lacks mask/CLM.npy"):
+    with pytest.raises(DatasetNotFoundError, match=r"EOPatch folder .*patch lacks mask/CLM.npy"):
         read_eopatch(ep)
     np.save(ep / "mask/CLM.npy", np.zeros((3, 6, 5, 1), np.uint8))
     with pytest.raises(ReadError, match=r"CLM.npy: shape \(3, 6, 5, 1\); expected \(6, 6, 5, 1\)"):
@@ -171,7 +172,7 @@ def test_eopatch_fixture_and_errors(tmp_path):
     assert listing(ep) == before                                    # a failed read leaves nothing behind
     with pytest.raises(ValueError, match="layer must be 'ndvi' or 'reference'"):
         read_eopatch(ep, "bands")
-    with pytest.raises(FileNotFoundError, match="EOPatch folder .*nope not found"):
+    with pytest.raises(DatasetNotFoundError, match="EOPatch folder .*nope not found"):
         read_eopatch(tmp_path / "nope")
 
 
@@ -212,7 +213,7 @@ def test_cbers_fixture_cmask_and_errors(tmp_path):
     assert read_cbers_awfi(root, bad_cmask=(4,)).mask[1, 0, :3].tolist() == [False, True, True]
     before = listing(root)
     (root / "CBERS-4_AWFI_B15_2017-09-14.tif").unlink()
-    with pytest.raises(FileNotFoundError, match="cb: no file for B15 2017-09-14"):
+    with pytest.raises(DatasetNotFoundError, match="cb: no file for B15 2017-09-14"):
         read_cbers_awfi(root)
     write_tif(root / "CBERS-4_AWFI_B15_2017-09-14.tif", np.ones((1, 5, 7), np.int16), crs="EPSG:4326",
               transform=(64.0, 0, 5794837.2, 0, -64.0, 9776347.98))
@@ -225,9 +226,9 @@ def test_cbers_fixture_cmask_and_errors(tmp_path):
     (root / "CBERS-4_AWFI_CMASK_2017-09-30.tif").unlink()
     write_tif(root / "CBERS-4_AWFI_B15_2017-09-14.tif", np.ones((1, 5, 6), np.int16), crs="EPSG:4326",
               transform=(64.0, 0, 5794837.2, 0, -64.0, 9776347.98))
-    with pytest.raises(FileNotFoundError, match="no CMASK file for 2017-09-30"):
+    with pytest.raises(DatasetNotFoundError, match="no CMASK file for 2017-09-30"):
         read_cbers_awfi(root)
-    with pytest.raises(FileNotFoundError, match="holds no"):
+    with pytest.raises(DatasetNotFoundError, match="holds no"):
         read_cbers_awfi(tmp_path)
 
 
@@ -374,9 +375,9 @@ def test_geotiff_stack_errors(stack, tmp_path):
         read_geotiff_stack(d)
     (d / "S2_20190601.tif").unlink()
     assert listing(d) == before
-    with pytest.raises(FileNotFoundError, match="no GeoTIFF found"):
+    with pytest.raises(DatasetNotFoundError, match="no GeoTIFF found"):
         read_geotiff_stack(tmp_path / "empty*.tif")
-    with pytest.raises(FileNotFoundError, match="GeoTIFF .*missing.tif not found"):
+    with pytest.raises(DatasetNotFoundError, match="GeoTIFF .*missing.tif not found"):
         read_geotiff_stack([tmp_path / "missing.tif"])
     m = write_tif(tmp_path / "m.tif", np.ones((1, 5, 7), np.uint8))
     with pytest.raises(ReadError, match=r"m.tif: shape \(5, 7\) differs from \(5, 6\)"):
@@ -431,7 +432,7 @@ def test_npy_cube(tmp_path):
     (tmp_path / "cut.npy").write_bytes((tmp_path / "c.npy").read_bytes()[:400])
     with pytest.raises(ReadError, match="cut.npy: cannot read as .npy"):
         read_npy_cube(tmp_path / "cut.npy", dates, "cbers4_awfi")
-    with pytest.raises(FileNotFoundError, match="nope.npy not found"):
+    with pytest.raises(DatasetNotFoundError, match="nope.npy not found"):
         read_npy_cube(tmp_path / "nope.npy", dates, "cbers4_awfi")
 
 

@@ -229,5 +229,5 @@ def test_default_cache_name(monkeypatch, tmp_path):
 
 
 def test_plot_phenology():
-    ax = syn.plot_phenology()
-    assert len(ax.get_lines()) == len(PHENOLOGY) * 6
+    fig = syn.plot_phenology()
+    assert len(fig.axes[0].get_lines()) == len(PHENOLOGY) * 6

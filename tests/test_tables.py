@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from pimc.bands import savi
-from pimc.tables import SeriesTable, TableError, load_cawa, load_sits_csv, load_tempcnn, table_sensor
+from pimc.errors import DatasetNotFoundError, TableError
+from pimc.tables import SeriesTable, load_cawa, load_sits_csv, load_tempcnn, table_sensor
 from pimc.timeseries import fill_gaps
 
 
@@ -114,7 +115,7 @@ def test_cawa_fixture_and_bad_rows(tmp_path):
     with pytest.raises(TableError, match="2 rows but CAWa_CropType_time-series.csv has 5; expected the two row-aligned"):
         load_cawa(g)
     (g / "CAWa_samples_attributes_converted.csv").unlink()
-    with pytest.raises(FileNotFoundError, match="CAWa folder .*h lacks CAWa_samples_attributes_converted.csv"):
+    with pytest.raises(DatasetNotFoundError, match="CAWa folder .*h lacks CAWa_samples_attributes_converted.csv"):
         load_cawa(g)
 
 
@@ -140,7 +141,7 @@ def test_tempcnn_fixture_and_bad_rows(tmp_path):
         load_tempcnn(write_tempcnn(tmp_path / "e", ["0,11,100,20,30,110,21"]))
     with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
         load_tempcnn(tmp_path / "a", "val")
-    with pytest.raises(FileNotFoundError, match="lacks test_dataset.csv"):
+    with pytest.raises(DatasetNotFoundError, match="lacks test_dataset.csv"):
         load_tempcnn(tmp_path / "a", "test")
 
 
@@ -185,7 +186,7 @@ def test_sits_missing_columns(tmp_path):
     (tmp_path / "z.csv").write_text("sample_id,longitude,latitude,label,date\n0,1,2,a,2020-01-01\n")
     with pytest.raises(TableError, match="no band columns"):
         load_sits_csv(tmp_path / "z.csv")
-    with pytest.raises(FileNotFoundError, match="sits table .*none.csv not found"):
+    with pytest.raises(DatasetNotFoundError, match="sits table .*none.csv not found"):
         load_sits_csv(tmp_path / "none.csv")
 
 
@@ -267,7 +268,7 @@ def test_plot_runs():
     import matplotlib
     matplotlib.use("Agg")
     t = table()
-    ax = t.indices(["NDVI"]).plot()
+    ax = t.indices(["NDVI"]).plot().axes[0]
     assert len(ax.lines) == 3 and ax.get_ylabel() == "NDVI"
 
 
