@@ -120,7 +120,7 @@ def _sel_bands(self: Cube, bands: Sequence[str]) -> Cube:
 
 Cube.window, Cube.sel_dates, Cube.sel_bands = _window, _sel_dates, _sel_bands
 
-# %% ../nbs/03_cube.ipynb #e2c87f4a
+# %% ../nbs/03_cube.ipynb #4c0c7611
 def _indices_of(x, # stored values, bands along `axis`
                 sensor: Sensor, # the cube's sensor
                 names: Sequence[str], # index names, upper case
@@ -156,11 +156,11 @@ def _filled(r: IndexResult, dates, axis: int, fill: bool, on_empty: str) -> Inde
     f = fill_gaps(r.values, r.valid, dates, axis=axis, on_empty=on_empty)
     return IndexResult(f.values, f.valid)
 
-def _indices(self: Cube, names: Sequence[str] | str | None = None, # indices; None: the cube's index bands, else NDVI, EVI, SAVI
+def _indices(self: Cube, names: Sequence[str] | str | None = None, # None: the cube's index bands, else NDVI, EVI, SAVI
              fill: bool = True, # gap-fill invalid dates by date (see `fill_gaps`)
              on_empty: str = 'warn', # pixels never observed: 'warn', 'raise' or 'ignore'
             ) -> IndexResult:
-    "(T, K, H, W) indices of the whole cube, read from index bands or computed from reflectance, with the observed mask."
+    "(T, K, H, W) indices of the whole cube (index bands read, the others computed), with the observed mask."
     r = _indices_of(np.asarray(self.values), self.sensor, _index_names(self.sensor, names), 1, self.valid)
     return _filled(r, self.dates, 0, fill, on_empty)
 

@@ -173,7 +173,7 @@ def _hv():
 
 def _label(v) -> str: return str(v)[:10]
 
-# %% ../nbs/20_explorer.ipynb #2afe5e77
+# %% ../nbs/20_explorer.ipynb #15950175
 class Outlet:
     "A jupyter_bokeh widget whose document changes are queued while held and sent as one PATCH-DOC message on release."
     def __init__(self, widget):
@@ -337,7 +337,8 @@ class Explorer:
         "(H, W, 3) picture the patch is cut from: the median clear-sky composite, or the image at date index `t`."
         if patch_date == 'date': return self.image_array(t, image)
         if image not in self._median:
-            if image in IMAGE_MODES: self._median[image] = stretch(median_composite(self.cube, IMAGE_MODES[image]).transpose(1, 2, 0))
+            if image in IMAGE_MODES:
+                self._median[image] = stretch(median_composite(self.cube, IMAGE_MODES[image]).transpose(1, 2, 0))
             else:
                 k = self.names.index(image)
                 with warnings.catch_warnings():

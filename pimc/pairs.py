@@ -138,7 +138,7 @@ def pixel_groups(pixels: PixelIndex, # the chosen pixels
     _, g = np.unique(key, axis=0, return_inverse=True)
     return g.reshape(-1).astype(np.int64)
 
-# %% ../nbs/09_pairs.ipynb #6f5d04cd
+# %% ../nbs/09_pairs.ipynb #d0f3b0e3
 def _index_stack(cube: Cube, rows, cols, names) -> np.ndarray:
     "(N, K, T) float32 gap-filled index series of pixels, computed from reflectance or read from index bands (e.g. eo-learn NDVI)."
     with warnings.catch_warnings():
@@ -169,10 +169,11 @@ def _image(cube: Cube, bands, # band names or roles
            patch_date) -> np.ndarray:
     "(C', H, W) float32 reflectance image: a clear-sky median composite (whole series or a window) or the image at one date."
     t = _resolve_date(cube, patch_date)
-    if isinstance(t, (str, tuple)): return median_composite(cube, bands, None if t == 'median' else np.flatnonzero(t[1]))
+    if isinstance(t, (str, tuple)):
+        return median_composite(cube, bands, None if t == 'median' else np.flatnonzero(t[1]))
     return np.asarray(cube.values[t][[cube.sensor.index(b) for b in bands]], np.float32) / np.float32(cube.sensor.scale)
 
-# %% ../nbs/09_pairs.ipynb #2bd6caa0
+# %% ../nbs/09_pairs.ipynb #11cb42ba
 def _memmap_token(a):
     "(file, dtype, shape, offset, order) of an array that np.load / np.memmap mapped whole; None for anything else."
     if isinstance(a, np.memmap) and a.filename is not None and isinstance(a.base, mmap.mmap):
@@ -322,7 +323,8 @@ class PixelPatchPairs(torch.utils.data.Dataset):
         patch = np.empty((n, len(self.bands), P, P), np.float32)
         for c in np.unique(cube_of):
             where = np.flatnonzero(cube_of == c)
-            rp[where] = recurrence_plot(self._series[int(c)][self._pos[idx[where]]], size=S, backend=self.rp_backend, **self.rp_params)
+            series = self._series[int(c)][self._pos[idx[where]]]
+            rp[where] = recurrence_plot(series, size=S, backend=self.rp_backend, **self.rp_params)
             win = np.lib.stride_tricks.sliding_window_view(self._padded[int(c)], (P, P), axis=(1, 2))   # (C, H, W, P, P) view
             patch[where] = win[:, rows[where], cols[where]].transpose(1, 0, 2, 3)
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.int64))

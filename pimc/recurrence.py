@@ -15,7 +15,7 @@ from .bands import INDICES
 __all__ = ['RP_VARIANTS', 'check_rp_params', 'recurrence_plot', 'threshold_rp', 'resize_rp', 'index_rp_stack', 'show_rps',
            'gramian_angular_field', 'markov_transition_field', 'variant_channels', 'series_images']
 
-# %% ../nbs/02_recurrence.ipynb #ee68c34a
+# %% ../nbs/02_recurrence.ipynb #5e51fe14
 def _is_num(v) -> bool: return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 def _show(v) -> str: return str(v) if _is_num(v) else repr(v)
@@ -28,12 +28,14 @@ def _extent(name: str, v, T):
             raise ValueError(f"{name} must be between 1 and n_timestamps={T} when an integer (got {_show(v)})")
         if v < 1: raise ValueError(f"{name} must be >= 1 when an integer (got {_show(v)})")
         return int(v)
-    if not 0 < v <= 1: raise ValueError(f"{name} must be in (0, 1] when a float, a fraction of n_timestamps (got {_show(v)})")
+    if not 0 < v <= 1:
+        raise ValueError(f"{name} must be in (0, 1] when a float, a fraction of n_timestamps (got {_show(v)})")
     return v if T is None else math.ceil(v * T)
 
 def _threshold(name: str, v, T):
     if isinstance(v, str):
-        if v not in ('point', 'distance'): raise ValueError(f"{name} must be None, 'point', 'distance' or a number > 0 (got {v!r})")
+        if v not in ('point', 'distance'):
+            raise ValueError(f"{name} must be None, 'point', 'distance' or a number > 0 (got {v!r})")
     elif v is not None:
         if not _is_num(v): raise TypeError(f"{name} must be None, 'point', 'distance' or a number > 0 (got {_show(v)})")
         if not v > 0: raise ValueError(f"{name} must be > 0 (got {_show(v)})")
@@ -45,7 +47,8 @@ def _percentage(name: str, v, T):
     return v
 
 def _size(name: str, v, T):
-    if v is not None and not (_is_int(v) and v >= 1): raise ValueError(f"{name} must be a positive integer or None (got {_show(v)})")
+    if v is not None and not (_is_int(v) and v >= 1):
+        raise ValueError(f"{name} must be a positive integer or None (got {_show(v)})")
     return None if v is None else int(v)
 
 def _n_bins(name: str, v, T):
@@ -56,19 +59,21 @@ def _one_of(options):
     "A check that the value is one of `options` (a sequence, or a function giving it when called)."
     def check(name: str, v, T):
         opts = tuple(options() if callable(options) else options)
-        if not (isinstance(v, str) and v in opts): raise ValueError(f"{name} must be one of {', '.join(map(repr, opts))} (got {_show(v)})")
+        if not (isinstance(v, str) and v in opts):
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, opts))} (got {_show(v)})")
         return v
     return check
 
 _RESIZE_MODES = ('bilinear', 'bicubic', 'area', 'nearest', 'nearest-exact')
 _CHECKS = dict(dimension=_extent, time_delay=_extent, threshold=_threshold, percentage=_percentage, size=_size,
                mode=_one_of(_RESIZE_MODES), variant=_one_of(lambda: RP_VARIANTS),
-               method=_one_of(('summation', 'difference')), n_bins=_n_bins, strategy=_one_of(('quantile', 'uniform', 'normal')))
+               method=_one_of(('summation', 'difference')), n_bins=_n_bins,
+               strategy=_one_of(('quantile', 'uniform', 'normal')))
 
 def check_rp_params(n_timestamps: int | None = None, # length T of the series; None skips the checks that need it
-                    **params, # any of dimension, time_delay, threshold, percentage, size, mode, variant, method, n_bins, strategy
+                    **params, # dimension, time_delay, threshold, percentage, size, mode, variant, method, n_bins...
                    ) -> dict:
-    "Check series-to-image parameters the way pyts does; return them normalised (dimension, time_delay absolute when T is known)."
+    "Check series-to-image parameters as pyts does; return them normalised (dimension, time_delay absolute given T)."
     unknown = [k for k in params if k not in _CHECKS]
     if unknown: raise TypeError(f"unknown parameter(s) {unknown}: the parameters are {', '.join(_CHECKS)}")
     out = {k: _CHECKS[k](k, v, n_timestamps) for k, v in params.items()}
@@ -76,9 +81,9 @@ def check_rp_params(n_timestamps: int | None = None, # length T of the series; N
         m, tau = out.get('dimension', 1), out.get('time_delay', 1)
         n_traj = n_timestamps - (m - 1) * tau
         if n_traj < 1:
-            raise ValueError(f"dimension and time_delay leave no trajectory: n_timestamps - (dimension - 1) * time_delay = "
-                             f"{n_timestamps} - ({m} - 1) * {tau} = {n_traj} (got dimension={_show(params.get('dimension', 1))}, "
-                             f"time_delay={_show(params.get('time_delay', 1))}); use smaller values")
+            got = f"dimension={_show(params.get('dimension', 1))}, time_delay={_show(params.get('time_delay', 1))}"
+            raise ValueError(f"dimension and time_delay leave no trajectory: n_timestamps - (dimension - 1) * "
+                             f"time_delay = {n_timestamps} - ({m} - 1) * {tau} = {n_traj} (got {got}); use smaller values")
     return out
 
 # %% ../nbs/02_recurrence.ipynb #2a9dabf4
@@ -267,7 +272,7 @@ def _rp_torch(X, # (M, T) float tensor (or numpy array, used in place)
         if threshold is None: out[a:a + len(x)] = D
         else: _binarize(D, threshold, percentage, out[a:a + len(x)])
 
-# %% ../nbs/02_recurrence.ipynb #917f74f3
+# %% ../nbs/02_recurrence.ipynb #a78cdcb0
 def _dtype_name(dtype, out=None) -> str:
     "'float32' or 'float64' from a numpy/torch dtype or its name; None means out's dtype, else float32."
     if out is not None and not (isinstance(out, np.ndarray) or _is_torch(out)):
@@ -297,13 +302,15 @@ def _check_out(out, X, shape, dtype: str):
 def _pick_backend(backend, X) -> str:
     "The kernel to use: numba on the CPU when installed, torch otherwise (always on a GPU)."
     on_gpu = _is_torch(X) and X.device.type != 'cpu'
-    if backend not in (None, 'numba', 'numpy', 'torch'): raise ValueError(f"backend must be None, 'numba', 'numpy' or 'torch' (got {_show(backend)})")
+    if backend not in (None, 'numba', 'numpy', 'torch'):
+        raise ValueError(f"backend must be None, 'numba', 'numpy' or 'torch' (got {_show(backend)})")
     if backend is None: return 'torch' if on_gpu or _numba_kernels() is None else 'numba'
-    if backend in ('numba', 'numpy') and on_gpu: raise ValueError(f"backend={backend!r} runs on the CPU only (X is on {X.device}); use backend='torch'")
+    if backend in ('numba', 'numpy') and on_gpu:
+        raise ValueError(f"backend={backend!r} runs on the CPU only (X is on {X.device}); use backend='torch'")
     if backend == 'numba' and _numba_kernels() is None: raise ImportError("backend='numba' needs numba, which is not installed")
     return backend
 
-# %% ../nbs/02_recurrence.ipynb #45c7aa18
+# %% ../nbs/02_recurrence.ipynb #0e9badc9
 def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor (CPU or CUDA)
                     dimension=1, # trajectory dimension: int in [1, T], or float in (0, 1] = fraction of T (rounded up)
                     time_delay=1, # gap between trajectory points: int in [1, T], or float in (0, 1]
@@ -313,11 +320,12 @@ def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor
                     size: int | None = None, # resize every plot to size × size (`resize_rp`); None keeps T′ × T′
                     dtype=None, # float32 (default) or float64; None with `out` takes out's dtype
                     out=None, # preallocated result (same kind and device as X) to write into and return
-                    backend: str | None = None, # 'numba', 'numpy' (CPU, one thread) or 'torch'; None: numba on the CPU when installed
+                    backend: str | None = None, # 'numba', 'numpy' (one thread) or 'torch'; None: numba when installed
                    ):
     "Recurrence plots of a batch: (N, T) → (N, T′, T′), (N, C, T) → (N, C, T′, T′), T′ = T − (dimension − 1)·time_delay."
     X2, lead, T = _as_series(X)
-    p = check_rp_params(T, dimension=dimension, time_delay=time_delay, threshold=threshold, percentage=percentage, size=size)
+    p = check_rp_params(T, dimension=dimension, time_delay=time_delay, threshold=threshold, percentage=percentage,
+                        size=size)
     m, tau, size, dtype = p['dimension'], p['time_delay'], p['size'], _dtype_name(dtype, out)
     backend = _pick_backend(backend, X2)
     n = T - (m - 1) * tau
@@ -339,22 +347,25 @@ def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor
         else: np.copyto(out, target)
     return out
 
-# %% ../nbs/02_recurrence.ipynb #39bcb8e0
+# %% ../nbs/02_recurrence.ipynb #db8c275d
 def threshold_rp(D, # (..., T′, T′) unthresholded recurrence plots (distances): numpy array or torch tensor
                  threshold=None, # None (D as it is), 'point', 'distance' or a number ε > 0
                  percentage=10, # 'point': ε = this percentile of each plot's distances; 'distance': % of its max
                 ):
-    "Recurrence plots from distance matrices, thresholded per plot as `recurrence_plot` and pyts do (1 where distance < ε)."
+    "Recurrence plots from distance matrices, thresholded per plot as `recurrence_plot` and pyts do (1: distance < ε)."
     check_rp_params(threshold=threshold, percentage=percentage)
     if threshold is None: return D
     if not _is_torch(D): D = np.asarray(D)
     shape = tuple(D.shape)
-    if len(shape) < 2 or shape[-1] != shape[-2]: raise ValueError(f"D must have shape (..., T', T') with two equal last axes (got shape {shape})")
-    if _is_torch(D): out = __import__('torch').empty(shape, dtype=D.dtype if D.is_floating_point() else __import__('torch').float32, device=D.device)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"D must have shape (..., T', T') with two equal last axes (got shape {shape})")
+    if _is_torch(D):
+        import torch
+        out = torch.empty(shape, dtype=D.dtype if D.is_floating_point() else torch.float32, device=D.device)
     else: out = np.empty(shape, D.dtype if D.dtype.kind == 'f' else np.float32)
     return _binarize(D, threshold, percentage, out)
 
-# %% ../nbs/02_recurrence.ipynb #5780e385
+# %% ../nbs/02_recurrence.ipynb #f418ee6e
 _RESIZE: dict = {}
 
 def _resize_matrix(n: int, # side T′ of the plots
@@ -374,7 +385,8 @@ def _resize_matrix(n: int, # side T′ of the plots
     if like is None: return M
     k = key + (str(like.dtype), str(like.device) if _is_torch(like) else 'numpy')
     if k not in _RESIZE:
-        _RESIZE[k] = (__import__('torch').from_numpy(M).to(like.device, like.dtype) if _is_torch(like) else M.astype(like.dtype))
+        if _is_torch(like): _RESIZE[k] = __import__('torch').from_numpy(M).to(like.device, like.dtype)
+        else: _RESIZE[k] = M.astype(like.dtype)
     return _RESIZE[k]
 
 def resize_rp(R, # (..., T′, T′) recurrence plots: numpy array or torch tensor
@@ -479,7 +491,7 @@ def markov_transition_field(X, # (N, T) or (N, C, T) series, numpy or torch
     check_rp_params(n_bins=n_bins, strategy=strategy)
     return _pyts_image('MarkovTransitionField', X, size, dtype, n_bins=n_bins, strategy=strategy)
 
-# %% ../nbs/02_recurrence.ipynb #6211874d
+# %% ../nbs/02_recurrence.ipynb #dee58152
 RP_VARIANTS = {
     'rp': 'unthresholded recurrence plot |x_j - x_i| per index (the paper)',
     'signed': 'signed differences x_j - x_i per index',
@@ -501,7 +513,7 @@ def variant_channels(variant: str, # one of RP_VARIANTS
 def series_images(series, # (N, K, T) or (N, T) gap-filled index series, numpy or torch
                   variant: str = 'rp', # how to turn a series into an image, see RP_VARIANTS
                   size: int | None = 32, # side S of the images (`resize_rp`); None keeps T × T
-                  rp_params: dict | None = None, # extra `recurrence_plot` arguments for 'rp' (dimension, time_delay, threshold)
+                  rp_params: dict | None = None, # more `recurrence_plot` arguments for 'rp' (dimension, threshold...)
                  ):
     "(N, C, S, S) float32 torch tensor of images of index series: recurrence plots or one of their variants."
     import torch
@@ -513,7 +525,8 @@ def series_images(series, # (N, K, T) or (N, T) gap-filled index series, numpy o
     if variant == 'rp': out = recurrence_plot(x, size=size, **(rp_params or {}))
     elif variant == 'mtf': out = markov_transition_field(x, n_bins=max(2, min(8, T // 3)), size=size)
     elif variant == 'gasf-raw': out = gramian_angular_field(np.clip(x, -1, 1), 'summation', size, sample_range=None)
-    elif variant in ('gasf', 'gadf'): out = gramian_angular_field(x, 'summation' if variant == 'gasf' else 'difference', size)
+    elif variant in ('gasf', 'gadf'):
+        out = gramian_angular_field(x, 'summation' if variant == 'gasf' else 'difference', size)
     else:
         d = x[..., None, :] - x[..., :, None]                              # (N, K, T, T): [i, j] = x_j - x_i
         if variant == 'rp+level': d = np.abs(d)

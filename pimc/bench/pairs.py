@@ -17,7 +17,7 @@ from ..recurrence import recurrence_plot
 # %% auto #0
 __all__ = ['DATASETS', 'bench_generation', 'bench_dataset', 'bench_pairs', 'format_report', 'main']
 
-# %% ../../nbs/92_bench_pairs.ipynb #3ae0af0a
+# %% ../../nbs/92_bench_pairs.ipynb #23ee21a9
 def _timed(fn) -> tuple[float, float]:
     "(wall, CPU) seconds of one call; CPU time counts this process only (its threads included)."
     w, c = time.perf_counter(), time.process_time()
@@ -41,7 +41,8 @@ def _rp_only(ds: PixelPatchPairs, idx) -> None:
     "The recurrence-plot work of one batch, alone."
     cube_of = ds.pixels.cube[idx]
     for c in np.unique(cube_of):
-        recurrence_plot(ds._series[int(c)][ds._pos[idx[cube_of == c]]], size=ds.rp_size, backend=ds.rp_backend, **ds.rp_params)
+        series = ds._series[int(c)][ds._pos[idx[cube_of == c]]]
+        recurrence_plot(series, size=ds.rp_size, backend=ds.rp_backend, **ds.rp_params)
 
 def _rate(fn, batches, batch_size) -> dict:
     "Median wall and CPU pairs/s of fn(batch) over the batches."
