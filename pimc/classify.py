@@ -40,10 +40,10 @@ def series_stats(series, # (N, K, T) or (N, T) series
     x = _as_nkt(series)
     return np.concatenate([x.mean(-1), x.std(-1)], 1).astype(np.float32)
 
-# %% ../nbs/41_classify.ipynb #5b73ca1d
+# %% ../nbs/41_classify.ipynb #65908908
 ENCODER_DEFAULTS = dict(widths=(16, 32, 64), depths=1, norm='batch', stem_stride=2)
 
-def rp_backbone(in_channels: int, # image channels (see `pimc.recurrence.variant_channels`)
+def rp_backbone(in_channels: int, # image channels (see `variant_channels`)
                 **kw, # ResNetEncoder arguments overriding ENCODER_DEFAULTS (widths, depths, norm, pool, stem_stride)
                ) -> nn.Module:
     "A `pimc.models.ResNetEncoder` with the small CPU-friendly defaults used by the benchmarks."
