@@ -12,7 +12,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['DEFAULT_ROLE_NAMES', 'S2_L1C_BANDS', 'SENSORS', 'INDICES', 'Sensor', 'register_sensor', 'get_sensor', 'IndexResult',
-           'vegetation_index', 'ndvi', 'evi', 'savi', 'compute_indices']
+           'vegetation_index', 'ndvi', 'evi', 'savi', 'compute_indices', 'index_bands']
 
 # %% ../nbs/00_bands.ipynb #b25553ab
 #: spectral roles the indices use, and the band names that play them when a sensor does not say otherwise
@@ -173,3 +173,15 @@ def compute_indices(x, # stored values, bands along `axis`
         import torch
         return IndexResult(torch.stack([r.values for r in rs], axis), torch.stack([r.valid for r in rs], axis))
     return IndexResult(np.stack([r.values for r in rs], axis), np.stack([r.valid for r in rs], axis))
+
+# %% ../nbs/00_bands.ipynb #d9774da5
+for _n in INDICES:  # one band that holds the index itself (value / scale)
+    register_sensor(f'index_{_n.lower()}', (_n,), 1.0, description=f'{_n} values, one band', overwrite=True)
+register_sensor('modis_ndvi', ('NDVI',), 10_000, description='MODIS MOD13Q1 NDVI, int16 x 10 000 (fill -3000), 231.7 m',
+                overwrite=True)
+
+def index_bands(sensor, # a Sensor, a registered sensor name, or band names
+               ) -> dict[str, int]:
+    "Index name -> band position, for the sensor's bands that hold an index (NDVI, EVI, SAVI)."
+    s = get_sensor(sensor)
+    return {b.upper(): i for i, b in enumerate(s.bands) if b.upper() in INDICES}

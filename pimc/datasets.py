@@ -62,11 +62,11 @@ def tempcnn_data(indices: Sequence[str] = ('NDVI', 'SAVI'), # computed from the 
 # %% ../nbs/45_datasets.ipynb #55d2f2a6
 def eolearn_series(on_empty: str = 'ignore'):
     "(series (H·W, 1, 68) gap-filled NDVI, labels (H·W,), columns (H·W,), cube) of the eo-learn EOPatch."
-    from pimc.readers import samples_dir, read_eopatch, index_cube_series
+    from pimc.readers import samples_dir, read_eopatch
     c = read_eopatch(samples_dir('eolearn_test_eopatch'), on_empty=on_empty)
     T, _, H, W = c.shape
     r, col = np.divmod(np.arange(H * W), W)
-    s = _quiet(index_cube_series, c, r, col, ('NDVI',), on_empty=on_empty).values
+    s = _quiet(c.index_series, r, col, ('NDVI',), on_empty=on_empty).values
     return s, c.labels.ravel(), col, c
 
 # %% ../nbs/45_datasets.ipynb #90f97720

@@ -1,4 +1,4 @@
-"""Batched recurrence plots of vegetation-index series with the semantics of pyts `RecurrencePlot`, on numpy arrays or torch tensors (CPU or CUDA), about 20 × faster than pyts on a PASTIS batch; fixed-size resizing, the NDVI/EVI/SAVI stack, and Gramian angular and Markov transition fields through pyts.
+"""Batched recurrence plots of vegetation-index series with the semantics of pyts `RecurrencePlot`, on numpy arrays or torch tensors (CPU or CUDA), about 20 × faster than pyts on a PASTIS batch; thresholding, fixed-size resizing, the NDVI/EVI/SAVI stack, the image variants the classifiers compare (signed, with the level, Gramian angular and Markov transition fields through pyts), and their parameter checks in one place.
 
 Docs: https://pimc-dev.github.io/pimc/recurrence.html.md"""
 
@@ -12,45 +12,79 @@ import numpy as np
 from .bands import INDICES
 
 # %% auto #0
-__all__ = ['recurrence_plot', 'resize_rp', 'index_rp_stack', 'show_rps', 'gramian_angular_field', 'markov_transition_field']
+__all__ = ['RP_VARIANTS', 'check_rp_params', 'recurrence_plot', 'threshold_rp', 'resize_rp', 'index_rp_stack', 'show_rps',
+           'gramian_angular_field', 'markov_transition_field', 'variant_channels', 'series_images']
 
-# %% ../nbs/02_recurrence.ipynb #c80a5b22
+# %% ../nbs/02_recurrence.ipynb #5e51fe14
 def _is_num(v) -> bool: return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 def _show(v) -> str: return str(v) if _is_num(v) else repr(v)
 
-def _check_rp_params(n_timestamps: int, # length T of the series
-                     dimension=1, # trajectory dimension m: int in [1, T] or float in (0, 1] (fraction of T)
-                     time_delay=1, # delay τ between trajectory points: int in [1, T] or float in (0, 1]
-                     threshold=None, # None, 'point', 'distance' or a number > 0
-                     percentage=10, # in [0, 100]: used by threshold='point' and 'distance'
-                    ) -> tuple[int, int]:
-    "Check the recurrence-plot parameters for series of length `n_timestamps`; return absolute (dimension, time_delay)."
-    absolute = []
-    for name, v in (('dimension', dimension), ('time_delay', time_delay)):
-        if not _is_num(v): raise TypeError(f"{name} must be an integer or a float (got {_show(v)})")
-        if _is_int(v):
-            if not 1 <= v <= n_timestamps:
-                raise ValueError(f"{name} must be between 1 and n_timestamps={n_timestamps} when an integer (got {_show(v)})")
-            absolute.append(int(v))
-        else:
-            if not 0 < v <= 1: raise ValueError(f"{name} must be in (0, 1] when a float, a fraction of n_timestamps (got {_show(v)})")
-            absolute.append(math.ceil(v * n_timestamps))
-    m, tau = absolute
-    n_traj = n_timestamps - (m - 1) * tau
-    if n_traj < 1:
-        raise ValueError(f"dimension and time_delay leave no trajectory: n_timestamps - (dimension - 1) * time_delay = "
-                         f"{n_timestamps} - ({m} - 1) * {tau} = {n_traj} (got dimension={_show(dimension)}, "
-                         f"time_delay={_show(time_delay)}); use smaller values")
-    if isinstance(threshold, str):
-        if threshold not in ('point', 'distance'):
-            raise ValueError(f"threshold must be None, 'point', 'distance' or a number > 0 (got {threshold!r})")
-    elif threshold is not None:
-        if not _is_num(threshold): raise TypeError(f"threshold must be None, 'point', 'distance' or a number > 0 (got {_show(threshold)})")
-        if not threshold > 0: raise ValueError(f"threshold must be > 0 (got {_show(threshold)})")
-    if not _is_num(percentage): raise TypeError(f"percentage must be an integer or a float (got {_show(percentage)})")
-    if not 0 <= percentage <= 100: raise ValueError(f"percentage must be between 0 and 100 (got {_show(percentage)})")
-    return m, tau
+def _extent(name: str, v, T):
+    "`dimension` / `time_delay`: an int in [1, T] or a float in (0, 1] (a fraction of T, rounded up when T is known)."
+    if not _is_num(v): raise TypeError(f"{name} must be an integer or a float (got {_show(v)})")
+    if _is_int(v):
+        if T is not None and not 1 <= v <= T:
+            raise ValueError(f"{name} must be between 1 and n_timestamps={T} when an integer (got {_show(v)})")
+        if v < 1: raise ValueError(f"{name} must be >= 1 when an integer (got {_show(v)})")
+        return int(v)
+    if not 0 < v <= 1:
+        raise ValueError(f"{name} must be in (0, 1] when a float, a fraction of n_timestamps (got {_show(v)})")
+    return v if T is None else math.ceil(v * T)
+
+def _threshold(name: str, v, T):
+    if isinstance(v, str):
+        if v not in ('point', 'distance'):
+            raise ValueError(f"{name} must be None, 'point', 'distance' or a number > 0 (got {v!r})")
+    elif v is not None:
+        if not _is_num(v): raise TypeError(f"{name} must be None, 'point', 'distance' or a number > 0 (got {_show(v)})")
+        if not v > 0: raise ValueError(f"{name} must be > 0 (got {_show(v)})")
+    return v
+
+def _percentage(name: str, v, T):
+    if not _is_num(v): raise TypeError(f"{name} must be an integer or a float (got {_show(v)})")
+    if not 0 <= v <= 100: raise ValueError(f"{name} must be between 0 and 100 (got {_show(v)})")
+    return v
+
+def _size(name: str, v, T):
+    if v is not None and not (_is_int(v) and v >= 1):
+        raise ValueError(f"{name} must be a positive integer or None (got {_show(v)})")
+    return None if v is None else int(v)
+
+def _n_bins(name: str, v, T):
+    if not (_is_int(v) and v >= 2): raise ValueError(f"{name} must be an integer >= 2 (got {_show(v)})")
+    return int(v)
+
+def _one_of(options):
+    "A check that the value is one of `options` (a sequence, or a function giving it when called)."
+    def check(name: str, v, T):
+        opts = tuple(options() if callable(options) else options)
+        if not (isinstance(v, str) and v in opts):
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, opts))} (got {_show(v)})")
+        return v
+    return check
+
+_RESIZE_MODES = ('bilinear', 'bicubic', 'area', 'nearest', 'nearest-exact')
+_CHECKS = dict(dimension=_extent, time_delay=_extent, threshold=_threshold, percentage=_percentage, size=_size,
+               mode=_one_of(_RESIZE_MODES), variant=_one_of(lambda: RP_VARIANTS),
+               method=_one_of(('summation', 'difference')), n_bins=_n_bins,
+               strategy=_one_of(('quantile', 'uniform', 'normal')))
+
+def check_rp_params(n_timestamps: int | None = None, # length T of the series; None skips the checks that need it
+                    **params, # dimension, time_delay, threshold, percentage, size, mode, variant, method, n_bins...
+                   ) -> dict:
+    "Check series-to-image parameters as pyts does; return them normalised (dimension, time_delay absolute given T)."
+    unknown = [k for k in params if k not in _CHECKS]
+    if unknown: raise TypeError(f"unknown parameter(s) {unknown}: the parameters are {', '.join(_CHECKS)}")
+    out = {k: _CHECKS[k](k, v, n_timestamps) for k, v in params.items()}
+    if n_timestamps is not None and ('dimension' in out or 'time_delay' in out):
+        m, tau = out.get('dimension', 1), out.get('time_delay', 1)
+        n_traj = n_timestamps - (m - 1) * tau
+        if n_traj < 1:
+            got = f"dimension={_show(params.get('dimension', 1))}, time_delay={_show(params.get('time_delay', 1))}"
+            raise ValueError(f"dimension and time_delay leave no trajectory: n_timestamps - (dimension - 1) * "
+                             f"time_delay = {n_timestamps} - ({m} - 1) * {tau} = {n_traj} (got {got}); use smaller values")
+    return out
 
 # %% ../nbs/02_recurrence.ipynb #2a9dabf4
 def _is_torch(x) -> bool: return type(x).__module__.startswith('torch')  # recognises a tensor without importing torch
@@ -138,7 +172,38 @@ def _note_fork():
 
 os.register_at_fork(after_in_child=_note_fork)
 
-# %% ../nbs/02_recurrence.ipynb #6e8b0e70
+# %% ../nbs/02_recurrence.ipynb #b94cc636
+def _percentile_rows(D, # (m, k) float64 tensor
+                     percentage, # in [0, 100]
+                    ):
+    "Per-row percentile of a tensor, bit-identical to `np.percentile(D, percentage, axis=1)` (method 'linear')."
+    k = D.shape[1]
+    virtual = (k - 1) * (float(percentage) / 100)
+    if virtual >= k - 1: return D.amax(dim=1)
+    prev = math.floor(virtual)
+    gamma = virtual - prev
+    a, b = D.kthvalue(prev + 1, dim=1).values, D.kthvalue(prev + 2, dim=1).values
+    diff = b - a
+    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+def _binarize(D, # (..., n, n) distances, numpy array or torch tensor
+              threshold, # 'point', 'distance' or a number ε > 0 (checked by the caller)
+              percentage, # for 'point' and 'distance'
+              out, # (..., n, n) float result of D's kind, written in place
+             ):
+    "out = 1 where D < ε, else 0, with ε per matrix as pyts computes it."
+    n, lead = D.shape[-1], tuple(D.shape[:-2])
+    if isinstance(threshold, str):
+        flat = D.reshape(-1, n * n)
+        if threshold == 'point':
+            eps = _percentile_rows(flat, percentage) if _is_torch(D) else np.percentile(flat, percentage, axis=1)
+        else: eps = percentage / 100 * (flat.amax(dim=1) if _is_torch(D) else flat.max(axis=1))
+        threshold = eps.reshape(*lead, 1, 1)
+    if _is_torch(D): out.copy_(D < threshold)
+    else: np.less(D, threshold, out=out)
+    return out
+
+# %% ../nbs/02_recurrence.ipynb #52dd8729
 def _chunk(n: int) -> int: return max(1, (1 << 22) // (n * n))  # samples per chunk: 32 MB of float64 distances
 _SERIAL_BELOW = 1 << 20  # output values under which one thread does the job: waking the others costs more than it saves
 
@@ -157,25 +222,32 @@ def _rp_numba(X, # (M, T) float32/float64 numpy array, C-contiguous
         D = np.empty((len(x), n, n))
         if dimension == 1: rp1(x, D)
         else: rpn(x, D, dimension, time_delay)
-        if threshold == 'point': eps = np.percentile(D.reshape(len(x), n * n), percentage, axis=1)[:, None, None]
-        elif threshold == 'distance': eps = percentage / 100 * D.max(axis=(1, 2))[:, None, None]
-        else: eps = threshold
-        np.less(D, eps, out=out[a:a + len(x)])
+        _binarize(D, threshold, percentage, out[a:a + len(x)])
 
-# %% ../nbs/02_recurrence.ipynb #4594ecff
-def _percentile_rows(D, # (m, k) float64 tensor
-                     percentage, # in [0, 100]
-                    ):
-    "Per-row percentile of a tensor, bit-identical to `np.percentile(D, percentage, axis=1)` (method 'linear')."
-    k = D.shape[1]
-    virtual = (k - 1) * (float(percentage) / 100)
-    if virtual >= k - 1: return D.amax(dim=1)
-    prev = math.floor(virtual)
-    gamma = virtual - prev
-    a, b = D.kthvalue(prev + 1, dim=1).values, D.kthvalue(prev + 2, dim=1).values
-    diff = b - a
-    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+def _rp_numpy(X, # (M, T) float32/float64 numpy array
+              out, # (M, n, n) float32/float64 numpy array, written in place
+              dimension: int, time_delay: int, threshold, percentage):
+    "Recurrence plots of a (M, T) batch into `out` with plain numpy on one thread."
+    if threshold is None and dimension == 1:
+        x = X.astype(np.result_type(X.dtype, out.dtype), copy=False)
+        np.subtract(x[:, :, None], x[:, None, :], out=out)
+        return np.abs(out, out=out)
+    X = np.asarray(X, np.float64)
+    M, n = out.shape[:2]
+    for a in range(0, M, _chunk(n)):
+        x = X[a:a + _chunk(n)]
+        if dimension == 1: D = np.abs(x[:, :, None] - x[:, None, :])
+        else:
+            D = np.zeros((len(x), n, n))
+            for d in range(dimension):                                    # squares summed in pyts's order
+                s = x[:, d * time_delay:d * time_delay + n]
+                diff = s[:, :, None] - s[:, None, :]
+                D += diff * diff
+            np.sqrt(D, out=D)
+        if threshold is None: out[a:a + len(x)] = D
+        else: _binarize(D, threshold, percentage, out[a:a + len(x)])
 
+# %% ../nbs/02_recurrence.ipynb #87029d44
 def _rp_torch(X, # (M, T) float tensor (or numpy array, used in place)
               out, # (M, n, n) float32/float64 tensor on X's device, written in place
               dimension: int, time_delay: int, threshold, percentage):
@@ -197,15 +269,10 @@ def _rp_torch(X, # (M, T) float tensor (or numpy array, used in place)
                 diff = s[:, :, None] - s[:, None, :]
                 D += diff.mul_(diff)
             D.sqrt_()
-        if threshold is None:
-            out[a:a + len(x)] = D
-            continue
-        if threshold == 'point': eps = _percentile_rows(D.reshape(len(x), n * n), percentage)[:, None, None]
-        elif threshold == 'distance': eps = percentage / 100 * D.amax(dim=(1, 2))[:, None, None]
-        else: eps = threshold
-        out[a:a + len(x)] = D < eps
+        if threshold is None: out[a:a + len(x)] = D
+        else: _binarize(D, threshold, percentage, out[a:a + len(x)])
 
-# %% ../nbs/02_recurrence.ipynb #4262c17a
+# %% ../nbs/02_recurrence.ipynb #a78cdcb0
 def _dtype_name(dtype, out=None) -> str:
     "'float32' or 'float64' from a numpy/torch dtype or its name; None means out's dtype, else float32."
     if out is not None and not (isinstance(out, np.ndarray) or _is_torch(out)):
@@ -217,10 +284,6 @@ def _dtype_name(dtype, out=None) -> str:
     if out is not None and _dtype_name(out.dtype) != name:
         raise ValueError(f"out has dtype {out.dtype} but dtype={name} was asked for")
     return name
-
-def _check_size(size):
-    if size is not None and not (_is_int(size) and size >= 1): raise ValueError(f"size must be a positive integer or None (got {_show(size)})")
-    return None if size is None else int(size)
 
 def _empty_like(X, shape, dtype: str):
     "An uninitialised result of the kind of X; large CPU tensors are numpy-allocated, which asks Linux for huge pages."
@@ -239,13 +302,15 @@ def _check_out(out, X, shape, dtype: str):
 def _pick_backend(backend, X) -> str:
     "The kernel to use: numba on the CPU when installed, torch otherwise (always on a GPU)."
     on_gpu = _is_torch(X) and X.device.type != 'cpu'
-    if backend not in (None, 'numba', 'torch'): raise ValueError(f"backend must be None, 'numba' or 'torch' (got {_show(backend)})")
+    if backend not in (None, 'numba', 'numpy', 'torch'):
+        raise ValueError(f"backend must be None, 'numba', 'numpy' or 'torch' (got {_show(backend)})")
     if backend is None: return 'torch' if on_gpu or _numba_kernels() is None else 'numba'
-    if backend == 'numba' and on_gpu: raise ValueError(f"backend='numba' runs on the CPU only (X is on {X.device}); use backend='torch'")
+    if backend in ('numba', 'numpy') and on_gpu:
+        raise ValueError(f"backend={backend!r} runs on the CPU only (X is on {X.device}); use backend='torch'")
     if backend == 'numba' and _numba_kernels() is None: raise ImportError("backend='numba' needs numba, which is not installed")
     return backend
 
-# %% ../nbs/02_recurrence.ipynb #254ce9f5
+# %% ../nbs/02_recurrence.ipynb #0e9badc9
 def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor (CPU or CUDA)
                     dimension=1, # trajectory dimension: int in [1, T], or float in (0, 1] = fraction of T (rounded up)
                     time_delay=1, # gap between trajectory points: int in [1, T], or float in (0, 1]
@@ -255,12 +320,13 @@ def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor
                     size: int | None = None, # resize every plot to size × size (`resize_rp`); None keeps T′ × T′
                     dtype=None, # float32 (default) or float64; None with `out` takes out's dtype
                     out=None, # preallocated result (same kind and device as X) to write into and return
-                    backend: str | None = None, # 'numba' (CPU) or 'torch'; None picks numba on the CPU when installed
+                    backend: str | None = None, # 'numba', 'numpy' (one thread) or 'torch'; None: numba when installed
                    ):
     "Recurrence plots of a batch: (N, T) → (N, T′, T′), (N, C, T) → (N, C, T′, T′), T′ = T − (dimension − 1)·time_delay."
     X2, lead, T = _as_series(X)
-    m, tau = _check_rp_params(T, dimension, time_delay, threshold, percentage)
-    size, dtype = _check_size(size), _dtype_name(dtype, out)
+    p = check_rp_params(T, dimension=dimension, time_delay=time_delay, threshold=threshold, percentage=percentage,
+                        size=size)
+    m, tau, size, dtype = p['dimension'], p['time_delay'], p['size'], _dtype_name(dtype, out)
     backend = _pick_backend(backend, X2)
     n = T - (m - 1) * tau
     S = n if size is None else size
@@ -269,9 +335,10 @@ def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor
     contiguous = out.is_contiguous() if _is_torch(out) else out.flags.c_contiguous
     target = out if S == n and contiguous else _empty_like(X2, (*lead, n, n), dtype)
     R = target.reshape(-1, n, n)  # a view: target is contiguous
-    if backend == 'numba':
-        if _is_torch(X2): _rp_numba(X2.numpy(), R.numpy(), m, tau, threshold, percentage)
-        else: _rp_numba(X2, R, m, tau, threshold, percentage)
+    if backend in ('numba', 'numpy'):
+        kernel = _rp_numba if backend == 'numba' else _rp_numpy
+        if _is_torch(X2): kernel(X2.numpy(), R.numpy(), m, tau, threshold, percentage)
+        else: kernel(X2, R, m, tau, threshold, percentage)
     else:
         _rp_torch(X2, R if _is_torch(R) else __import__('torch').from_numpy(R), m, tau, threshold, percentage)
     if S != n: resize_rp(target, S, out=out)
@@ -280,8 +347,47 @@ def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor
         else: np.copyto(out, target)
     return out
 
-# %% ../nbs/02_recurrence.ipynb #4337fb16
-_RESIZE_MODES = ('bilinear', 'bicubic', 'area', 'nearest', 'nearest-exact')
+# %% ../nbs/02_recurrence.ipynb #db8c275d
+def threshold_rp(D, # (..., T′, T′) unthresholded recurrence plots (distances): numpy array or torch tensor
+                 threshold=None, # None (D as it is), 'point', 'distance' or a number ε > 0
+                 percentage=10, # 'point': ε = this percentile of each plot's distances; 'distance': % of its max
+                ):
+    "Recurrence plots from distance matrices, thresholded per plot as `recurrence_plot` and pyts do (1: distance < ε)."
+    check_rp_params(threshold=threshold, percentage=percentage)
+    if threshold is None: return D
+    if not _is_torch(D): D = np.asarray(D)
+    shape = tuple(D.shape)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"D must have shape (..., T', T') with two equal last axes (got shape {shape})")
+    if _is_torch(D):
+        import torch
+        out = torch.empty(shape, dtype=D.dtype if D.is_floating_point() else torch.float32, device=D.device)
+    else: out = np.empty(shape, D.dtype if D.dtype.kind == 'f' else np.float32)
+    return _binarize(D, threshold, percentage, out)
+
+# %% ../nbs/02_recurrence.ipynb #f418ee6e
+_RESIZE: dict = {}
+
+def _resize_matrix(n: int, # side T′ of the plots
+                   size: int, # side S of the resized plots
+                   mode: str, # one of _RESIZE_MODES
+                   like=None, # an array or tensor whose kind, dtype and device the matrix takes (None: float64 numpy)
+                  ):
+    "(S, T′) matrix M with M @ R @ M.T equal to `torch.nn.functional.interpolate` of R (every mode is separable)."
+    key = (n, size, mode)
+    if key not in _RESIZE:
+        import torch
+        import torch.nn.functional as F
+        kw = dict(align_corners=False, antialias=True) if mode in ('bilinear', 'bicubic') else {}
+        e = torch.eye(n, dtype=torch.float64).reshape(n, 1, 1, n)           # each unit vector resized along the width
+        _RESIZE[key] = F.interpolate(e, size=(1, size), mode=mode, **kw)[:, 0, 0, :].T.numpy()
+    M = _RESIZE[key]
+    if like is None: return M
+    k = key + (str(like.dtype), str(like.device) if _is_torch(like) else 'numpy')
+    if k not in _RESIZE:
+        if _is_torch(like): _RESIZE[k] = __import__('torch').from_numpy(M).to(like.device, like.dtype)
+        else: _RESIZE[k] = M.astype(like.dtype)
+    return _RESIZE[k]
 
 def resize_rp(R, # (..., T′, T′) recurrence plots: numpy array or torch tensor
               size: int, # side S of the resized plots
@@ -290,24 +396,25 @@ def resize_rp(R, # (..., T′, T′) recurrence plots: numpy array or torch tens
               out=None, # preallocated (..., S, S) result to write into and return
              ):
     "Resize recurrence plots (..., T′, T′) → (..., S, S); the same kind (numpy/torch) and device as `R`."
-    import torch
-    import torch.nn.functional as F
-    size = _check_size(size)
     if size is None: raise ValueError("size must be a positive integer (got None)")
-    if mode not in _RESIZE_MODES: raise ValueError(f"mode must be one of {', '.join(map(repr, _RESIZE_MODES))} (got {_show(mode)})")
+    size = check_rp_params(size=size, mode=mode)['size']
     shape = tuple(R.shape)
     if len(shape) < 2 or shape[-1] != shape[-2]: raise ValueError(f"R must have shape (..., T', T') with two equal last axes (got shape {shape})")
-    t = R if _is_torch(R) else torch.from_numpy(np.ascontiguousarray(R))
-    if not t.is_floating_point(): t = t.float()
-    n, M = shape[-1], math.prod(shape[:-2])
-    if n == size or M == 0: y = t.reshape(*shape[:-2], size, size) if M == 0 else t
+    if _is_torch(R): t = R if R.is_floating_point() else R.float()
+    else: t = np.asarray(R) if np.asarray(R).dtype.kind == 'f' else np.asarray(R, np.float32)
+    n = shape[-1]
+    if out is not None: _check_out(out, R, (*shape[:-2], size, size), _dtype_name(out.dtype))
+    if n == size:
+        if out is None: return R
+        y = t
     else:
-        kw = dict(align_corners=False, antialias=True) if mode in ('bilinear', 'bicubic') else {}
-        y = F.interpolate(t.reshape(M, 1, n, n), size=(size, size), mode=mode, **kw).reshape(*shape[:-2], size, size)
-    if out is None: return y if _is_torch(R) else y.numpy()
-    _check_out(out, R, (*shape[:-2], size, size), _dtype_name(out.dtype))
+        M = _resize_matrix(n, size, mode, like=t)
+        if out is not None and out.dtype == t.dtype:                      # straight into the caller's buffer
+            return __import__('torch').matmul(M @ t, M.T, out=out) if _is_torch(out) else np.matmul(M @ t, M.T, out=out)
+        y = M @ t @ M.T
+        if out is None: return y
     if _is_torch(out): out.copy_(y)
-    else: np.copyto(out, y.numpy(), casting='same_kind')
+    else: np.copyto(out, y, casting='same_kind')
     return out
 
 # %% ../nbs/02_recurrence.ipynb #7d01c0a5
@@ -350,11 +457,11 @@ def show_rps(X, # (N, T) series (a few), or (N, C, T): each channel is shown
     fig.tight_layout()
     return fig
 
-# %% ../nbs/02_recurrence.ipynb #de2af9d9
+# %% ../nbs/02_recurrence.ipynb #23c272ae
 def _pyts_image(cls: str, X, size, dtype, **params):
     "Apply the pyts image transformer `cls` per series of an (N, T) / (N, C, T) batch, as `recurrence_plot` would."
     X2, lead, T = _as_series(X)
-    size, dtype = _check_size(size), _dtype_name(dtype)
+    size, dtype = check_rp_params(size=size)['size'], _dtype_name(dtype)
     from pyts import image  # lazy: ~30 s the first time with pyts 0.14.1
     x = X2.cpu().numpy() if _is_torch(X2) else X2
     A = getattr(image, cls)(**params).transform(np.asarray(x, np.float64)).astype(dtype)
@@ -370,7 +477,7 @@ def gramian_angular_field(X, # (N, T) or (N, C, T) series, numpy or torch
                           dtype=None, # float32 (default) or float64
                          ):
     "Gramian angular summation / difference fields through pyts: (N, T) → (N, T, T)."
-    if method not in ('summation', 'difference'): raise ValueError(f"method must be 'summation' or 'difference' (got {_show(method)})")
+    check_rp_params(method=method)
     return _pyts_image('GramianAngularField', X, size, dtype, method=method, sample_range=sample_range)
 
 def markov_transition_field(X, # (N, T) or (N, C, T) series, numpy or torch
@@ -381,6 +488,50 @@ def markov_transition_field(X, # (N, T) or (N, C, T) series, numpy or torch
                             dtype=None, # float32 (default) or float64
                            ):
     "Markov transition fields through pyts: (N, T) → (N, T, T)."
-    if not (_is_int(n_bins) and n_bins >= 2): raise ValueError(f"n_bins must be an integer >= 2 (got {_show(n_bins)})")
-    if strategy not in ('quantile', 'uniform', 'normal'): raise ValueError(f"strategy must be 'quantile', 'uniform' or 'normal' (got {_show(strategy)})")
+    check_rp_params(n_bins=n_bins, strategy=strategy)
     return _pyts_image('MarkovTransitionField', X, size, dtype, n_bins=n_bins, strategy=strategy)
+
+# %% ../nbs/02_recurrence.ipynb #dee58152
+RP_VARIANTS = {
+    'rp': 'unthresholded recurrence plot |x_j - x_i| per index (the paper)',
+    'signed': 'signed differences x_j - x_i per index',
+    'rp+level': '|x_j - x_i|, x_i along rows, x_j along columns per index',
+    'signed+level': 'x_j - x_i, x_i along rows, x_j along columns per index',
+    'gasf': 'Gramian angular summation field, each series rescaled to [-1, 1] (pyts)',
+    'gadf': 'Gramian angular difference field, each series rescaled to [-1, 1] (pyts)',
+    'gasf-raw': 'Gramian angular summation field of the raw index, no rescaling (pyts)',
+    'mtf': 'Markov transition field, quantile bins per series (pyts)',
+}
+_PER_INDEX = {'rp': 1, 'signed': 1, 'rp+level': 3, 'signed+level': 3, 'gasf': 1, 'gadf': 1, 'gasf-raw': 1, 'mtf': 1}
+
+def variant_channels(variant: str, # one of RP_VARIANTS
+                     n_indices: int, # K, the number of index series per sample
+                    ) -> int:
+    "Number of image channels `series_images` makes from K index series."
+    return _PER_INDEX[check_rp_params(variant=variant)['variant']] * n_indices
+
+def series_images(series, # (N, K, T) or (N, T) gap-filled index series, numpy or torch
+                  variant: str = 'rp', # how to turn a series into an image, see RP_VARIANTS
+                  size: int | None = 32, # side S of the images (`resize_rp`); None keeps T × T
+                  rp_params: dict | None = None, # more `recurrence_plot` arguments for 'rp' (dimension, threshold...)
+                 ):
+    "(N, C, S, S) float32 torch tensor of images of index series: recurrence plots or one of their variants."
+    import torch
+    check_rp_params(variant=variant, size=size)
+    X2, lead, T = _as_series(series, 'series')
+    x = np.asarray(X2.cpu().numpy() if _is_torch(X2) else X2, np.float32)
+    x = x.reshape(*lead, T) if len(lead) == 2 else x[:, None]             # (N, K, T)
+    N, K, T = x.shape
+    if variant == 'rp': out = recurrence_plot(x, size=size, **(rp_params or {}))
+    elif variant == 'mtf': out = markov_transition_field(x, n_bins=max(2, min(8, T // 3)), size=size)
+    elif variant == 'gasf-raw': out = gramian_angular_field(np.clip(x, -1, 1), 'summation', size, sample_range=None)
+    elif variant in ('gasf', 'gadf'):
+        out = gramian_angular_field(x, 'summation' if variant == 'gasf' else 'difference', size)
+    else:
+        d = x[..., None, :] - x[..., :, None]                              # (N, K, T, T): [i, j] = x_j - x_i
+        if variant == 'rp+level': d = np.abs(d)
+        if variant.endswith('+level'):
+            rows = np.broadcast_to(x[..., :, None], d.shape)                # x_i along rows
+            d = np.stack([d, rows, rows.swapaxes(-1, -2)], 2).reshape(N, 3 * K, T, T)
+        out = d if size is None else resize_rp(d, size)
+    return torch.from_numpy(np.ascontiguousarray(out, np.float32))

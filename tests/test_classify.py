@@ -1,61 +1,17 @@
-"""Pixel classification: RP variants (invariances, channels, agreement with pimc.recurrence), label fractions, every
-method on a toy split, pretrained encoders plugged in by their meta, and the real-data splits."""
+"""Pixel classification: label fractions, every method on a toy split, pretrained encoders plugged in by their meta,
+and the real-data splits (the image variants themselves are tested in test_recurrence)."""
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from pimc.classify import (RP_VARIANTS, ClassifyData, PixelClassifier, TempCNN, TrainSettings, compare_methods, fit_classifier,
-                           label_fraction, match_indices, predict_classes, recalibrate_bn, rp_backbone, run_method, series_images,
-                           series_stats, variant_channels)
+from pimc.classify import (ClassifyData, PixelClassifier, TempCNN, TrainSettings, compare_methods, fit_classifier,
+                           label_fraction, match_indices, predict_classes, recalibrate_bn, rp_backbone, run_method,
+                           series_stats)
+from pimc.recurrence import variant_channels
 from pimc.models import Encoder, ProjectionHead, ResNetEncoder
 
-FAST = ('rp', 'signed', 'rp+level', 'signed+level')
 TINY = TrainSettings(epochs=2, batch_size=16, min_steps=0, size=16, encoder=dict(widths=(8, 16)))
-
-
-@pytest.mark.parametrize('variant', FAST)
-@pytest.mark.parametrize('K, T, size', [(1, 12, None), (2, 23, 32), (3, 68, 16)])
-def test_shapes(variant, K, T, size):
-    x = np.random.default_rng(0).random((5, K, T)).astype(np.float32)
-    out = series_images(x, variant, size)
-    assert out.shape == (5, variant_channels(variant, K), size or T, size or T) and out.dtype == torch.float32
-
-
-def test_rp_is_pimc_recurrence():
-    from pimc.recurrence import recurrence_plot
-    x = np.random.default_rng(1).random((4, 3, 30)).astype(np.float32)
-    np.testing.assert_allclose(series_images(x, 'rp', None).numpy(), recurrence_plot(x), atol=1e-6)
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.floats(-0.5, 0.5), st.integers(0, 2**31 - 1))
-def test_level_invariance(c, seed):
-    "The plain RP ignores an offset and a sign flip; rp+level sees the offset, signed sees the flip."
-    x = np.random.default_rng(seed).random((2, 1, 20)).astype(np.float32)
-    R = series_images(x, 'rp', None)
-    np.testing.assert_allclose(series_images(x + np.float32(c), 'rp', None), R, atol=1e-5)
-    np.testing.assert_allclose(series_images(-x, 'rp', None), R, atol=1e-6)
-    np.testing.assert_allclose(series_images(-x, 'signed', None), -series_images(x, 'signed', None), atol=1e-6)
-    if abs(c) > 0.01: assert (series_images(x + np.float32(c), 'rp+level', None) - series_images(x, 'rp+level', None)).abs().max() > 0.009
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('variant', ['gasf', 'gadf', 'gasf-raw', 'mtf'])
-def test_pyts_variants(variant):
-    x = np.random.default_rng(0).uniform(0.1, 0.9, (3, 2, 24)).astype(np.float32)
-    out = series_images(x, variant, 16)
-    assert out.shape == (3, 2, 16, 16) and torch.isfinite(out).all()
-    if variant == 'gasf-raw':  # keeps the level: an offset changes it
-        assert (series_images(x + 0.05, variant, None) - series_images(x, variant, None)).abs().max() > 0.01
-    if variant == 'gasf':      # per-series rescaling: an offset does not
-        np.testing.assert_allclose(series_images(x + 0.05, variant, None), series_images(x, variant, None), atol=1e-4)
-
-
-@pytest.mark.parametrize('bad, msg', [(np.full((2, 5), np.nan), 'fill gaps first'), (np.zeros((2, 2, 2, 2)), 'must be (N, K, T)')])
-def test_series_errors(bad, msg):
-    with pytest.raises(ValueError, match=msg.replace('(', r'\(').replace(')', r'\)')): series_images(bad)
-    with pytest.raises(ValueError, match='variant must be one of'): series_images(np.zeros((2, 5)), 'nope')
 
 
 @settings(max_examples=40, deadline=None)

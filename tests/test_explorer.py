@@ -12,7 +12,7 @@ hv = pytest.importorskip("holoviews")
 pytest.importorskip("ipywidgets")
 
 from pimc.cube import Cube
-from pimc.explorer import (Explorer, explore, open_cube, index_stack, series_embedding, cosine_map, binarize, pixel_xy, patch_at,
+from pimc.explorer import (Explorer, explore, open_cube, index_stack, series_embedding, cosine_map, pixel_xy, patch_at,
                            time_taps, IMAGE_MODES)
 from pimc.recurrence import recurrence_plot
 from pimc.sources import SOURCES as NAMED
@@ -231,8 +231,10 @@ def test_errors_name_what_is_wrong():
     ex = Explorer(toy_cube())
     with pytest.raises(ValueError, match=r"image must be one of 'rgb', 'false', 'NDVI', 'EVI', 'SAVI' for cube 'toy' \(got 'ndwi'\)"):
         ex.update(image="ndwi")
-    with pytest.raises(ValueError, match=r"threshold must be None, 'point', 'distance' or a number > 0 \(got -0.1\)"):
+    with pytest.raises(ValueError, match=r"threshold must be > 0 \(got -0.1\)"):      # pimc.recurrence.check_rp_params
         ex.update(threshold=-0.1)
+    with pytest.raises(ValueError, match=r"percentage must be between 0 and 100 \(got 150\)"):
+        ex.update(threshold='point', percentage=150)
     with pytest.raises(ValueError, match=r"t must be a date index in \[0, 13\] \(got 14\)"):
         ex.update(t=14)
     with pytest.raises(TypeError, match=r"unknown control\(s\) \['size'\]"):
@@ -244,7 +246,6 @@ def test_errors_name_what_is_wrong():
     nothing = Cube(np.zeros((3, 2, 4, 4), np.int16), ["2020-01-01", "2020-02-01", "2020-03-01"], ["B11", "B12"], name="swir")
     with pytest.raises(ValueError, match=r"cube 'swir' with bands \['B11', 'B12'\]: none of"):
         Explorer(nothing)
-    assert binarize(np.ones((2, 2)), None) is not None
 
 
 # ---------------------------------------------------------------- GASF / MTF through pyts (slow import)

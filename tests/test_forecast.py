@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from pimc.classify import series_images
+from pimc.recurrence import series_images
 from pimc.forecast import (FORECASTERS, ForecastData, ForecastSettings, RPForecaster, Windows, compare_forecasters, make_windows,
                            persistence, plot_error_by_step, plot_forecasts, ridge_forecast, run_forecaster, window_starts)
 from pimc.models import Encoder, ProjectionHead, ResNetEncoder

@@ -219,6 +219,10 @@ def test_bad_input_named(cubes):
     with pytest.raises(IndexError, match=r'pixel \(18, 0\) is outside cube 0'): PixelPatchPairs(cubes, pixels=[[0, 18, 0]])
     with pytest.raises(IndexError, match='cube index 2 is out of range for 2 cubes'): PixelPatchPairs(cubes, pixels=[[2, 0, 0]])
     with pytest.raises(ValueError, match="rp_params must not contain 'size'"): PixelPatchPairs(cubes, pixels=2, rp_params={'size': 8})
+    with pytest.raises(ValueError, match=r"percentage must be between 0 and 100 \(got 120\)"):
+        PixelPatchPairs(cubes, pixels=2, rp_params={'threshold': 'point', 'percentage': 120})   # before any batch
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['thresold'\]"):
+        PixelPatchPairs(cubes, pixels=2, rp_params={'thresold': 0.1})
     with pytest.raises(ValueError, match='patch_size must be a positive integer'): PixelPatchPairs(cubes, pixels=2, patch_size=0)
     with pytest.raises(ValueError, match="pad must be 'reflect' or 'zeros'"): PixelPatchPairs(cubes, pixels=2, pad='edge')
     other = Cube(np.ones((3, 4, 12, 12), np.int16), ['2019-01-01', '2019-02-01', '2019-03-01'], 'cbers4_awfi')

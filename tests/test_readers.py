@@ -10,8 +10,9 @@ from rasterio.transform import Affine
 
 from pimc.bands import ndvi
 from pimc.cube import as_dates
+from pimc.bands import index_bands
 from pimc.errors import DatasetNotFoundError, ReadError
-from pimc.readers import (LULC_CLASSES, date_from_name, has_samples, index_bands, index_cube_series, index_cube_stack,
+from pimc.readers import (LULC_CLASSES, date_from_name, has_samples,
                           read_cbers_awfi, read_cropharvest, read_eopatch, read_geotiff_stack, read_modis_ndvi, read_npy_cube,
                           samples_dir, CROPHARVEST_BANDS)
 import pimc.readers as readers
@@ -142,12 +143,12 @@ def test_eopatch_reference_ndvi_matches_shipped_ndvi(samples):
 def test_eopatch_index_series(samples):
     c = read_eopatch(samples("eolearn_test_eopatch"))
     rows, cols = np.array([0, 50, 100]), np.array([0, 40, 99])
-    s = index_cube_series(c, rows, cols)
+    s = c.index_series(rows, cols)
     assert s.values.shape == (3, 1, 68) and np.isfinite(s.values).all()
     obs = s.valid[:, 0]
     assert (obs == c.mask[:, rows, cols].T).all()
     assert np.allclose(s.values[:, 0][obs], np.asarray(c.values[:, 0, rows, cols]).T[obs])
-    st = index_cube_stack(c)
+    st = c.indices()
     assert st.values.shape == (68, 1, 101, 100) and np.allclose(st.values[:, 0, rows, cols].T, s.values[:, 0])
 
 
@@ -244,7 +245,7 @@ def test_cropharvest_real(samples):
     assert -30 < c.meta["s1"].min() and c.meta["s1"].max() < 0 and 290 < c.meta["weather"][:, 0].min()   # dB and kelvin
     with rasterio.open(f) as r:
         assert np.array_equal(c.values[3, c.bands.index("B4")], r.read(3 * 17 + 6))   # band B4 of step 3, 1-based
-    s = index_cube_series(c, [0, 8, 16], [0, 8, 16])
+    s = c.index_series([0, 8, 16], [0, 8, 16])
     assert s.values.shape == (3, 3, 12) and np.isfinite(s.values).all() and 0.4 < s.values[:, 0].max() < 0.9
 
 
@@ -284,7 +285,7 @@ def test_modis_real_jp2_and_points(samples):
     x, y = warp("EPSG:4326", c.crs, list(p["longitude"]), list(p["latitude"]))
     assert np.abs(x0 + (p["col"] + 0.5) * a - np.array(x)).max() <= abs(a) / 2
     assert np.abs(y0 + (p["row"] + 0.5) * e - np.array(y)).max() <= abs(e) / 2
-    s = index_cube_series(c, p["row"], p["col"])
+    s = c.index_series(p["row"], p["col"])
     forest = p["label"] == c.class_names.index("Forest")
     assert s.values[forest, 0].mean() > s.values[~forest, 0].mean()     # forest is greener on average
     bad = c.values[~c.mask[:, None]]
@@ -313,7 +314,7 @@ def test_geotiff_stack_reads_in_date_order(stack):
     files = sorted(d.glob("*.tif"))
     c2 = read_geotiff_stack(files, dates=["2020-01-01", "2020-02-01", "2020-03-01"], band_names=["b", "r", "n", "s"])
     assert c2.bands == ("b", "r", "n", "s") and np.array_equal(c2.values[0], px[0])   # given dates keep the given order
-    assert index_cube_stack(c).values.shape == (3, 3, 5, 6)
+    assert c.indices().values.shape == (3, 3, 5, 6)
 
 
 def test_geotiff_stack_nodata_nan_masks_labels(stack, tmp_path):
@@ -394,7 +395,7 @@ def test_geotiff_stack_all_cloudy_pixel(stack, tmp_path):
     with pytest.warns(UserWarning, match=r"1 of 30 pixels have no usable date \(first at row 4, col 0\)"):
         c = read_geotiff_stack(files, band_names=["B2", "B4", "B8", "B11"], mask_paths=masks)
     with pytest.warns(UserWarning, match="no valid date"):
-        s = index_cube_series(c, [4], [0], ["NDVI"])
+        s = c.index_series([4], [0], ["NDVI"])
     assert np.isnan(s.values).all()
     with pytest.raises(ReadError, match="no usable date"):
         read_geotiff_stack(files, band_names=["B2", "B4", "B8", "B11"], mask_paths=masks, on_empty="raise")
@@ -412,7 +413,8 @@ def test_npy_cube(tmp_path):
                       crs="EPSG:32633", transform=UTM)
     assert isinstance(c.values, np.memmap) and c.shape == (4, 4, 3, 5) and c.valid.sum() == 60 - 2 and c.labels[0, 1] == 1
     assert c.name == "c" and c.crs == "EPSG:32633"
-    assert np.allclose(index_cube_series(c, [1], [1], fill=False).values[0], c.index_series([1], [1], fill=False).values[0], equal_nan=True)
+    stack = c.indices(fill=False).values
+    np.testing.assert_array_equal(c.index_series([1], [1], fill=False).values[0], stack[:, :, 1, 1].T)
     with pytest.raises(ReadError, match=r"c.npy: 4 bands \(shape \(4, 4, 3, 5\)\); expected 10 for sensor 'pastis_s2'"):
         read_npy_cube(tmp_path / "c.npy", dates, "pastis_s2")
     with pytest.raises(ReadError, match=r"c.npy: Cube 'c': dates must be strictly increasing"):

@@ -13,8 +13,9 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pimc.recurrence import (_check_rp_params, _percentile_rows, gramian_angular_field, index_rp_stack,
-                             markov_transition_field, recurrence_plot, resize_rp)
+from pimc.recurrence import (RP_VARIANTS, _percentile_rows, check_rp_params, gramian_angular_field, index_rp_stack,
+                             markov_transition_field, recurrence_plot, resize_rp, series_images, threshold_rp,
+                             variant_channels)
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 
@@ -48,7 +49,7 @@ GRID = [dict(dimension=d, time_delay=tau, threshold=thr, percentage=pct)
 
 @pytest.mark.slow
 @pytest.mark.parametrize('params', GRID, ids=str)
-@pytest.mark.parametrize('backend', ['numba', 'torch'])
+@pytest.mark.parametrize('backend', ['numba', 'numpy', 'torch'])
 def test_grid_matches_pyts(pyts_image, params, backend):
     X = series()
     ref = pyts_image.RecurrencePlot(**params).transform(X)
@@ -77,7 +78,7 @@ rp_params = st.fixed_dictionaries(dict(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(X=hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(2, 30)),
                     elements=st.one_of(finite, st.sampled_from([0.0, 0.5, 1.0]))),  # ties, as real indices have
-       params=rp_params, backend=st.sampled_from(['numba', 'torch']))
+       params=rp_params, backend=st.sampled_from(['numba', 'numpy', 'torch']))
 def test_random_series_match_pyts(pyts_image, X, params, backend):
     T = X.shape[1]
     m = params['dimension'] if isinstance(params['dimension'], int) else int(np.ceil(params['dimension'] * T))
@@ -104,7 +105,7 @@ def test_numpy_torch_and_backends_agree(params):
     X = series()
     ref = recurrence_plot(X, **params)
     assert isinstance(ref, np.ndarray) and ref.dtype == np.float32
-    for backend in ('numba', 'torch'):
+    for backend in ('numba', 'numpy', 'torch'):
         Rt = recurrence_plot(torch.from_numpy(X), backend=backend, **params)
         assert isinstance(Rt, torch.Tensor) and Rt.dtype == torch.float32
         np.testing.assert_array_equal(Rt.numpy(), ref)
@@ -114,7 +115,7 @@ def test_numpy_torch_and_backends_agree(params):
 def test_float32_input_fast_path_exact():
     X = series(5, 43).astype(np.float32)
     expected = np.abs(X[:, :, None] - X[:, None, :])
-    for backend in ('numba', 'torch'):
+    for backend in ('numba', 'numpy', 'torch'):
         np.testing.assert_array_equal(recurrence_plot(X, backend=backend), expected)
 
 
@@ -179,6 +180,24 @@ def test_resize_shapes(lead, size, mode):
         np.testing.assert_allclose(y, np.swapaxes(y, -1, -2), atol=1e-6)
 
 
+@pytest.mark.parametrize('mode', ['bilinear', 'bicubic', 'area', 'nearest', 'nearest-exact'])
+@pytest.mark.parametrize('size', [1, 16, 40, 64])
+def test_resize_is_torch_interpolate(mode, size):
+    "The separable matrix resize gives torch's interpolate (antialiased bilinear / bicubic) to float64 precision."
+    import torch.nn.functional as F
+    R = recurrence_plot(np.random.default_rng(5).random((3, 2, 40)), dtype='float64')
+    kw = dict(align_corners=False, antialias=True) if mode in ('bilinear', 'bicubic') else {}
+    want = F.interpolate(torch.from_numpy(R).reshape(6, 1, 40, 40), size=(size, size), mode=mode, **kw)
+    want = want.reshape(3, 2, size, size)
+    np.testing.assert_allclose(resize_rp(R, size, mode), want.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(resize_rp(torch.from_numpy(R), size, mode).numpy(), want.numpy(), rtol=0, atol=1e-12)
+    r32 = resize_rp(R.astype(np.float32), size, mode)
+    assert r32.dtype == np.float32 and np.abs(r32 - want.numpy()).max() < 1e-6
+    out = np.full((3, 2, size, size), np.nan)
+    assert resize_rp(R, size, mode, out=out) is out
+    np.testing.assert_array_equal(out, resize_rp(R, size, mode))
+
+
 def test_size_makes_lengths_agree():
     X = np.random.default_rng(0).random((4, 3, 61))
     a, b = index_rp_stack(X, size=32), index_rp_stack(X[..., :38], size=32)
@@ -192,6 +211,93 @@ def test_index_rp_stack_by_name():
     np.testing.assert_array_equal(index_rp_stack(by_name), index_rp_stack(X))
     t = index_rp_stack({k: torch.from_numpy(v) for k, v in by_name.items()}, size=8)
     assert isinstance(t, torch.Tensor) and t.shape == (5, 3, 8, 8)
+
+
+# ---------------------------------------------------------------- thresholding distances
+
+@pytest.mark.parametrize('threshold, percentage', [('point', 0), ('point', 10), ('point', 37.5), ('point', 100),
+                                                   ('distance', 5), ('distance', 50), (0.3, 10), (2.0, 10)])
+def test_threshold_rp_is_recurrence_plot_threshold(threshold, percentage):
+    X = np.random.default_rng(6).standard_normal((4, 3, 30))
+    D = recurrence_plot(X, dtype='float64', dimension=2)
+    want = recurrence_plot(X, dtype='float64', dimension=2, threshold=threshold, percentage=percentage)
+    np.testing.assert_array_equal(threshold_rp(D, threshold, percentage), want)
+    np.testing.assert_array_equal(threshold_rp(torch.from_numpy(D), threshold, percentage).numpy(), want)
+    assert threshold_rp(D.astype(np.float32), threshold, percentage).dtype == np.float32
+
+
+def test_threshold_rp_none_and_errors():
+    D = recurrence_plot(series())
+    assert threshold_rp(D) is D
+    with pytest.raises(ValueError, match=re.escape("threshold must be > 0 (got -1)")): threshold_rp(D, -1)
+    with pytest.raises(ValueError, match=re.escape("percentage must be between 0 and 100 (got 120)")):
+        threshold_rp(D, 'point', 120)
+    with pytest.raises(ValueError, match=re.escape("D must have shape (..., T', T') with two equal last axes (got shape")):
+        threshold_rp(D[..., :39], 'point')
+
+
+# ---------------------------------------------------------------- image variants (series_images)
+
+FAST = ('rp', 'signed', 'rp+level', 'signed+level')
+
+
+@pytest.mark.parametrize('variant', FAST)
+@pytest.mark.parametrize('K, T, size', [(1, 12, None), (2, 23, 32), (3, 68, 16)])
+def test_series_images_shapes(variant, K, T, size):
+    x = np.random.default_rng(0).random((5, K, T)).astype(np.float32)
+    out = series_images(x, variant, size)
+    assert out.shape == (5, variant_channels(variant, K), size or T, size or T) and out.dtype == torch.float32
+    empty = series_images(torch.from_numpy(x[:0]), variant, size)
+    assert empty.shape == (0, variant_channels(variant, K), size or T, size or T)
+
+
+def test_series_images_rp_is_recurrence_plot():
+    x = np.random.default_rng(1).random((4, 3, 30)).astype(np.float32)
+    np.testing.assert_allclose(series_images(x, 'rp', None).numpy(), recurrence_plot(x), atol=1e-6)
+    np.testing.assert_array_equal(series_images(x, 'rp', 16).numpy(), recurrence_plot(x, size=16))
+    np.testing.assert_array_equal(series_images(x, 'rp', 16, dict(threshold='point')).numpy(),
+                                  recurrence_plot(x, threshold='point', size=16))
+    signed = x[..., None, :] - x[..., :, None]                                     # [i, j] = x_j - x_i
+    np.testing.assert_array_equal(series_images(x, 'signed', 16).numpy(), resize_rp(signed, 16))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(-0.5, 0.5), st.integers(0, 2**31 - 1))
+def test_level_invariance(c, seed):
+    "The plain RP ignores an offset and a sign flip; rp+level sees the offset, signed sees the flip."
+    x = np.random.default_rng(seed).random((2, 1, 20)).astype(np.float32)
+    R = series_images(x, 'rp', None)
+    np.testing.assert_allclose(series_images(x + np.float32(c), 'rp', None), R, atol=1e-5)
+    np.testing.assert_allclose(series_images(-x, 'rp', None), R, atol=1e-6)
+    np.testing.assert_allclose(series_images(-x, 'signed', None), -series_images(x, 'signed', None), atol=1e-6)
+    if abs(c) > 0.01:
+        shifted = series_images(x + np.float32(c), 'rp+level', None)
+        assert (shifted - series_images(x, 'rp+level', None)).abs().max() > 0.009
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('variant', ['gasf', 'gadf', 'gasf-raw', 'mtf'])
+def test_pyts_variants(variant):
+    x = np.random.default_rng(0).uniform(0.1, 0.9, (3, 2, 24)).astype(np.float32)
+    out = series_images(x, variant, 16)
+    assert out.shape == (3, 2, 16, 16) and torch.isfinite(out).all()
+    if variant == 'gasf-raw':  # keeps the level: an offset changes it
+        assert (series_images(x + 0.05, variant, None) - series_images(x, variant, None)).abs().max() > 0.01
+    if variant == 'gasf':      # per-series rescaling: an offset does not
+        np.testing.assert_allclose(series_images(x + 0.05, variant, None), series_images(x, variant, None), atol=1e-4)
+
+
+@pytest.mark.parametrize('bad, error, msg', [
+    (np.full((2, 5), np.nan), ValueError, 'series contains NaN at sample 0: fill gaps first'),
+    (np.zeros((2, 2, 2, 2)), ValueError, 'series must be 2-D (n_samples, n_timestamps) or 3-D'),
+])
+def test_series_images_errors(bad, error, msg):
+    with pytest.raises(error, match=re.escape(msg)): series_images(bad)
+    with pytest.raises(ValueError, match="variant must be one of 'rp'"): series_images(np.zeros((2, 5)), 'nope')
+    with pytest.raises(ValueError, match="variant must be one of 'rp'"): variant_channels('nope', 3)
+    with pytest.raises(ValueError, match=re.escape("size must be a positive integer or None (got 0)")):
+        series_images(np.zeros((2, 5)), size=0)
+    assert set(RP_VARIANTS) == {'rp', 'signed', 'rp+level', 'signed+level', 'gasf', 'gadf', 'gasf-raw', 'mtf'}
 
 
 # ---------------------------------------------------------------- errors
@@ -220,7 +326,7 @@ BAD = [
     (dict(size=2.5), ValueError, "size must be a positive integer or None (got 2.5)"),
     (dict(dtype='int32'), ValueError, "dtype must be float32 or float64 (got 'int32')"),
     (dict(dtype=torch.float16), ValueError, "dtype must be float32 or float64 (got torch.float16)"),
-    (dict(backend='cuda'), ValueError, "backend must be None, 'numba' or 'torch' (got 'cuda')"),
+    (dict(backend='cuda'), ValueError, "backend must be None, 'numba', 'numpy' or 'torch' (got 'cuda')"),
     (dict(out=np.empty((6, 39, 39), np.float32)), ValueError, "out must have shape (6, 40, 40) (got (6, 39, 39))"),
     (dict(out=torch.empty(6, 40, 40)), TypeError, "out must be a numpy array like X (got Tensor)"),
     (dict(out=[0]), TypeError, "out must be a numpy array or a torch tensor (got list)"),
@@ -235,9 +341,28 @@ def test_bad_parameters(params, error, message):
 
 
 def test_check_params_converts_fractions_like_pyts():
-    assert _check_rp_params(43, 0.1, 0.05) == (5, 3)  # ceil(4.3), ceil(2.15)
-    assert _check_rp_params(40, 1.0, 1) == (40, 1)
-    assert _check_rp_params(40, np.int64(2), np.float32(0.1)) == (2, 4)
+    absolute = lambda T, m, tau: tuple(check_rp_params(T, dimension=m, time_delay=tau).values())
+    assert absolute(43, 0.1, 0.05) == (5, 3)  # ceil(4.3), ceil(2.15)
+    assert absolute(40, 1.0, 1) == (40, 1)
+    assert absolute(40, np.int64(2), np.float32(0.1)) == (2, 4)
+
+
+@pytest.mark.parametrize('params, error, message', [
+    (dict(dimension=0), ValueError, "dimension must be >= 1 when an integer (got 0)"),   # without T: what can be
+    (dict(time_delay=1.5), ValueError, "time_delay must be in (0, 1] when a float"),
+    (dict(threshold='points'), ValueError, "(got 'points')"),
+    (dict(percentage=101), ValueError, "percentage must be between 0 and 100 (got 101)"),
+    (dict(size=-3), ValueError, "size must be a positive integer or None (got -3)"),
+    (dict(variant='rqa'), ValueError, "variant must be one of 'rp', 'signed', 'rp+level'"),
+    (dict(n_bins=1), ValueError, "n_bins must be an integer >= 2 (got 1)"),
+    (dict(method='sum'), ValueError, "method must be one of 'summation', 'difference' (got 'sum')"),
+    (dict(mode=None), ValueError, "mode must be one of 'bilinear'"),
+    (dict(thresold=0.1), TypeError, "unknown parameter(s) ['thresold']"),
+])
+def test_check_params_without_length(params, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        check_rp_params(**params)
+    assert check_rp_params(dimension=0.5, time_delay=3, size=None) == dict(dimension=0.5, time_delay=3, size=None)
 
 
 @pytest.mark.parametrize('X, message', [
@@ -289,7 +414,7 @@ def test_gaf_and_mtf_are_pyts(pyts_image):
     assert isinstance(m, torch.Tensor) and m.shape == (4, 2, 16, 16)
     ref = resize_rp(pyts_image.MarkovTransitionField(n_bins=4).transform(flat).astype(np.float32), 16)
     np.testing.assert_allclose(m.numpy().reshape(8, 16, 16), ref, atol=1e-6)
-    with pytest.raises(ValueError, match=re.escape("strategy must be 'quantile', 'uniform' or 'normal' (got 'q')")):
+    with pytest.raises(ValueError, match=re.escape("strategy must be one of 'quantile', 'uniform', 'normal' (got 'q'")):
         markov_transition_field(X, strategy='q')
 
 
