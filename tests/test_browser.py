@@ -1,4 +1,4 @@
-"""End to end in a real browser: nbs/experiments/explorer.ipynb served by Voilà (the app) and by JupyterLab (Run All,
+"""End to end in a real browser: pimc/notebooks/explorer.ipynb served by Voilà (the app) and by JupyterLab (Run All,
 as a user would), Debian's Chromium driven by Playwright, offline. The test clicks a field pixel on the image and
 checks that the info line, the series, the recurrence plots, the patch and the similarity map all follow; it saves
 screenshots to tests/_shots/ and the click-to-update times to tests/_shots/browser-timings.json.
@@ -15,7 +15,7 @@ import pytest
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
-NOTEBOOK = ROOT / "nbs" / "experiments" / "explorer.ipynb"
+NOTEBOOK = ROOT / "pimc" / "notebooks" / "explorer.ipynb"
 SHOTS = HERE / "_shots"
 
 _spec = importlib.util.spec_from_file_location("pimc_browser_harness", HERE / "browser" / "harness.py")
