@@ -11,8 +11,10 @@ signature and parameter comments (docments) rendered by nbdev's own `show_doc`, 
 it. The packaged experiment notebooks (pimc/notebooks/) are pages too, under experiments/. README and notebooks
 link to results/ and docs/: both are copied in, so those links work on the site as in the repository.
 """
-import argparse, ast, importlib, re, shutil, subprocess, sys, time
+import argparse, ast, importlib, os, re, shutil, subprocess, sys, time
 from pathlib import Path
+
+import warnings
 
 import nbformat
 import yaml
@@ -61,9 +63,10 @@ def doc_markdown(obj) -> str:
 
 
 def fix_links(md: str) -> str:
-    "Links of a notebook in nbs/ made relative to the site root: `../docs/x.png` -> `docs/x.png`, `NN_x.ipynb` -> `x.html`."
+    "Links of a notebook in nbs/ relative to the site: `../docs/x.png` -> `docs/x.png`, `NN_x.ipynb` -> `x.html`"
     md = re.sub(r"\]\(\.\./", "](", md)
-    return re.sub(r"\]\((\d+[a-z]?_)?([\w-]+)\.ipynb(#[^)]*)?\)", lambda m: f"]({m.group(2)}.html{m.group(3) or ''})", md)
+    page = lambda m: f"]({m.group(2)}.html{m.group(3) or ''})"
+    return re.sub(r"\]\((\d+[a-z]?_)?([\w-]+)\.ipynb(#[^)]*)?\)", page, md)
 
 
 def stage_notebook(src: Path, dst: Path, module: str | None = None) -> str:
@@ -97,6 +100,7 @@ def stage() -> dict:
     "Stage the site's sources into _proc/docs and write _proc/mkdocs.yml; returns the config."
     sys.path.insert(0, str(ROOT))
     shutil.rmtree(STAGE, ignore_errors=True); STAGE.mkdir(parents=True)
+    warnings.filterwarnings("ignore", message="docments unavailable")   # fastcore cannot read some defaults
     for d in ("docs", "results"):
         if (ROOT / d).is_dir(): shutil.copytree(ROOT / d, STAGE / d)
     shutil.copy(ROOT / "README.md", STAGE / "index.md")
@@ -119,9 +123,10 @@ def stage() -> dict:
         "docs_dir": "docs", "site_dir": "../_docs", "use_directory_urls": False, "strict": True,
         "theme": {"name": "material", "font": False, "features": ["navigation.sections", "content.code.copy"]},
         "plugins": ["search", {"mkdocs-jupyter": {"execute": False, "include_source": True, "include": ["*.ipynb"],
-                                                  "ignore_h1_titles": False, "toc_depth": 3}}],
+                                                  "ignore_h1_titles": True, "toc_depth": 3}}],
         "markdown_extensions": ["tables", "attr_list", "admonition", "pymdownx.superfences"],
-        "validation": {"omitted_files": "warn", "absolute_links": "warn", "unrecognized_links": "warn", "anchors": "warn"},
+        "validation": {"omitted_files": "warn", "absolute_links": "warn", "unrecognized_links": "warn",
+                       "anchors": "warn"},
         "nav": [{"Home": "index.md"}, {"Modules": modules}, *([{"Results": other}] if other else []),
                 {"Experiment notebooks": experiments}],
     }
@@ -136,12 +141,13 @@ def _project() -> dict:
 
 def build():
     "mkdocs build --strict: a warning (a broken link in a markdown page, a missing page) fails the build."
-    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", str(PROC / "mkdocs.yml")],
-                   check=True, cwd=ROOT)
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")   # (mkdocs-material's banner about its successor)
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", "mkdocs.yml"],
+                   check=True, cwd=PROC, env=env)                # cwd: mkdocs-jupyter keeps its cache in _proc/.cache
 
 
 def check_links():
-    "Every internal link and image of the built site resolves (LinkChecker on the files; external links are not followed)."
+    "Every internal link and image of the built site resolves (LinkChecker on the files; external links not followed)."
     lc = shutil.which("linkchecker", path=str(Path(sys.executable).parent)) or shutil.which("linkchecker")
     if lc is None: raise SystemExit("linkchecker is not installed (pip install -e '.[dev]')")
     r = subprocess.run([lc, "--no-status", "--no-warnings", "-o", "text", "--threads", "4",
@@ -159,7 +165,8 @@ def main(argv=None):
     if a.stage: return
     build(); t1 = time.time()
     check_links()
-    print(f"docs: {SITE.relative_to(ROOT)}/index.html (built in {t1 - t0:.0f} s, links checked in {time.time() - t1:.0f} s)")
+    print(f"docs: {SITE.relative_to(ROOT)}/index.html (built in {t1 - t0:.0f} s, "
+          f"links checked in {time.time() - t1:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def run_one(nb: Path) -> bool:
     from nbdev.config import get_config
     nbdev.test.CaptureShell = functools.partial(execnb.shell.CaptureShell, mpl_format="png")
     cfg = get_config()
-    ok, _ = nbdev.test.test_nb(Path(nb).resolve(), skip_flags=cfg.tst_flags.split(), force_flags=[], save=True, basepath=cfg.config_path)
+    ok, _ = nbdev.test.test_nb(Path(nb).resolve(), skip_flags=cfg.tst_flags.split(), force_flags=[], save=True,
+                               basepath=cfg.config_path)
     return ok
 
 
@@ -108,11 +109,13 @@ def main(argv=None):
     if argv[:1] == ["--one"]:
         sys.exit(0 if run_one(Path(argv[1])) else 1)
     nbs = [Path(a) for a in argv] or sorted((ROOT / "nbs").glob("*.ipynb"))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
+    path = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path),
                MPLBACKEND="module://matplotlib_inline.backend_inline")
     def one(nb):
         t0 = time.time()
-        r = subprocess.run([sys.executable, __file__, "--one", str(nb)], env=env, capture_output=True, text=True, cwd=ROOT)
+        r = subprocess.run([sys.executable, __file__, "--one", str(nb)], env=env, capture_output=True, text=True,
+                           cwd=ROOT)
         return nb, r, time.time() - t0
     failed = []
     with ThreadPoolExecutor(int(os.environ.get("OUTPUTS_WORKERS", 2))) as ex:
