@@ -6,11 +6,14 @@ STAMP   := $(VENV)/.installed
 # the CPU wheel of torch that lies on this disk; the package itself only asks for torch>=2.2,<3
 TORCH   ?= torch==2.13.0
 
-.PHONY: install demo test test-fast nbtest pytest export clean-nbs readme bench browser-deps check-sync help
+.PHONY: install demo test test-fast nbtest pytest export clean-nbs readme bench browser-deps check-sync help docs outputs wheel-check
 
 help:
 	@echo "make demo   install, then run the main job (pretraining on the synthetic mini-PASTIS)"
 	@echo "make test   install, then run the whole test suite (notebooks + pytest, browser test included)"
+	@echo "make docs   the docs site from the notebooks and their stored outputs, into _docs/ (strict, links checked)"
+	@echo "make outputs [NBS='nbs/00_bands.ipynb ...']   execute the source notebooks and save them with their outputs"
+	@echo "make wheel-check   build the wheel, install it in a fresh venv, run a packaged notebook with pimc run"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,7 +25,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/python -m pimc.demo
+	$(BIN)/pimc demo
 
 # Chromium for the browser test comes from Debian; without root/apt the browser test skips and says why.
 browser-deps:
@@ -43,16 +46,30 @@ export: install
 
 clean-nbs: install
 	$(BIN)/nbdev-clean
+	$(BIN)/nbdev-clean --fname pimc/notebooks
 
 readme: install
 	$(BIN)/python tools/readme.py
 
 # fails when nbdev-clean / nbdev-export / the README generator would change a committed file
 check-sync: install
-	$(BIN)/nbdev-clean && $(BIN)/nbdev-export && $(BIN)/python tools/readme.py
+	$(BIN)/nbdev-clean && $(BIN)/nbdev-clean --fname pimc/notebooks && $(BIN)/nbdev-export && $(BIN)/python tools/readme.py
 	@git status --porcelain -- nbs pimc README.md | grep . && { echo "notebooks, package or README out of sync (run: make clean-nbs export readme, then commit)"; git diff --stat; exit 1; } || echo "notebooks, package and README in sync"
 
 bench: install
-	$(BIN)/python -m pimc.bench.rp
-	$(BIN)/python -m pimc.bench.pairs
-	$(BIN)/python -m pimc.bench.train
+	$(BIN)/pimc bench rp
+	$(BIN)/pimc bench pairs
+	$(BIN)/pimc bench train
+
+# the site: README as home page, every notebook a page with its stored outputs (nothing re-executed), each exported
+# function's signature and docments (nbdev's show_doc); mkdocs --strict, then every internal link checked
+docs: install
+	$(BIN)/python tools/docs.py
+
+# execute source notebooks (default: every one in nbs/) and commit them with their outputs; see tools/outputs.py
+NBS ?=
+outputs: install
+	$(BIN)/python tools/outputs.py $(NBS)
+
+wheel-check: install
+	bash tools/wheel_check.sh $(BIN)/python

@@ -13,23 +13,16 @@ from typing import Sequence
 import pimc
 
 # %% auto #0
-__all__ = ['DEMO_NOTEBOOKS', 'experiments_dir', 'demo_notebook', 'figures', 'main']
+__all__ = ['DEMO_NOTEBOOKS', 'demo_notebook', 'figures', 'main']
 
-# %% ../nbs/98_demo.ipynb #3508fb50
+# %% ../nbs/98_demo.ipynb #46580c21
 DEMO_NOTEBOOKS = ('pretrain.ipynb', 'smoke.ipynb')  # the first one present is run
 
-def experiments_dir() -> Path:
-    "The experiment notebooks of the source checkout, `<repo>/nbs/experiments`."
-    d = Path(pimc.__file__).resolve().parent.parent / 'nbs' / 'experiments'
-    if not d.is_dir():
-        raise FileNotFoundError(f"no experiment notebooks at {d}: the demo runs the notebooks of a source checkout "
-                                "(git clone the repository, then `make demo` there)")
-    return d
-
-def demo_notebook(folder=None, # where to look; default experiments_dir()
+def demo_notebook(folder=None, # where to look; default the packaged notebooks, `experiments.notebooks_dir()`
                  ) -> Path:
     "The notebook the demo runs: `pretrain.ipynb` when it exists, else `smoke.ipynb`."
-    d = Path(folder) if folder is not None else experiments_dir()
+    from pimc.experiments import notebooks_dir
+    d = Path(folder) if folder is not None else notebooks_dir()
     for n in DEMO_NOTEBOOKS:
         if (d / n).exists(): return d / n
     raise FileNotFoundError(f"none of {', '.join(DEMO_NOTEBOOKS)} in {d}")
@@ -39,7 +32,7 @@ def figures(run_dir, # a run folder
     "The figures a run saved (PNG, SVG, GIF, HTML), sorted by path."
     return sorted(p for p in Path(run_dir).rglob('*') if p.suffix.lower() in ('.png', '.svg', '.gif', '.html'))
 
-# %% ../nbs/98_demo.ipynb #032cbf1a
+# %% ../nbs/98_demo.ipynb #4c59e7c3
 def _rel(p) -> str:
     p = Path(p)
     try: return str(p.resolve().relative_to(Path.cwd().resolve()))
@@ -49,16 +42,17 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
         ) -> int:
     "Run the demo notebook through the experiment runner and print where its figures and metrics are; the exit status."
     from pimc.experiments import (run_notebook, notebook_params, parse_cli_value, check_params, _flat, _error_text,
-                                  _skip_slow_optional_imports)
-    ap = argparse.ArgumentParser(prog='python -m pimc.demo', description=main.__doc__)
+                                  _skip_slow_optional_imports, find_notebook)
+    ap = argparse.ArgumentParser(prog='pimc demo', description=main.__doc__)
     ap.add_argument('--out', default='_demo', help='folder for the executed notebook and its run folder (default: _demo)')
-    ap.add_argument('--notebook', help='run this experiment notebook instead (default: ' + ' if present, else '.join(DEMO_NOTEBOOKS) + ')')
+    ap.add_argument('--notebook', help='run this experiment notebook (a path or a packaged name) instead (default: '
+                    + ' if present, else '.join(DEMO_NOTEBOOKS) + ')')
     ap.add_argument('-p', '--param', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='parameter override (repeatable)')
     ap.add_argument('--timeout', type=float, help='seconds allowed per cell')
     a = ap.parse_args(argv)
     if argv is None: _skip_slow_optional_imports()   # only when this process is `python -m pimc.demo`
     try:
-        nb = Path(a.notebook) if a.notebook else demo_notebook()
+        nb = find_notebook(a.notebook) if a.notebook else demo_notebook()
         declared = notebook_params(nb)
         params = check_params(nb, {k: parse_cli_value(v, declared.get(k)) for k, v in a.param or []}, declared)
         shown = ', '.join(f'{k}={v!r}' for k, v in params.items()) or 'its defaults'

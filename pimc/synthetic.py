@@ -344,7 +344,7 @@ def _move_into_place(tmp: Path, root: Path, params: dict):
     finally:
         if old is not None: shutil.rmtree(old, ignore_errors=True)
 
-# %% ../nbs/08_synthetic.ipynb #bdf89b2e
+# %% ../nbs/08_synthetic.ipynb #47382490
 class MiniPASTIS(PASTIS):
     "A synthetic mini-PASTIS: the PASTIS reader plus the cloud masks of the `MASK_S2/` sidecar."
     def __getitem__(self, i: int) -> Cube:
@@ -354,6 +354,7 @@ class MiniPASTIS(PASTIS):
         try: m = np.load(path, mmap_mode='r' if self.mmap else None)
         except FileNotFoundError: raise FileNotFoundError(f"mini-PASTIS {self.root}: cloud mask {path} is missing for patch {pid} (make the set again with make_mini_pastis(..., overwrite=True))") from None
         c.mask = np.asarray(m, bool)
+        c.name = f'synthetic/{pid}'   # made up, not a PASTIS patch: say so wherever the cube is shown
         if c.mask.shape != (c.shape[0], *c.shape[2:]): raise ValueError(f"{path}: mask shape {c.mask.shape}, expected (T, H, W) = {(c.shape[0], *c.shape[2:])}")
         c.meta['synthetic'] = True
         return c

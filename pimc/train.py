@@ -335,11 +335,10 @@ def model_from_checkpoint(ck: dict, # from `load_checkpoint`
     model.load_state_dict(got)
     return model
 
-# %% ../nbs/12_train.ipynb #4e402d2f
+# %% ../nbs/12_train.ipynb #b26bbd53
 class TrainingInterrupted(RuntimeError):
     "Raised by `pretrain(..., stop_at=k)` to simulate a crash after step k (for resumption tests)."
 
-def _rank0(): return world()[0] == 0
 
 def _param_groups(model: nn.Module, weight_decay: float):
     "AdamW groups: decay conv/linear weights; not norms, biases or the logit scale (as open_clip)."
@@ -381,7 +380,7 @@ class Trainer:
             self.amp_dtype = torch.bfloat16 if cfg.amp == 'bf16' or (cfg.amp == 'auto' and torch.cuda.is_bf16_supported()) else torch.float16
         self.step, self.t_fetch, self.t_total = 0, 0.0, 0.0
 
-# %% ../nbs/12_train.ipynb #bd860f89
+# %% ../nbs/12_train.ipynb #4095c08c
 @patch
 def build(self: Trainer):
     "Model (seeded), input statistics, DDP wrapper, optimiser, schedule, grad scaler, loss."
@@ -456,7 +455,7 @@ def train_step(self: Trainer, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
     self.model.clamp_logit_scale_()
     return loss.detach(), gn.detach()
 
-# %% ../nbs/12_train.ipynb #06b4a5ea
+# %% ../nbs/12_train.ipynb #630086af
 _SAME_ON_RESUME_EXEMPT = {'out_dir', 'progress', 'num_workers', 'device', 'amp', 'ckpt_every', 'keep_ckpts', 'log_every', 'cache'}
 
 @patch
@@ -493,7 +492,7 @@ def load_state(self: Trainer, path: Path):
     set_rng_state(ck['rng'])
     self.step = ck['step']
 
-# %% ../nbs/12_train.ipynb #09b38e35
+# %% ../nbs/12_train.ipynb #e2286ad8
 @patch
 def fit(self: Trainer, stop_at: int | None = None) -> 'Trainer':
     "Train from `self.step` to the end of the schedule, logging and checkpointing (rank 0 writes)."
@@ -621,7 +620,7 @@ def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a 
     m = model_from_checkpoint(load_checkpoint(p), p).to(device).eval()
     return m.rp, m.image
 
-# %% ../nbs/12_train.ipynb #998b7c2c
+# %% ../nbs/12_train.ipynb #f7288b4e
 def _is_cube(x) -> bool: return type(x).__name__ == 'Cube' and hasattr(x, 'values') and hasattr(x, 'sensor')
 
 def _plain(v):
@@ -690,7 +689,7 @@ def _default_out_dir() -> str:
         box = [name]; dist.broadcast_object_list(box, src=0); name = box[0]
     return str(Path('_runs') / 'pretrain' / name)
 
-# %% ../nbs/12_train.ipynb #1a6c3e4e
+# %% ../nbs/12_train.ipynb #9cfd4eb0
 def pretrain(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (names and paths: `pimc.sources.pretrain_source`)
              config: PretrainConfig | None = None, # settings (default: PretrainConfig())
              resume: bool | str | Path = False, # True: continue from the latest checkpoint in out_dir; or a checkpoint path

@@ -1,4 +1,4 @@
-"""End to end in a real browser: nbs/experiments/explorer.ipynb served by Voilà (the app) and by JupyterLab (Run All,
+"""End to end in a real browser: pimc/notebooks/explorer.ipynb served by Voilà (the app) and by JupyterLab (Run All,
 as a user would), Debian's Chromium driven by Playwright, offline. The test clicks a field pixel on the image and
 checks that the info line, the series, the recurrence plots, the patch and the similarity map all follow; it saves
 screenshots to tests/_shots/ and the click-to-update times to tests/_shots/browser-timings.json.
@@ -7,6 +7,7 @@ Skipped, with the reason, where /usr/bin/chromium is missing (`make browser-deps
 """
 import importlib.util
 import json
+import re
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
-NOTEBOOK = ROOT / "nbs" / "experiments" / "explorer.ipynb"
+NOTEBOOK = ROOT / "pimc" / "notebooks" / "explorer.ipynb"
 SHOTS = HERE / "_shots"
 
 _spec = importlib.util.spec_from_file_location("pimc_browser_harness", HERE / "browser" / "harness.py")
@@ -104,3 +105,44 @@ def test_tap_updates_every_panel(app, size, tmp_path):
     assert sum(here in t for t in got) == 4, got                 # series, RP, patch, similarity name the tapped pixel
     bad = [e for e in errors if "Failed to load resource" not in e and "@jupyterlab/docmanager" not in e and "RUNTIME-012" not in e]
     assert not bad, f"browser console errors: {bad}"
+
+
+# ---- the documentation site (`make docs` builds it into _docs/) ----
+
+DOCS = ROOT / "_docs"
+
+
+@pytest.fixture(scope="module")
+def docs_site():
+    "The built site served on a free local port (built first when _docs/ is missing); yields its base URL."
+    import functools, http.server, subprocess, sys, threading
+    if not (DOCS / "index.html").exists():
+        subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py")], check=True, cwd=ROOT)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DOCS))
+    handler.log_message = lambda *a, **k: None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", H.free_port()), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try: yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally: srv.shutdown()
+
+
+def test_docs_home_and_module_page(docs_site):
+    "The home page (the README) and a module page (a notebook with its outputs and nbdev's signatures) render."
+    from playwright.sync_api import expect
+    SHOTS.mkdir(exist_ok=True)
+    with H.browser(viewport=(1280, 1000)) as page, H.on_failure(page, SHOTS / "docs-FAIL.png"):
+        page.goto(f"{docs_site}/index.html", wait_until="load")
+        expect(page).to_have_title(re.compile(r"pimc"))
+        expect(page.locator("article h1").first).to_be_visible()
+        expect(page.locator("nav").get_by_text("Modules").first).to_be_attached()
+        page.screenshot(path=str(SHOTS / "docs-home.png"))
+        page.goto(f"{docs_site}/recurrence.html", wait_until="load")
+        expect(page).to_have_title(re.compile(r"Recurrence"))
+        doc = page.locator("h3#recurrence_plot")                            # nbdev's show_doc block, below the code
+        expect(doc).to_be_visible()
+        sig = doc.locator("xpath=following-sibling::div[1]//pre")
+        expect(sig).to_contain_text("def recurrence_plot(")                 # the signature ...
+        expect(sig).to_contain_text("# (N, T) or (N, C, T) series")         # ... with its parameters' comments
+        expect(page.locator(".jp-OutputArea img").first).to_be_attached()   # a stored output: a figure
+        doc.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "docs-module.png"))

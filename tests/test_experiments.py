@@ -1,4 +1,5 @@
-"""End-to-end tests of the papermill runner (pimc.experiments) and the demo (pimc.demo) on nbs/experiments/smoke.ipynb.
+"""End-to-end tests of the papermill runner (pimc.experiments), the `pimc` command (pimc.cli) and the demo (pimc.demo)
+on the packaged pimc/notebooks/smoke.ipynb.
 
 Kernels are what costs time (a few seconds each): this file starts 7 of them in all (a 4-run sweep with 2 workers,
 the re-run of its failed run, one `pimc run`, one demo run). Everything else is checked without a kernel.
@@ -10,19 +11,20 @@ import nbformat
 import pytest
 
 from pimc import experiments as ex
-from pimc import demo
+from pimc import cli, demo
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / 'nbs' / 'experiments' / 'smoke.ipynb'
+SMOKE = ROOT / 'pimc' / 'notebooks' / 'smoke.ipynb'
 # 4 runs, small and fast; lr=5.0 makes gradient descent diverge and the notebook raise FloatingPointError
 GRID = {'lr': [0.01, 0.1, 0.3, 5.0], 'fixed': {'n_steps': 20, 'n_pixels': 4}}
 NAMES = ['lr=0.01', 'lr=0.1', 'lr=0.3', 'lr=5.0']
 
 
 def _pimc_cmd():
-    "The installed console script (`pimc = pimc.experiments:main`), else the module (the script needs `pip install -e .`)."
+    "The installed console script (`pimc = pimc.cli:main`), else the module (the script needs `pip install -e .`)."
     script = Path(sys.executable).with_name('pimc')
-    return [str(script)] if script.exists() else [sys.executable, '-m', 'pimc.experiments']
+    ok = script.exists() and 'pimc.cli' in script.read_text(errors='replace')
+    return [str(script)] if ok else [sys.executable, '-m', 'pimc.cli']
 
 
 def _env(**kw):
@@ -138,7 +140,7 @@ def test_grid_yaml(tmp_path):
     runs, swept, fixed = ex.load_grid(g)
     assert len(runs) == 6 and runs[0] == {'lr': 0.1, 'seed': 0} and runs[-1] == {'lr': 0.2, 'seed': 2}
     assert swept == ['lr', 'seed'] and fixed == {'n_steps': 10, 'noise': 0.01}
-    runs, swept, fixed = ex.load_grid(ROOT / 'nbs' / 'experiments' / 'grid.example.yaml')
+    runs, swept, fixed = ex.load_grid(ROOT / 'pimc' / 'notebooks' / 'grid.example.yaml')
     assert len(runs) == 8 and fixed == {'n_steps': 40}
     for r in runs: ex.check_params(SMOKE, {**fixed, **r})     # the shipped example is valid for smoke.ipynb
 
@@ -191,7 +193,7 @@ def test_cli(first, tmp_path, capsys):
     r = subprocess.run(cmd + ['run', str(SMOKE), '-p', 'lrate', '1', '--out', str(tmp_path / 'bad')],
                        capture_output=True, text=True, env=_env(), timeout=120)
     assert r.returncode == 2 and "unknown parameter 'lrate'" in r.stderr and not (tmp_path / 'bad').exists()
-    assert ex.main(['run', str(SMOKE), '-p', 'n_steps', 'many']) == 2        # same code path, in-process
+    assert cli.main(['run', str(SMOKE), '-p', 'n_steps', 'many']) == 2        # same code path, in-process
     assert "'n_steps' is declared `int`: cannot read 'many'" in capsys.readouterr().err
     # collate an existing sweep folder
     r = subprocess.run(cmd + ['collate', str(sdir), '--metric', 'r2', '--x', 'lr'], capture_output=True, text=True, env=_env(), timeout=120)
@@ -208,7 +210,7 @@ def test_cli(first, tmp_path, capsys):
 def test_console_script_declared():
     import tomllib
     scripts = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['scripts']
-    assert scripts['pimc'] == 'pimc.experiments:main'
+    assert scripts['pimc'] == 'pimc.cli:main'
 
 
 def test_demo_runs_without_shared_data(tmp_path):
@@ -226,7 +228,7 @@ def test_demo_picks_pretrain_when_present(tmp_path):
     assert demo.demo_notebook(tmp_path).name == 'smoke.ipynb'
     (tmp_path / 'pretrain.ipynb').touch()
     assert demo.demo_notebook(tmp_path).name == 'pretrain.ipynb'
-    assert demo.demo_notebook().parent == ROOT / 'nbs' / 'experiments'
+    assert demo.demo_notebook().parent == ROOT / 'pimc' / 'notebooks'
 
 
 def test_collate_errors(tmp_path):
@@ -261,3 +263,27 @@ def test_code_changes_invalidate_finished_runs(tmp_path):
     ex.write_sidecar(tmp_path / 'r', {'lr': 0.1}, notebook_hash=h)
     assert ex._completed(tmp_path / 'r', {'lr': 0.1}, h) is not None
     assert ex._completed(tmp_path / 'r', {'lr': 0.1}, ex.notebook_hash(tmp_path / 'code.ipynb')) is None
+
+
+def test_run_by_name_and_list(tmp_path):
+    "A packaged notebook is named without path (what an installed pimc runs); `pimc notebooks` lists them."
+    r = subprocess.run(_pimc_cmd() + ['notebooks'], capture_output=True, text=True, env=_env(), timeout=120)
+    assert r.returncode == 0 and {'pretrain', 'smoke', 'classify'} <= set(r.stdout.split()), r.stdout + r.stderr
+    assert ex.find_notebook('smoke') == SMOKE and ex.notebook_params('smoke') == ex.notebook_params(SMOKE)
+    with pytest.raises(FileNotFoundError, match='packaged notebooks: .*smoke'): ex.notebook_params('smokey')
+
+
+def test_experiment_notebooks_write_only_under_run_dir():
+    "No packaged experiment notebook writes into the repository (a sweep over seeds used to overwrite results/)."
+    for nb in sorted((ROOT / 'pimc' / 'notebooks').glob('*.ipynb')):
+        code = '\n'.join(c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == 'code')
+        assert "parents[1] / 'results'" not in code and 'results_dir' not in code, nb.name
+
+
+def test_help_is_fast_and_lists_every_command():
+    r = subprocess.run([sys.executable, '-X', 'importtime', '-m', 'pimc.cli', '--help'], capture_output=True, text=True,
+                       env=_env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    for c in ('run', 'sweep', 'collate', 'params', 'notebooks', 'pretrain', 'benchmark', 'bench', 'demo'): assert c in r.stdout
+    imported = {l.split('|')[-1].strip() for l in r.stderr.splitlines() if l.startswith('import time:')}
+    assert not imported & {'torch', 'numpy', 'papermill', 'pandas'}, imported & {'torch', 'numpy', 'papermill', 'pandas'}

@@ -51,10 +51,10 @@ def test_linked_results_exist():
 
 
 def test_results_notebook_is_current(headline_md):
-    "nbs/experiments/results.ipynb is committed executed (tables and plots visible without running it): its outputs show today's headline."
+    "nbs/results.ipynb is committed executed (tables and plots visible without running it): its outputs show today's headline."
     import nbformat
-    nb = nbformat.read(ROOT / "nbs" / "experiments" / "results.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "nbs" / "results.ipynb", as_version=4)
     shown = "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     stale = [r for r in table_rows(headline_md) if r not in shown]
-    assert not stale, ("re-execute it: jupyter nbconvert --to notebook --execute --inplace nbs/experiments/results.ipynb "
-                       f"&& nbdev-clean --fname nbs/experiments/results.ipynb (rows missing: {stale[:2]})")
+    assert not stale, ("re-execute it: make outputs NBS=nbs/results.ipynb "
+                       f"(rows missing: {stale[:2]})")

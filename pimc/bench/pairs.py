@@ -135,8 +135,8 @@ def format_report(res: dict) -> str:
 
 # %% ../../nbs/92_bench_pairs.ipynb #c031b395
 def main(argv=None):
-    "Command line: `python -m pimc.bench.pairs [--data synthetic eolearn] [--batch-size B] [--batches N] [--workers 0 2] [--threads T] [--json PATH]`."
-    p = argparse.ArgumentParser(prog='python -m pimc.bench.pairs', description=__doc__)
+    "Command line: `pimc bench pairs [--data synthetic eolearn] [--batch-size B] [--batches N] [--workers 0 2] [--threads T] [--json PATH]`."
+    p = argparse.ArgumentParser(prog='pimc bench pairs', description=__doc__)
     p.add_argument('--data', nargs='+', default=list(DATASETS), choices=list(DATASETS), help='datasets to time')
     p.add_argument('--batch-size', type=int, default=256)
     p.add_argument('--batches', type=int, default=20, help='batches timed (median reported)')

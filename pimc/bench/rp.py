@@ -95,8 +95,8 @@ def format_report(res: dict, # what `bench_rp` returned
 
 # %% ../../nbs/91_bench_rp.ipynb #8cfdda3c
 def main(argv=None):
-    "Command line: `python -m pimc.bench.rp [--n-pixels N] [--repeats R] [--no-pyts] [--json PATH]`."
-    p = argparse.ArgumentParser(prog='python -m pimc.bench.rp', description=__doc__)
+    "Command line: `pimc bench rp [--n-pixels N] [--repeats R] [--no-pyts] [--json PATH]`."
+    p = argparse.ArgumentParser(prog='pimc bench rp', description=__doc__)
     p.add_argument('--n-pixels', type=int, default=16_384, help='pixels in the batch (default: one 128 × 128 PASTIS patch)')
     p.add_argument('--n-timestamps', type=int, default=43, help='dates per series')
     p.add_argument('--repeats', type=int, default=7, help='timed runs per contender; the median is reported')

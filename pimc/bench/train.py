@@ -88,8 +88,8 @@ def format_report(res: dict) -> str:
 
 # %% ../../nbs/93_bench_train.ipynb #ddba0af7
 def main(argv=None):
-    "Command line: `python -m pimc.bench.train [--device cuda] [--steps N] [--batch-size B] [--workers W] [--json PATH]`."
-    p = argparse.ArgumentParser(prog='python -m pimc.bench.train', description=__doc__)
+    "Command line: `pimc bench train [--device cuda] [--steps N] [--batch-size B] [--workers W] [--json PATH]`."
+    p = argparse.ArgumentParser(prog='pimc bench train', description=__doc__)
     p.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'")
     p.add_argument('--data', default='synthetic', choices=['synthetic', 'toy'])
     p.add_argument('--steps', type=int, default=None, help='optimiser steps per timed run (default 40 on the CPU, 200 on a GPU)')
