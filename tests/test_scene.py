@@ -9,7 +9,7 @@ import torch
 from pimc.models import Encoder, ProjectionHead, ResNetEncoder
 from pimc.scene import (SCENE_METHODS, SceneClassifier, SceneSettings, band_statistics, compare_scene_methods, eurosat_data,
                         match_bands, run_scene_method)
-from pimc.classify import model_features
+from pimc.fit import model_features
 
 sys.path.insert(0, str(Path(__file__).parent / 'data'))
 import make_eurosat as me
