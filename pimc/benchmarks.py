@@ -164,7 +164,7 @@ def forecast_data(name: str, **kw) -> ForecastData:
     if name not in FORECAST_DATASETS: raise ValueError(f"dataset must be one of {', '.join(FORECAST_DATASETS)} (got {name!r})")
     return FORECAST_DATASETS[name](**kw)
 
-# %% ../nbs/44_benchmarks.ipynb #e1867ef1
+# %% ../nbs/44_benchmarks.ipynb #b2ddfc88
 PRETRAIN_SOURCES = ('eolearn', 'cbers', 'synthetic')
 
 def pretrain_cubes(source: str, # 'eolearn', 'cbers' or 'synthetic'
@@ -202,7 +202,7 @@ def variant_pairs(pairs, # a `pimc.pairs.PixelPatchPairs`
     return tp
 
 def cache_dir() -> Path:
-    "Where pimc caches what it can make again (pretraining runs): `$PIMC_CACHE`, else `$XDG_CACHE_HOME/pimc`, else `~/.cache/pimc`."
+    "Where pimc caches what it can make again (pretraining runs): `$PIMC_CACHE`, `$XDG_CACHE_HOME/pimc`, ~/.cache/pimc."
     if os.environ.get('PIMC_CACHE'): return Path(os.environ['PIMC_CACHE']).expanduser()
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache').expanduser() / 'pimc'
 
@@ -210,9 +210,10 @@ def pretrain_dir(source: str = 'eolearn', variant: str = 'rp', epochs: int = 10,
                  rp_size: int = 32, patch_size: int = 9, batch_size: int = 128,
                  out_dir=None, # folder holding the runs (default: `cache_dir() / 'pretrain'`)
                  seed: int = 0, **overrides) -> tuple[Path, dict]:
-    "(run folder, recipe) of a `pretrain_encoder` call: the folder is named by source, variant and a hash of the whole recipe."
-    recipe = dict(source=source, variant=variant, epochs=epochs, n_pixels=n_pixels, rp_size=rp_size, patch_size=patch_size,
-                  batch_size=batch_size, seed=seed, embed_dim=64, encoder=ENCODER_DEFAULTS, overrides=overrides)
+    "(run folder, recipe) of a `pretrain_encoder` call: the folder is named by source, variant and the recipe's hash."
+    recipe = dict(source=source, variant=variant, epochs=epochs, n_pixels=n_pixels, rp_size=rp_size,
+                  patch_size=patch_size, batch_size=batch_size, seed=seed, embed_dim=64, encoder=ENCODER_DEFAULTS,
+                  overrides=overrides)
     recipe = json.loads(json.dumps(recipe, sort_keys=True, default=str))
     key = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     return Path(out_dir or cache_dir() / 'pretrain').expanduser() / f'{source}-{variant}-{key}', recipe
@@ -222,8 +223,8 @@ def pretrain_encoder(source: str = 'eolearn', # 'eolearn', 'cbers' or 'synthetic
                      epochs: int = 10, # passes over the pairs
                      n_pixels: int | None = None, # random pixels per cube (None: all)
                      rp_size: int = 32, patch_size: int = 9, batch_size: int = 128,
-                     out_dir=None, # folder holding the runs, one per recipe (default: `cache_dir() / 'pretrain'`, never the cwd)
-                     reuse: bool = True, # return the finished run of the same recipe (source, variant, epochs, seed...) if there is one
+                     out_dir=None, # folder of the runs, one per recipe (default: `cache_dir() / 'pretrain'`)
+                     reuse: bool = True, # return the finished run of the same recipe (source, variant, epochs, seed...)
                      seed: int = 0,
                      threads: int | None = 1,
                      progress: bool = False, # tqdm bar over the pretraining steps
@@ -232,11 +233,12 @@ def pretrain_encoder(source: str = 'eolearn', # 'eolearn', 'cbers' or 'synthetic
     "Contrastive PIMC pretraining on a real (or the synthetic) source with the benchmarks' small encoder; returns the run folder."
     from pimc.pairs import PixelPatchPairs
     from pimc.train import PretrainConfig, pretrain, list_checkpoints
-    out, recipe = pretrain_dir(source, variant, epochs, n_pixels, rp_size, patch_size, batch_size, out_dir, seed, **overrides)
+    out, recipe = pretrain_dir(source, variant, epochs, n_pixels, rp_size, patch_size, batch_size, out_dir, seed,
+                               **overrides)
     same = out.is_dir() and (out / 'recipe.json').exists() and json.loads((out / 'recipe.json').read_text()) == recipe
     if same and reuse and list_checkpoints(out) and (out / 'summary.json').exists(): return out
-    if out.is_dir() and (not same or not reuse): shutil.rmtree(out)          # a cache folder: made again from its recipe
-    resume = out.is_dir() and bool(list_checkpoints(out))                     # an interrupted run of this recipe goes on
+    if out.is_dir() and (not same or not reuse): shutil.rmtree(out)      # a cache folder: made again from its recipe
+    resume = out.is_dir() and bool(list_checkpoints(out))                 # an interrupted run of this recipe goes on
     cubes, pcubes, names, pixels = pretrain_cubes(source)
     with torch_threads(threads):
         pairs = _quiet(PixelPatchPairs, cubes, pixels=n_pixels if pixels is None else pixels, rp_size=rp_size, patch_size=patch_size,
@@ -251,7 +253,7 @@ def pretrain_encoder(source: str = 'eolearn', # 'eolearn', 'cbers' or 'synthetic
         pretrain(tp, cfg, resume=resume)
     return out
 
-# %% ../nbs/44_benchmarks.ipynb #51efb098
+# %% ../nbs/44_benchmarks.ipynb #d1564419
 DEFAULT_VARIANT = 'rp+level'  # the series image of the level-aware rows and of PIMC pretraining (the CAWa ablation's winner)
 DEFAULT_STATS = True  # give the series statistics to the head of the pimc rows
 
@@ -281,15 +283,17 @@ def _verdict(df, metric: str = 'OA', higher: bool = True) -> str:
 def _split(dataset, kind, data_kw, build):
     "(data, name) of a benchmark: a built-in dataset by name, or the user's own split object."
     if isinstance(dataset, kind):
-        if data_kw: raise ValueError(f"data_kw is for the built-in datasets; {dataset.name or 'your data'} is already a {kind.__name__}")
+        if data_kw:
+            raise ValueError(f"data_kw is for the built-in datasets; {dataset.name or 'yours'} is a {kind.__name__}")
         return dataset, dataset.name or 'custom'
-    if not isinstance(dataset, str): raise TypeError(f"dataset must be a name or a {kind.__name__} (got {type(dataset).__name__})")
+    if not isinstance(dataset, str):
+        raise TypeError(f"dataset must be a name or a {kind.__name__} (got {type(dataset).__name__})")
     return build(dataset, **(data_kw or {})), dataset
 
-def benchmark_classify(dataset: str | ClassifyData = 'cawa', # one of CLASSIFY_DATASETS, or your own split (a ClassifyData)
+def benchmark_classify(dataset: str | ClassifyData = 'cawa', # one of CLASSIFY_DATASETS, or your own ClassifyData
                        methods: Sequence | None = None, # method specs (default: `classify_methods()`)
                        fractions: Sequence[float] = (1.0,), # label fractions
-                       pretrain_source: str | None = 'eolearn', # PIMC encoder source (None: the default methods have no pimc-* rows)
+                       pretrain_source: str | None = 'eolearn', # PIMC encoder source (None: no pimc-* default rows)
                        pretrain_epochs: int = 10,
                        settings: TrainSettings | None = None,
                        data_kw: dict | None = None, # arguments of the dataset builder (cap_per_class, ...)
@@ -300,7 +304,8 @@ def benchmark_classify(dataset: str | ClassifyData = 'cawa', # one of CLASSIFY_D
     t0 = time.time()
     data, dataset = _split(dataset, ClassifyData, data_kw, classify_data)
     st = settings or TrainSettings()
-    enc = pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads, progress=progress) if pretrain_source else None
+    enc = (pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads,
+                            progress=progress) if pretrain_source else None)
     methods = list(methods) if methods is not None else classify_methods(pretrained=enc is not None)
     with torch_threads(threads):
         df, reps = compare_methods(data, methods, fractions, encoder=enc, settings=st, seed=seed, progress=progress)
@@ -329,7 +334,7 @@ def plot_pair(reps: dict, df, fraction, path, title=''):
     fig.tight_layout(); fig.savefig(path, dpi=90)
     return fig
 
-# %% ../nbs/44_benchmarks.ipynb #25412531
+# %% ../nbs/44_benchmarks.ipynb #8e7eadb1
 def forecast_methods(pretrained: bool = True) -> list:
     "Persistence, ridge, 1D CNN; the RP forecaster from scratch (RP alone, with the window, level-aware with a ridge path, and with a 1D CNN branch); PIMC fine-tuned."
     m = ['persistence', 'ridge', 'cnn1d', ('rp-cnn', {'variant': 'rp', 'use_series': False}), ('rp-cnn', {'variant': 'rp', 'use_series': True}),
@@ -341,7 +346,7 @@ def forecast_methods(pretrained: bool = True) -> list:
 FORECAST_BASELINES = ('persistence', 'ridge', 'cnn1d')
 FORECAST_BEST = dict(metric='RMSE mean', lower=True, baselines=FORECAST_BASELINES)  # `_best` arguments for a forecasting table
 
-def benchmark_forecast(dataset: str | ForecastData = 'eolearn', # one of FORECAST_DATASETS, or your own windows (a ForecastData)
+def benchmark_forecast(dataset: str | ForecastData = 'eolearn', # one of FORECAST_DATASETS, or your own ForecastData
                        methods: Sequence | None = None, pretrain_source: str | None = 'eolearn', pretrain_epochs: int = 10,
                        settings: ForecastSettings | None = None, data_kw: dict | None = None,
                        out: str | Path | None = 'results', seed: int = 0, threads: int | None = 1, progress: bool = True,
@@ -350,7 +355,8 @@ def benchmark_forecast(dataset: str | ForecastData = 'eolearn', # one of FORECAS
     t0 = time.time()
     data, dataset = _split(dataset, ForecastData, data_kw, forecast_data)
     st = settings or ForecastSettings()
-    enc = pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads, progress=progress) if pretrain_source else None
+    enc = (pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads,
+                            progress=progress) if pretrain_source else None)
     methods = list(methods) if methods is not None else forecast_methods(enc is not None)
     with torch_threads(threads):
         df, preds = compare_forecasters(data, methods, encoder=enc, settings=st, seed=seed, progress=progress)
@@ -362,8 +368,9 @@ def benchmark_forecast(dataset: str | ForecastData = 'eolearn', # one of FORECAS
         if b is not None and p is not None:
             verdict = (f"Best pimc forecaster: {p.method} (mean RMSE {p['RMSE mean']:.4f}); best baseline: {b.method} ({b['RMSE mean']:.4f}) -> "
                        + ("pimc beats every baseline." if p['RMSE mean'] < b['RMSE mean'] else "pimc does not beat the best baseline."))
-        notes = [*data.notes, f"Errors in standardised units (each window scaled by its input's mean and std), over all test windows and the {data.n_out} steps; "
-                 "n_train: the windows a method was fitted on (a network's leave out its n_val validation windows, which pick its best epoch).",
+        notes = [*data.notes, "Errors in standardised units (each window scaled by its input's mean and std), "
+                 f"over all test windows and the {data.n_out} steps; n_train: the windows a method was fitted on "
+                 "(a network's leave out its n_val validation windows, which pick its best epoch).",
                  f"Networks: {st.epochs} epochs, batch {st.batch_size}, lr {st.lr}, RPs {st.size}x{st.size} of the input window only; encoder {ENCODER_DEFAULTS}; "
                  f"PIMC encoder: {enc or 'none'}; seed {seed}; total {time.time() - t0:.0f} s on {threads} CPU thread(s).", verdict]
         best = {c: 'min' for c in df.columns if c.startswith(('RMSE', 'MAE'))}
@@ -373,7 +380,7 @@ def benchmark_forecast(dataset: str | ForecastData = 'eolearn', # one of FORECAS
         import matplotlib.pyplot as plt; plt.close(fig)
     return df, preds
 
-# %% ../nbs/44_benchmarks.ipynb #8296f9c0
+# %% ../nbs/44_benchmarks.ipynb #758da958
 ABLATION_VARIANTS = ('rp', 'signed', 'rp+level', 'signed+level', 'gasf', 'gasf-raw', 'gadf', 'mtf')
 
 def benchmark_ablation(dataset: str | ClassifyData = 'cawa', # one of CLASSIFY_DATASETS, or your own split
@@ -396,7 +403,8 @@ def benchmark_ablation(dataset: str | ClassifyData = 'cawa', # one of CLASSIFY_D
     if stats_variants: groups.append(('statistics to the head', data, [('rp-cnn', {'variant': v, 'stats': True}) for v in stats_variants]))
     enc = None
     if pretrain_source:
-        enc = pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads, progress=progress)
+        enc = pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads,
+                               progress=progress)
         tag = f"[{DEFAULT_VARIANT}{'+stats' if DEFAULT_STATS else ''}]"
         groups.append(('pretraining', data, [('rp-cnn', {'variant': DEFAULT_VARIANT, 'stats': DEFAULT_STATS, 'label': f'random init {tag}'}),
                                              ('pimc-finetune', {'stats': DEFAULT_STATS, 'label': f'PIMC {pretrain_source} init, fine-tuned {tag}'}),
@@ -524,7 +532,7 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
                        "initialisation and batch order. std: sample standard deviation over the seeds."], bold_best={'OA_mean': 'max', 'macro_F1_mean': 'max'})
     return res
 
-# %% ../nbs/44_benchmarks.ipynb #c2350583
+# %% ../nbs/44_benchmarks.ipynb #aed8b7c4
 def main(argv: Sequence[str] | None = None) -> int:
     "`python -m pimc.benchmarks TASK [options]`: regenerate result tables on the real samples."
     ap = argparse.ArgumentParser(prog='python -m pimc.benchmarks', description=main.__doc__)
@@ -549,16 +557,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     def seeds():                                       # results/ (seed 0) and results/seeds/seed*/ side by side
         folders = [Path(a.out)] + sorted((Path(a.out) / 'seeds').glob('seed*'))
         print(seed_summary(a.dataset or 'cawa', folders, a.fractions[-1], Path(a.out) / 'seeds').to_string(index=False))
-    once = {'pretrain': lambda: print(pretrain_encoder(a.source, a.variant, a.pretrain_epochs, threads=a.threads, seed=a.seed, progress=True)),
+    pre = dict(pretrain_source=src, pretrain_epochs=a.pretrain_epochs, **kw)
+    once = {'pretrain': lambda: print(pretrain_encoder(a.source, a.variant, a.pretrain_epochs, threads=a.threads,
+                                                       seed=a.seed, progress=True)),
             'headline': lambda: print(headline(a.out).to_string(index=False)),
             'seeds': seeds,
-            'scene': lambda: benchmark_scene(a.root, a.kind, a.bands, src, a.pretrain_epochs, fractions=a.fractions, **kw)}
-    tables = {'classify': (CLASSIFY_DATASETS, lambda d: benchmark_classify(d, fractions=a.fractions, pretrain_source=src,
-                                                                           pretrain_epochs=a.pretrain_epochs, settings=cls_st, **kw)),
-              'forecast': (FORECAST_DATASETS, lambda d: benchmark_forecast(d, pretrain_source=src, pretrain_epochs=a.pretrain_epochs,
-                                                                           settings=fc_st, **kw)),
-              'ablation': (('cawa',), lambda d: benchmark_ablation(d, pretrain_source=src, pretrain_epochs=a.pretrain_epochs,
-                                                                    fractions=a.fractions, settings=cls_st, **kw))}
+            'scene': lambda: benchmark_scene(a.root, a.kind, a.bands, src, a.pretrain_epochs, fractions=a.fractions,
+                                             **kw)}
+    tables = {'classify': (CLASSIFY_DATASETS, lambda d: benchmark_classify(d, fractions=a.fractions, settings=cls_st,
+                                                                           **pre)),
+              'forecast': (FORECAST_DATASETS, lambda d: benchmark_forecast(d, settings=fc_st, **pre)),
+              'ablation': (('cawa',), lambda d: benchmark_ablation(d, fractions=a.fractions, settings=cls_st, **pre))}
     try:
         if a.task in once: once[a.task](); return 0
         for task in (tables if a.task == 'all' else [a.task]):

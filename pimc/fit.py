@@ -1,4 +1,4 @@
-"""The fitting core that classification, forecasting and scene classification share: the device and thread choice, `fit_network` (one training loop for every downstream network), prediction in batches, the linear probe, label fractions, the setup of a PIMC-pretrained RP encoder, and the one loop that runs a method table over a split and makes the results table.
+"""Fitting shared by the downstream tasks: device, threads, `fit_network`, probes, label fractions, the compare loop.
 
 Docs: https://pimc-dev.github.io/pimc/fit.html.md"""
 
@@ -18,12 +18,12 @@ __all__ = ['DEVICES', 'resolve_device', 'torch_threads', 'predict', 'predict_cla
            'fit_network', 'linear_probe', 'label_fraction', 'match_indices', 'RPSetup', 'needs_encoder', 'rp_setup',
            'from_encoder', 'Outcome', 'method_specs', 'check_methods', 'compare']
 
-# %% ../nbs/39_fit.ipynb #baafd5d1
+# %% ../nbs/39_fit.ipynb #77ac5432
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 
 def _mps() -> bool: return getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()
 
-def resolve_device(device: str | torch.device | None = 'auto', # 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', a torch.device; None: CPU
+def resolve_device(device: str | torch.device | None = 'auto', # 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'; None: CPU
                   ) -> torch.device:
     "The torch device to run on: 'auto' picks CUDA (this process's local rank under torchrun), then MPS, then CPU."
     d = 'cpu' if device is None else str(device)
@@ -39,7 +39,8 @@ def resolve_device(device: str | torch.device | None = 'auto', # 'auto', 'cpu', 
         if not d[5:].isdigit() or int(d[5:]) >= torch.cuda.device_count():
             raise RuntimeError(f"device {d!r} was asked for but only {torch.cuda.device_count()} CUDA device(s) exist")
         return torch.device(d)
-    if d == 'mps' and not _mps(): raise RuntimeError("device 'mps' was asked for but MPS is not available; use device='cpu' or 'auto'")
+    if d == 'mps' and not _mps():
+        raise RuntimeError("device 'mps' was asked for but MPS is not available; use device='cpu' or 'auto'")
     if d not in ('cpu', 'mps'): raise ValueError(f"device must be one of {DEVICES} or 'cuda:N' (got {d!r})")
     return torch.device(d)
 
@@ -107,7 +108,7 @@ def recalibrate_bn(model: nn.Module, # network with BatchNorm layers
     model.train(was)
     return model
 
-# %% ../nbs/39_fit.ipynb #c787f210
+# %% ../nbs/39_fit.ipynb #1182b3fd
 def fit_network(model: nn.Module, # network whose forward takes the `inputs` in order
                 inputs, # a tensor or a list of tensors, N samples each (e.g. [images, stats])
                 targets, # (N,) integer labels for 'cross_entropy', or (N, ...) float targets for 'mse'
@@ -125,7 +126,7 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
                 min_steps: int = 0, # train at least this many steps (more epochs on small training sets)
                 val=None, # (inputs, targets) held out: keep the weights of the epoch with the lowest validation loss
                ) -> nn.Module:
-    "Train a network with AdamW and a one-cycle schedule (last partial batch dropped, batch norm recalibrated); returns it in eval mode."
+    "Train a network: AdamW, one-cycle schedule, last partial batch dropped, batch norm recalibrated; in eval mode."
     if loss not in ('cross_entropy', 'mse'): raise ValueError(f"loss must be 'cross_entropy' or 'mse' (got {loss!r})")
     xs = _tensors(inputs)
     y = torch.as_tensor(np.asarray(targets), dtype=torch.int64 if loss == 'cross_entropy' else torch.float32)
@@ -211,7 +212,7 @@ def label_fraction(y, # (N,) labels of the training set
         keep.append(rng.choice(rows, k, replace=False))
     return np.sort(np.concatenate(keep))
 
-# %% ../nbs/39_fit.ipynb #02ec216d
+# %% ../nbs/39_fit.ipynb #be6d7c2c
 def match_indices(series: np.ndarray, # (N, K, T) series
                   names: Sequence[str], # their K index names
                   wanted: Sequence[str], # the index channels an encoder was trained on
@@ -223,7 +224,8 @@ def match_indices(series: np.ndarray, # (N, K, T) series
         elif 'NDVI' in names:
             out.append(series[:, names.index('NDVI')])
             notes.append(f"{w} channel filled with NDVI (data has {'/'.join(names)})")
-        else: raise KeyError(f"the encoder needs {'/'.join(wanted)} but the data has {'/'.join(names)} and no NDVI to stand in")
+        else: raise KeyError(f"the encoder needs {'/'.join(wanted)} but the data has {'/'.join(names)} "
+                             "and no NDVI to stand in")
     return np.stack(out, 1), notes
 
 class RPSetup(NamedTuple):
@@ -242,7 +244,7 @@ def rp_setup(encoder, # a pretrained RP encoder (Encoder, Run or checkpoint path
              names: Sequence[str], # the data's index channel names
              *series, # (N, K, T) arrays to feed the encoder
              variant: str = 'rp', # the series image from scratch (a pretrained encoder uses its own)
-             size: int | None = 32, # the image side from scratch (a pretrained encoder uses its own when it records one)
+             size: int | None = 32, # the image side from scratch (a pretrained encoder uses its own if it records one)
             ) -> RPSetup:
     "The encoder, series image, image size and matched series of an RP method, from scratch or pretrained."
     if encoder is None: return RPSetup(None, variant, size, list(series), [])
@@ -251,7 +253,8 @@ def rp_setup(encoder, # a pretrained RP encoder (Encoder, Run or checkpoint path
     meta = enc.meta
     wanted = tuple(meta.get('indices', ('NDVI', 'EVI', 'SAVI')))
     matched = [match_indices(s, names, wanted) for s in series]
-    return RPSetup(enc, meta.get('variant', 'rp'), meta.get('size', size), [m for m, _ in matched], matched[0][1] if matched else [])
+    notes = matched[0][1] if matched else []
+    return RPSetup(enc, meta.get('variant', 'rp'), meta.get('size', size), [m for m, _ in matched], notes)
 
 def from_encoder(cls, # a task model class whose first argument is a backbone and that has `mean`/`std` buffers
                  encoder: nn.Module, # a pretrained `pimc.models.Encoder`
@@ -262,7 +265,7 @@ def from_encoder(cls, # a task model class whose first argument is a backbone an
     with torch.no_grad(): m.mean.copy_(encoder.mean); m.std.copy_(encoder.std)
     return m
 
-# %% ../nbs/39_fit.ipynb #759d87d6
+# %% ../nbs/39_fit.ipynb #ba163123
 class Outcome(NamedTuple):
     "One method's run on one split, as a task's `one` function returns it to `compare`."
     name: str  # the row label (method and options)
@@ -287,19 +290,21 @@ def check_methods(specs: Sequence[dict], # from `method_specs`
                   table, # the task's method table (names it knows)
                   encoder=None, # the encoder given for all methods
                   fractions: Sequence[float] | None = None, # label fractions
-                  check: Callable | None = None, # the task's own check of one spec (raises on options a method does not take)
+                  check: Callable | None = None, # the task's check of one spec (raises on options it does not take)
                  ):
-    "Refuse unknown method names, bad fractions or options, and `pimc-*` methods without an encoder, before anything trains."
+    "Refuse unknown methods, bad fractions or options, and `pimc-*` methods without an encoder, before anything trains."
     unknown = [s['method'] for s in specs if s['method'] not in table]
     if unknown: raise ValueError(f"unknown method(s) {unknown}: methods are {', '.join(table)}")
     bad = [f for f in (fractions or ()) if not 0 < f <= 1]
     if bad: raise ValueError(f"label fractions must be in (0, 1] (got {bad})")
     for s in specs:
         if check is not None: check(s)
-    missing = list(dict.fromkeys(s['method'] for s in specs if needs_encoder(s['method']) and s.get('encoder', encoder) is None))
+    missing = [s['method'] for s in specs if needs_encoder(s['method']) and s.get('encoder', encoder) is None]
+    missing = list(dict.fromkeys(missing))
     if missing:
-        raise ValueError(f"method(s) {', '.join(missing)} need a pretrained RP/image encoder (encoder=Run, Encoder or checkpoint "
-                         "path, e.g. from pimc.benchmarks.pretrain_encoder): give one, or leave the pimc-* methods out")
+        raise ValueError(f"method(s) {', '.join(missing)} need a pretrained RP/image encoder (encoder=Run, Encoder or "
+                         "checkpoint path, e.g. from pimc.benchmarks.pretrain_encoder): give one, "
+                         "or leave the pimc-* methods out")
 
 def compare(data_name: str, # the dataset's name (first column of the table)
             methods: Sequence, # method specs (see `method_specs`)

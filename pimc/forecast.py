@@ -22,7 +22,7 @@ __all__ = ['FORECASTERS', 'Windows', 'window_starts', 'make_windows', 'persisten
            'CNN1DForecaster', 'RPForecaster', 'ForecastData', 'ForecastSettings', 'validation_split', 'ForecastRun',
            'run_forecaster', 'compare_forecasters', 'plot_forecasts', 'plot_error_by_step']
 
-# %% ../nbs/42_forecast.ipynb #f81b368a
+# %% ../nbs/42_forecast.ipynb #445aa78f
 class Windows(NamedTuple):
     "Forecasting windows, standardised by their input statistics."
     x: np.ndarray  # (M, K, n_in) standardised inputs
@@ -43,16 +43,16 @@ def window_starts(T: int, # series length
                   stride: int | None = None, # distance between starts; None: only the first window (the paper)
                   first: int = 0, last: int | None = None, # range of time steps the windows must lie in: [first, last)
                  ) -> np.ndarray:
-    "Start indices of the windows of `n_in + n_out` steps that fit in [first, last); warns when a stride finds room for one only."
+    "Start indices of the windows of `n_in + n_out` steps in [first, last); warns when a stride finds room for one."
     last = T if last is None else min(last, T)
     if first + n_in + n_out > last: raise ValueError(f"a window of {n_in} + {n_out} steps does not fit in steps {first}..{last - 1} (T={T})")
     if stride is None: return np.array([first])
     if stride < 1: raise ValueError(f"stride must be >= 1 or None (got {stride})")
     starts = np.arange(first, last - n_in - n_out + 1, stride)
     if len(starts) == 1:
-        warnings.warn(f"steps {first}..{last - 1} (T={T}) hold a single window of {n_in} + {n_out} steps at stride {stride}: "
-                      f"one window per series (a series of at least {first + n_in + n_out + stride} steps, or a smaller stride, gives more)",
-                      stacklevel=2)
+        warnings.warn(f"steps {first}..{last - 1} (T={T}) hold a single window of {n_in} + {n_out} steps at stride "
+                      f"{stride}: one window per series (a series of at least {first + n_in + n_out + stride} steps, "
+                      "or a smaller stride, gives more)", stacklevel=2)
     return starts
 
 def make_windows(series, # (N, K, T) or (N, T) gap-filled index series
@@ -159,7 +159,7 @@ class RPForecaster(nn.Module):
         "A forecaster on a copy of a pretrained encoder's backbone and input standardisation."
         return from_encoder(cls, encoder, n_indices, n_in, n_out, use_series, skip, **kw)
 
-# %% ../nbs/42_forecast.ipynb #d26f0832
+# %% ../nbs/42_forecast.ipynb #0f252106
 @dataclass
 class ForecastData:
     "Training and test windows of one dataset (`ForecastData.from_series` makes them from plain series)."
@@ -186,24 +186,31 @@ class ForecastData:
                     index_names: Sequence[str] | None = None, # the K index channels (None: ('NDVI',) for one channel)
                     name: str = '', # dataset name (the results tables are named after it)
                     n_in: int = 32, n_out: int = 10, # observations in and out
-                    stride: int | None = None, # training windows every `stride` steps; None: the first window of each series (the paper)
-                    test_stride: int | None = None, # the same for the test series (None: the first window, the paper's protocol)
-                    val_series: Sequence[int] | None = None, # training series that pick the networks' best epoch (None: a random tenth)
+                    stride: int | None = None, # training windows every `stride` steps; None: the first (the paper)
+                    test_stride: int | None = None, # the same for the test series (None: the first, as in the paper)
+                    val_series: Sequence[int] | None = None, # training series that pick the best epoch (None: a tenth)
                     notes: Sequence[str] = (), # how the series were made, for the results table
                    ) -> 'ForecastData':
-        "Windows from plain series in one call: `window_starts` + `make_windows` on the training and on the test series."
+        "Windows from plain series in one call: `window_starts` + `make_windows` on the training and the test series."
         tr, te = (np.asarray(a, np.float32) for a in (train, test))
         tr, te = (a[:, None] if a.ndim == 2 else a for a in (tr, te))
-        if tr.ndim != 3 or te.ndim != 3: raise ValueError(f"train and test must be (N, K, T) or (N, T) series (got {tr.shape} and {te.shape})")
+        if tr.ndim != 3 or te.ndim != 3:
+            raise ValueError(f"train and test must be (N, K, T) or (N, T) series (got {tr.shape} and {te.shape})")
         K = tr.shape[1]
         if index_names is None:
-            if K != 1: raise ValueError(f"the series have {K} index channels: name them, e.g. index_names=('NDVI', 'EVI', 'SAVI')[:{K}]")
+            if K != 1:
+                raise ValueError(f"the series have {K} index channels: name them, "
+                                 f"e.g. index_names=('NDVI', 'EVI', 'SAVI')[:{K}]")
             index_names = ('NDVI',)
-        s_tr, s_te = window_starts(tr.shape[2], n_in, n_out, stride), window_starts(te.shape[2], n_in, n_out, test_stride)
-        how = lambda s, T: f"windows at {len(s)} start(s) every {s[1] - s[0]} steps" if len(s) > 1 else f"the first window of {T} steps"
-        note = (f"{len(tr)} training series ({how(s_tr, tr.shape[2])}) and {len(te)} test series ({how(s_te, te.shape[2])}); "
-                f"{n_in} observations in, {n_out} out, each window standardised by its input")
-        return cls(make_windows(tr, n_in, n_out, s_tr), make_windows(te, n_in, n_out, s_te), index_names, name, [*notes, note], val_series)
+        s_tr = window_starts(tr.shape[2], n_in, n_out, stride)
+        s_te = window_starts(te.shape[2], n_in, n_out, test_stride)
+        def how(s, T):
+            if len(s) == 1: return f"the first window of {T} steps"
+            return f"windows at {len(s)} starts every {s[1] - s[0]} steps"
+        note = (f"{len(tr)} training series ({how(s_tr, tr.shape[2])}) and {len(te)} test series "
+                f"({how(s_te, te.shape[2])}); {n_in} observations in, {n_out} out, windows standardised by their input")
+        return cls(make_windows(tr, n_in, n_out, s_tr), make_windows(te, n_in, n_out, s_te), index_names, name,
+                   [*notes, note], val_series)
 
     def select_indices(self, names: Sequence[str]) -> 'ForecastData':
         "Only the index channels `names` (e.g. ('NDVI',) for the one-index ablation)."
@@ -215,7 +222,7 @@ class ForecastData:
         return (f"ForecastData({self.name}: {len(self.train)} train / {len(self.test)} test windows, {self.n_in} in → {self.n_out} out, "
                 f"{'/'.join(self.index_names)})")
 
-# %% ../nbs/42_forecast.ipynb #06ecfc46
+# %% ../nbs/42_forecast.ipynb #6db32519
 @dataclass
 class ForecastSettings:
     "Training settings of the neural forecasters."
@@ -271,15 +278,16 @@ class ForecastRun:
         st, tr = self.settings, self.data.train
         ins = [torch.as_tensor(np.asarray(a)) for a in inputs]
         val = ([a[self.val_idx] for a in ins], tr.y[self.val_idx]) if len(self.val_idx) else None
-        return fit_network(model, [a[self.fit_idx] for a in ins], tr.y[self.fit_idx], 'mse', st.epochs, st.lr, st.batch_size, st.weight_decay,
-                           self.seed, encoder_lr=encoder_lr, freeze=freeze, progress=self.progress, device=st.device, val=val)
+        return fit_network(model, [a[self.fit_idx] for a in ins], tr.y[self.fit_idx], 'mse', st.epochs, st.lr,
+                           st.batch_size, st.weight_decay, self.seed, encoder_lr=encoder_lr, freeze=freeze,
+                           progress=self.progress, device=st.device, val=val)
 
 def _persistence(r: ForecastRun):
     r.info.update(n_train=0, n_val=0)
     return persistence(r.data.test)
 
 def _ridge(r: ForecastRun):
-    r.info.update(n_train=len(r.data.train), n_val=0)     # RidgeCV picks its alpha by cross-validation on all training windows
+    r.info.update(n_train=len(r.data.train), n_val=0)     # RidgeCV: alpha by cross-validation on all training windows
     return ridge_forecast(r.data.train, r.data.test)
 
 def _cnn1d(r: ForecastRun):
@@ -296,7 +304,8 @@ def _rp_forecast(r: ForecastRun, pretrained: bool, freeze: bool = False):
     Itr, Ite = series_images(xtr, s.variant, s.size), series_images(xte, s.variant, s.size)
     branch = CNN1DForecaster(K, d.n_in, d.n_out) if r.conv else None
     if s.encoder is None:
-        m = RPForecaster(rp_backbone(Itr.shape[1], **st.encoder), K, d.n_in, d.n_out, r.use_series, bool(r.skip), series_net=branch).set_input_stats(Itr)
+        m = RPForecaster(rp_backbone(Itr.shape[1], **st.encoder), K, d.n_in, d.n_out, r.use_series, bool(r.skip),
+                         series_net=branch).set_input_stats(Itr)
     else: m = RPForecaster.from_encoder(s.encoder, K, d.n_in, d.n_out, r.use_series, bool(r.skip), series_net=branch)
     if r.skip == 'ridge':
         rr = fit_ridge(tr.subset(r.fit_idx)); m.set_skip(rr.coef_, rr.intercept_)
@@ -307,8 +316,8 @@ def _rp_cnn(r: ForecastRun): return _rp_forecast(r, False)
 def _pimc_frozen(r: ForecastRun): return _rp_forecast(r, True, freeze=True)
 def _pimc_finetune(r: ForecastRun): return _rp_forecast(r, True)
 
-FORECASTERS = {'persistence': _persistence, 'ridge': _ridge, 'cnn1d': _cnn1d, 'rp-cnn': _rp_cnn, 'pimc-frozen': _pimc_frozen,
-               'pimc-finetune': _pimc_finetune}
+FORECASTERS = {'persistence': _persistence, 'ridge': _ridge, 'cnn1d': _cnn1d, 'rp-cnn': _rp_cnn,
+               'pimc-frozen': _pimc_frozen, 'pimc-finetune': _pimc_finetune}
 
 def run_forecaster(method: str, # a key of FORECASTERS
                    data: ForecastData,
@@ -333,8 +342,10 @@ def run_forecaster(method: str, # a key of FORECASTERS
     pred = FORECASTERS[method](r)
     r.info['seconds'] = time.perf_counter() - t0
     v = r.info.get('variant', variant)
-    r.info['label'] = method + (f" [{v}{'+series' if use_series else ''}{'+conv' if conv else ''}"
-                                f"{'+' + ('ridge' if skip == 'ridge' else 'skip') if skip else ''}]" if method.startswith(('rp', 'pimc')) else '')
+    sk = '+' + ('ridge' if skip == 'ridge' else 'skip') if skip else ''
+    tag = f" [{v}{'+series' if use_series else ''}{'+conv' if conv else ''}{sk}]"
+    tag = tag if method.startswith(('rp', 'pimc')) else ''
+    r.info['label'] = method + tag
     return pred.astype(np.float32), r.info
 
 def compare_forecasters(data: ForecastData, # the windows every method sees
@@ -344,10 +355,12 @@ def compare_forecasters(data: ForecastData, # the windows every method sees
                        ):
     "Every method on the same windows (`pimc.fit.compare`): (DataFrame of RMSE/MAE per index, {label: predictions})."
     def one(method, encoder=None, **opts):
-        pred, info = run_forecaster(method, data, encoder=encoder, settings=settings, seed=seed, progress=progress, **opts)
+        pred, info = run_forecaster(method, data, encoder=encoder, settings=settings, seed=seed, progress=progress,
+                                    **opts)
         e = forecast_errors(data.test.y, pred, data.index_names)
-        return Outcome(info['label'], pred, {'n_train': info['n_train'], 'n_val': info['n_val'], 'n_test': len(data.test), **e},
-                       info['seconds'], 'RMSE ' + ', '.join(f"{n} {e['RMSE ' + n]:.4f}" for n in data.index_names))
+        row = {'n_train': info['n_train'], 'n_val': info['n_val'], 'n_test': len(data.test), **e}
+        say = 'RMSE ' + ', '.join(f"{n} {e['RMSE ' + n]:.4f}" for n in data.index_names)
+        return Outcome(info['label'], pred, row, info['seconds'], say)
     return compare(data.name, methods, one, FORECASTERS, None, encoder, progress)
 
 # %% ../nbs/42_forecast.ipynb #72ebac51

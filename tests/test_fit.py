@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from pimc.fit import (DEVICES, Outcome, compare, fit_network, label_fraction, method_specs, needs_encoder, resolve_device,
-                      torch_threads)
+from pimc.fit import (DEVICES, Outcome, compare, fit_network, label_fraction, method_specs, needs_encoder,
+                      resolve_device, torch_threads)
 
 
 @pytest.mark.parametrize('device, want', [(None, 'cpu'), ('cpu', 'cpu'), (torch.device('cpu'), 'cpu')])
@@ -58,14 +58,18 @@ def _one(calls):
 
 def test_compare_checks_before_anything_runs():
     calls, table = [], {'a': None, 'b': None, 'pimc-x': None}
-    with pytest.raises(ValueError, match='pimc-x need a pretrained'): compare('d', ['a', 'b', 'pimc-x'], _one(calls), table)
+    with pytest.raises(ValueError, match='pimc-x need a pretrained'):
+        compare('d', ['a', 'b', 'pimc-x'], _one(calls), table)
     with pytest.raises(ValueError, match=r"unknown method\(s\) \['c'\]"): compare('d', ['a', 'c'], _one(calls), table)
-    with pytest.raises(ValueError, match='label fractions must be in'): compare('d', ['a'], _one(calls), table, fractions=(1.5,))
+    with pytest.raises(ValueError, match='label fractions must be in'):
+        compare('d', ['a'], _one(calls), table, fractions=(1.5,))
     with pytest.raises(TypeError, match="a method is a name"): compare('d', [3], _one(calls), table)
     assert calls == []                                   # nothing ran
-    df, res = compare('d', ['a', ('pimc-x', {'label': 'X'})], _one(calls), table, fractions=(1.0,), encoder='enc', progress=False)
+    df, res = compare('d', ['a', ('pimc-x', {'label': 'X'})], _one(calls), table, fractions=(1.0,), encoder='enc',
+                      progress=False)
     assert calls == ['a', 'pimc-x'] and list(df.method) == ['a', 'X'] and ('X', 1.0) in res
-    assert method_specs(['a', ('b', {'k': 1}), {'method': 'c'}]) == [{'method': 'a'}, {'method': 'b', 'k': 1}, {'method': 'c'}]
+    want = [{'method': 'a'}, {'method': 'b', 'k': 1}, {'method': 'c'}]
+    assert method_specs(['a', ('b', {'k': 1}), {'method': 'c'}]) == want
     assert needs_encoder('pimc-probe') and not needs_encoder('rp-cnn')
 
 

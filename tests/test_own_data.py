@@ -53,8 +53,10 @@ def test_missing_encoder_refused_before_the_first_method(monkeypatch):
     ran = []
     monkeypatch.setitem(classify.METHODS, 'rf', lambda r: ran.append('rf') or np.zeros(len(r.x_test), int))
     from pimc.benchmarks import classify_methods
-    with pytest.raises(ValueError, match='pimc-probe, pimc-finetune need a pretrained'): compare_methods(d, classify_methods(), settings=TINY)
-    with pytest.raises(ValueError, match="conv=True is for"): compare_methods(d, ['rf', ('tempcnn', {'conv': True})], settings=TINY)
+    with pytest.raises(ValueError, match='pimc-probe, pimc-finetune need a pretrained'):
+        compare_methods(d, classify_methods(), settings=TINY)
+    with pytest.raises(ValueError, match="conv=True is for"):
+        compare_methods(d, ['rf', ('tempcnn', {'conv': True})], settings=TINY)
     assert ran == []
     compare_methods(d, ['rf'], progress=False)
     assert ran == ['rf']
@@ -64,8 +66,10 @@ def test_windows_from_plain_series():
     s = _series(6, T=60)
     d = ForecastData.from_series(s[:4], s[4:], name='mine', stride=5)
     assert len(d.train) == 4 * 4 and len(d.test) == 2 and d.index_names == ('NDVI',) and 'every 5 steps' in d.notes[0]
-    with pytest.raises(ValueError, match='name them'): ForecastData.from_series(np.zeros((2, 2, 60)), np.zeros((2, 2, 60)))
-    with pytest.warns(UserWarning, match='single window of 32 \\+ 10 steps at stride 4'): window_starts(45, 32, 10, stride=4)
+    with pytest.raises(ValueError, match='name them'):
+        ForecastData.from_series(np.zeros((2, 2, 60)), np.zeros((2, 2, 60)))
+    with pytest.warns(UserWarning, match='single window of 32 \\+ 10 steps at stride 4'):
+        window_starts(45, 32, 10, stride=4)
     with warnings.catch_warnings():
         warnings.simplefilter('error'); assert window_starts(68, 32, 10, stride=13).tolist() == [0, 13, 26]
 
@@ -73,23 +77,27 @@ def test_windows_from_plain_series():
 def test_forecast_n_train_leaves_out_validation():
     s = _series(50, T=60)
     d = ForecastData.from_series(s[:40], s[40:], name='mine', stride=9)        # 3 windows per series
-    df, _ = compare_forecasters(d, ['persistence', 'ridge', 'cnn1d'], settings=ForecastSettings(epochs=1, batch_size=16), progress=False)
+    st = ForecastSettings(epochs=1, batch_size=16)
+    df, _ = compare_forecasters(d, ['persistence', 'ridge', 'cnn1d'], settings=st, progress=False)
     assert df[['n_train', 'n_val', 'n_test']].values.tolist() == [[0, 0, 10], [120, 0, 10], [108, 12, 10]]
 
 
 def test_own_arrays_through_the_benchmarks(tmp_path):
     from pimc.benchmarks import benchmark_classify, benchmark_forecast
     rng = np.random.default_rng(0)
-    y = rng.choice(['crop', 'forest'], 60); x = (np.where(y == 'crop', 0.3, 0.7)[:, None] + 0.05 * rng.normal(size=(60, 24))).astype(np.float32)
-    df, reps = benchmark_classify(ClassifyData(x[:40], y[:40], x[40:], y[40:], name='mine'), methods=['rf'], pretrain_source=None,
-                                  out=tmp_path, progress=False)
-    assert df.OA.iloc[0] > 0.9 and {'classify_mine.md', 'classify_mine.csv', 'classify_mine_confusion.png'} <= {p.name for p in tmp_path.iterdir()}
+    y = rng.choice(['crop', 'forest'], 60)
+    x = (np.where(y == 'crop', 0.3, 0.7)[:, None] + 0.05 * rng.normal(size=(60, 24))).astype(np.float32)
+    mine = ClassifyData(x[:40], y[:40], x[40:], y[40:], name='mine')
+    df, reps = benchmark_classify(mine, methods=['rf'], pretrain_source=None, out=tmp_path, progress=False)
+    written = {p.name for p in tmp_path.iterdir()}
+    assert df.OA.iloc[0] > 0.9 and {'classify_mine.md', 'classify_mine.csv', 'classify_mine_confusion.png'} <= written
     with pytest.raises(ValueError, match='data_kw is for the built-in datasets'):
-        benchmark_classify(ClassifyData(x[:40], y[:40], x[40:], y[40:]), data_kw={'cap_per_class': 3}, pretrain_source=None, out=None)
+        benchmark_classify(mine, data_kw={'cap_per_class': 3}, pretrain_source=None, out=None)
     s = (0.5 + 0.2 * np.sin(np.arange(60) / 4 + rng.uniform(0, 6, (30, 1)))).astype(np.float32)
-    df, _ = benchmark_forecast(ForecastData.from_series(s[:20], s[20:], name='mine', stride=9), methods=['persistence', 'ridge'],
-                               pretrain_source=None, out=tmp_path, progress=False)
-    assert (tmp_path / 'forecast_mine.png').exists() and pd.read_csv(tmp_path / 'forecast_mine.csv').n_train.tolist() == [0, 60]
+    df, _ = benchmark_forecast(ForecastData.from_series(s[:20], s[20:], name='mine', stride=9),
+                               methods=['persistence', 'ridge'], pretrain_source=None, out=tmp_path, progress=False)
+    assert (tmp_path / 'forecast_mine.png').exists()
+    assert pd.read_csv(tmp_path / 'forecast_mine.csv').n_train.tolist() == [0, 60]
 
 
 def test_pretrain_runs_cached_per_recipe(tmp_path, monkeypatch):
@@ -98,9 +106,12 @@ def test_pretrain_runs_cached_per_recipe(tmp_path, monkeypatch):
     assert cache_dir() == tmp_path / 'xdg' / 'pimc'
     monkeypatch.setenv('PIMC_CACHE', str(tmp_path / 'c'))
     run, recipe = pretrain_dir('eolearn', 'rp+level', epochs=10)
-    assert run.parent == tmp_path / 'c' / 'pretrain' and run.name.startswith('eolearn-rp+level-') and recipe['epochs'] == 10
-    others = {pretrain_dir('eolearn', 'rp+level', epochs=5)[0], pretrain_dir('eolearn', 'rp+level', epochs=10, seed=1)[0],
-              pretrain_dir('eolearn', 'rp', epochs=10)[0], pretrain_dir('eolearn', 'rp+level', epochs=10, lr=1e-4)[0]}
+    assert run.parent == tmp_path / 'c' / 'pretrain' and run.name.startswith('eolearn-rp+level-')
+    assert recipe['epochs'] == 10
+    others = {pretrain_dir('eolearn', 'rp+level', epochs=5)[0],
+              pretrain_dir('eolearn', 'rp+level', epochs=10, seed=1)[0],
+              pretrain_dir('eolearn', 'rp', epochs=10)[0],
+              pretrain_dir('eolearn', 'rp+level', epochs=10, lr=1e-4)[0]}
     assert run not in others and len(others) == 4
     assert pretrain_dir('eolearn', 'rp+level', epochs=10)[0] == run          # the same recipe, the same folder
 
@@ -111,6 +122,7 @@ def test_pretrain_reuse_only_same_recipe(samples, tmp_path):
     kw = dict(source='cbers', variant='rp', n_pixels=64, batch_size=32, out_dir=tmp_path)
     a = pretrain_encoder(epochs=1, **kw)
     stamp = (a / 'summary.json').stat().st_mtime_ns
-    assert pretrain_encoder(epochs=1, **kw) == a and (a / 'summary.json').stat().st_mtime_ns == stamp   # reused, not retrained
+    assert pretrain_encoder(epochs=1, **kw) == a                                          # reused, not retrained
+    assert (a / 'summary.json').stat().st_mtime_ns == stamp
     b = pretrain_encoder(epochs=2, **kw)
     assert b != a and (b / 'summary.json').exists() and (a / 'summary.json').exists()

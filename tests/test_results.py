@@ -11,7 +11,7 @@ RESULTS = ROOT / "results"
 
 
 def cells(row: str) -> str:
-    "A markdown table row with the padding inside its cells removed (`DataFrame.to_markdown` pads, hand-written tables may not)."
+    "A markdown table row without the padding in its cells (`DataFrame.to_markdown` pads, hand-written tables may not)."
     return "|".join(c.strip() for c in re.split(r"(?<!\\)\|", row.strip())[1:-1])
 
 
