@@ -19,7 +19,7 @@ __all__ = ['PASTIS_VOID', 'PASTIS_BACKGROUND', 'pastis_ignore', 'confusion_matri
            'classification_report', 'plot_confusion', 'forecast_errors', 'errors_by_step', 'markdown_table',
            'write_results']
 
-# %% ../nbs/40_metrics.ipynb #ff95bcc7
+# %% ../nbs/40_metrics.ipynb #71f3cf63
 PASTIS_VOID, PASTIS_BACKGROUND = 19, 0
 
 def pastis_ignore(background: bool = False, # also ignore class 0 (background)
@@ -37,7 +37,7 @@ def confusion_matrix(y_true, # (N,) true class labels (integers; any shape, flat
                      n_classes: int | None = None, # matrix size K (default: 1 + the largest label seen)
                      ignore: Sequence[int] = (), # true labels to drop (e.g. `pastis_ignore()`)
                     ) -> np.ndarray:
-    "(K, K) counts: row = true class, column = predicted class; pixels whose true label is in `ignore` are dropped."
+    "(K, K) counts (scikit-learn): row = true class, column = predicted class; true labels in `ignore` dropped."
     t, p = _labels(y_true, 'y_true'), _labels(y_pred, 'y_pred')
     if t.shape != p.shape: raise ValueError(f"y_true and y_pred must have the same number of labels (got {t.size} and {p.size})")
     keep = ~np.isin(t, list(ignore)) if len(ignore) else np.ones(t.size, bool)
@@ -45,16 +45,20 @@ def confusion_matrix(y_true, # (N,) true class labels (integers; any shape, flat
     if t.size and min(t.min(), p.min()) < 0: raise ValueError(f"labels must be >= 0 (got {min(t.min(), p.min())})")
     K = int(n_classes) if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1))) + 1
     if t.size and max(t.max(), p.max()) >= K: raise ValueError(f"label {max(t.max(), p.max())} is out of range for n_classes={K}")
-    return np.bincount(t * K + p, minlength=K * K).reshape(K, K)
+    if not t.size: return np.zeros((K, K), np.int64)
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+    return sk_confusion_matrix(t, p, labels=np.arange(K)).astype(np.int64)
 
-# %% ../nbs/40_metrics.ipynb #c74bc847
+# %% ../nbs/40_metrics.ipynb #168cb2bf
 def f1_from_confusion(cm: np.ndarray, # (K, K) confusion matrix, rows = truth
                      ) -> np.ndarray:
-    "(K,) F1 per class from a confusion matrix; NaN for classes with no true sample."
-    cm = np.asarray(cm, np.float64)
-    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+    "(K,) F1 per class from a confusion matrix (scikit-learn, cells as weighted samples); NaN where no true sample."
+    cm = np.asarray(cm, np.float64); K = len(cm)
+    support = cm.sum(1)
+    if not cm.sum(): return np.full(K, np.nan)
+    from sklearn.metrics import f1_score
+    k = np.arange(K)
+    f1 = f1_score(np.repeat(k, K), np.tile(k, K), labels=k, average=None, sample_weight=cm.ravel(), zero_division=0)
     return np.where(support > 0, f1, np.nan)
 
 # %% ../nbs/40_metrics.ipynb #9a9160a2
@@ -181,7 +185,7 @@ def errors_by_step(y_true, y_pred, # (N, K, H) as in `forecast_errors`
     if t.ndim == 2: t, p = t[:, None], p[:, None]
     return np.sqrt(((p - t) ** 2).mean(0))
 
-# %% ../nbs/40_metrics.ipynb #76f7ab42
+# %% ../nbs/40_metrics.ipynb #da4e290a
 def _cell(v, digits: int) -> str:
     if v is None: return ''
     if isinstance(v, (float, np.floating)): return '' if math.isnan(v) else f"{v:.{digits}f}"
@@ -192,7 +196,8 @@ def markdown_table(df, # a DataFrame
                    bold_best: dict | None = None, # column -> 'max' or 'min': the best value of that column in bold
                    formats: dict | None = None, # column -> format spec overriding `digits`, e.g. {'seconds': '.0f'}
                   ) -> str:
-    "A GitHub-flavoured markdown table of `df` (no tabulate needed)."
+    "A GitHub-flavoured markdown table of `df` (`DataFrame.to_markdown`): numbers formatted, a column's best in bold."
+    import pandas as pd
     cols = list(df.columns)
     formats = {'seconds': '.0f', 'label_fraction': 'g', **(formats or {})}
     best = {}
@@ -200,15 +205,14 @@ def markdown_table(df, # a DataFrame
         if c in df.columns:
             v = np.asarray(df[c], np.float64)
             if np.isfinite(v).any(): best[c] = np.nanmax(v) if how == 'max' else np.nanmin(v)
-    lines = ['| ' + ' | '.join(map(str, cols)) + ' |', '|' + '|'.join('---' if df[c].dtype.kind in 'OUSb' else '---:' for c in cols) + '|']
-    for r in df.itertuples(index=False):
-        cells = []
-        for c, v in zip(cols, r):
-            s = format(v, formats[c]) if c in formats and isinstance(v, (float, np.floating, int, np.integer)) and np.isfinite(v) else _cell(v, digits)
-            if c in best and isinstance(v, (float, np.floating, int, np.integer)) and np.isclose(float(v), best[c]): s = f"**{s}**"
-            cells.append(s)
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
+    def cell(c, v):
+        num = isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, (bool, np.bool_))
+        s = format(v, formats[c]) if c in formats and num and np.isfinite(v) else _cell(v, digits)
+        return f"**{s}**" if c in best and num and np.isclose(float(v), best[c]) else s
+    rows = [[cell(c, v) for c, v in zip(cols, r)] for r in df.itertuples(index=False)]
+    text = pd.DataFrame(rows, columns=[str(c) for c in cols])
+    align = ['left' if df[c].dtype.kind in 'OUSb' else 'right' for c in cols]
+    return text.to_markdown(index=False, tablefmt='pipe', colalign=align, disable_numparse=True) + '\n'
 
 def write_results(df, # the table
                   stem, # path without extension: writes <stem>.csv and <stem>.md (folders created)

@@ -5,9 +5,9 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from pimc.classify import (ClassifyData, PixelClassifier, TempCNN, TrainSettings, compare_methods, fit_classifier,
-                           label_fraction, match_indices, predict_classes, recalibrate_bn, rp_backbone, run_method,
-                           series_stats)
+from pimc.classify import (METHODS, ClassifyData, PixelClassifier, TempCNN, TrainSettings, compare_methods, rp_backbone,
+                           run_method, series_stats)
+from pimc.fit import label_fraction, match_indices, recalibrate_bn
 from pimc.recurrence import variant_channels
 from pimc.models import Encoder, ProjectionHead, ResNetEncoder
 

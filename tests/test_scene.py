@@ -8,8 +8,8 @@ import torch
 from pimc.models import Encoder, ProjectionHead, ResNetEncoder
 from pimc.scene import (SCENE_METHODS, SceneClassifier, SceneSettings, band_statistics, compare_scene_methods, eurosat_data,
                         match_bands, run_scene_method)
-from pimc.classify import model_features
 from pimc.eurosat import FIXTURE_SPECTRA, make_eurosat
+from pimc.fit import model_features
 
 
 TINY = SceneSettings(epochs=2, batch_size=8, encoder=dict(widths=(8, 16), norm='batch'))
