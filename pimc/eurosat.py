@@ -39,13 +39,17 @@ _STEM = re.compile(r'^(.*?)(?:_\d+)?$')
 
 def _class_of_stem(stem: str) -> str: return _STEM.match(stem).group(1)
 
-def _chips_in(d: Path, exts) -> list[tuple[Path, str]]:
-    "(file, class) of every chip under the class folders of d, else of a flat folder of <Class>*.ext files."
-    chips = [(f, c.name) for c in sorted(p for p in d.iterdir() if p.is_dir())
-             for f in sorted(c.iterdir()) if f.suffix.lower() in exts and f.is_file()]
-    if chips: return chips
+def _chips_in(d: Path, exts) -> tuple[list[tuple[Path, str]], list[Path]]:
+    "(file, class) of the chips in d's EuroSAT class folders (else in a flat folder), and d's other folders with chips."
+    chips, other = [], []
+    for c in sorted(p for p in d.iterdir() if p.is_dir()):
+        fs = [(f, c.name) for f in sorted(c.iterdir())
+              if f.suffix.lower() in exts and f.is_file() and not f.name.startswith('.')]   # not macOS ._ files
+        if c.name in EUROSAT_CLASSES: chips += fs
+        elif fs: other.append(c)
+    if chips: return chips, other
     return [(f, _class_of_stem(f.stem)) for f in sorted(d.iterdir())
-            if f.suffix.lower() in exts and f.is_file() and _class_of_stem(f.stem) in EUROSAT_CLASSES]
+            if f.suffix.lower() in exts and f.is_file() and _class_of_stem(f.stem) in EUROSAT_CLASSES], other
 
 def find_eurosat(root, # folder holding EuroSAT (any of the layouts above)
                  kind: str = 'rgb', # 'rgb' (JPEG) or 'ms' (13-band GeoTIFF)
@@ -54,9 +58,20 @@ def find_eurosat(root, # folder holding EuroSAT (any of the layouts above)
     if kind not in IMAGE_DIRS: raise ValueError(f"EuroSAT(kind=...): kind must be 'rgb' or 'ms' (got {kind!r})")
     root = Path(root)
     if not root.is_dir(): raise DatasetNotFoundError(f"EuroSAT root {root} does not exist or is not a folder. {EUROSAT_SOURCE}")
+    strays = []
     for sub in IMAGE_DIRS[kind]:
         d = (root / sub) if sub != '.' else root
-        if d.is_dir() and (chips := _chips_in(d, EXTENSIONS[kind])): return d, chips
+        if not d.is_dir(): continue
+        chips, other = _chips_in(d, EXTENSIONS[kind])
+        if chips:   # label ids come from EUROSAT_CLASSES alone: a stray folder never shifts them
+            if other: warnings.warn(f"EuroSAT {d}: ignoring {len(other)} folder(s) that are not EuroSAT classes: "
+                                    f"{', '.join(p.name for p in other)} (classes are {', '.join(EUROSAT_CLASSES)})")
+            return d, chips
+        strays += other
+    if strays:
+        raise DatasetNotFoundError(f"no EuroSAT {kind.upper()} chips under root {root}: the folders with chips "
+                                   f"({', '.join(str(p) for p in strays[:5])}) are not EuroSAT classes; expected "
+                                   f"class folders named {', '.join(EUROSAT_CLASSES)}. {EUROSAT_SOURCE}")
     looked = ', '.join(f"{sub}/<Class>/*{EXTENSIONS[kind][0]}" for sub in IMAGE_DIRS[kind])
     raise DatasetNotFoundError(f"no EuroSAT {kind.upper()} chips under root {root}: looked for {looked}. {EUROSAT_SOURCE}")
 
@@ -121,8 +136,7 @@ class EuroSAT:
         if not self.band_idx: raise ValueError(f"EuroSAT(bands=...): give at least one band of {full.bands} (got {bands!r})")
         sel = full if bands is None else full.select(bands)
         self.sensor = Sensor(sel.name, sel.bands, 1.0, sel.roles, sel.description + ' (as returned: reflectance or 0-1, scale 1)')
-        found = sorted({c for _, c in chips})
-        self.classes = self.CLASSES if set(found) <= set(self.CLASSES) else tuple(found)
+        self.classes = self.CLASSES   # fixed ids: find_eurosat keeps only the EuroSAT class folders
         self.split, self.split_file, self.missing_from_split = split, None, []
         if split is not None:
             self.split_file = _split_file(self.root, self.image_dir, split)

@@ -199,9 +199,12 @@ def test_unknown_class_folders_and_size_mismatch(tmp_path):
     make_eurosat(tmp_path, n_per_class=1, classes=("Forest", "River"), splits=False)
     base = tmp_path / "2750"
     (base / "Glacier").mkdir(); Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(base / "Glacier" / "Glacier_1.jpg")
-    ds = EuroSAT(tmp_path)
-    assert ds.classes == ("Forest", "Glacier", "River") and ds.targets.tolist() == [0, 1, 2]   # sorted folder names
-    with pytest.raises(DatasetFormatError, match=r"Glacier_1.jpg: chip of shape \(3, 32, 32\), but .*Forest_1.jpg is \(3, 64, 64\)"):
+    with pytest.warns(UserWarning, match=r"ignoring 1 folder\(s\) that are not EuroSAT classes: Glacier"):
+        ds = EuroSAT(tmp_path)
+    assert ds.classes == EUROSAT_CLASSES and ds.targets.tolist() == [1, 8]   # official ids; Glacier is not a class
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(base / "River" / "River_2.jpg")
+    with pytest.warns(UserWarning, match="Glacier"): ds = EuroSAT(tmp_path)
+    with pytest.raises(DatasetFormatError, match=r"River_2.jpg: chip of shape \(3, 32, 32\), but .*Forest_1.jpg is \(3, 64, 64\)"):
         ds.as_arrays(progress=False)
     with pytest.raises(IndexError, match=r"index 3 out of range for 3 chips"): ds[3]
     with pytest.raises(ValueError, match=r"needs the red, green and blue bands; this dataset returns only \['G'\]"):
