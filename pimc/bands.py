@@ -7,12 +7,14 @@ Docs: https://pimc-dev.github.io/pimc/bands.html.md"""
 # %% ../nbs/00_bands.ipynb #875e5b3a
 from __future__ import annotations
 from dataclasses import dataclass, field
+import re
 from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['DEFAULT_ROLE_NAMES', 'S2_L1C_BANDS', 'SENSORS', 'INDICES', 'Sensor', 'register_sensor', 'get_sensor', 'IndexResult',
-           'vegetation_index', 'ndvi', 'evi', 'savi', 'compute_indices', 'index_bands']
+__all__ = ['DEFAULT_ROLE_NAMES', 'ROLE_TABLES', 'S2_L1C_BANDS', 'SENSORS', 'REFLECTANCE_RANGE', 'INDICES', 'Sensor',
+           'register_sensor', 'get_sensor', 'IndexResult', 'vegetation_index', 'ndvi', 'evi', 'savi', 'compute_indices',
+           'index_bands']
 
 # %% ../nbs/00_bands.ipynb #b25553ab
 #: spectral roles the indices use, and the band names that play them when a sensor does not say otherwise
@@ -22,6 +24,25 @@ DEFAULT_ROLE_NAMES = {
     'red':   ('red', 'R', 'B4', 'B04'),
     'nir':   ('nir', 'NIR', 'B8', 'B08'),
 }
+#: roles of the bare band names B1..B12 in each sensor family that uses them (one name, three meanings)
+ROLE_TABLES = {
+    'sentinel2': {'blue': 'B2', 'green': 'B3', 'red': 'B4', 'nir': 'B8'},
+    'landsat8':  {'blue': 'B2', 'green': 'B3', 'red': 'B4', 'nir': 'B5'},   # Landsat 8/9 OLI: B8 is panchromatic
+    'landsat7':  {'blue': 'B1', 'green': 'B2', 'red': 'B3', 'nir': 'B4'},   # Landsat 4-7 TM/ETM+
+}
+_BARE = re.compile(r'B0?(\d{1,2})', re.I)          # 'B8', 'b08': a band number without a sensor
+_S2_ONLY = {'B8A', 'B12', 'B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B09'}   # Sentinel-2's own spelling
+
+def _table_roles(table: str, bands) -> dict:
+    "Roles of `bands` under the ROLE_TABLES entry `table`, matching B2 / B02 / b2 alike."
+    if table not in ROLE_TABLES: raise KeyError(f"unknown role table {table!r}: known are {', '.join(ROLE_TABLES)}")
+    num = {int(m.group(1)): b for b in bands if (m := _BARE.fullmatch(b))}
+    return {r: num[int(n[1:])] for r, n in ROLE_TABLES[table].items() if int(n[1:]) in num}
+
+def _ambiguous(bands) -> bool:
+    "Are B1..B9 of `bands` bare band numbers that Sentinel-2 and Landsat read differently (no B8A, B12 or B0n)?"
+    up = {b.upper() for b in bands}
+    return not (up & _S2_ONLY) and any(re.fullmatch(r'B\d', b) for b in up)
 
 @dataclass(frozen=True)
 class Sensor:
@@ -29,18 +50,19 @@ class Sensor:
     name: str  # short identifier, e.g. 'pastis_s2'
     bands: tuple[str, ...]  # band names in the order they are stored
     scale: float = 1.0  # stored value / scale = surface (or TOA) reflectance
-    roles: Mapping[str, str] = field(default_factory=dict)  # role -> band name, e.g. {'nir': 'B8'}
+    roles: Mapping[str, str] | str = field(default_factory=dict)  # role -> band name ({'nir': 'B8'}), or a ROLE_TABLES name
     description: str = ''
 
     def __post_init__(self):
         object.__setattr__(self, 'bands', tuple(self.bands))
         if len(set(self.bands)) != len(self.bands): raise ValueError(f"Sensor {self.name!r}: duplicate band names in {self.bands}")
         if not self.scale > 0: raise ValueError(f"Sensor {self.name!r}: scale must be > 0 (got {self.scale})")
-        roles = dict(self.roles)
+        roles = _table_roles(self.roles, self.bands) if isinstance(self.roles, str) else dict(self.roles)
         upper = {b.upper(): b for b in self.bands}  # 'Red', 'RED' and 'red' all play the red role
+        skip = {'B2', 'B3', 'B4', 'B8'} if _ambiguous(self.bands) else set()   # B8: S2 NIR, Landsat 8 panchromatic
         for role, names in DEFAULT_ROLE_NAMES.items():
             if role not in roles:
-                hit = next((upper[n.upper()] for n in names if n.upper() in upper), None)
+                hit = next((upper[n.upper()] for n in names if n.upper() in upper and n.upper() not in skip), None)
                 if hit is not None: roles[role] = hit
         bad = {r: b for r, b in roles.items() if b not in self.bands}
         if bad: raise ValueError(f"Sensor {self.name!r}: roles {bad} name bands that are not in {self.bands}")
@@ -51,7 +73,11 @@ class Sensor:
         name = self.roles.get(band, band)
         if name not in self.bands:
             raise KeyError(f"band {band!r} not found in sensor {self.name!r}: bands present are {', '.join(self.bands)}"
-                           + (f"; roles known are {', '.join(f'{r}={b}' for r, b in self.roles.items())}" if self.roles else ''))
+                           + (f"; roles known are {', '.join(f'{r}={b}' for r, b in self.roles.items())}" if self.roles else '')
+                           + (f"; bare band numbers do not say the sensor (B8 is Sentinel-2's NIR but Landsat 8's "
+                              "panchromatic band, whose NIR is B5): pass a registered sensor, or the roles, e.g. "
+                              f"get_sensor({list(self.bands)}, roles='sentinel2' or 'landsat8' or 'landsat7' or "
+                              "{'nir': ..., 'red': ...})" if band in DEFAULT_ROLE_NAMES and _ambiguous(self.bands) else ''))
         return self.bands.index(name)
 
     def select(self, bands: Sequence[str]) -> 'Sensor':
@@ -69,7 +95,7 @@ SENSORS: dict[str, Sensor] = {}
 def register_sensor(name: str, # identifier used to look the sensor up
                     bands: Sequence[str], # band names in storage order
                     scale: float = 1.0, # stored value / scale = reflectance
-                    roles: Mapping[str, str] | None = None, # role -> band, for names the defaults don't know
+                    roles: Mapping[str, str] | str | None = None, # role -> band, or a ROLE_TABLES name ('landsat8')
                     description: str = '', # free text (resolution, source)
                     overwrite: bool = False, # replace an existing sensor of that name
                    ) -> Sensor:
@@ -91,13 +117,20 @@ register_sensor('formosat2', ('NIR', 'R', 'G'), 1000, description='Formosat-2 (T
 
 def get_sensor(sensor: Sensor | str | Sequence[str], # a Sensor, a registered name, or band names
                scale: float | None = None, # override the reflectance scale
+               roles: Mapping[str, str] | str | None = None, # for band names: role -> band, or a ROLE_TABLES name
               ) -> Sensor:
-    "Resolve `sensor` to a `Sensor` (band names alone get the default roles)."
+    "Resolve `sensor` to a `Sensor` (band names alone get the default roles where they are unambiguous)."
+    named = not isinstance(sensor, (Sensor, str))
+    if roles is not None and not named:
+        raise ValueError(f"get_sensor(roles=...) is for band names; sensor {getattr(sensor, 'name', sensor)!r} has its roles")
     if isinstance(sensor, Sensor): s = sensor
     elif isinstance(sensor, str):
         if sensor not in SENSORS: raise KeyError(f"unknown sensor {sensor!r}: registered sensors are {', '.join(SENSORS)} (or declare yours with register_sensor)")
         s = SENSORS[sensor]
-    else: s = Sensor('custom', tuple(sensor), 1.0 if scale is None else scale)
+    else:
+        if isinstance(sensor, (bytes, Mapping)) or not all(isinstance(b, str) for b in sensor):
+            raise TypeError(f"sensor must be a Sensor, a registered name or a sequence of band names (got {sensor!r})")
+        s = Sensor('custom', tuple(sensor), 1.0 if scale is None else scale, roles or {})
     if scale is not None and scale != s.scale: s = Sensor(s.name, s.bands, scale, s.roles, s.description)
     return s
 
@@ -110,9 +143,34 @@ class IndexResult(NamedTuple):
 def _is_torch(x): return type(x).__module__.startswith('torch')
 
 def _band(x, i, axis):
-    if _is_torch(x): return x.select(axis, i).to(x.dtype if x.is_floating_point() else __import__('torch').float32)
+    "Band i as float32 at least (float64 stays; float16 and integers become float32: half precision is too coarse)."
+    if _is_torch(x):
+        b = x.select(axis, i)
+        return b if b.dtype == __import__('torch').float64 else b.float()
     b = np.take(np.asarray(x), i, axis=axis)
-    return b if b.dtype.kind == 'f' else b.astype(np.float32)
+    return b if b.dtype == np.float64 else b.astype(np.float32)
+
+#: reflectances outside [low, high] are not measurements (negative: a fill value or an offset left in; far above 1:
+#: a wrong scale or saturation): an index that uses such a band value is masked
+REFLECTANCE_RANGE = (0.0, 1.5)
+
+def _in_range(b, valid_range):
+    lo, hi = valid_range
+    return (b >= lo) & (b <= hi)   # NaN: False (and invalid anyway)
+
+def _check_real(x, where):
+    kind = ('c' if x.is_complex() else 'f' if x.is_floating_point() else 'b' if x.dtype == __import__('torch').bool
+            else 'i') if _is_torch(x) else np.asarray(x).dtype.kind
+    if kind not in 'biuf':
+        raise TypeError(f"{where}: x must hold real numbers, reflectance or stored values "
+                        f"(got dtype {x.dtype}); convert it first, e.g. x.astype(np.float32)")
+
+def _finite(bands):
+    "All of `bands` finite (numpy or torch)."
+    fs = [(__import__('torch').isfinite(v) if _is_torch(v) else np.isfinite(v)) for v in bands]
+    out = fs[0]
+    for f in fs[1:]: out = out & f
+    return out
 
 def _safe_ratio(num, den, valid):
     "num / den where den != 0 and everything is finite; NaN elsewhere."
@@ -136,10 +194,12 @@ def vegetation_index(name: str, # 'NDVI', 'EVI' or 'SAVI' (case-insensitive)
                      scale: float | None = None, # override the sensor's reflectance scale
                      mask=None, # optional validity (True = usable observation), broadcastable to the result
                      L: float = 0.5, # SAVI soil-brightness term
+                     valid_range: tuple | None = REFLECTANCE_RANGE, # reflectances outside are masked (None: none)
                     ) -> IndexResult:
     "One vegetation index by band name, with safe division and a validity mask."
     key = name.upper()
     if key not in _NEEDS: raise ValueError(f"index must be one of {', '.join(INDICES)} (got {name!r})")
+    _check_real(x, key)
     s = get_sensor(sensor, scale)
     if x.shape[axis] != len(s.bands):
         raise ValueError(f"{key}: x has {x.shape[axis]} values along axis {axis} (shape {tuple(x.shape)}) but sensor {s.name!r} has {len(s.bands)} bands {s.bands}")
@@ -151,6 +211,18 @@ def vegetation_index(name: str, # 'NDVI', 'EVI' or 'SAVI' (case-insensitive)
         import torch
         valid = torch.as_tensor(valid, device=n.device).bool() & torch.ones_like(n, dtype=torch.bool)
     else: valid = np.broadcast_to(np.asarray(valid, bool), n.shape)
+    if valid_range is not None:
+        ok = True
+        for v in b.values(): ok = ok & _in_range(v, valid_range)
+        fin = valid & _finite(b.values())
+        n_fin, n_out = int(fin.sum()), int((fin & ~ok).sum())
+        if n_out and n_out * 2 > n_fin:
+            import warnings
+            warnings.warn(f"{key}: {n_out} of {n_fin} observations ({n_out / n_fin:.0%}) have a {'/'.join(b)} "
+                          f"reflectance (stored value / {s.scale:g}) outside {list(valid_range)} and are masked: "
+                          f"is the scale of sensor {s.name!r} right? (PASTIS and EuroSAT MS store reflectance x 10 000)",
+                          stacklevel=2)
+        valid = valid & ok
     if key == 'NDVI': return _safe_ratio(n - r, n + r, valid)
     if key == 'SAVI': return _safe_ratio((1 + L) * (n - r), n + r + L, valid)
     return _safe_ratio(2.5 * (n - r), n + 6 * r - 7.5 * b['blue'] + 1, valid)
@@ -166,9 +238,10 @@ def compute_indices(x, # stored values, bands along `axis`
                     axis: int = -3, # band axis of `x`; the indices replace it, in the same place
                     scale: float | None = None, # override the sensor's scale
                     mask=None, # optional validity of the observations
+                    valid_range: tuple | None = REFLECTANCE_RANGE, # reflectances outside are masked (None: none)
                    ) -> IndexResult:
     "Several indices stacked along `axis` (NDVI, EVI, SAVI by default), with a joint validity mask."
-    rs = [vegetation_index(n, x, sensor, axis, scale=scale, mask=mask) for n in names]
+    rs = [vegetation_index(n, x, sensor, axis, scale=scale, mask=mask, valid_range=valid_range) for n in names]
     if _is_torch(x):
         import torch
         return IndexResult(torch.stack([r.values for r in rs], axis), torch.stack([r.valid for r in rs], axis))

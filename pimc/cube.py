@@ -24,13 +24,32 @@ def as_dates(dates, # anything numpy can read as dates: strings 'YYYY-MM-DD', 'Y
     "Dates as datetime64 (days, or finer when times are given; YYYYMMDD integers and strings included)."
     d = np.asarray(dates)
     if d.dtype.kind in 'iu' or (d.dtype.kind in 'US' and d.size and len(str(d.flat[0])) == 8 and str(d.flat[0]).isdigit()):
-        s = np.char.zfill(d.astype(str), 8)
+        s = d.astype(str)
+        bad = [x for x in s.ravel() if len(x) != 8]
+        if bad: raise ValueError(f"dates given as numbers must be YYYYMMDD, 8 digits (got {bad[0]}, {len(bad[0])} digits"
+                                 f"{f', and {len(bad) - 1} more' if len(bad) > 1 else ''}); or give 'YYYY-MM-DD' strings")
         d = np.array([f'{x[:4]}-{x[4:6]}-{x[6:]}' for x in s.ravel()]).reshape(d.shape)
     if d.dtype.kind == 'M': return d
     try: return d.astype('datetime64') if d.dtype.kind in 'USO' else d.astype('datetime64[D]')
     except (ValueError, TypeError) as e: raise ValueError(f"cannot read dates {np.atleast_1d(d)[:3].tolist()}: {e}") from None
 
 # %% ../nbs/03_cube.ipynb #57f15030
+def _class_ids(labels, where) -> np.ndarray:
+    "Labels checked to be class ids: whole numbers >= 0 (whole floats become int64)."
+    y = np.asarray(labels)
+    if y.dtype.kind == 'f':
+        bad = ~(np.isfinite(y) & (y == np.round(y)))
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise ValueError(f"{where}: labels must be whole class ids (got {y[r, c]} at pixel ({r}, {c}))")
+        y = y.astype(np.int64)
+    elif y.dtype.kind not in 'biu': raise ValueError(f"{where}: labels must be integer class ids (got dtype {y.dtype})")
+    if y.size and y.dtype.kind == 'i' and (m := y.min()) < 0:
+        r, c = np.argwhere(y == m)[0]
+        raise ValueError(f"{where}: labels must be class ids >= 0 (got {m} at pixel ({r}, {c})); "
+                         "give unlabelled pixels a class of their own, e.g. 0 = 'no data'")
+    return y
+
 @dataclass(eq=False)
 class Cube:
     "A satellite image time series: (T, C, H, W) values with dates, named bands, validity, labels and georeference."
@@ -49,6 +68,8 @@ class Cube:
         where = f"Cube {self.name!r}" if self.name else "Cube"
         self.sensor = get_sensor(self.sensor)
         if getattr(self.values, 'ndim', 0) != 4: raise ValueError(f"{where}: values must be (T, C, H, W) (got shape {getattr(self.values, 'shape', None)})")
+        if getattr(self.values.dtype, 'kind', 'f') not in 'biuf':   # (a torch dtype has no kind: checked elsewhere)
+            raise ValueError(f"{where}: values must be real numbers, stored values or reflectance (got dtype {self.values.dtype})")
         T, C, H, W = self.values.shape
         if C != len(self.sensor.bands): raise ValueError(f"{where}: values have {C} bands but the sensor names {len(self.sensor.bands)}: {self.sensor.bands}")
         self.dates = as_dates(self.dates)
@@ -61,6 +82,7 @@ class Cube:
             if self.mask.shape != (T, H, W): raise ValueError(f"{where}: mask must be (T, H, W) = {(T, H, W)} (got {self.mask.shape})")
         if self.labels is not None:
             if self.labels.shape != (H, W): raise ValueError(f"{where}: labels must be (H, W) = {(H, W)} (got {self.labels.shape})")
+            self.labels = _class_ids(self.labels, where)
             if self.class_names is not None and len(self.class_names) <= int(np.max(self.labels)):
                 raise ValueError(f"{where}: label {int(np.max(self.labels))} has no name ({len(self.class_names)} class names)")
 

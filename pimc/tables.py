@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import DatasetNotFoundError, TableError, plot_axes
-from .bands import DEFAULT_ROLE_NAMES, INDICES, Sensor, get_sensor, vegetation_index, _NEEDS
+from .bands import DEFAULT_ROLE_NAMES, INDICES, Sensor, get_sensor, vegetation_index, _NEEDS, _ambiguous
 from .timeseries import date_numbers, fill_gaps
 
 # %% auto #0
@@ -26,7 +26,9 @@ def table_sensor(names: Sequence[str], # channel names
     "A Sensor for the channels, with blue/green/red/nir roles found by name, case-insensitively (BLUE, Red, nir …)."
     names = tuple(names)
     roles = {}
+    bare = {'b2', 'b3', 'b4', 'b8'} if _ambiguous(names) else set()   # B8: Sentinel-2 NIR, Landsat 8 panchromatic
     for role, cands in DEFAULT_ROLE_NAMES.items():
+        cands = tuple(c for c in cands if c.lower() not in bare)
         low = {c.lower() for c in cands}
         hit = next((b for b in names if b in cands), None) or next((b for b in names if b.lower() in low), None)
         if hit is not None and hit.upper() not in INDICES: roles[role] = hit

@@ -41,7 +41,9 @@ def test_scale_is_explicit():
     x = np.array([500.0, 0, 1000, 0, 0, 0, 5000, 0, 0, 0])[:, None, None]
     assert ndvi(x, "pastis_s2").values.item() == pytest.approx(ndvi(x / 10_000, "pastis_s2", scale=1).values.item())
     # EVI has constant terms: the scale changes the value, so it must not be guessed
-    assert evi(x, "pastis_s2").values.item() != pytest.approx(evi(x, "pastis_s2", scale=1).values.item())
+    assert evi(x, "pastis_s2").values.item() != pytest.approx(evi(x, "pastis_s2", scale=1, valid_range=None).values.item())
+    with pytest.warns(UserWarning, match=r"outside \[0.0, 1.5\] and are masked: is the scale of sensor 'pastis_s2' right"):
+        assert not evi(x, "pastis_s2", scale=1).valid.item()     # the wrong scale is masked, not passed on
 
 
 def test_safe_division_and_mask():

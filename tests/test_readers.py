@@ -305,7 +305,7 @@ def stack(tmp_path):
 
 def test_geotiff_stack_reads_in_date_order(stack):
     d, px = stack
-    c = read_geotiff_stack(d, sensor=readers.get_sensor(("B2", "B4", "B8", "B11"), scale=10_000))
+    c = read_geotiff_stack(d, sensor=readers.get_sensor(("B2", "B4", "B8", "B11"), scale=10_000, roles="sentinel2"))
     assert list(c.dates.astype(str)) == ["2019-03-02", "2019-04-12", "2019-05-30"] and np.array_equal(c.values, px)
     assert c.crs == "EPSG:32631" and c.transform == UTM and c.mask.all() and c.name == "stack"
     assert [Path(p).name for p in c.meta["paths"]] == ["S2_2019-03-02.tif", "S2_20190412.tif", "S2_20190530.tif"]
@@ -393,7 +393,7 @@ def test_geotiff_stack_all_cloudy_pixel(stack, tmp_path):
         masks.append(write_tif(tmp_path / f"m{t}.tif", m))
     files = [d / "S2_2019-03-02.tif", d / "S2_20190412.tif", d / "S2_20190530.tif"]
     with pytest.warns(UserWarning, match=r"1 of 30 pixels have no usable date \(first at row 4, col 0\)"):
-        c = read_geotiff_stack(files, band_names=["B2", "B4", "B8", "B11"], mask_paths=masks)
+        c = read_geotiff_stack(files, band_names=["B02", "B04", "B08", "B11"], mask_paths=masks)   # Sentinel-2 names
     with pytest.warns(UserWarning, match="no valid date"):
         s = c.index_series([4], [0], ["NDVI"])
     assert np.isnan(s.values).all()
