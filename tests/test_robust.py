@@ -34,3 +34,131 @@ def test_01_eurosat_only_unknown_folders_is_refused(tmp_path):
     for c in ("cats", "dogs"): _jpg(tmp_path / c / f"{c}_1.jpg")
     with pytest.raises(DatasetNotFoundError, match=r"are not EuroSAT classes; expected class folders named AnnualCrop"):
         EuroSAT(tmp_path)
+
+
+# ---------------------------------------------------------------- 2. wrong bands, out-of-range values, bad labels
+def test_02_bare_band_numbers_ask_for_the_sensor():
+    from pimc.bands import get_sensor, ndvi
+    l8 = [f"B{i}" for i in range(1, 10)]                       # a Landsat-8 stack: B5 is NIR, B8 panchromatic
+    x = np.full((9, 2, 2), 0.1, np.float32); x[4] = 0.5; x[7] = 0.2
+    with pytest.raises(KeyError, match=r"B8 is Sentinel-2's NIR but Landsat 8's panchromatic band.*roles='sentinel2'"):
+        ndvi(x, l8, axis=0)
+    got = ndvi(x, get_sensor(l8, roles="landsat8"), axis=0).values
+    np.testing.assert_allclose(got, (0.5 - 0.1) / 0.6, rtol=1e-6)   # NIR is B5, not B8
+    assert get_sensor(["B2", "B3", "B4", "B8", "B8A", "B11", "B12"]).roles["nir"] == "B8"   # B8A/B12: Sentinel-2
+    assert get_sensor(["B02", "B04", "B08"]).roles["nir"] == "B08"                          # zero-padded: Sentinel-2
+    assert get_sensor("pastis_s2").roles == {"blue": "B2", "green": "B3", "red": "B4", "nir": "B8"}
+    from pimc.tables import table_sensor
+    assert "nir" not in table_sensor(l8).roles and table_sensor(["B", "R", "NIR"]).roles["nir"] == "NIR"
+
+
+def test_02_negative_and_too_bright_reflectances_are_masked():
+    from pimc.bands import REFLECTANCE_RANGE, compute_indices, evi
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.02, 0.1, (10, 6, 6)).astype(np.float32)   # PASTIS band order, reflectance
+    x[6] = rng.uniform(0.2, 0.5, (6, 6))                        # NIR (B8) of vegetation
+    x[0, 0, :3] = -0.3                                          # negative blue
+    x[6, 1, :2] = 3.0                                           # NIR far above 1
+    r = evi(x, "pastis_s2", scale=1)
+    assert not r.valid[0, :3].any() and not r.valid[1, :2].any() and r.valid[2:].all()
+    assert np.nanmin(r.values) >= -1 and np.nanmax(r.values) <= 1      # was -70..44 with the negatives kept
+    assert REFLECTANCE_RANGE == (0.0, 1.5)
+    raw = evi(x, "pastis_s2", scale=1, valid_range=None)                   # the rule can be turned off
+    assert raw.valid[0, :3].all()
+    import torch
+    t = compute_indices(torch.from_numpy(x), "pastis_s2", scale=1)
+    np.testing.assert_array_equal(t.valid.numpy(), compute_indices(x, "pastis_s2", scale=1).valid)
+    with pytest.warns(UserWarning, match=r"is the scale of sensor 'pastis_s2' right"):   # DN read at scale 1
+        assert not evi(x * 10_000, "pastis_s2", scale=1).valid.any()
+
+
+def test_02_real_samples_unchanged_by_the_range_rule(samples):
+    from pimc.bands import ndvi
+    ep = samples("eolearn_test_eopatch")
+    ref = np.load(ep / "REFERENCE_SCENES.npy")
+    a, b = ndvi(ref, "s2_l1c", axis=-1), ndvi(ref, "s2_l1c", axis=-1, valid_range=None)
+    np.testing.assert_array_equal(a.valid, b.valid)
+
+
+def test_02_labels_and_values_must_be_what_they_say():
+    from pimc.cube import Cube
+    v, d = np.ones((2, 10, 3, 3), np.int16), ["2020-01-01", "2020-01-11"]
+    with pytest.raises(ValueError, match=r"labels must be class ids >= 0 \(got -3 at pixel \(0, 0\)\)"):
+        Cube(v, d, "pastis_s2", labels=np.full((3, 3), -3))
+    with pytest.raises(ValueError, match=r"labels must be whole class ids \(got 0.7 at pixel \(1, 2\)\)"):
+        Cube(v, d, "pastis_s2", labels=np.array([[0, 1, 2], [0, 1, 0.7], [0, 0, 0]]))
+    with pytest.raises(ValueError, match=r"values must be real numbers.*complex"):
+        Cube(v.astype(np.complex64), d, "pastis_s2")
+    with pytest.raises(ValueError, match=r"values must be real numbers.*<U"):
+        Cube(v.astype(str), d, "pastis_s2")
+    from pimc.bands import ndvi
+    with pytest.raises(TypeError, match=r"NDVI: x must hold real numbers"):
+        ndvi(v[0].astype(str), "pastis_s2")
+
+
+def _pastis_tree(root):
+    from pimc.pastis import write_pastis_metadata, write_pastis_norm, write_pastis_patch
+    rng = np.random.default_rng(0)
+    recs = [write_pastis_patch(root, 10, rng.integers(0, 5000, (3, 10, 4, 4)), ["2019-01-01", "2019-02-01", "2019-03-01"],
+                               rng.integers(0, 20, (4, 4)), fold=1)]
+    write_pastis_metadata(root, recs); write_pastis_norm(root)
+    return root
+
+
+def test_02_pastis_norm_with_zero_std_is_refused(tmp_path):
+    from pimc.errors import DatasetFormatError
+    from pimc.pastis import PASTIS
+    ds = PASTIS(_pastis_tree(tmp_path))
+    std = [100.0] * 10; std[6] = 0
+    (tmp_path / "NORM_S2_patch.json").write_text(json.dumps({f"Fold_{f}": {"mean": [1.0] * 10, "std": std} for f in range(1, 6)}))
+    with pytest.raises(DatasetFormatError, match=r"NORM_S2_patch.json: folds \[1, 2, 3, 4, 5\] give band\(s\) B8 a std of 0"):
+        ds.normalize(ds[0].values)
+
+
+# ---------------------------------------------------------------- 3. float16 input
+def test_03_float16_indices_are_computed_in_float32():
+    import torch
+    from pimc.bands import compute_indices
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.uniform(0.01, 0.08, (50,)) if b in (0, 2) else rng.uniform(0.2, 0.5, (50,)) for b in range(10)])
+    h = x.astype(np.float16)
+    r16, r64 = compute_indices(h, "pastis_s2", axis=0, scale=1), compute_indices(h.astype(np.float64), "pastis_s2", axis=0, scale=1)
+    assert r16.values.dtype == np.float32
+    np.testing.assert_allclose(r16.values, r64.values, atol=1e-5)     # float16 arithmetic was off by up to 0.2 in EVI
+    t = compute_indices(torch.from_numpy(h), "pastis_s2", axis=0, scale=1)
+    assert t.values.dtype == torch.float32
+    np.testing.assert_allclose(t.values.numpy(), r64.values, atol=1e-5)
+    assert compute_indices(torch.from_numpy(h).bfloat16(), "pastis_s2", axis=0, scale=1).values.dtype == torch.float32
+
+
+# ---------------------------------------------------------------- 9. unclear errors name the file or argument
+@pytest.mark.parametrize("feature,says", [
+    ("oops", r'feature 1 is "oops"'),
+    (None, r"feature 1 is null"),
+    ({"type": "Feature", "properties": [10, 1]}, r"feature 1 has properties \[10, 1\]"),
+])
+def test_09_pastis_metadata_with_non_object_features(tmp_path, feature, says):
+    from pimc.errors import DatasetFormatError
+    from pimc.pastis import PASTIS
+    _pastis_tree(tmp_path)
+    p = tmp_path / "metadata.geojson"
+    gj = json.loads(p.read_text()); gj["features"].append(feature); p.write_text(json.dumps(gj))
+    with pytest.raises(DatasetFormatError, match=rf"metadata.geojson: {says}; expected a GeoJSON Feature object"):
+        PASTIS(tmp_path)
+
+
+def test_09_npy_dates_as_7_digit_ints_name_the_file(tmp_path):
+    from pimc.errors import ReadError
+    from pimc.readers import read_npy_cube
+    np.save(tmp_path / "cube.npy", np.ones((2, 10, 3, 3), np.int16))
+    np.save(tmp_path / "dates.npy", np.array([2020111, 2020121]))          # YYYYMDD: a digit short
+    with pytest.raises(ReadError, match=r"cube.npy: .*dates given as numbers must be YYYYMMDD, 8 digits \(got 2020111, 7"):
+        read_npy_cube(tmp_path / "cube.npy", np.load(tmp_path / "dates.npy"), "pastis_s2")
+
+
+def test_09_string_cube_names_the_file(tmp_path):
+    from pimc.errors import ReadError
+    from pimc.readers import read_npy_cube
+    np.save(tmp_path / "cube.npy", np.full((2, 10, 3, 3), "0.3"))
+    with pytest.raises(ReadError, match=r"cube.npy: .*values must be real numbers.*got dtype <U3"):
+        read_npy_cube(tmp_path / "cube.npy", ["2020-01-01", "2020-01-11"], "pastis_s2")
