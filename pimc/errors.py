@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 # %% auto #0
-__all__ = ['PimcError', 'DatasetNotFoundError', 'DatasetFormatError', 'ReadError', 'TableError', 'plot_axes']
+__all__ = ['PimcError', 'DatasetNotFoundError', 'DatasetFormatError', 'ReadError', 'TableError', 'FolderInUseError', 'plot_axes']
 
 # %% ../nbs/00_errors.ipynb #10406c40
 class PimcError(Exception):
@@ -38,6 +38,10 @@ class ReadError(DatasetFormatError):
 
 class TableError(DatasetFormatError):
     "A series table read by `pimc.tables` whose content is not what the loader expects; the message names the line."
+
+# %% ../nbs/00_errors.ipynb #b6938f47
+class FolderInUseError(PimcError, RuntimeError):
+    "A run, sweep or training folder is held by another process (`pimc.locks`); the message names that process."
 
 # %% ../nbs/00_errors.ipynb #f2d237d0
 def plot_axes(ax, # the caller's `ax`: None, an Axes, or a sequence / array of Axes
