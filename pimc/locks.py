@@ -13,11 +13,11 @@ from pathlib import Path
 from .errors import FolderInUseError
 
 # %% auto #0
-__all__ = ['lock_holder', 'folder_lock']
+__all__ = ['lock_path', 'lock_holder', 'folder_lock']
 
-# %% ../nbs/00_locks.ipynb #ce244262
-def _sidecar(lock_path) -> Path:
-    p = Path(lock_path)
+# %% ../nbs/00_locks.ipynb #d5f86901
+def _sidecar(lock: Path) -> Path:
+    p = Path(lock)
     return p.with_name(p.name + '.holder.json')
 
 def _alive(pid: int) -> bool:
@@ -26,31 +26,36 @@ def _alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
-def lock_holder(lock_path, # a lock file taken with `folder_lock`
+def lock_path(folder) -> Path:
+    "The lock file of `folder`: `.<name>.lock` beside it."
+    f = Path(folder).absolute()
+    return f.parent / f'.{f.name}.lock'
+
+def lock_holder(folder, # a folder guarded by `folder_lock`
                ) -> dict | None:
-    "Who holds the lock `lock_path`: {pid, host, started, command} from its sidecar, or None when nobody is known."
-    try: h = json.loads(_sidecar(lock_path).read_text())
+    "Who holds `folder`: {pid, host, started, command} from its lock's sidecar, or None when nobody is known."
+    try: h = json.loads(_sidecar(lock_path(folder)).read_text())
     except (OSError, ValueError): return None
     if not isinstance(h, dict) or 'pid' not in h: return None
     if h.get('host') == platform.node() and not _alive(int(h['pid'])): return None   # a dead holder's leftover
     return h
 
 @contextlib.contextmanager
-def folder_lock(lock_path, # the lock file, e.g. `<folder>/.pimc.lock` (its folder is created)
-                what: str, # what it protects, for the message: 'sweep folder _runs/x'
+def folder_lock(folder, # the folder to hold (need not exist yet; its parent is created)
+                what: str | None = None, # what it is, for the message: 'sweep folder _runs/x' (default: the path)
                 timeout: float = 0, # seconds to wait for another holder (0: refuse at once; -1: wait for ever)
                ):
-    "Hold `lock_path` while the block runs; when another process holds it, a FolderInUseError naming that process."
+    "Hold `folder` while the block runs; when another process holds it, a FolderInUseError naming that process."
     from filelock import FileLock, Timeout
-    p = Path(lock_path); p.parent.mkdir(parents=True, exist_ok=True)
+    p = lock_path(folder); p.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(p), timeout=timeout)
     try: lock.acquire()
     except Timeout:
-        h = lock_holder(p)
+        h = lock_holder(folder)
         who = (f"process {h['pid']} on {h.get('host')} since {h.get('started')} ({h.get('command')})" if h
                else "another process")
         wait = f" (waited {timeout:g} s)" if timeout > 0 else ''
-        raise FolderInUseError(what, f"in use by {who}{wait}; lock {p}",
+        raise FolderInUseError(what or str(folder), f"in use by {who}{wait}; lock {p}",
                                "one process at a time: wait for it to finish, or stop it") from None
     side = _sidecar(p)
     try:

@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/train.html.md"""
 
 # %% ../nbs/12_train.ipynb #0c06a5bf
 from __future__ import annotations
-import contextlib, json, math, os, random, sys, time, warnings
+import contextlib, json, math, os, random, re, sys, time, warnings
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,7 +16,8 @@ from torch import nn
 import torch.distributed as dist
 from fastcore.basics import patch
 
-from .errors import plot_axes
+from .errors import DatasetFormatError, plot_axes
+from .locks import folder_lock
 from .models import PIMC, count_params, NORMS
 from .loss import ClipLoss, world
 from .fit import DEVICES, resolve_device  # the one device rule, shared with the downstream fits
@@ -24,9 +25,9 @@ from .fit import DEVICES, resolve_device  # the one device rule, shared with the
 # %% auto #0
 __all__ = ['AMP_MODES', 'PAIR_KEYS', 'CKPT_FORMAT', 'PretrainConfig', 'init_distributed', 'TensorPairs', 'toy_pairs',
            'epoch_order', 'batch_indices', 'warmup_cosine', 'warmup_steps', 'save_atomic', 'rng_state', 'set_rng_state',
-           'list_checkpoints', 'latest_checkpoint', 'load_checkpoint', 'model_from_checkpoint', 'TrainingInterrupted',
-           'Trainer', 'read_metrics', 'plot_metrics', 'Run', 'load_encoders', 'pairs_meta', 'as_pairs', 'check_out_dir',
-           'pretrain']
+           'list_checkpoints', 'latest_checkpoint', 'load_latest', 'load_checkpoint', 'model_from_checkpoint',
+           'TrainingInterrupted', 'Trainer', 'read_metrics', 'plot_metrics', 'Run', 'load_encoders', 'pairs_meta',
+           'as_pairs', 'check_out_dir', 'pretrain']
 
 # %% ../nbs/12_train.ipynb #852eb66a
 AMP_MODES = ('auto', 'bf16', 'fp16', 'off')
@@ -282,17 +283,43 @@ def latest_checkpoint(path: str | Path) -> Path:
     if not ck: raise FileNotFoundError(f"run folder {path} holds no checkpoint (expected {path / 'checkpoints' / 'step_*.pt'})")
     return ck[-1]
 
+_TORCH_HINT = re.compile(r'weights_only|safe_globals|add_safe_globals|trust|arbitrary code|torch\.load', re.I)
+
+def _unreadable(path, e: Exception) -> ValueError:
+    "Why torch could not read checkpoint `path`, without torch's advice to load untrusted pickles."
+    text = str(e)
+    if (m := re.search(r'Unsupported global: GLOBAL ([\w.]+)', text)):
+        return ValueError(f"checkpoint {path} holds a Python object ({m.group(1)}) that a pimc checkpoint never holds: "
+                          "it was not written by pimc or was altered; pimc reads checkpoints as tensors, numbers and "
+                          "text only (torch weights_only) and will not run code from a file")
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not _TORCH_HINT.search(l)] or [type(e).__name__]
+    why = next((l for l in lines if 'Unpickler error' in l), lines[0])
+    why = re.split(r'\.\s+(?:Please|If you|Check|Re-running)', why)[0][:300]
+    return ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}: {why}); "
+                      "it is corrupt or truncated, or not a torch file")
+
+def load_latest(run_dir: str | Path, # a run folder
+                map_location='cpu', # where tensors go
+               ) -> tuple[Path, dict]:
+    "(path, checkpoint) of the newest readable checkpoint of `run_dir`; a newer unreadable one is skipped with a warning."
+    latest_checkpoint(run_dir)                             # a missing folder, or no checkpoint: named
+    cks, bad = list_checkpoints(run_dir), []
+    for p in reversed(cks):
+        try: ck = load_checkpoint(p, map_location)
+        except ValueError as e: bad.append(e); continue
+        if bad: warnings.warn(f"{len(bad)} newer checkpoint(s) of {run_dir} cannot be used, falling back to {p.name}: "
+                              + '; '.join(map(str, bad)), stacklevel=2)
+        return p, ck
+    raise ValueError(f"none of the {len(cks)} checkpoints of {run_dir} can be used: " + '; '.join(map(str, bad)))
+
 def load_checkpoint(path: str | Path, # a checkpoint file or a run folder (its latest checkpoint)
                     map_location='cpu', # where tensors go
                    ) -> dict:
     "Read and check a pretraining checkpoint; any problem is a ValueError naming the file."
+    if Path(path).is_dir(): return load_latest(path, map_location)[1]
     path = latest_checkpoint(path)
     try: ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        lines = str(e).splitlines() or ['']
-        why = next((l.strip() for l in lines if 'Unpickler error' in l), lines[0])[:300]
-        raise ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}: {why}); "
-                         "it is corrupt or truncated, or not a torch file") from None
+    except Exception as e: raise _unreadable(path, e) from None
     if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
         keys = sorted(ck)[:8] if isinstance(ck, dict) else type(ck).__name__
         raise ValueError(f"{path} is not a pimc pretraining checkpoint (expected format {CKPT_FORMAT!r}; found {keys})")
@@ -588,17 +615,22 @@ class Run:
     def load(cls, path: str | Path, # run folder
              device='cpu'):
         "Reopen a finished (or interrupted) run from its folder."
-        path = Path(path); ckp = latest_checkpoint(path); ck = load_checkpoint(ckp)
+        path = Path(path); ckp, ck = load_latest(path)
         model = model_from_checkpoint(ck, ckp).to(device).eval()
-        info = json.loads((path / 'summary.json').read_text()) if (path / 'summary.json').exists() else {}
+        info, s = {}, path / 'summary.json'
+        if s.exists():
+            try: info = json.loads(s.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise DatasetFormatError(s, f"not valid JSON ({e})", "the summary pretrain writes at the end of a run; "
+                                         "delete the file to load the run without it") from None
         return cls(path, PretrainConfig.from_dict(ck['config'], str(ckp)), model, read_metrics(path / 'metrics.jsonl'), ckp, info)
 
 def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a checkpoint file
                   device='cpu', # where to put them
                  ) -> tuple[nn.Module, nn.Module]:
     "(rp_encoder, image_encoder) of a checkpoint, in eval mode; a corrupt or mismatched file raises a ValueError naming it."
-    p = latest_checkpoint(path)
-    m = model_from_checkpoint(load_checkpoint(p), p).to(device).eval()
+    p, ck = load_latest(path) if Path(path).is_dir() else (Path(path), load_checkpoint(path))
+    m = model_from_checkpoint(ck, p).to(device).eval()
     return m.rp, m.image
 
 # %% ../nbs/12_train.ipynb #f7288b4e
@@ -682,18 +714,20 @@ def pretrain(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (nam
     cfg.validate()
     dev = resolve_device(cfg.device)                   # fail early on an unavailable device
     created_pg = init_distributed(dev)
+    held = contextlib.ExitStack()
     try:
         out = Path(cfg.out_dir or _default_out_dir())
+        if world()[0] == 0:                                  # one process per run folder: a second resume stops here
+            held.enter_context(folder_lock(out, f"training run folder {out}"))
         existing = check_out_dir(out, resume)
         pairs, desc = as_pairs(data, cfg)
         cfg = replace(cfg, out_dir=str(out))
         tr = Trainer(pairs, cfg, out, desc).build()
-        ck = Path(resume) if isinstance(resume, (str, Path)) else (existing[-1] if resume and existing else None)
-        if ck is not None:
-            tr.load_state(latest_checkpoint(ck))
-            if tr.rank == 0:                                 # forget metrics logged after that checkpoint: they are redone
-                keep = [m for m in read_metrics(out / 'metrics.jsonl') if m['step'] <= tr.step]
-                save_atomic(''.join(json.dumps(m) + '\n' for m in keep), out / 'metrics.jsonl')
+        ck = Path(resume) if isinstance(resume, (str, Path)) else (load_latest(out)[0] if resume and existing else None)
+        if ck is not None: tr.load_state(latest_checkpoint(ck))
+        if tr.rank == 0 and (out / 'metrics.jsonl').exists():   # metrics after the checkpoint's step (all of them when
+            keep = [m for m in read_metrics(out / 'metrics.jsonl') if m['step'] <= tr.step]   # none): they are redone
+            save_atomic(''.join(json.dumps(m) + '\n' for m in keep), out / 'metrics.jsonl')
         if tr.rank == 0:
             out.mkdir(parents=True, exist_ok=True)
             save_atomic(cfg.to_dict(), out / 'config.json')
@@ -720,4 +754,5 @@ def pretrain(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (nam
         if created_pg: dist.barrier()
         return Run(out, cfg, tr.model, metrics, ckp, info)
     finally:
+        held.close()
         if created_pg and dist.is_initialized(): dist.destroy_process_group()

@@ -162,3 +162,115 @@ def test_09_string_cube_names_the_file(tmp_path):
     np.save(tmp_path / "cube.npy", np.full((2, 10, 3, 3), "0.3"))
     with pytest.raises(ReadError, match=r"cube.npy: .*values must be real numbers.*got dtype <U3"):
         read_npy_cube(tmp_path / "cube.npy", ["2020-01-01", "2020-01-11"], "pastis_s2")
+
+
+# ---------------------------------------------------------------- 4, 6, 8, 9, 11: training runs
+SMALL = dict(epochs=3, batch_size=32, rp_size=16, patch_size=7, embed_dim=16, widths=(8, 16), lr=3e-3, warmup=2,
+             device="cpu", ckpt_every=4, log_every=1, progress=False, seed=0)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    import torch
+    from pimc.train import toy_pairs
+    torch.set_num_threads(1)
+    return toy_pairs(96, rp_size=16, patch_size=7, channels=4, n_groups=12)
+
+
+def _cfg(tmp_path, name, **kw):
+    from pimc.train import PretrainConfig
+    return PretrainConfig(**{**SMALL, **kw, "out_dir": str(tmp_path / name)})
+
+
+def _same_weights(a, b):
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    return sa.keys() == sb.keys() and all(np.array_equal(sa[k].numpy(), sb[k].numpy()) for k in sa)
+
+
+def test_04_kill_before_the_first_checkpoint_then_resume_keeps_one_line_per_step(tmp_path, pairs):
+    from pimc.train import TrainingInterrupted, pretrain, list_checkpoints
+    with pytest.raises(TrainingInterrupted):
+        pretrain(pairs, _cfg(tmp_path, "run"), stop_at=3)                  # 3 lines logged, no checkpoint yet
+    assert not list_checkpoints(tmp_path / "run")
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
+    run = pretrain(pairs, _cfg(tmp_path, "run"), resume=True)
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == run.info["steps"] == 9 and [json.loads(l)["step"] for l in lines] == list(range(1, 10))
+
+
+def test_04_resume_after_a_checkpoint_drops_the_lines_after_it(tmp_path, pairs):
+    from pimc.train import TrainingInterrupted, pretrain
+    with pytest.raises(TrainingInterrupted):
+        pretrain(pairs, _cfg(tmp_path, "run"), stop_at=6)                  # checkpoint at 4, lines 1..6
+    run = pretrain(pairs, _cfg(tmp_path, "run"), resume=True)
+    assert [m["step"] for m in run.metrics] == list(range(1, 10))
+
+
+def test_08_a_corrupt_latest_checkpoint_falls_back_to_the_newest_readable(tmp_path, pairs):
+    from pimc.train import Run, TrainingInterrupted, list_checkpoints, load_encoders, pretrain
+    ref = pretrain(pairs, _cfg(tmp_path, "ref"))
+    with pytest.raises(TrainingInterrupted):
+        pretrain(pairs, _cfg(tmp_path, "run"), stop_at=8)
+    cks = list_checkpoints(tmp_path / "run")
+    assert [p.name for p in cks] == ["step_0000004.pt", "step_0000008.pt"]
+    cks[-1].write_bytes(cks[-1].read_bytes()[:500])                        # the latest one is torn
+    with pytest.warns(UserWarning, match=r"falling back to step_0000004.pt: checkpoint .*step_0000008.pt cannot be read"):
+        enc = load_encoders(tmp_path / "run")
+    assert enc[0] is not None
+    with pytest.warns(UserWarning, match=r"step_0000008.pt cannot be read"):
+        run = pretrain(pairs, _cfg(tmp_path, "run"), resume=True)
+    assert _same_weights(run, ref)                                         # resumed from step 4: the same result
+    assert [m["step"] for m in run.metrics] == list(range(1, 10))
+    Run.load(tmp_path / "run")
+
+
+def test_09_run_load_on_a_truncated_summary_names_the_file(tmp_path, pairs):
+    from pimc.errors import DatasetFormatError
+    from pimc.train import Run, pretrain
+    pretrain(pairs, _cfg(tmp_path, "run", epochs=1))
+    s = tmp_path / "run" / "summary.json"
+    s.write_text(s.read_text()[:40])
+    with pytest.raises(DatasetFormatError, match=r"run/summary.json: not valid JSON .*delete the file to load the run"):
+        Run.load(tmp_path / "run")
+
+
+def test_11_a_refused_checkpoint_does_not_suggest_weights_only_false(tmp_path):
+    import pathlib, torch
+    from pimc.train import CKPT_FORMAT, load_checkpoint
+    p = tmp_path / "step_0000004.pt"
+    torch.save({"format": CKPT_FORMAT, "model": {}, "where": pathlib.PurePosixPath("/x")}, p)
+    with pytest.raises(ValueError) as e:
+        load_checkpoint(p)
+    msg = str(e.value)
+    assert "holds a Python object (pathlib.PurePosixPath)" in msg and str(p) in msg
+    assert "weights_only=False" not in msg and "safe_globals" not in msg and "trust" not in msg
+    p.write_bytes(b"garbage" * 100)
+    with pytest.raises(ValueError, match=r"cannot be read \(UnpicklingError") as e:
+        load_checkpoint(p)
+    assert "weights_only=False" not in str(e.value)
+
+
+def _hold(lock_path):
+    "A separate process holding `lock_path` (the other sweep or resume); returns the Popen, once it holds."
+    src = (f"from pimc.locks import folder_lock; import time\n"
+           f"with folder_lock({str(lock_path)!r}, 'x'): print('held', flush=True); time.sleep(120)")
+    p = subprocess.Popen([sys.executable, "-c", src], stdout=subprocess.PIPE, text=True, env={**os.environ})
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def test_06_two_resumes_of_one_training_run(tmp_path, pairs):
+    from pimc.errors import FolderInUseError
+    from pimc.train import TrainingInterrupted, pretrain
+    with pytest.raises(TrainingInterrupted):
+        pretrain(pairs, _cfg(tmp_path, "run"), stop_at=5)
+    before = (tmp_path / "run" / "metrics.jsonl").read_text()
+    other = _hold(tmp_path / "run")
+    try:
+        with pytest.raises(FolderInUseError, match=rf"training run folder .*run: in use by process {other.pid} on"):
+            pretrain(pairs, _cfg(tmp_path, "run"), resume=True)
+    finally:
+        other.kill(); other.wait()
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == before      # the refused resume wrote nothing
+    run = pretrain(pairs, _cfg(tmp_path, "run"), resume=True)              # the holder gone (even by kill -9): free
+    assert [m["step"] for m in run.metrics] == list(range(1, 10))
