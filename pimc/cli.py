@@ -10,6 +10,8 @@ import argparse, importlib, sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from .errors import PimcError
+
 # %% auto #0
 __all__ = ['HANDOVER', 'BENCHES', 'parser', 'main']
 
@@ -82,12 +84,11 @@ def _print_table(df):
 
 def _params_from_cli(nb, pairs, yaml_text) -> dict:
     "The `-p NAME VALUE` pairs and `-y YAML` of the command line, read by the types the notebook declares, checked."
-    import yaml
-    from pimc.experiments import notebook_params, parse_cli_value, check_params
+    from pimc.experiments import notebook_params, parse_cli_value, check_params, read_yaml
     declared = notebook_params(nb)
     out = {}
     if yaml_text:
-        y = yaml.safe_load(yaml_text)
+        y = read_yaml(yaml_text, f"-y {yaml_text!r}")
         if not isinstance(y, Mapping): raise ValueError(f"-y expects a YAML mapping name: value (got {yaml_text!r})")
         out.update(y)
     for k, v in pairs or []: out[k] = parse_cli_value(v, declared.get(k))
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
         return _exit_code(_load(BENCHES[args[1]])(args[2:]))
     a = parser().parse_args(args)   # prints the help, or says what is wrong (exit 2)
     try: return _run_cmd(a)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PimcError) as e:   # PimcError: a folder in use
         print(f"pimc {a.cmd}: error: {e}", file=sys.stderr); return 2
 
 # %% ../nbs/50_cli.ipynb #c723f311

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pimc
+from .errors import FolderInUseError
+from .locks import folder_lock
 
 # %% auto #0
 __all__ = ['SIDECAR', 'STATUSES', 'RUN_DIR_PARAMS', 'runs_root', 'git_commit', 'write_sidecar', 'read_sidecar', 'timed',
            'notebooks_dir', 'packaged_notebooks', 'find_notebook', 'Param', 'notebook_params', 'check_value',
-           'parse_cli_value', 'check_params', 'sanitize', 'run_name', 'notebook_hash', 'run_notebook', 'load_grid',
-           'sweep', 'write_table', 'collate', 'plot_metric']
+           'read_yaml', 'parse_cli_value', 'check_params', 'sanitize', 'run_name', 'notebook_hash', 'run_notebook',
+           'load_grid', 'sweep', 'write_table', 'collate', 'plot_metric']
 
 # %% ../nbs/30_experiments.ipynb #9c4b6163
 SIDECAR = 'run.json'  # file name of a run's sidecar inside its run folder
@@ -196,6 +198,18 @@ def check_value(p: Param, # the declared parameter
         raise TypeError(f"{where}parameter {p.name!r} is declared `{p.type}` but got {value!r} ({type(value).__name__}){hint}")
     return value
 
+def read_yaml(text: str, # YAML text
+              where: str, # what it is, for the message: a file name, '-y', 'parameter lr'
+             ):
+    "`text` parsed as YAML (safe loader); a ValueError naming `where`, the line and the column when it does not parse."
+    import yaml
+    try: return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        m = getattr(e, 'problem_mark', None)
+        at = f" at line {m.line + 1}, column {m.column + 1}" if m is not None else ''
+        what = ' '.join(str(x) for x in (getattr(e, 'context', None), getattr(e, 'problem', None)) if x) or str(e)
+        raise ValueError(f"{where}: not valid YAML{at}: {what}") from None
+
 def parse_cli_value(text: str, # the value as typed after `-p name`
                     p: Param | None = None, # the declared parameter, if known
                    ):
@@ -211,11 +225,10 @@ def parse_cli_value(text: str, # the value as typed after `-p name`
             if t in ('true', '1', 'yes'): return True
             if t in ('false', '0', 'no'): return False
             raise ValueError
-        if base in ('list', 'dict'):
-            import yaml
-            return yaml.safe_load(text)
-    except ValueError:
-        raise ValueError(f"parameter {p.name!r} is declared `{p.type}`: cannot read {text!r} as {base}") from None
+        if base in ('list', 'dict'): return read_yaml(text, 'the value')
+    except ValueError as e:
+        raise ValueError(f"parameter {p.name!r} is declared `{p.type}`: cannot read {text!r} as {base}"
+                         + (f" ({e})" if base in ('list', 'dict') else '')) from None
     if text in ('True', 'False', 'None'): return {'True': True, 'False': False, 'None': None}[text]
     for f in (int, float):
         try: return f(text)
@@ -379,7 +392,12 @@ def _wait_turn():
         last.value = time.time()
 
 def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None) -> dict:
-    "Execute one run (in this process) and return its completed sidecar; never raises for a failing notebook."
+    "Execute one run (in this process), its folder held, and return its completed sidecar; never raises for a failing notebook."
+    run_dir = Path(out_dir).resolve() / name
+    with folder_lock(run_dir, f"run folder {run_dir}"):   # another process running it: FolderInUseError naming it
+        return _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout, kernel_name)
+
+def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None) -> dict:
     import logging, papermill as pm
     logging.getLogger('papermill').setLevel(logging.ERROR)
     nb, out_dir = Path(nb).resolve(), Path(out_dir).resolve()
@@ -420,6 +438,54 @@ def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel
     _write_json(run_dir / SIDECAR, rec)
     return rec
 
+def _failure(args, e: BaseException, kind: str | None = None) -> dict:
+    "The failed sidecar of a run that did not report back (worker died, could not start); not written into others' folders."
+    nb, params, defaults, out_dir, name = args[:5]
+    out_dir = Path(out_dir).resolve(); run_dir = out_dir / name
+    err = dict(type=kind or type(e).__name__, message=str(e), cell=None, exec_count=None, source=None)
+    if isinstance(e, FolderInUseError) or (run_dir.is_dir() and not (run_dir / SIDECAR).exists() and any(run_dir.iterdir())):
+        return dict(run=name, status='failed', error=err, run_dir=str(run_dir))
+    try: rec = read_sidecar(run_dir) or {}
+    except ValueError: rec = {}
+    full = {**defaults, **params}
+    rec = {**_record(full, status='failed'), **rec}
+    rec.update(run=name, notebook=str(nb), output=str(out_dir / f'{name}.ipynb'), run_dir=str(run_dir), status='failed',
+               error=err, params={k: v for k, v in {**rec.get('params', {}), **full}.items() if k not in RUN_DIR_PARAMS})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(run_dir / SIDECAR, rec)
+    return rec
+
+def _guarded(args) -> dict:
+    "One run in this process; a run that raises before its notebook runs (folder held, disk full) is recorded failed."
+    try: return _in_own_thread(_execute, *args) if _loop_running() else _execute(*args)
+    except Exception as e: return _failure(args, e)
+
+def _in_worker(ctx, shared, args) -> dict:
+    "One run in a worker process of its own (spawned from `ctx`); a worker that dies fails its own run, nothing else."
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    import importlib
+    mod = importlib.import_module('pimc.experiments')   # workers need importable functions (not a notebook's)
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=mod._init_worker, initargs=shared) as ex:
+        try: return ex.submit(mod._execute, *args).result()
+        except BrokenProcessPool:
+            return _failure(args, RuntimeError("the worker process running it died (killed by a signal, e.g. kill -9 or the "
+                                               "out-of-memory killer); run the sweep again to retry it"), 'WorkerDied')
+        except Exception as e: return _failure(args, e)
+
+def _own_name(out_dir, name: str, full: Mapping) -> str:
+    "`name`, or `name-<hash>` when `out_dir/name` holds a run whose stored parameters differ (that run is never removed)."
+    d = Path(out_dir) / name
+    try: rec = read_sidecar(d) if d.is_dir() else None
+    except ValueError: rec = {}                             # an unreadable sidecar: its parameters are not known
+    full = {k: v for k, v in full.items() if k not in RUN_DIR_PARAMS}
+    if rec is None or ('params' in rec and _same(rec['params'], full)): return name
+    new = sanitize(f"{name}-{hashlib.sha1(json.dumps(_jsonable(full), sort_keys=True).encode()).hexdigest()[:7]}")
+    if new != name and (Path(out_dir) / new).is_dir() and _own_name(out_dir, new, full) != new:
+        raise FileExistsError(f"{d} and {Path(out_dir) / new} both hold runs with other parameters; choose a run name")
+    warnings.warn(f"{d} holds a run with other parameters; not touching it: this run goes to {new}", stacklevel=3)
+    return new
+
 def _prepare(nb, params, declared=None):
     declared = declared if declared is not None else notebook_params(nb)
     params = check_params(nb, params, declared)
@@ -444,6 +510,7 @@ def run_notebook(nb, # the experiment notebook
     params, defaults, rd = _prepare(nb, params)
     name = sanitize(name) if name else run_name(params)
     out_dir = Path(out_dir) if out_dir is not None else runs_root() / sanitize(nb.stem)
+    name = _own_name(out_dir, name, {**defaults, **params})  # 'a/b' and 'a b' both sanitize to 'a-b': keep the first
     done = _completed(out_dir / name, params, notebook_hash(nb)) if skip_complete else None
     if done is not None: return {**done, 'skipped': True}
     _check_run_dir(out_dir / name)
@@ -458,13 +525,12 @@ def run_notebook(nb, # the experiment notebook
 def load_grid(grid, # a YAML file, YAML text, or a dict: name -> list of values, plus optional `fixed: {name: value}`
              ) -> tuple:
     "`(runs, swept, fixed)`: the list of parameter dicts (cartesian product), the swept names, the fixed values."
-    import yaml
     where = 'grid'
     if isinstance(grid, (str, Path)) and (isinstance(grid, Path) or '\n' not in grid and str(grid).endswith(('.yaml', '.yml'))):
         p = Path(grid)
         if not p.exists(): raise FileNotFoundError(f"grid file not found: {p}")
-        where, grid = str(p), yaml.safe_load(p.read_text())
-    elif isinstance(grid, str): grid = yaml.safe_load(grid)
+        where, grid = str(p), read_yaml(p.read_text(), f"grid file {p}")
+    elif isinstance(grid, str): grid = read_yaml(grid, 'grid text')
     if not isinstance(grid, Mapping) or not grid: raise ValueError(f"{where}: expected a mapping name -> list of values (got {grid!r})")
     grid = dict(grid); fixed = grid.pop('fixed', None) or {}
     if not isinstance(fixed, Mapping): raise ValueError(f"{where}: 'fixed' must be a mapping name -> value (got {fixed!r})")
@@ -506,36 +572,45 @@ def sweep(nb, # the experiment notebook
         raise ValueError(f"two runs of the grid get the same name {dup!r}: make the values distinct")
     gname = Path(grid).stem if isinstance(grid, Path) or (isinstance(grid, str) and str(grid).endswith(('.yaml', '.yml'))) else 'sweep'
     sdir = Path(out_root if out_root is not None else runs_root()) / sanitize(name or f'{nb.stem}_{gname}')
-    sdir.mkdir(parents=True, exist_ok=True)
-    _write_json(sdir / 'sweep.json', dict(notebook=str(nb.resolve()), grid=str(Path(grid).resolve()) if gname != 'sweep' else None,
-                                          swept=swept, fixed=fixed, runs=names, started=datetime.datetime.now().isoformat(timespec='seconds')))
-    skipped, todo, nb_hash = {}, [], notebook_hash(nb)
-    for (params, defaults, rd), n in zip(prepared, names):
-        done = None if force else _completed(sdir / n, params, nb_hash)
-        skipped[n] = done is not None
-        if done is None:
-            _check_run_dir(sdir / n)
-            todo.append((str(nb), params, defaults, str(sdir), n, rd, timeout, kernel_name))
-    from tqdm.auto import tqdm
-    bar = tqdm(total=len(names), initial=len(names) - len(todo), desc=f'sweep {sdir.name}', disable=not progress, unit='run')
-    def _report(rec):
-        bar.update(1)
-        if rec['status'] == 'failed': bar.write(f"  {rec['run']}: FAILED {rec['error']['type']}: {rec['error']['message'][:200]}")
-    if workers <= 1 or len(todo) <= 1:
-        for args in todo: _report(_in_own_thread(_execute, *args) if _loop_running() else _execute(*args))
-    elif todo:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        import importlib
-        mod = importlib.import_module('pimc.experiments')   # workers need importable functions (not a notebook's)
-        ctx = multiprocessing.get_context('spawn')
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=mod._init_worker,
-                                 initargs=(ctx.Lock(), ctx.Value('d', 0.0), stagger)) as ex:
-            for f in as_completed([ex.submit(mod._execute, *a) for a in todo]): _report(f.result())
-    bar.close()
-    df = collate(sdir, runs=names, write=False)
-    df.insert(2, 'skipped', [skipped[n] for n in df['run']])
-    write_table(df, sdir)
-    if metric: plot_metric(df, metric, x or swept[0], path=sdir / f'{sanitize(metric)}_vs_{sanitize(x or swept[0])}.png')
+    with folder_lock(sdir, f"sweep folder {sdir}"):      # a second sweep into this folder stops, naming this one
+        sdir.mkdir(parents=True, exist_ok=True)
+        names = [_own_name(sdir, n, {**d, **p}) for (p, d, _), n in zip(prepared, names)]   # never another run's
+        _write_json(sdir / 'sweep.json', dict(notebook=str(nb.resolve()), grid=str(Path(grid).resolve()) if gname != 'sweep' else None,
+                                              swept=swept, fixed=fixed, runs=names, started=datetime.datetime.now().isoformat(timespec='seconds')))
+        skipped, todo, nb_hash = {}, [], notebook_hash(nb)
+        for (params, defaults, rd), n in zip(prepared, names):
+            done = None if force else _completed(sdir / n, params, nb_hash)
+            skipped[n] = done is not None
+            if done is None:
+                _check_run_dir(sdir / n)
+                todo.append((str(nb), params, defaults, str(sdir), n, rd, timeout, kernel_name))
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(names), initial=len(names) - len(todo), desc=f'sweep {sdir.name}', disable=not progress, unit='run')
+        recs = {}
+        def _report(rec):
+            bar.update(1); recs[rec['run']] = rec
+            if rec['status'] == 'failed': bar.write(f"  {rec['run']}: FAILED {rec['error']['type']}: {rec['error']['message'][:200]}")
+        if workers <= 1 or len(todo) <= 1:
+            for args in todo: _report(_guarded(args))
+        elif todo:   # each run in a worker process of its own: one that dies (kill -9, out of memory) loses its run only
+            from concurrent.futures import ThreadPoolExecutor, as_completed
+            ctx = multiprocessing.get_context('spawn')
+            shared = (ctx.Lock(), ctx.Value('d', 0.0), stagger)
+            with ThreadPoolExecutor(min(workers, len(todo))) as ex:
+                for f in as_completed([ex.submit(_in_worker, ctx, shared, a) for a in todo]): _report(f.result())
+        bar.close()
+        have = [n for n in names if (sdir / n / SIDECAR).exists()]
+        df = collate(sdir, runs=have, write=False) if have else None
+        lost = [n for n in names if n not in have]    # runs that never wrote a sidecar (their folder was held)
+        if lost:
+            import pandas as pd
+            attrs = dict(df.attrs) if df is not None else dict(params=swept, metrics=[], sweep_dir=str(sdir))
+            extra = pd.DataFrame([dict(run=n, status='failed', error=_error_text(recs.get(n, {}).get('error'))) for n in lost])
+            df = extra if df is None else pd.concat([df, extra], ignore_index=True)
+            df = df.set_index('run').loc[names].reset_index(); df.attrs.update(attrs)
+        df.insert(2, 'skipped', [skipped[n] for n in df['run']])
+        write_table(df, sdir)
+        if metric: plot_metric(df, metric, x or swept[0], path=sdir / f'{sanitize(metric)}_vs_{sanitize(x or swept[0])}.png')
     return df
 
 # %% ../nbs/30_experiments.ipynb #9046f747

@@ -274,3 +274,104 @@ def test_06_two_resumes_of_one_training_run(tmp_path, pairs):
     assert (tmp_path / "run" / "metrics.jsonl").read_text() == before      # the refused resume wrote nothing
     run = pretrain(pairs, _cfg(tmp_path, "run"), resume=True)              # the holder gone (even by kill -9): free
     assert [m["step"] for m in run.metrics] == list(range(1, 10))
+
+
+# ---------------------------------------------------------------- 5, 6, 7, 9: the experiment runner
+def _notebook(path):
+    "A tiny experiment notebook: `die` kills the process that runs its kernel (a sweep worker), as `kill -9` would."
+    import nbformat
+    params = nbformat.v4.new_code_cell("die: bool = False  # kill the worker running this kernel\n"
+                                       "tag: str = 'x'  # a label\nrun_dir: str = ''  # set by the runner")
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell("import os, signal, time\n"
+                                     "if die: os.kill(os.getppid(), signal.SIGKILL); time.sleep(30)\n"
+                                     "from pimc.experiments import write_sidecar\n"
+                                     "write_sidecar(run_dir, metrics={'ok': 1}, status='running')")
+    nb = nbformat.v4.new_notebook(cells=[params, body])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_05_a_killed_sweep_worker_fails_its_run_only_and_the_table_is_written(tmp_path):
+    from pimc import experiments as ex
+    nb = _notebook(tmp_path / "nb.ipynb")
+    df = ex.sweep(nb, {"die": [False, True]}, workers=2, name="s", out_root=tmp_path, progress=False, stagger=0)
+    assert list(df.run) == ["die=False", "die=True"] and list(df.status) == ["complete", "failed"]
+    assert "WorkerDied: the worker process running it died" in df.error[1]
+    rec = json.loads((tmp_path / "s" / "die=True" / "run.json").read_text())
+    assert rec["status"] == "failed" and rec["error"]["type"] == "WorkerDied"                # not left 'running'
+    assert (tmp_path / "s" / "results.csv").exists() and (tmp_path / "s" / "results.md").exists()
+
+
+def test_06_two_sweeps_into_one_folder(tmp_path):
+    from pimc import experiments as ex
+    from pimc.errors import FolderInUseError
+    nb = _notebook(tmp_path / "nb.ipynb")
+    other = _hold(tmp_path / "s")                                           # the first sweep, still running
+    try:
+        with pytest.raises(FolderInUseError, match=rf"sweep folder .*s: in use by process {other.pid} on .*since"):
+            ex.sweep(nb, {"tag": ["a", "b"]}, name="s", out_root=tmp_path, progress=False)
+    finally:
+        other.kill(); other.wait()
+    assert not (tmp_path / "s").exists()                                    # the second one touched nothing
+
+
+def test_06_a_run_folder_in_use(tmp_path):
+    from pimc import cli, experiments as ex
+    from pimc.errors import FolderInUseError
+    nb = _notebook(tmp_path / "nb.ipynb")
+    (tmp_path / "out" / "tag=a").mkdir(parents=True)
+    (tmp_path / "out" / "tag=a" / "run.json").write_text(json.dumps({"status": "running", "params": {"tag": "a", "die": False}}))
+    other = _hold(tmp_path / "out" / "tag=a")
+    try:
+        with pytest.raises(FolderInUseError, match=rf"run folder .*tag=a: in use by process {other.pid}"):
+            ex.run_notebook(nb, {"tag": "a"}, tmp_path / "out")
+        assert cli.main(["run", str(nb), "-p", "tag", "a", "--out", str(tmp_path / "out")]) == 2
+    finally:
+        other.kill(); other.wait()
+    assert json.loads((tmp_path / "out" / "tag=a" / "run.json").read_text())["status"] == "running"   # untouched
+
+
+def test_07_pimc_run_name_collision_keeps_the_first_run(tmp_path):
+    from pimc import experiments as ex
+    nb = _notebook(tmp_path / "nb.ipynb")
+    a = ex.run_notebook(nb, {"tag": "a/b"}, tmp_path / "out")
+    assert a["status"] == "complete" and Path(a["run_dir"]).name == "tag=a-b"
+    with pytest.warns(UserWarning, match=r"tag=a-b holds a run with other parameters; not touching it"):
+        b = ex.run_notebook(nb, {"tag": "a b"}, tmp_path / "out")
+    assert b["status"] == "complete" and Path(b["run_dir"]).name.startswith("tag=a-b-") and len(b["run_dir"]) > len(a["run_dir"])
+    assert json.loads((tmp_path / "out" / "tag=a-b" / "run.json").read_text())["params"]["tag"] == "a/b"   # kept
+    assert json.loads((Path(b["run_dir"]) / "run.json").read_text())["params"]["tag"] == "a b"
+
+
+def test_07_same_name_same_parameters_is_the_same_run():
+    from pimc.experiments import _own_name
+    import tempfile
+    d = Path(tempfile.mkdtemp())
+    (d / "r").mkdir(); (d / "r" / "run.json").write_text(json.dumps({"params": {"tag": "a", "die": False}}))
+    assert _own_name(d, "r", {"tag": "a", "die": False, "run_dir": "ignored"}) == "r"
+    with pytest.warns(UserWarning):
+        assert _own_name(d, "r", {"tag": "b", "die": False}).startswith("r-")
+    (d / "r" / "run.json").write_text('{"params": {"ta')                 # unreadable: its parameters are unknown
+    with pytest.warns(UserWarning):
+        assert _own_name(d, "r", {"tag": "a", "die": False}) != "r"
+
+
+def test_09_yaml_errors_name_the_file_or_argument(tmp_path):
+    from pimc import cli, experiments as ex
+    g = tmp_path / "grid.yaml"
+    g.write_text("lr: [0.1, 0.2\nseed: [0]\n")
+    with pytest.raises(ValueError, match=r"grid file .*grid.yaml: not valid YAML at line \d+, column \d+"):
+        ex.load_grid(g)
+    with pytest.raises(ValueError, match=r"grid text: not valid YAML"):
+        ex.load_grid("lr: [0.1\nseed: {")
+    p = ex.Param("bands", "list", ["B04"], "")
+    with pytest.raises(ValueError, match=r"parameter 'bands' is declared `list`: cannot read '\[B04, B08' as list \(the value: not valid YAML at line 1"):
+        ex.parse_cli_value("[B04, B08", p)
+    nb = _notebook(tmp_path / "nb.ipynb")
+    for argv in (["run", str(nb), "-y", "{tag: [a"], ["sweep", str(nb), "--grid", str(g)]):
+        r = subprocess.run([sys.executable, "-m", "pimc.cli", *argv], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert ("-y '{tag: [a': not valid YAML" in r.stderr) if argv[0] == "run" else ("grid.yaml: not valid YAML" in r.stderr)
