@@ -292,6 +292,33 @@ def _empty_like(X, shape, dtype: str):
     if X.device.type == 'cpu' and math.prod(shape) >= _SERIAL_BELOW: return torch.from_numpy(np.empty(shape, dtype))
     return torch.empty(shape, dtype=getattr(torch, dtype), device=X.device)
 
+def _free_bytes(X) -> int | None:
+    "Memory free for a result beside X: the GPU's for a CUDA tensor, else the RAM the system has available."
+    if _is_torch(X) and X.device.type == 'cuda':
+        import torch
+        return torch.cuda.mem_get_info(X.device)[0]
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
+    except OSError: pass
+    try: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (ValueError, OSError, AttributeError): return None
+
+def _gb(b: float) -> str:
+    return f"{b / 1e9:,.1f} GB" if b >= 1e8 else f"{b / 1e6:,.1f} MB" if b >= 1e5 else f"{b / 1e3:,.1f} kB"
+
+_CHECK_ABOVE = 1 << 28   # bytes: smaller results are not checked (reading the free memory costs ~30 µs)
+
+def _check_memory(X, n: int, per_series: int, what: str, way_out: str = ''):
+    "Refuse, before allocating anything, `n` results of `per_series` bytes each that the free memory cannot hold."
+    need = n * per_series
+    if need < _CHECK_ABOVE or (free := _free_bytes(X)) is None or need <= free: return
+    fit = max(1, int(free // 2 // max(per_series, 1)))
+    where = f"on {X.device}" if _is_torch(X) and X.device.type == 'cuda' else "in RAM"
+    raise MemoryError(f"{what} needs {_gb(need)} for {n:,} series, and {_gb(free)} are free {where}; compute it in "
+                      f"batches of at most {fit:,} series (X[i:i + {fit}]){way_out}")
+
 def _check_out(out, X, shape, dtype: str):
     kind = 'a torch tensor' if _is_torch(X) else 'a numpy array'
     if _is_torch(out) != _is_torch(X): raise TypeError(f"out must be {kind} like X (got {type(out).__name__})")
@@ -323,6 +350,15 @@ def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor
                     backend: str | None = None, # 'numba', 'numpy' (one thread) or 'torch'; None: numba when installed
                    ):
     "Recurrence plots of a batch: (N, T) → (N, T′, T′), (N, C, T) → (N, C, T′, T′), T′ = T − (dimension − 1)·time_delay."
+    shape = tuple(X.shape) if hasattr(X, 'shape') else ()
+    if len(shape) in (2, 3) and shape[-1] >= 1:              # the result's size first: refuse what cannot fit
+        q = check_rp_params(shape[-1], dimension=dimension, time_delay=time_delay, size=size)
+        n0 = shape[-1] - (q['dimension'] - 1) * q['time_delay']; S0 = n0 if q['size'] is None else q['size']
+        dt = _dtype_name(dtype, out); C = shape[1] if len(shape) == 3 else 1
+        per = C * (8 if dt == 'float64' else 4) * ((S0 * S0 if out is None else 0) + (n0 * n0 if S0 != n0 else 0))
+        _check_memory(X, shape[0], per, f"recurrence_plot of shape {(*shape[:-1], S0, S0)} ({dt})",
+                      f", or pass out= a preallocated result (a file on disk: np.lib.format.open_memmap(path, 'w+', "
+                      f"'{dt}', {(*shape[:-1], n0, n0)})) with size=None")
     X2, lead, T = _as_series(X)
     p = check_rp_params(T, dimension=dimension, time_delay=time_delay, threshold=threshold, percentage=percentage,
                         size=size)
@@ -522,6 +558,10 @@ def series_images(series, # (N, K, T) or (N, T) gap-filled index series, numpy o
     x = np.asarray(X2.cpu().numpy() if _is_torch(X2) else X2, np.float32)
     x = x.reshape(*lead, T) if len(lead) == 2 else x[:, None]             # (N, K, T)
     N, K, T = x.shape
+    if variant != 'rp':                                     # (recurrence_plot checks its own)
+        S, C = T if size is None else size, variant_channels(variant, K)
+        _check_memory(x, N, 4 * C * (S * S + (T * T if variant.startswith(('rp', 'mtf')) else 0)),
+                      f"series_images({variant!r}) of shape {(N, C, S, S)}")
     if variant == 'rp': out = recurrence_plot(x, size=size, **(rp_params or {}))
     elif variant == 'mtf': out = markov_transition_field(x, n_bins=max(2, min(8, T // 3)), size=size)
     elif variant == 'gasf-raw': out = gramian_angular_field(np.clip(x, -1, 1), 'summation', size, sample_range=None)

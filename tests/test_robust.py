@@ -375,3 +375,24 @@ def test_09_yaml_errors_name_the_file_or_argument(tmp_path):
                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
         assert ("-y '{tag: [a': not valid YAML" in r.stderr) if argv[0] == "run" else ("grid.yaml: not valid YAML" in r.stderr)
+
+
+# ---------------------------------------------------------------- 10. huge RP requests
+def test_10_a_huge_rp_request_is_refused_before_allocating(monkeypatch, tmp_path):
+    import torch
+    from pimc import recurrence as rec
+    X = np.broadcast_to(np.zeros(400, np.float32), (10**7, 3, 400))        # 10^7 x 3 x 400: a view, no memory
+    with pytest.raises(MemoryError, match=r"recurrence_plot of shape \(10000000, 3, 400, 400\) \(float32\) needs "
+                                          r"19,200.0 GB for 10,000,000 series, and .* are free in RAM; compute it in "
+                                          r"batches of at most [\d,]+ series .*or pass out= a preallocated result"):
+        rec.recurrence_plot(X)
+    with pytest.raises(MemoryError, match=r"\(10000000, 3, 32, 32\)"):
+        rec.recurrence_plot(torch.zeros(400).expand(10**7, 3, 400), size=32)
+    monkeypatch.setattr(rec, "_free_bytes", lambda X: 10_000)                # a small machine: 10 kB free
+    monkeypatch.setattr(rec, "_CHECK_ABOVE", 0)
+    with pytest.raises(MemoryError, match=r"needs 44.4 kB for 2 series, and 10.0 kB are free in RAM; .*batches of at most 1 "):
+        rec.recurrence_plot(np.zeros((2, 3, 43)))
+    with pytest.raises(MemoryError, match=r"series_images\('gasf'\) of shape \(2, 3, 43, 43\) needs"):
+        rec.series_images(np.zeros((2, 3, 43)), "gasf", size=None)
+    out = np.lib.format.open_memmap(tmp_path / "rp.npy", "w+", np.float32, (2, 3, 43, 43))
+    assert rec.recurrence_plot(np.zeros((2, 3, 43)), out=out) is out       # the way out: a result on disk
