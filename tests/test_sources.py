@@ -106,11 +106,12 @@ def test_geotiff_folder(tmp_path, cube):
     for t in range(len(cube)):
         day = str(cube.dates[t]).replace("-", "")
         with rasterio.open(tmp_path / f"S2_{day}.tif", "w", driver="GTiff", height=16, width=16, count=10,
-                           dtype="int16", crs="EPSG:2154", transform=from_origin(600_000, 6_700_000, 10, 10)) as f:
-            f.write(np.asarray(cube.values[t]))
+                           dtype="float32", crs="EPSG:2154", transform=from_origin(600_000, 6_700_000, 10, 10)) as f:
+            f.write(np.asarray(cube.values[t]) / np.float32(cube.sensor.scale))   # reflectance: names, scale 1
             for i, b in enumerate(cube.sensor.bands): f.set_band_description(i + 1, b)   # named bands: no sensor=
     (c,) = open_source(tmp_path)
-    np.testing.assert_array_equal(c.values, cube.values)
+    np.testing.assert_allclose(c.values, cube.values / np.float32(cube.sensor.scale), rtol=1e-6)
+    assert c.indices(("NDVI",)).valid.all()                       # (stored x 10 000 at scale 1: masked, warned)
     run = pretrain_main(["--data", str(tmp_path), "--hilbert-step", "2", *CLI, "--out-dir", str(tmp_path / "run")])
     assert run.info["n_pairs"] == 128
     assert run.info["source"].endswith("folder of GeoTIFFs, one per date; hilbert_step 2")
