@@ -50,7 +50,7 @@ class Sensor:
     name: str  # short identifier, e.g. 'pastis_s2'
     bands: tuple[str, ...]  # band names in the order they are stored
     scale: float = 1.0  # stored value / scale = surface (or TOA) reflectance
-    roles: Mapping[str, str] | str = field(default_factory=dict)  # role -> band name ({'nir': 'B8'}), or a ROLE_TABLES name
+    roles: Mapping[str, str] | str = field(default_factory=dict)  # role -> band ({'nir': 'B8'}), or a ROLE_TABLES name
     description: str = ''
 
     def __post_init__(self):
@@ -72,12 +72,14 @@ class Sensor:
         "Position of `band` (a band name or a role such as 'nir')."
         name = self.roles.get(band, band)
         if name not in self.bands:
+            known = ', '.join(f'{r}={b}' for r, b in self.roles.items())
+            bare = band in DEFAULT_ROLE_NAMES and _ambiguous(self.bands)
             raise KeyError(f"band {band!r} not found in sensor {self.name!r}: bands present are {', '.join(self.bands)}"
-                           + (f"; roles known are {', '.join(f'{r}={b}' for r, b in self.roles.items())}" if self.roles else '')
+                           + (f"; roles known are {known}" if self.roles else '')
                            + (f"; bare band numbers do not say the sensor (B8 is Sentinel-2's NIR but Landsat 8's "
                               "panchromatic band, whose NIR is B5): pass a registered sensor, or the roles, e.g. "
                               f"get_sensor({list(self.bands)}, roles='sentinel2' or 'landsat8' or 'landsat7' or "
-                              "{'nir': ..., 'red': ...})" if band in DEFAULT_ROLE_NAMES and _ambiguous(self.bands) else ''))
+                              "{'nir': ..., 'red': ...})" if bare else ''))
         return self.bands.index(name)
 
     def select(self, bands: Sequence[str]) -> 'Sensor':
@@ -122,7 +124,8 @@ def get_sensor(sensor: Sensor | str | Sequence[str], # a Sensor, a registered na
     "Resolve `sensor` to a `Sensor` (band names alone get the default roles where they are unambiguous)."
     named = not isinstance(sensor, (Sensor, str))
     if roles is not None and not named:
-        raise ValueError(f"get_sensor(roles=...) is for band names; sensor {getattr(sensor, 'name', sensor)!r} has its roles")
+        raise ValueError(f"get_sensor(roles=...) is for band names; sensor {getattr(sensor, 'name', sensor)!r} "
+                         "has its roles")
     if isinstance(sensor, Sensor): s = sensor
     elif isinstance(sensor, str):
         if sensor not in SENSORS: raise KeyError(f"unknown sensor {sensor!r}: registered sensors are {', '.join(SENSORS)} (or declare yours with register_sensor)")
@@ -220,7 +223,8 @@ def vegetation_index(name: str, # 'NDVI', 'EVI' or 'SAVI' (case-insensitive)
             import warnings
             warnings.warn(f"{key}: {n_out} of {n_fin} observations ({n_out / n_fin:.0%}) have a {'/'.join(b)} "
                           f"reflectance (stored value / {s.scale:g}) outside {list(valid_range)} and are masked: "
-                          f"is the scale of sensor {s.name!r} right? (PASTIS and EuroSAT MS store reflectance x 10 000)",
+                          f"is the scale of sensor {s.name!r} right? (PASTIS and EuroSAT MS store reflectance "
+                          "x 10 000)",
                           stacklevel=2)
         valid = valid & ok
     if key == 'NDVI': return _safe_ratio(n - r, n + r, valid)

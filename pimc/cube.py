@@ -26,8 +26,9 @@ def as_dates(dates, # anything numpy can read as dates: strings 'YYYY-MM-DD', 'Y
     if d.dtype.kind in 'iu' or (d.dtype.kind in 'US' and d.size and len(str(d.flat[0])) == 8 and str(d.flat[0]).isdigit()):
         s = d.astype(str)
         bad = [x for x in s.ravel() if len(x) != 8]
-        if bad: raise ValueError(f"dates given as numbers must be YYYYMMDD, 8 digits (got {bad[0]}, {len(bad[0])} digits"
-                                 f"{f', and {len(bad) - 1} more' if len(bad) > 1 else ''}); or give 'YYYY-MM-DD' strings")
+        more = f', and {len(bad) - 1} more' if len(bad) > 1 else ''
+        if bad: raise ValueError(f"dates given as numbers must be YYYYMMDD, 8 digits (got {bad[0]}, "
+                                 f"{len(bad[0])} digits{more}); or give 'YYYY-MM-DD' strings")
         d = np.array([f'{x[:4]}-{x[4:6]}-{x[6:]}' for x in s.ravel()]).reshape(d.shape)
     if d.dtype.kind == 'M': return d
     try: return d.astype('datetime64') if d.dtype.kind in 'USO' else d.astype('datetime64[D]')
@@ -69,7 +70,8 @@ class Cube:
         self.sensor = get_sensor(self.sensor)
         if getattr(self.values, 'ndim', 0) != 4: raise ValueError(f"{where}: values must be (T, C, H, W) (got shape {getattr(self.values, 'shape', None)})")
         if getattr(self.values.dtype, 'kind', 'f') not in 'biuf':   # (a torch dtype has no kind: checked elsewhere)
-            raise ValueError(f"{where}: values must be real numbers, stored values or reflectance (got dtype {self.values.dtype})")
+            raise ValueError(f"{where}: values must be real numbers, stored values or reflectance "
+                             f"(got dtype {self.values.dtype})")
         T, C, H, W = self.values.shape
         if C != len(self.sensor.bands): raise ValueError(f"{where}: values have {C} bands but the sensor names {len(self.sensor.bands)}: {self.sensor.bands}")
         self.dates = as_dates(self.dates)

@@ -392,7 +392,7 @@ def _wait_turn():
         last.value = time.time()
 
 def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None) -> dict:
-    "Execute one run (in this process), its folder held, and return its completed sidecar; never raises for a failing notebook."
+    "Execute one run (in this process), its folder held; returns its completed sidecar, never raises for a failed run."
     run_dir = Path(out_dir).resolve() / name
     with folder_lock(run_dir, f"run folder {run_dir}"):   # another process running it: FolderInUseError naming it
         return _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout, kernel_name)
@@ -439,18 +439,20 @@ def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, k
     return rec
 
 def _failure(args, e: BaseException, kind: str | None = None) -> dict:
-    "The failed sidecar of a run that did not report back (worker died, could not start); not written into others' folders."
+    "The failed sidecar of a run that did not report back (worker died, did not start); never in another's folder."
     nb, params, defaults, out_dir, name = args[:5]
     out_dir = Path(out_dir).resolve(); run_dir = out_dir / name
     err = dict(type=kind or type(e).__name__, message=str(e), cell=None, exec_count=None, source=None)
-    if isinstance(e, FolderInUseError) or (run_dir.is_dir() and not (run_dir / SIDECAR).exists() and any(run_dir.iterdir())):
+    foreign = run_dir.is_dir() and not (run_dir / SIDECAR).exists() and any(run_dir.iterdir())   # not a run folder
+    if isinstance(e, FolderInUseError) or foreign:
         return dict(run=name, status='failed', error=err, run_dir=str(run_dir))
     try: rec = read_sidecar(run_dir) or {}
     except ValueError: rec = {}
     full = {**defaults, **params}
     rec = {**_record(full, status='failed'), **rec}
+    params = {k: v for k, v in {**rec.get('params', {}), **full}.items() if k not in RUN_DIR_PARAMS}
     rec.update(run=name, notebook=str(nb), output=str(out_dir / f'{name}.ipynb'), run_dir=str(run_dir), status='failed',
-               error=err, params={k: v for k, v in {**rec.get('params', {}), **full}.items() if k not in RUN_DIR_PARAMS})
+               error=err, params=params)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_json(run_dir / SIDECAR, rec)
     return rec
@@ -469,12 +471,13 @@ def _in_worker(ctx, shared, args) -> dict:
     with ProcessPoolExecutor(1, mp_context=ctx, initializer=mod._init_worker, initargs=shared) as ex:
         try: return ex.submit(mod._execute, *args).result()
         except BrokenProcessPool:
-            return _failure(args, RuntimeError("the worker process running it died (killed by a signal, e.g. kill -9 or the "
-                                               "out-of-memory killer); run the sweep again to retry it"), 'WorkerDied')
+            why = ("the worker process running it died (killed by a signal, e.g. kill -9 or the out-of-memory killer); "
+                   "run the sweep again to retry it")
+            return _failure(args, RuntimeError(why), 'WorkerDied')
         except Exception as e: return _failure(args, e)
 
 def _own_name(out_dir, name: str, full: Mapping) -> str:
-    "`name`, or `name-<hash>` when `out_dir/name` holds a run whose stored parameters differ (that run is never removed)."
+    "`name`, or `name-<hash>` when `out_dir/name` holds a run with other stored parameters (that run is never removed)."
     d = Path(out_dir) / name
     try: rec = read_sidecar(d) if d.is_dir() else None
     except ValueError: rec = {}                             # an unreadable sidecar: its parameters are not known
@@ -575,8 +578,10 @@ def sweep(nb, # the experiment notebook
     with folder_lock(sdir, f"sweep folder {sdir}"):      # a second sweep into this folder stops, naming this one
         sdir.mkdir(parents=True, exist_ok=True)
         names = [_own_name(sdir, n, {**d, **p}) for (p, d, _), n in zip(prepared, names)]   # never another run's
-        _write_json(sdir / 'sweep.json', dict(notebook=str(nb.resolve()), grid=str(Path(grid).resolve()) if gname != 'sweep' else None,
-                                              swept=swept, fixed=fixed, runs=names, started=datetime.datetime.now().isoformat(timespec='seconds')))
+        _write_json(sdir / 'sweep.json', dict(notebook=str(nb.resolve()),
+                                              grid=str(Path(grid).resolve()) if gname != 'sweep' else None,
+                                              swept=swept, fixed=fixed, runs=names,
+                                              started=datetime.datetime.now().isoformat(timespec='seconds')))
         skipped, todo, nb_hash = {}, [], notebook_hash(nb)
         for (params, defaults, rd), n in zip(prepared, names):
             done = None if force else _completed(sdir / n, params, nb_hash)
@@ -585,14 +590,16 @@ def sweep(nb, # the experiment notebook
                 _check_run_dir(sdir / n)
                 todo.append((str(nb), params, defaults, str(sdir), n, rd, timeout, kernel_name))
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(names), initial=len(names) - len(todo), desc=f'sweep {sdir.name}', disable=not progress, unit='run')
+        bar = tqdm(total=len(names), initial=len(names) - len(todo), desc=f'sweep {sdir.name}', disable=not progress,
+                   unit='run')
         recs = {}
         def _report(rec):
             bar.update(1); recs[rec['run']] = rec
-            if rec['status'] == 'failed': bar.write(f"  {rec['run']}: FAILED {rec['error']['type']}: {rec['error']['message'][:200]}")
+            if rec['status'] == 'failed':
+                bar.write(f"  {rec['run']}: FAILED {rec['error']['type']}: {rec['error']['message'][:200]}")
         if workers <= 1 or len(todo) <= 1:
             for args in todo: _report(_guarded(args))
-        elif todo:   # each run in a worker process of its own: one that dies (kill -9, out of memory) loses its run only
+        elif todo:   # each run in a worker process of its own: one that dies (kill -9, out of memory) loses its run
             from concurrent.futures import ThreadPoolExecutor, as_completed
             ctx = multiprocessing.get_context('spawn')
             shared = (ctx.Lock(), ctx.Value('d', 0.0), stagger)
@@ -605,12 +612,15 @@ def sweep(nb, # the experiment notebook
         if lost:
             import pandas as pd
             attrs = dict(df.attrs) if df is not None else dict(params=swept, metrics=[], sweep_dir=str(sdir))
-            extra = pd.DataFrame([dict(run=n, status='failed', error=_error_text(recs.get(n, {}).get('error'))) for n in lost])
+            extra = pd.DataFrame([dict(run=n, status='failed', error=_error_text(recs.get(n, {}).get('error')))
+                                  for n in lost])
             df = extra if df is None else pd.concat([df, extra], ignore_index=True)
             df = df.set_index('run').loc[names].reset_index(); df.attrs.update(attrs)
         df.insert(2, 'skipped', [skipped[n] for n in df['run']])
         write_table(df, sdir)
-        if metric: plot_metric(df, metric, x or swept[0], path=sdir / f'{sanitize(metric)}_vs_{sanitize(x or swept[0])}.png')
+        if metric:
+            plot_metric(df, metric, x or swept[0], path=sdir / f'{sanitize(metric)}_vs_{sanitize(x or swept[0])}.png')
+    df.attrs['sweep_dir'] = str(sdir)
     return df
 
 # %% ../nbs/30_experiments.ipynb #9046f747

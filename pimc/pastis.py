@@ -96,7 +96,8 @@ def read_pastis_metadata(path, # metadata.geojson (or the PASTIS root holding it
         if not isinstance(props, dict):
             what = (f"feature {i} is {json.dumps(f)[:40]}" if not isinstance(f, dict) else
                     f"feature {i} has properties {json.dumps(f.get('properties'))[:40]}")
-            raise DatasetFormatError(path, what, "a GeoJSON Feature object with a 'properties' object (ID_PATCH, Fold, dates-S2)")
+            raise DatasetFormatError(path, what, "a GeoJSON Feature object with a 'properties' object "
+                                     "(ID_PATCH, Fold, dates-S2)")
         miss = [k for k in ('ID_PATCH', 'Fold', 'dates-S2') if k not in props]
         if miss: raise DatasetFormatError(f"{path}: feature {i} lacks {miss} (it has {sorted(props)})")
         where = f"{path} patch {props['ID_PATCH']}"
@@ -330,9 +331,11 @@ def _norm(self: PASTIS, folds=None, # folds to average over; default: the folds 
         raise DatasetFormatError(f"{path}: expected {{'Fold_1': {{'mean': [10], 'std': [10]}}, ...}} for folds {list(folds)}; missing {e} (keys: {list(self._norm_file)})") from None
     if mean.shape != (self.N_BANDS,) or std.shape != (self.N_BANDS,):
         raise DatasetFormatError(f"{path}: mean/std have {mean.size}/{std.size} values, expected 10 (one per band)")
-    bad = [b for b, m, s in zip(get_sensor(self.SENSOR).bands, mean, std) if not (np.isfinite(m) and s > 0 and np.isfinite(s))]
-    if bad: raise DatasetFormatError(path, f"folds {list(folds)} give band(s) {', '.join(bad)} a std of 0 or a non-finite "
-                                     f"mean/std (std {std.tolist()})", "finite means and std > 0 (normalising would divide by 0)")
+    bad = [b for b, m, s in zip(get_sensor(self.SENSOR).bands, mean, std)
+           if not (np.isfinite(m) and s > 0 and np.isfinite(s))]
+    if bad: raise DatasetFormatError(path, f"folds {list(folds)} give band(s) {', '.join(bad)} a std of 0 or a "
+                                     f"non-finite mean/std (std {std.tolist()})",
+                                     "finite means and std > 0 (normalising would divide by 0)")
     return Norm(mean, std)
 
 def _normalize(self: PASTIS, x, # stored values (..., 10, H, W): numpy array, torch tensor or a Cube

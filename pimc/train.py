@@ -301,7 +301,7 @@ def _unreadable(path, e: Exception) -> ValueError:
 def load_latest(run_dir: str | Path, # a run folder
                 map_location='cpu', # where tensors go
                ) -> tuple[Path, dict]:
-    "(path, checkpoint) of the newest readable checkpoint of `run_dir`; a newer unreadable one is skipped with a warning."
+    "(path, checkpoint) of the newest readable checkpoint of `run_dir`; newer unreadable ones are skipped, warned."
     latest_checkpoint(run_dir)                             # a missing folder, or no checkpoint: named
     cks, bad = list_checkpoints(run_dir), []
     for p in reversed(cks):
