@@ -402,3 +402,16 @@ def test_10_a_huge_rp_request_is_refused_before_allocating(monkeypatch, tmp_path
         rec.series_images(np.zeros((2, 3, 43)), "gasf", size=None)
     out = np.lib.format.open_memmap(tmp_path / "rp.npy", "w+", np.float32, (2, 3, 43, 43))
     assert rec.recurrence_plot(np.zeros((2, 3, 43)), out=out) is out       # the way out: a result on disk
+
+
+@pytest.mark.cuda
+def test_10_a_huge_rp_request_on_the_gpu_is_refused_naming_the_gpu():
+    import torch
+    if not torch.cuda.is_available(): pytest.skip("needs an NVIDIA GPU")
+    from pimc.bands import compute_indices
+    from pimc.recurrence import recurrence_plot
+    X = torch.zeros(400, device="cuda").expand(10**7, 3, 400)
+    with pytest.raises(MemoryError, match=r"needs 19,200.0 GB for 10,000,000 series, and .* are free on cuda"):
+        recurrence_plot(X)
+    h = torch.rand(10, 64, device="cuda", dtype=torch.float16)             # float16 on the GPU: float32 results
+    assert compute_indices(h, "pastis_s2", axis=0, scale=1).values.dtype == torch.float32
