@@ -16,7 +16,7 @@ from .errors import DatasetFormatError, DatasetNotFoundError, plot_axes
 
 # %% auto #0
 __all__ = ['EUROSAT_CLASSES', 'EUROSAT_SOURCE', 'SPLIT_SOURCE', 'IMAGE_DIRS', 'EXTENSIONS', 'FIXTURE_DIRS', 'FIXTURE_SPECTRA',
-           'find_eurosat', 'read_chip', 'EuroSAT', 'make_eurosat']
+           'SPLIT_SHARES', 'find_eurosat', 'read_chip', 'EuroSAT', 'make_eurosat', 'write_splits', 'chip_cache']
 
 # %% ../nbs/05_eurosat.ipynb #f1a41e89
 EUROSAT_CLASSES = ('AnnualCrop', 'Forest', 'HerbaceousVegetation', 'Highway', 'Industrial', 'Pasture',
@@ -290,3 +290,76 @@ def make_eurosat(out, # folder to write the tree under (created)
         for s, names in lists.items():
             files[s] = out / f'eurosat-{s}.txt'; files[s].write_text(''.join(f'{x}\n' for x in names))
     return {'ms': ms_dir, 'rgb': rgb_dir if rgb else None, 'splits': files}
+
+# %% ../nbs/05_eurosat.ipynb #44754466
+SPLIT_SHARES = (0.6, 0.2, 0.2)  # train, val, test share of each class in `write_splits`
+
+def write_splits(root, # folder holding EuroSAT (any layout `find_eurosat` knows)
+                 out=None, # folder to write eurosat-{train,val,test}.txt into (default: root)
+                 shares: Sequence[float] = SPLIT_SHARES, # train, val, test share of each class
+                 seed: int = 0, # seeds which chips go where
+                 kind: str = 'rgb', # which chips to list ('rgb' or 'ms'; the names are written as .jpg)
+                ) -> dict:
+    "Write a stratified, seeded train/val/test split as torchgeo split files; returns {split: file}."
+    if len(shares) != 3 or min(shares) <= 0 or abs(sum(shares) - 1) > 1e-9:
+        raise ValueError(f"write_splits(shares=...): three positive shares summing to 1 (got {tuple(shares)})")
+    _, chips = find_eurosat(root, kind)
+    out = Path(out or root); out.mkdir(parents=True, exist_ok=True)
+    rng, lists = np.random.default_rng(seed), {'train': [], 'val': [], 'test': []}
+    for cls in sorted({c for _, c in chips}):
+        names = sorted(f.stem + '.jpg' for f, c in chips if c == cls)
+        perm = [names[i] for i in rng.permutation(len(names))]
+        n_tr, n_va = round(shares[0] * len(names)), round(shares[1] * len(names))
+        for s, part in zip(lists, (perm[:n_tr], perm[n_tr:n_tr + n_va], perm[n_tr + n_va:])): lists[s] += part
+    files = {}
+    for s, names in lists.items():
+        files[s] = out / f'eurosat-{s}.txt'
+        files[s].write_text(''.join(f'{x}\n' for x in sorted(names)))
+    return files
+
+# %% ../nbs/05_eurosat.ipynb #16a55f45
+def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT.paths`)
+               kind: str = 'rgb', # 'rgb' (only RGB chips are cached: uint8)
+               cache_dir=None, # where the caches live (default: `$PIMC_CACHE` or ~/.cache/pimc, then eurosat/)
+               progress: bool = True, # tqdm bar while decoding
+              ) -> np.ndarray:
+    "Every chip as uint8 (N, 3, H, W), memory-mapped from a cache keyed by the files (decoded once, atomically)."
+    import hashlib, os
+    from filelock import FileLock
+    if kind != 'rgb': raise ValueError(f"chip_cache: only RGB chips (uint8 JPEG) are cached (got kind={kind!r})")
+    paths = [Path(p) for p in paths]
+    if not paths: raise ValueError("chip_cache: no chips given")
+    h = hashlib.sha1()
+    for p in paths:
+        try: st = p.stat()
+        except FileNotFoundError: raise DatasetNotFoundError(f"EuroSAT chip {p} is missing (chip_cache). {EUROSAT_SOURCE}") from None
+        h.update(f"{p.resolve()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    if cache_dir is None:
+        base = os.environ.get('PIMC_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'pimc'
+        cache_dir = Path(base).expanduser() / 'eurosat'
+    cache_dir = Path(cache_dir); cache_dir.mkdir(parents=True, exist_ok=True)
+    f = cache_dir / f'rgb-{len(paths)}-{h.hexdigest()[:16]}.npy'
+    with FileLock(str(f) + '.lock'):
+        if not f.is_file():
+            from PIL import Image
+            from tqdm.auto import tqdm
+            first = read_chip(paths[0])
+            tmp = f.with_name(f.name + f'.{os.getpid()}.tmp')
+            a = np.lib.format.open_memmap(tmp, 'w+', np.uint8, (len(paths), *first.shape))
+            for i, p in enumerate(tqdm(paths, desc='decoding EuroSAT chips', disable=not progress, leave=False)):
+                try:
+                    with Image.open(p) as im: x = np.asarray(im.convert('RGB')).transpose(2, 0, 1)
+                except Exception as e:
+                    raise DatasetFormatError(f"{p}: cannot read this EuroSAT RGB chip ({type(e).__name__}: {e})") from None
+                if x.shape != a.shape[1:]: raise DatasetFormatError(f"{p}: chip of shape {x.shape}, expected {a.shape[1:]} like {paths[0]}")
+                a[i] = x
+            a.flush(); del a
+            os.replace(tmp, f)
+    return np.load(f, mmap_mode='r')
+
+def _cached(self: EuroSAT, cache_dir=None, progress: bool = True) -> np.ndarray:
+    "This dataset's chips (its bands) as uint8 (N, C, H, W) from `chip_cache` (RGB only)."
+    a = chip_cache(self.paths, self.kind, cache_dir, progress)
+    return a if self.band_idx == [0, 1, 2] else a[:, self.band_idx]
+
+EuroSAT.cached = _cached

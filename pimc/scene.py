@@ -21,9 +21,10 @@ from .fit import (Outcome, compare, fit_network, from_encoder, label_fraction, l
 
 # %% auto #0
 __all__ = ['EUROSAT_RGB_REFLECTANCE', 'SCENE_METHODS', 'SceneData', 'eurosat_data', 'match_bands', 'SceneClassifier',
-           'band_statistics', 'SceneSettings', 'SceneRun', 'run_scene_method', 'compare_scene_methods']
+           'band_statistics', 'augment_batch', 'set_stem_stride', 'SceneSettings', 'SceneRun', 'run_scene_method',
+           'compare_scene_methods']
 
-# %% ../nbs/43_scene.ipynb #fb0a810c
+# %% ../nbs/43_scene.ipynb #e6ddae15
 @dataclass
 class SceneData:
     "Scenes of a train/test split as arrays, with their band names."
@@ -36,15 +37,17 @@ class SceneData:
     kind: str = 'ms'  # 'ms' (reflectance) or 'rgb' (JPEG values / 255)
     name: str = ''
     notes: list = field(default_factory=list)
+    x_val: np.ndarray | None = None  # (V, C, H, W) validation scenes: epochs are chosen on them (None: no val split)
+    y_val: np.ndarray | None = None  # (V,)
 
     def __post_init__(self):
         self.bands, self.class_names = tuple(self.bands), list(self.class_names)
-        for p in ('train', 'test'):
+        for p in ('train', 'test') + (('val',) if self.x_val is not None else ()):
             x = getattr(self, f'x_{p}')
             if x.ndim != 4 or x.shape[1] != len(self.bands): raise ValueError(f"{self.name}: x_{p} must be (N, {len(self.bands)}, H, W) for bands {self.bands} (got {x.shape})")
 
     n_classes = property(lambda self: len(self.class_names))
-    def __repr__(self): return f"SceneData({self.name}: {len(self.x_train)} train / {len(self.x_test)} test scenes, {self.kind} bands {list(self.bands)}, {self.n_classes} classes)"
+    def __repr__(self): return f"SceneData({self.name}: {len(self.x_train)} train / {0 if self.x_val is None else len(self.x_val)} val / {len(self.x_test)} test scenes, {self.kind} bands {list(self.bands)}, {self.n_classes} classes)"
 
 def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_eurosat` knows)
                  kind: str = 'rgb', # 'rgb' (JPEG) or 'ms' (13-band GeoTIFF)
@@ -54,6 +57,7 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
                  max_per_class: int | None = None, # cap the chips read per class and split (None: all)
                  seed: int = 0, # random split and cap
                  progress: bool = True,
+                 cache: bool = True, # RGB: read the chips through the decoded uint8 cache (`pimc.eurosat.chip_cache`)
                 ) -> SceneData:
     "EuroSAT chips of one kind and band selection as a train/test `SceneData`."
     from pimc.eurosat import EuroSAT
@@ -66,7 +70,9 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
                 parts = [EuroSAT(root, kind, bands, s) for s in ('train', 'test')]
-            notes.append('official EuroSAT split lists (eurosat-train.txt / eurosat-test.txt)')
+                try: parts.append(EuroSAT(root, kind, bands, 'val'))
+                except DatasetNotFoundError: pass
+            notes.append(f"split lists in {root} ({', '.join(f'eurosat-{s}.txt' for s in ('train', 'test', 'val')[:len(parts)])})")
         except DatasetNotFoundError:
             if split == 'official': raise
     rng = np.random.default_rng(seed)
@@ -80,13 +86,18 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
         parts = train_test_split(np.arange(len(ds)), test_size=test_size, stratify=ds.targets, random_state=seed)
         tr, te = (np.sort(i) for i in parts)
         tr, te = cap(tr, ds.targets[tr]), cap(te, ds.targets[te])
-        (xtr, ytr), (xte, yte) = ds.as_arrays(tr, progress), ds.as_arrays(te, progress)
+        (xtr, ytr), (xte, yte) = ds.as_arrays(tr, progress), ds.as_arrays(te, progress); val = []
         notes.append(f'stratified random split {round((1 - test_size) * 100)}/{round(test_size * 100)} (seed {seed}): no split lists in {root}')
     else:
         ds = parts[0]
-        (xtr, ytr), (xte, yte) = (p.as_arrays(cap(np.arange(len(p)), p.targets), progress) for p in parts)
+        def arrays(p):
+            idx = cap(np.arange(len(p)), p.targets)
+            if cache and kind == 'rgb' and not max_per_class: return np.asarray(p.cached(progress=progress)[idx], np.float32) / 255, p.targets[idx]
+            return p.as_arrays(idx, progress)
+        (xtr, ytr), (xte, yte), *val = (arrays(p) for p in parts)
     if max_per_class: notes.append(f'at most {max_per_class} chips per class and split (seed {seed})')
-    return SceneData(xtr, ytr, xte, yte, ds.classes, ds.sensor.bands, kind, f'eurosat-{kind}', notes)
+    xva, yva = val[0] if parts is not None and val else (None, None)
+    return SceneData(xtr, ytr, xte, yte, ds.classes, ds.sensor.bands, kind, f'eurosat-{kind}', notes, xva, yva)
 
 # %% ../nbs/43_scene.ipynb #25701f41
 EUROSAT_RGB_REFLECTANCE = 0.275  # EuroSAT RGB JPEGs: reflectance 0-0.275 (0-2750 x 1e-4) scaled to 0-255
@@ -118,7 +129,7 @@ def match_bands(x: np.ndarray, # (N, C, H, W) scenes
     if mean is not None: out = (out - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
     return out
 
-# %% ../nbs/43_scene.ipynb #a49f37fa
+# %% ../nbs/43_scene.ipynb #476369b8
 class SceneClassifier(nn.Module):
     "Per-band standardisation + image encoder backbone (global pooling) + dropout + linear head."
     def __init__(self, backbone: nn.Module, n_classes: int, dropout: float = 0.2):
@@ -134,7 +145,9 @@ class SceneClassifier(nn.Module):
         x = torch.as_tensor(x, dtype=torch.float32)
         self.mean.copy_(x.mean((0, 2, 3))); self.std.copy_(x.std((0, 2, 3)).clamp_min(1e-6)); return self
 
-    def features(self, x): return self.backbone((x - self.mean[:, None, None]) / self.std[:, None, None])
+    def features(self, x):
+        if x.dtype == torch.uint8: x = x.float() / 255                  # decoded RGB chips straight from the cache
+        return self.backbone((x - self.mean[:, None, None]) / self.std[:, None, None])
     def forward(self, x): return self.head(self.drop(self.features(x)))
 
     @classmethod
@@ -148,6 +161,25 @@ def band_statistics(x: np.ndarray, # (N, C, H, W) scenes
     f = x.reshape(len(x), x.shape[1], -1)
     return np.concatenate([f.mean(-1), f.std(-1), *np.percentile(f, [25, 50, 75], axis=-1)], 1).astype(np.float32)
 
+def augment_batch(x: torch.Tensor, # (N, C, S, S) a batch of square chips
+                  g: torch.Generator | None = None, # seeds the draws
+                 ) -> torch.Tensor:
+    "Each chip flipped and turned by a random multiple of 90° (the 8 symmetries of a square), on the whole batch."
+    if x.shape[-1] != x.shape[-2]: raise ValueError(f"augment_batch: square chips needed (got {tuple(x.shape[-2:])})")
+    n = len(x); f = torch.rand(n, generator=g) < 0.5; k = torch.randint(0, 4, (n,), generator=g)
+    x = torch.where(f[:, None, None, None], x.flip(-1), x)
+    out = x.clone()
+    for r in (1, 2, 3):
+        if (m := k == r).any(): out[m] = torch.rot90(x[m], r, (-2, -1))
+    return out
+
+def set_stem_stride(backbone: nn.Module, # a `pimc.models.ResNetEncoder` (or a copy of a pretrained one)
+                    stride: int, # 1 (patch resolution) or 2 (64-px chips at a quarter of the cost)
+                   ) -> nn.Module:
+    "The backbone with its stem convolution's stride set (pretrained weights work at either stride)."
+    conv = backbone.stem[0]
+    conv.stride = (stride, stride); return backbone
+
 @dataclass
 class SceneSettings:
     "Training settings of the scene classifiers."
@@ -155,7 +187,16 @@ class SceneSettings:
     lr: float = 2e-3
     batch_size: int = 64
     weight_decay: float = 1e-4
-    encoder: dict = field(default_factory=lambda: dict(widths=(16, 32, 64), norm='batch', stem_stride=1))  # scratch CNN
+    encoder: dict = field(default_factory=lambda: dict(widths=(16, 32, 64), norm='batch'))  # the image encoder's shape
+    resnet: dict = field(default_factory=lambda: dict(widths=(32, 64, 128), depths=1, norm='batch'))  # stronger CNN
+    stem_stride: int = 2  # stem stride of every CNN on the chips (1: full resolution, about 4 times the cost)
+    augment: bool = True  # random flips and 90° turns of each training batch (`augment_batch`)
+    scale: str = 'reflectance'  # chips for the encoder: 'reflectance' (JPEG x 0.275, its pretraining statistics)
+                                # or 'standardize' (per-band mean and std of the training chips)
+    knn_k: int = 20  # neighbours of 'pimc-knn' (cosine)
+    bn_samples: int | None = 4096  # batch-norm recalibration on at most this many training chips
+    min_steps: int = 0  # train at least this many steps (more epochs on small label fractions)
+    val_max: int | None = 2000  # choose the epoch on at most this many val chips (stratified sample; None: all)
     finetune_lr_ratio: float = 0.3
     probe_C: float = 1.0
     device: str = 'cpu'  # where the networks train (see `pimc.fit.resolve_device`)
@@ -172,23 +213,39 @@ class SceneRun:
     progress: bool = False  # tqdm bar over the epochs of a network
     encoder: object = None  # pretrained image encoder ('pimc-*')
     info: dict = field(default_factory=dict)
+    x_val: np.ndarray | None = None  # (V, C, H, W) validation scenes: the epoch with the lowest val loss is kept
+    y_val: np.ndarray | None = None
+    options: dict = field(default_factory=dict)  # a method spec's options (e.g. scale='standardize')
 
-    def fit(self, model: nn.Module, x, **kw) -> nn.Module:
-        "`pimc.fit.fit_network` on this run's scenes and labels with its settings (kw: encoder_lr...)."
+    def fit(self, model: nn.Module, x, x_val=None, **kw) -> nn.Module:
+        "`pimc.fit.fit_network` on this run's scenes and labels, val choosing the epoch (kw: encoder_lr...)."
         st = self.settings
-        return fit_network(model, torch.as_tensor(x), self.y_train, epochs=st.epochs, lr=st.lr,
-                           batch_size=st.batch_size, weight_decay=st.weight_decay, seed=self.seed,
-                           progress=self.progress, device=st.device, **kw)
+        x_val = self.x_val if x_val is None else x_val
+        val = None
+        if x_val is not None:
+            keep = (np.arange(len(x_val)) if not st.val_max or st.val_max >= len(x_val) else
+                    label_fraction(self.y_val, st.val_max / len(x_val), 0))
+            val = (torch.as_tensor(x_val[keep]), self.y_val[keep])
+        m = fit_network(model, torch.as_tensor(x), self.y_train, epochs=st.epochs, lr=st.lr,
+                        batch_size=st.batch_size, weight_decay=st.weight_decay, seed=self.seed,
+                        progress=self.progress, device=st.device, val=val, bn_samples=st.bn_samples,
+                        augment=augment_batch if st.augment else None, min_steps=st.min_steps, **kw)
+        self.info.update(m.fit_timing, best_epoch=getattr(m, 'best_epoch', None))
+        return m
 
 def _band_stats(r: SceneRun):
     from sklearn.ensemble import RandomForestClassifier
     rf = RandomForestClassifier(300, random_state=r.seed).fit(band_statistics(r.x_train), r.y_train)
     return rf.predict(band_statistics(r.x_test))
 
-def _cnn_scratch(r: SceneRun):
-    m = SceneClassifier(rp_backbone(r.x_train.shape[1], **r.settings.encoder), r.data.n_classes)
-    m.set_input_stats(r.x_train)
+def _scratch(r: SceneRun, shape: dict):
+    bb = set_stem_stride(rp_backbone(r.x_train.shape[1], **shape), r.settings.stem_stride)
+    m = SceneClassifier(bb, r.data.n_classes).set_input_stats(r.x_train)
+    r.info['params'] = sum(p.numel() for p in bb.parameters())
     return predict_classes(r.fit(m, r.x_train), torch.as_tensor(r.x_test))
+
+def _cnn_scratch(r: SceneRun): return _scratch(r, r.settings.encoder)
+def _resnet_scratch(r: SceneRun): return _scratch(r, r.settings.resnet)
 
 def _on_encoder(r: SceneRun):
     "(classifier on a copy of the image encoder, training scenes, test scenes), bands and normalisation as it had them."
@@ -197,21 +254,37 @@ def _on_encoder(r: SceneRun):
     meta = enc.meta
     wanted, norm = meta.get('bands') or r.data.bands, meta.get('input') == 'normalized'
     mean, std = (meta.get('patch_mean'), meta.get('patch_std')) if norm else (None, None)
-    xtr, xte = (match_bands(x, r.data.bands, wanted, r.data.kind, mean, std) for x in (r.x_train, r.x_test))
-    r.info['bands'] = list(wanted)
-    return SceneClassifier.from_encoder(enc, r.data.n_classes), xtr, xte
+    scale = r.options.get('scale', r.settings.scale)
+    if scale not in ('reflectance', 'standardize'):
+        raise ValueError(f"scale must be 'reflectance' or 'standardize' (got {scale!r})")
+    xs = [r.x_train, r.x_test] + ([r.x_val] if r.x_val is not None else [])
+    if scale == 'reflectance': xs = [match_bands(x, r.data.bands, wanted, r.data.kind, mean, std) for x in xs]
+    else: xs = [match_bands(x, r.data.bands, wanted, 'ms') for x in xs]     # bands in its order, values as they are
+    m = SceneClassifier.from_encoder(enc, r.data.n_classes)
+    if scale == 'standardize': m.set_input_stats(xs[0])               # per band, fitted on the training chips
+    set_stem_stride(m.backbone, r.settings.stem_stride)
+    r.info.update(bands=list(wanted), scale=scale)
+    return m, xs[0], xs[1], (xs[2] if len(xs) > 2 else None)
 
 def _pimc_probe(r: SceneRun):
-    m, xtr, xte = _on_encoder(r)
+    m, xtr, xte, _ = _on_encoder(r)
     f_train, f_test = model_features(m, torch.as_tensor(xtr)), model_features(m, torch.as_tensor(xte))
     return linear_probe(f_train, r.y_train, f_test, r.settings.probe_C)
 
-def _pimc_finetune(r: SceneRun):
-    m, xtr, xte = _on_encoder(r)
-    return predict_classes(r.fit(m, xtr, encoder_lr=r.settings.lr * r.settings.finetune_lr_ratio), torch.as_tensor(xte))
+def _pimc_knn(r: SceneRun):
+    from sklearn.neighbors import KNeighborsClassifier
+    m, xtr, xte, _ = _on_encoder(r)
+    f_train, f_test = model_features(m, torch.as_tensor(xtr)), model_features(m, torch.as_tensor(xte))
+    knn = KNeighborsClassifier(min(r.settings.knn_k, len(f_train)), metric='cosine')
+    return knn.fit(f_train, r.y_train).predict(f_test)
 
-SCENE_METHODS = {'band-stats': _band_stats, 'cnn-scratch': _cnn_scratch, 'pimc-probe': _pimc_probe,
-                 'pimc-finetune': _pimc_finetune}
+def _pimc_finetune(r: SceneRun):
+    m, xtr, xte, xva = _on_encoder(r)
+    m = r.fit(m, xtr, x_val=xva, encoder_lr=r.settings.lr * r.settings.finetune_lr_ratio)
+    return predict_classes(m, torch.as_tensor(xte))
+
+SCENE_METHODS = {'band-stats': _band_stats, 'cnn-scratch': _cnn_scratch, 'resnet-scratch': _resnet_scratch,
+                 'pimc-probe': _pimc_probe, 'pimc-knn': _pimc_knn, 'pimc-finetune': _pimc_finetune}
 
 def run_scene_method(method: str, # a key of SCENE_METHODS
                      data: SceneData,
@@ -220,6 +293,7 @@ def run_scene_method(method: str, # a key of SCENE_METHODS
                      settings: SceneSettings | None = None,
                      seed: int = 0,
                      progress: bool = False, # tqdm bar over the epochs of a network
+                     **options, # the method's options (e.g. scale='standardize' for the pimc-* ones)
                     ) -> tuple[ClassReport, dict]:
     "Train one scene classifier and evaluate it on the test scenes: (report, info)."
     if method not in SCENE_METHODS: raise ValueError(f"method must be one of {', '.join(SCENE_METHODS)} (got {method!r})")
@@ -228,10 +302,10 @@ def run_scene_method(method: str, # a key of SCENE_METHODS
                          "(encoder=Run, Encoder or checkpoint path)")
     sub = label_fraction(data.y_train, fraction, seed)
     r = SceneRun(data, data.x_train[sub], data.y_train[sub], data.x_test, settings or SceneSettings(), seed, progress,
-                 encoder, {'n_train': int(len(sub)), 'bands': list(data.bands)})
+                 encoder, {'n_train': int(len(sub)), 'bands': list(data.bands)}, data.x_val, data.y_val, options)
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    pred = SCENE_METHODS[method](r)
+    pred = SCENE_METHODS[method](r)                       # the test scenes are predicted once, after training
     r.info['seconds'] = time.perf_counter() - t0
     return classification_report(data.y_test, pred, data.class_names, name=method), r.info
 
@@ -249,7 +323,9 @@ def compare_scene_methods(data: SceneData,
         if skipped and progress: print(f"{', '.join(skipped)}: skipped (no pretrained encoder given)")
     def one(method, encoder=None, fraction=1.0, **opts):
         rep, info = run_scene_method(method, data, encoder, fraction, settings, seed, progress, **opts)
-        row = {'bands': '/'.join(info['bands']), 'label_fraction': fraction, 'n_train': info['n_train'],
-               **rep.row(per_class)}
+        row = {'bands': '/'.join(info['bands']), 'label_fraction': fraction, 'seed': seed, 'n_train': info['n_train'],
+               'epochs': info.get('epochs'), 'best_epoch': info.get('best_epoch'), **rep.row(per_class)}
+        if info.get('step_s'): row['train_chips_per_s'] = round(info['samples'] / info['step_s'], 1)
+        if info.get('step_s'): row['input_share'] = round(info['input_s'] / info['step_s'], 4)
         return Outcome(method, rep, row, info['seconds'], f"OA {rep.oa:.4f}, macro-F1 {rep.macro_f1:.4f}")
     return compare(data.name, methods, one, SCENE_METHODS, fractions, encoder, progress)
