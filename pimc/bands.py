@@ -55,7 +55,8 @@ class Sensor:
 
     def __post_init__(self):
         object.__setattr__(self, 'bands', tuple(self.bands))
-        if len(set(self.bands)) != len(self.bands): raise ValueError(f"Sensor {self.name!r}: duplicate band names in {self.bands}")
+        if len(set(self.bands)) != len(self.bands):
+            raise ValueError(f"Sensor {self.name!r}: duplicate band names in {self.bands}")
         if not self.scale > 0: raise ValueError(f"Sensor {self.name!r}: scale must be > 0 (got {self.scale})")
         roles = _table_roles(self.roles, self.bands) if isinstance(self.roles, str) else dict(self.roles)
         upper = {b.upper(): b for b in self.bands}  # 'Red', 'RED' and 'red' all play the red role
@@ -85,7 +86,8 @@ class Sensor:
     def select(self, bands: Sequence[str]) -> 'Sensor':
         "A sensor with only `bands` (names or roles), in that order, keeping their roles."
         names = [self.bands[self.index(b)] for b in bands]
-        return Sensor(self.name, tuple(names), self.scale, {r: b for r, b in self.roles.items() if b in names}, self.description)
+        return Sensor(self.name, tuple(names), self.scale, {r: b for r, b in self.roles.items() if b in names},
+                      self.description)
 
     def __repr__(self): return f"Sensor({self.name!r}, bands={list(self.bands)}, scale={self.scale:g})"
 
@@ -102,20 +104,23 @@ def register_sensor(name: str, # identifier used to look the sensor up
                     overwrite: bool = False, # replace an existing sensor of that name
                    ) -> Sensor:
     "Declare a sensor so cubes and indices can refer to it by name."
-    if name in SENSORS and not overwrite: raise ValueError(f"sensor {name!r} is already registered (pass overwrite=True to replace it)")
+    if name in SENSORS and not overwrite:
+        raise ValueError(f"sensor {name!r} is already registered (pass overwrite=True to replace it)")
     SENSORS[name] = s = Sensor(name, tuple(bands), scale, roles or {}, description)
     return s
 
 register_sensor('pastis_s2', ('B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B8A', 'B11', 'B12'), 10_000,
                 description='PASTIS Sentinel-2 L2A, wavelength order, reflectance x 10 000, 10 m')
-register_sensor('s2_l1c', S2_L1C_BANDS, 1.0, description='Sentinel-2 L1C product order (B8A after B08), TOA reflectance 0-1')
+register_sensor('s2_l1c', S2_L1C_BANDS, 1.0,
+                description='Sentinel-2 L1C product order (B8A after B08), TOA reflectance 0-1')
 register_sensor('s2_l1c_dn', S2_L1C_BANDS, 10_000, description='Sentinel-2 L1C digital numbers, reflectance x 10 000')
 register_sensor('eurosat_ms', S2_L1C_BANDS[:8] + S2_L1C_BANDS[9:] + ('B8A',), 10_000,
                 description='EuroSAT multispectral GeoTIFF: 13 bands, B8A LAST, uint16 reflectance x 10 000')
 register_sensor('eurosat_rgb', ('R', 'G', 'B'), 255, description='EuroSAT RGB JPEG (B4, B3, B2 scaled 0-2750 -> 0-255)')
 register_sensor('cbers4_awfi', ('B13', 'B14', 'B15', 'B16'), 10_000,
                 {'blue': 'B13', 'green': 'B14', 'red': 'B15', 'nir': 'B16'}, 'CBERS-4 AWFI, 64 m, reflectance x 10 000')
-register_sensor('formosat2', ('NIR', 'R', 'G'), 1000, description='Formosat-2 (TempCNN example): NIR, red, green, reflectance x 1000; no blue band')
+register_sensor('formosat2', ('NIR', 'R', 'G'), 1000,
+                description='Formosat-2 (TempCNN example): NIR, red, green, reflectance x 1000; no blue band')
 
 def get_sensor(sensor: Sensor | str | Sequence[str], # a Sensor, a registered name, or band names
                scale: float | None = None, # override the reflectance scale
@@ -128,7 +133,9 @@ def get_sensor(sensor: Sensor | str | Sequence[str], # a Sensor, a registered na
                          "has its roles")
     if isinstance(sensor, Sensor): s = sensor
     elif isinstance(sensor, str):
-        if sensor not in SENSORS: raise KeyError(f"unknown sensor {sensor!r}: registered sensors are {', '.join(SENSORS)} (or declare yours with register_sensor)")
+        if sensor not in SENSORS:
+            raise KeyError(f"unknown sensor {sensor!r}: registered sensors are {', '.join(SENSORS)} (or declare yours "
+                           "with register_sensor)")
         s = SENSORS[sensor]
     else:
         if isinstance(sensor, (bytes, Mapping)) or not all(isinstance(b, str) for b in sensor):
@@ -205,7 +212,8 @@ def vegetation_index(name: str, # 'NDVI', 'EVI' or 'SAVI' (case-insensitive)
     _check_real(x, key)
     s = get_sensor(sensor, scale)
     if x.shape[axis] != len(s.bands):
-        raise ValueError(f"{key}: x has {x.shape[axis]} values along axis {axis} (shape {tuple(x.shape)}) but sensor {s.name!r} has {len(s.bands)} bands {s.bands}")
+        raise ValueError(f"{key}: x has {x.shape[axis]} values along axis {axis} (shape {tuple(x.shape)}) but sensor "
+                         f"{s.name!r} has {len(s.bands)} bands {s.bands}")
     try: b = {r: _band(x, s.index(r), axis) / s.scale for r in _NEEDS[key]}
     except KeyError as e: raise KeyError(f"{key} needs the {', '.join(_NEEDS[key])} bands: {e.args[0]}") from None
     n, r = b['nir'], b['red']
@@ -231,9 +239,12 @@ def vegetation_index(name: str, # 'NDVI', 'EVI' or 'SAVI' (case-insensitive)
     if key == 'SAVI': return _safe_ratio((1 + L) * (n - r), n + r + L, valid)
     return _safe_ratio(2.5 * (n - r), n + 6 * r - 7.5 * b['blue'] + 1, valid)
 
-def ndvi(x, sensor, axis=-3, **kw) -> IndexResult: "NDVI = (N − R) / (N + R)."; return vegetation_index('NDVI', x, sensor, axis, **kw)
-def evi(x, sensor, axis=-3, **kw) -> IndexResult: "EVI = 2.5 (N − R) / (N + 6R − 7.5B + 1)."; return vegetation_index('EVI', x, sensor, axis, **kw)
-def savi(x, sensor, axis=-3, **kw) -> IndexResult: "SAVI = 1.5 (N − R) / (N + R + 0.5)."; return vegetation_index('SAVI', x, sensor, axis, **kw)
+def ndvi(x, sensor, axis=-3, **kw) -> IndexResult:
+    "NDVI = (N − R) / (N + R)."; return vegetation_index('NDVI', x, sensor, axis, **kw)
+def evi(x, sensor, axis=-3, **kw) -> IndexResult:
+    "EVI = 2.5 (N − R) / (N + 6R − 7.5B + 1)."; return vegetation_index('EVI', x, sensor, axis, **kw)
+def savi(x, sensor, axis=-3, **kw) -> IndexResult:
+    "SAVI = 1.5 (N − R) / (N + R + 0.5)."; return vegetation_index('SAVI', x, sensor, axis, **kw)
 
 # %% ../nbs/00_bands.ipynb #0ce87bde
 def compute_indices(x, # stored values, bands along `axis`

@@ -45,14 +45,18 @@ def parse_dates_s2(value, # the `dates-S2` property: dict index -> YYYYMMDD, its
     if isinstance(value, Mapping):
         try: items = sorted((int(k), v) for k, v in value.items())
         except (TypeError, ValueError):
-            raise DatasetFormatError(f"{where}: dates-S2 keys must be indices '0', '1', ... (got {list(value)[:3]})") from None
+            raise DatasetFormatError(f"{where}: dates-S2 keys must be indices '0', '1', ... "
+                                     f"(got {list(value)[:3]})") from None
         if [k for k, _ in items] != list(range(len(items))):
-            raise DatasetFormatError(f"{where}: dates-S2 indices must run 0..{len(items)-1} without gaps (got {[k for k, _ in items][:8]}...)")
+            raise DatasetFormatError(f"{where}: dates-S2 indices must run 0..{len(items)-1} without gaps (got "
+                                     f"{[k for k, _ in items][:8]}...)")
         value = [v for _, v in items]
     if not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
-        raise DatasetFormatError(f"{where}: dates-S2 must be a non-empty dict index -> YYYYMMDD (got {type(value).__name__} {str(value)[:40]})")
+        raise DatasetFormatError(f"{where}: dates-S2 must be a non-empty dict index -> YYYYMMDD (got "
+                                 f"{type(value).__name__} {str(value)[:40]})")
     try: return as_dates(value).astype('datetime64[D]')
-    except (ValueError, TypeError) as e: raise DatasetFormatError(f"{where}: dates-S2 values are not YYYYMMDD dates ({e})") from None
+    except (ValueError, TypeError) as e:
+        raise DatasetFormatError(f"{where}: dates-S2 values are not YYYYMMDD dates ({e})") from None
 
 def dates_to_s2(dates, # anything `as_dates` reads
                ) -> dict:
@@ -75,7 +79,8 @@ def _as_int(v, what, where):
         f = float(v)
         if f != int(f): raise ValueError
         return int(f)
-    except (TypeError, ValueError): raise DatasetFormatError(f"{where}: {what} must be an integer (got {v!r})") from None
+    except (TypeError, ValueError):
+        raise DatasetFormatError(f"{where}: {what} must be an integer (got {v!r})") from None
 
 def read_pastis_metadata(path, # metadata.geojson (or the PASTIS root holding it)
                         ) -> list[PatchInfo]:
@@ -83,13 +88,15 @@ def read_pastis_metadata(path, # metadata.geojson (or the PASTIS root holding it
     path = Path(path)
     if path.is_dir(): path = path / 'metadata.geojson'
     if not path.is_file():
-        raise DatasetNotFoundError(f"PASTIS metadata not found: {path} does not exist (root {path.parent}). {PASTIS_SOURCE}")
+        raise DatasetNotFoundError(f"PASTIS metadata not found: {path} does not exist (root "
+                                   f"{path.parent}). {PASTIS_SOURCE}")
     try: gj = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DatasetFormatError(f"{path}: not valid JSON ({e}); the file may be truncated") from None
     feats = gj.get('features') if isinstance(gj, dict) else None
     if not isinstance(feats, list):
-        raise DatasetFormatError(f"{path}: expected a GeoJSON FeatureCollection with a 'features' list (got {type(gj).__name__} with keys {list(gj)[:5] if isinstance(gj, dict) else ''})")
+        raise DatasetFormatError(f"{path}: expected a GeoJSON FeatureCollection with a 'features' list (got "
+                                 f"{type(gj).__name__} with keys {list(gj)[:5] if isinstance(gj, dict) else ''})")
     out, seen = [], {}
     for i, f in enumerate(feats):
         props = f.get('properties') if isinstance(f, dict) else None
@@ -105,7 +112,8 @@ def read_pastis_metadata(path, # metadata.geojson (or the PASTIS root holding it
         if fold not in PASTIS_FOLDS: raise DatasetFormatError(f"{where}: Fold must be 1-5 (got {fold})")
         if pid in seen: raise DatasetFormatError(f"{path}: ID_PATCH {pid} appears twice (features {seen[pid]} and {i})")
         seen[pid] = i
-        out.append(PatchInfo(pid, fold, props.get('TILE'), parse_dates_s2(props['dates-S2'], where), dict(props), f.get('geometry')))
+        out.append(PatchInfo(pid, fold, props.get('TILE'), parse_dates_s2(props['dates-S2'], where), dict(props),
+                             f.get('geometry')))
     return sorted(out, key=lambda p: p.patch_id)
 
 # %% ../nbs/04_pastis.ipynb #e470c365
@@ -134,22 +142,26 @@ def write_pastis_patch(root, # PASTIS root folder (created if needed)
     where = f"write_pastis_patch(patch_id={patch_id})"
     v = np.asarray(values)
     if v.ndim != 4 or v.shape[1] != 10:
-        raise ValueError(f"{where}: values must be (T, 10, H, W) in band order {get_sensor('pastis_s2').bands} (got shape {v.shape})")
+        raise ValueError(f"{where}: values must be (T, 10, H, W) in band order {get_sensor('pastis_s2').bands} "
+                         f"(got shape {v.shape})")
     if v.dtype.kind == 'f':
-        if not np.isfinite(v).all(): raise ValueError(f"{where}: values contain NaN or inf; PASTIS stores int16 reflectance x 10 000")
+        if not np.isfinite(v).all():
+            raise ValueError(f"{where}: values contain NaN or inf; PASTIS stores int16 reflectance x 10 000")
         v = np.rint(v)
     if v.dtype.kind not in 'iuf': raise ValueError(f"{where}: values must be numbers (got dtype {v.dtype})")
     if v.size and (v.min() < -32768 or v.max() > 32767):
         raise ValueError(f"{where}: values must fit int16 (reflectance x 10 000; got {v.min()}..{v.max()})")
     d = as_dates(dates).astype('datetime64[D]')
     if d.shape != (v.shape[0],): raise ValueError(f"{where}: {d.size} dates for T={v.shape[0]} time steps")
-    if d.size > 1 and not (np.diff(d) > np.timedelta64(0)).all(): raise ValueError(f"{where}: dates must be strictly increasing")
+    if d.size > 1 and not (np.diff(d) > np.timedelta64(0)).all():
+        raise ValueError(f"{where}: dates must be strictly increasing")
     t = np.asarray(target)
     if t.ndim == 2: t = np.stack([t, np.zeros_like(t), np.zeros_like(t)])
     if t.ndim != 3 or t.shape[1:] != v.shape[2:]:
         raise ValueError(f"{where}: target must be (H, W) = {v.shape[2:]} or (3, H, W) (got shape {t.shape})")
     if t.size and (t[0].min() < 0 or t[0].max() > 19 or (t.dtype.kind == 'f' and (t[0] != np.round(t[0])).any())):
-        raise ValueError(f"{where}: semantic classes (target channel 0) must be integers 0-19 (got {t[0].min()}..{t[0].max()})")
+        raise ValueError(f"{where}: semantic classes (target channel 0) must be integers 0-19 (got "
+                         f"{t[0].min()}..{t[0].max()})")
     fold = int(fold)
     if fold not in PASTIS_FOLDS: raise ValueError(f"{where}: fold must be 1-5 (got {fold})")
     root = Path(root)
@@ -158,7 +170,9 @@ def write_pastis_patch(root, # PASTIS root folder (created if needed)
     return {'ID_PATCH': int(patch_id), 'Fold': fold, 'TILE': tile, 'dates-S2': dates_to_s2(d), **properties}
 
 def write_pastis_metadata(root, # PASTIS root folder
-                          records: Iterable[Mapping], # one per patch: ID_PATCH, Fold, dates-S2 (dict, JSON string or dates), optional geometry, anything else
+                          # one per patch: ID_PATCH, Fold, dates-S2 (dict, JSON string or dates), optional geometry,
+                          # anything else
+                          records: Iterable[Mapping],
                           crs: str = 'urn:ogc:def:crs:EPSG::2154', # CRS of the footprints (PASTIS uses Lambert-93)
                          ) -> Path:
     "Write `metadata.geojson` (a GeoJSON FeatureCollection, as PASTIS ships it) atomically."
@@ -169,27 +183,34 @@ def write_pastis_metadata(root, # PASTIS root folder
         if miss: raise ValueError(f"write_pastis_metadata: record {i} lacks {miss} (it has {sorted(r)})")
         if r['ID_PATCH'] in seen: raise ValueError(f"write_pastis_metadata: ID_PATCH {r['ID_PATCH']} appears twice")
         seen.add(r['ID_PATCH'])
-        if int(r['Fold']) not in PASTIS_FOLDS: raise ValueError(f"write_pastis_metadata: record {i} (ID_PATCH {r['ID_PATCH']}): Fold must be 1-5 (got {r['Fold']})")
+        if int(r['Fold']) not in PASTIS_FOLDS:
+            raise ValueError(f"write_pastis_metadata: record {i} (ID_PATCH {r['ID_PATCH']}): Fold must be "
+                             f"1-5 (got {r['Fold']})")
         r['ID_PATCH'], r['Fold'] = int(r['ID_PATCH']), int(r['Fold'])
         ds = r['dates-S2']
-        parse_dates_s2(ds, f"write_pastis_metadata record {i} (ID_PATCH {r['ID_PATCH']})")  # validate, keep the given form
+        # validate, keep the given form
+        parse_dates_s2(ds, f"write_pastis_metadata record {i} (ID_PATCH {r['ID_PATCH']})")
         if not isinstance(ds, (str, Mapping)): r['dates-S2'] = dates_to_s2(ds)
         feats.append({'id': str(i), 'type': 'Feature', 'properties': r, 'geometry': geom})
     gj = {'type': 'FeatureCollection', 'crs': {'type': 'name', 'properties': {'name': crs}}, 'features': feats}
     def plain(o):  # numpy scalars and arrays from callers' records
         if isinstance(o, (np.generic, np.ndarray)): return o.tolist()
         raise TypeError(f"write_pastis_metadata: property value {o!r} ({type(o).__name__}) cannot be written as JSON")
-    return _atomic_write(Path(root) / 'metadata.geojson', lambda f: f.write(json.dumps(gj, indent=1, default=plain).encode()))
+    return _atomic_write(Path(root) / 'metadata.geojson',
+                         lambda f: f.write(json.dumps(gj, indent=1, default=plain).encode()))
 
 # %% ../nbs/04_pastis.ipynb #ffc545ff
 def _norm_dict(mean, std, where):
     m, s = np.asarray(mean, float).ravel(), np.asarray(std, float).ravel()
-    if m.shape != (10,) or s.shape != (10,): raise ValueError(f"{where}: mean and std need 10 values, one per band (got {m.size} and {s.size})")
+    if m.shape != (10,) or s.shape != (10,):
+        raise ValueError(f"{where}: mean and std need 10 values, one per band (got {m.size} and {s.size})")
     if not (s > 0).all(): raise ValueError(f"{where}: std must be > 0 for every band (got {s.tolist()})")
     return {'mean': m.tolist(), 'std': s.tolist()}
 
 def write_pastis_norm(root, # PASTIS root folder (with metadata.geojson and DATA_S2/ when stats is None)
-                      stats=None, # None: compute from the data; (mean, std) for every fold; or {'Fold_1': {'mean', 'std'}, ...} / {1: (mean, std), ...}
+                      # None: compute from the data; (mean, std) for every fold; or {'Fold_1': {'mean', 'std'}, ...} /
+                      # {1: (mean, std), ...}
+                      stats=None,
                      ) -> Path:
     "Write `NORM_S2_patch.json` (per-fold band mean and std of the stored values) atomically."
     root = Path(root)
@@ -200,7 +221,9 @@ def write_pastis_norm(root, # PASTIS root folder (with metadata.geojson and DATA
             x = np.asarray(x, np.float64).transpose(1, 0, 2, 3).reshape(x.shape[1], -1)
             a = acc.setdefault(p.fold, np.zeros((3, x.shape[0])))
             a += [np.full(x.shape[0], x.shape[1]), x.sum(1), (x * x).sum(1)]
-        if not acc: raise ValueError(f"write_pastis_norm: no patches listed in {root / 'metadata.geojson'} to compute statistics from")
+        if not acc:
+            raise ValueError(f"write_pastis_norm: no patches listed in {root / 'metadata.geojson'} to "
+                             "compute statistics from")
         def ms(a): n, s, q = a; m = s / n; return m, np.sqrt(np.maximum(q / n - m * m, 0))
         total = sum(acc.values())
         stats = {f: ms(acc.get(f, total)) for f in PASTIS_FOLDS}
@@ -209,7 +232,8 @@ def write_pastis_norm(root, # PASTIS root folder (with metadata.geojson and DATA
     for f in PASTIS_FOLDS:
         v = stats.get(f'Fold_{f}', stats.get(f))
         if v is None: raise ValueError(f"write_pastis_norm: stats lack fold {f} (keys given: {list(stats)})")
-        out[f'Fold_{f}'] = _norm_dict(*((v['mean'], v['std']) if isinstance(v, Mapping) else v), f"write_pastis_norm fold {f}")
+        out[f'Fold_{f}'] = _norm_dict(*((v['mean'], v['std']) if isinstance(v, Mapping) else v),
+                                      f"write_pastis_norm fold {f}")
     return _atomic_write(root / 'NORM_S2_patch.json', lambda fh: fh.write(json.dumps(out, indent=4).encode()))
 
 # %% ../nbs/04_pastis.ipynb #1364b128
@@ -220,9 +244,11 @@ class Norm(NamedTuple):
 
 def _check_folds(folds):
     if folds is None: return PASTIS_FOLDS
-    fs = [folds] if isinstance(folds, (int, np.integer)) else list(folds) if isinstance(folds, Iterable) and not isinstance(folds, str) else None
+    fs = ([folds] if isinstance(folds, (int, np.integer)) else list(folds) if isinstance(folds, Iterable)
+          and not isinstance(folds, str) else None)
     if not fs or any(not isinstance(f, (int, np.integer)) or isinstance(f, bool) or f not in PASTIS_FOLDS for f in fs):
-        raise ValueError(f"PASTIS(folds=...): folds must be None (all) or fold numbers from 1 to 5, e.g. [1, 2, 3] (got {folds!r})")
+        raise ValueError("PASTIS(folds=...): folds must be None (all) or fold numbers from 1 to 5, e.g. [1, "
+                         f"2, 3] (got {folds!r})")
     return tuple(sorted(set(int(f) for f in fs)))
 
 def _load_npy(path: Path, mmap: bool, root: Path, what: str):
@@ -257,15 +283,19 @@ class PASTIS:
         self._check_files()
 
     def _check_files(self):
-        for sub, fmt, what in (('DATA_S2', 'S2_{}.npy', 'Sentinel-2 series'), ('ANNOTATIONS', 'TARGET_{}.npy', 'annotation')):
+        for sub, fmt, what in (('DATA_S2', 'S2_{}.npy', 'Sentinel-2 series'),
+                               ('ANNOTATIONS', 'TARGET_{}.npy', 'annotation')):
             d = self.root / sub
             if not d.is_dir():
-                raise DatasetNotFoundError(f"PASTIS folder {d} is missing (root {self.root}; needed for the {what} files {fmt.format('<ID_PATCH>')}). {PASTIS_SOURCE}")
+                raise DatasetNotFoundError(f"PASTIS folder {d} is missing (root {self.root}; needed for the {what} "
+                                           f"files {fmt.format('<ID_PATCH>')}). {PASTIS_SOURCE}")
             have = set(os.listdir(d))
             miss = [fmt.format(p.patch_id) for p in self.records if fmt.format(p.patch_id) not in have]
             if miss:
-                raise DatasetNotFoundError(f"PASTIS root {self.root}: {len(miss)} of the {len(self.records)} patches listed in metadata.geojson "
-                                           f"(folds {list(self.folds)}) have no {what} file in {d}: {', '.join(miss[:5])}{' ...' if len(miss) > 5 else ''}. {PASTIS_SOURCE}")
+                raise DatasetNotFoundError(f"PASTIS root {self.root}: {len(miss)} of the {len(self.records)} patches "
+                                           "listed in metadata.geojson "
+                                           f"(folds {list(self.folds)}) have no {what} file in {d}: "
+                                           f"{', '.join(miss[:5])}{' ...' if len(miss) > 5 else ''}. {PASTIS_SOURCE}")
 
     def __len__(self): return len(self.records)
     patch_ids = property(lambda self: [p.patch_id for p in self.records], doc="ID_PATCH of each item, in item order")
@@ -284,19 +314,26 @@ class PASTIS:
 
     def __getitem__(self, i: int) -> Cube:
         "Patch `i` (in patch-id order) as a `Cube`."
-        if not isinstance(i, (int, np.integer)): raise TypeError(f"PASTIS items are indexed by int (got {type(i).__name__}); use .cube(patch_id) for an ID_PATCH")
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"PASTIS items are indexed by int (got {type(i).__name__}); use "
+                            ".cube(patch_id) for an ID_PATCH")
         if not -len(self) <= i < len(self): raise IndexError(f"PASTIS index {i} out of range for {len(self)} patches")
         p = self.records[i]
         s2, tg = self.paths(int(i))
         x = _load_npy(s2, self.mmap, self.root, 'Sentinel-2 series')
         if x.ndim != 4 or x.shape[1] != self.N_BANDS:
-            raise DatasetFormatError(f"{s2}: shape {x.shape}, expected (T, 10, H, W) with the 10 bands {get_sensor(self.SENSOR).bands}")
-        if x.dtype.kind not in 'iuf': raise DatasetFormatError(f"{s2}: dtype {x.dtype}, expected int16 reflectance x 10 000")
+            raise DatasetFormatError(f"{s2}: shape {x.shape}, expected (T, 10, H, W) with the 10 bands "
+                                     f"{get_sensor(self.SENSOR).bands}")
+        if x.dtype.kind not in 'iuf':
+            raise DatasetFormatError(f"{s2}: dtype {x.dtype}, expected int16 reflectance x 10 000")
         if x.shape[0] != len(p.dates):
-            raise DatasetFormatError(f"{s2}: {x.shape[0]} time steps, but metadata.geojson lists {len(p.dates)} dates-S2 for patch {p.patch_id}")
+            raise DatasetFormatError(f"{s2}: {x.shape[0]} time steps, but metadata.geojson lists {len(p.dates)} "
+                                     f"dates-S2 for patch {p.patch_id}")
         y = _load_npy(tg, self.mmap, self.root, 'annotation')
         if y.ndim == 3: y = y[0]
-        if y.shape != x.shape[2:]: raise DatasetFormatError(f"{tg}: shape {y.shape} (channel 0), expected (H, W) = {x.shape[2:]} like {s2.name}")
+        if y.shape != x.shape[2:]:
+            raise DatasetFormatError(f"{tg}: shape {y.shape} (channel 0), expected (H, W) = "
+                                     f"{x.shape[2:]} like {s2.name}")
         if y.dtype.kind not in 'iu': y = np.asarray(y)
         lo, hi = (int(y.min()), int(y.max())) if y.size else (0, 0)
         if lo < 0 or hi > 19 or (y.dtype.kind == 'f' and (y != np.round(y)).any()):
@@ -310,7 +347,8 @@ class PASTIS:
         "The patch with ID_PATCH `patch_id`."
         if patch_id not in self._pos:
             ids = self.patch_ids
-            raise KeyError(f"patch {patch_id} is not in this PASTIS selection (root {self.root}, folds {list(self.folds)}, "
+            raise KeyError(f"patch {patch_id} is not in this PASTIS selection (root {self.root}, folds "
+                           f"{list(self.folds)}, "
                            f"{len(ids)} patches" + (f": {ids[0]}..{ids[-1]})" if ids else ')'))
         return self[self._pos[patch_id]]
 
@@ -321,14 +359,17 @@ def _norm(self: PASTIS, folds=None, # folds to average over; default: the folds 
     folds = self.folds if folds is None else _check_folds(folds)
     path = self.root / 'NORM_S2_patch.json'
     if self._norm_file is None:
-        if not path.is_file(): raise DatasetNotFoundError(f"PASTIS normalisation file {path} is missing (root {self.root}). {PASTIS_SOURCE}")
+        if not path.is_file():
+            raise DatasetNotFoundError(f"PASTIS normalisation file {path} is missing (root "
+                                       f"{self.root}). {PASTIS_SOURCE}")
         try: self._norm_file = json.loads(path.read_text())
         except json.JSONDecodeError as e: raise DatasetFormatError(f"{path}: not valid JSON ({e})") from None
     try:
         ms = [(self._norm_file[f'Fold_{f}']['mean'], self._norm_file[f'Fold_{f}']['std']) for f in folds]
         mean, std = (np.asarray([m[k] for m in ms], np.float64).mean(0).astype(np.float32) for k in (0, 1))
     except (KeyError, TypeError) as e:
-        raise DatasetFormatError(f"{path}: expected {{'Fold_1': {{'mean': [10], 'std': [10]}}, ...}} for folds {list(folds)}; missing {e} (keys: {list(self._norm_file)})") from None
+        raise DatasetFormatError(f"{path}: expected {{'Fold_1': {{'mean': [10], 'std': [10]}}, ...}} for folds "
+                                 f"{list(folds)}; missing {e} (keys: {list(self._norm_file)})") from None
     if mean.shape != (self.N_BANDS,) or std.shape != (self.N_BANDS,):
         raise DatasetFormatError(f"{path}: mean/std have {mean.size}/{std.size} values, expected 10 (one per band)")
     bad = [b for b, m, s in zip(get_sensor(self.SENSOR).bands, mean, std)
@@ -345,7 +386,9 @@ def _normalize(self: PASTIS, x, # stored values (..., 10, H, W): numpy array, to
     "(x - mean) / std per band, float32 (torch in, torch out)."
     if isinstance(x, Cube): x = x.values
     m, s = self.norm(folds)
-    if x.shape[axis] != len(m): raise ValueError(f"normalize: x has {x.shape[axis]} entries on axis {axis}, expected the {len(m)} PASTIS bands (shape {tuple(x.shape)})")
+    if x.shape[axis] != len(m):
+        raise ValueError(f"normalize: x has {x.shape[axis]} entries on axis {axis}, expected the {len(m)} PASTIS bands "
+                         f"(shape {tuple(x.shape)})")
     shape = [1] * x.ndim; shape[axis] = len(m)
     if type(x).__module__.startswith('torch'):
         import torch
@@ -391,7 +434,8 @@ def _plot(self: PASTIS, i: int, # item index
     nd = _ndvi(c.values, s).reshape(T, -1); cm = pastis_cmap()
     for k in np.unique(lab):
         m = (lab.ravel() == k)
-        a2.plot(c.dates, np.nanmean(nd[:, m], 1), '.-' if k not in (0, 19) else '.--', color=cm(int(k)) if k not in (0, 19) else ('k' if k == 0 else '0.6'),
+        a2.plot(c.dates, np.nanmean(nd[:, m], 1), '.-' if k not in (0, 19) else '.--',
+                color=cm(int(k)) if k not in (0, 19) else ('k' if k == 0 else '0.6'),
                 lw=1, ms=3, label=f"{k} {self.CLASSES[k]} ({m.mean():.0%})")
     a2.axvline(c.dates[t], color='0.5', lw=0.8, ls=':')
     a2.set_ylabel('mean NDVI'); a2.set_ylim(-0.2, 1); a2.tick_params(labelsize=8)
@@ -406,8 +450,10 @@ PASTIS.plot = _plot
 def _rss_mb() -> dict:
     try: txt = Path('/proc/self/status').read_text()
     except OSError: raise NotImplementedError("rss_while_iterating reads /proc/self/status (Linux only)") from None
-    kb = {l.split(':')[0]: int(l.split()[1]) for l in txt.splitlines() if l.startswith(('VmRSS', 'RssAnon', 'RssFile', 'RssShmem'))}
-    return {'rss': kb['VmRSS'] / 1024, 'anon': kb.get('RssAnon', 0) / 1024, 'file': (kb.get('RssFile', 0) + kb.get('RssShmem', 0)) / 1024}
+    kb = {l.split(':')[0]: int(l.split()[1]) for l in txt.splitlines()
+          if l.startswith(('VmRSS', 'RssAnon', 'RssFile', 'RssShmem'))}
+    return {'rss': kb['VmRSS'] / 1024, 'anon': kb.get('RssAnon', 0) / 1024,
+            'file': (kb.get('RssFile', 0) + kb.get('RssShmem', 0)) / 1024}
 
 def rss_while_iterating(root, # PASTIS root to iterate over
                         mmap: bool = True, # open with memory-mapping (False: each patch read into memory)

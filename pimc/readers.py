@@ -38,9 +38,11 @@ def samples_dir(name: str | None = None, # a sample folder, e.g. 'eolearn_test_e
     else:
         repo = _repo_root()
         if repo is None:
-            raise DatasetNotFoundError(f"pimc is installed outside its repository, so the real samples have no default folder: "
+            raise DatasetNotFoundError("pimc is installed outside its repository, so the real samples "
+                                       "have no default folder: "
                                     f"set {SAMPLES_ENV} to the folder that holds them")
-        root, how = repo.parent / 'shared' / 'data', f"the default <repo>/../shared/data (set {SAMPLES_ENV} to change it)"
+        root, how = (repo.parent / 'shared' / 'data',
+                     f"the default <repo>/../shared/data (set {SAMPLES_ENV} to change it)")
     p = root / name if name else root
     if not p.is_dir(): raise DatasetNotFoundError(f"sample folder {p} not found; looked in {how}")
     return p
@@ -62,7 +64,8 @@ def _load_npy(path, mmap: bool = True) -> np.ndarray:
     "np.load (memory-mapped), with a ReadError naming the file when it is truncated or not .npy."
     try: return np.load(path, mmap_mode='r' if mmap else None, allow_pickle=False)
     except FileNotFoundError: raise
-    except (ValueError, OSError, EOFError) as e: raise ReadError(path, f"cannot read as .npy ({e})", "a complete numpy .npy file") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise ReadError(path, f"cannot read as .npy ({e})", "a complete numpy .npy file") from None
 
 @lru_cache(maxsize=64)
 def _crs_name(wkt: str | None) -> str | None:
@@ -73,18 +76,21 @@ def _crs_name(wkt: str | None) -> str | None:
     return f"EPSG:{c.to_epsg()}" if c.to_epsg() else (c.to_proj4() or wkt)
 
 def _read_raster(path, window=None) -> tuple[np.ndarray, dict]:
-    "(bands, H, W) array of a raster file and its grid (crs as WKT, transform, shape, count, dtype, nodata, band descriptions)."
+    "(bands, H, W) array of a raster file and its grid (WKT crs, transform, shape, count, dtype, nodata, band names)."
     import rasterio
     from rasterio.errors import RasterioError
     path = Path(path)
     if not path.is_file(): raise DatasetNotFoundError(f"raster file {path} not found")
     try:
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN='EMPTY_DIR'), rasterio.open(path) as r:
-            grid = dict(crs=r.crs.to_wkt() if r.crs else None, transform=tuple(r.transform)[:6], shape=(r.height, r.width),
-                        count=r.count, dtype=np.dtype(r.dtypes[0]), nodata=r.nodata, descriptions=tuple(d or '' for d in r.descriptions))
+            grid = dict(crs=r.crs.to_wkt() if r.crs else None, transform=tuple(r.transform)[:6],
+                        shape=(r.height, r.width),
+                        count=r.count, dtype=np.dtype(r.dtypes[0]), nodata=r.nodata,
+                        descriptions=tuple(d or '' for d in r.descriptions))
             data = r.read(window=window)
     except RasterioError as e:
-        raise ReadError(path, f"cannot read as a raster ({str(e).strip()})", "a complete GeoTIFF / JPEG 2000 file") from None
+        raise ReadError(path, f"cannot read as a raster ({str(e).strip()})",
+                        "a complete GeoTIFF / JPEG 2000 file") from None
     return data, grid
 
 def _same_grid(ref: dict, grid: dict, path, ref_path, keys=('shape', 'crs', 'transform')):
@@ -93,7 +99,8 @@ def _same_grid(ref: dict, grid: dict, path, ref_path, keys=('shape', 'crs', 'tra
         a, b = ref[k], grid[k]
         same = np.allclose(a, b, rtol=0, atol=1e-6 * max(1.0, *np.abs(a))) if k == 'transform' else a == b
         if k == 'crs': a, b = _crs_name(a), _crs_name(b)
-        if not same: raise ReadError(path, f"{k} {b} differs from {a} of {Path(ref_path).name}", "every file on one grid")
+        if not same:
+            raise ReadError(path, f"{k} {b} differs from {a} of {Path(ref_path).name}", "every file on one grid")
 
 # %% ../nbs/06_readers.ipynb #7f26c8c1
 LULC_CLASSES = ('no data', 'cultivated land', 'forest', 'grassland', 'shrubland', 'water', 'wetlands', 'tundra',
@@ -102,12 +109,14 @@ EOPATCH_REFERENCE_DATES = (2, 1, 4, 3, 0)  # REFERENCE_SCENES[k] was acquired at
 
 def _empty_pixels(mask, where, on_empty: str):
     "Warn about (or refuse) pixels without a single usable date."
-    if on_empty not in ('warn', 'raise', 'ignore'): raise ValueError(f"on_empty must be 'warn', 'raise' or 'ignore' (got {on_empty!r})")
+    if on_empty not in ('warn', 'raise', 'ignore'):
+        raise ValueError(f"on_empty must be 'warn', 'raise' or 'ignore' (got {on_empty!r})")
     if mask is None or on_empty == 'ignore': return
     empty = ~np.asarray(mask).any(0)
     if empty.any():
         r, c = np.argwhere(empty)[0]
-        msg = f"{where}: {int(empty.sum())} of {empty.size} pixels have no usable date (first at row {r}, col {c}); their series cannot be gap-filled"
+        msg = (f"{where}: {int(empty.sum())} of {empty.size} pixels have no usable date (first at row {r}, col {c}); "
+               "their series cannot be gap-filled")
         if on_empty == 'raise': raise ReadError(msg)
         warnings.warn(msg, stacklevel=3)
 
@@ -117,49 +126,62 @@ def _bbox_grid(path: Path, H: int, W: int) -> tuple[str | None, tuple]:
         g = json.loads(path.read_text())
         xy = np.asarray(g['coordinates'][0], float)
         crs = g.get('crs', {}).get('properties', {}).get('name', '')
-    except (ValueError, KeyError, IndexError, TypeError) as e: raise ReadError(path, f"not a bbox polygon ({e!r})", "GeoJSON Polygon with a crs") from None
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise ReadError(path, f"not a bbox polygon ({e!r})", "GeoJSON Polygon with a crs") from None
     m = re.search(r'EPSG::?(\d+)', crs)
     (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
     return (f"EPSG:{m.group(1)}" if m else crs or None), ((x1 - x0) / W, 0.0, x0, 0.0, -(y1 - y0) / H, y1)
 
 def read_eopatch(path, # the EOPatch folder (eolearn_test_eopatch)
-                 layer: str = 'ndvi', # 'ndvi': NDVI at all dates; 'reference': the 13 L1C bands at the 5 reference dates
+                 # 'ndvi': NDVI at all dates; 'reference': the 13 L1C bands at the 5 reference dates
+                 layer: str = 'ndvi',
                  cloud_mask: str = 'CLM', # which mask/<name>.npy marks clouds (CLM, CLM_S2C, CLM_MULTI, CLM_INTERSSIM)
                  on_empty: str = 'warn', # pixels without a usable date: 'warn', 'raise' or 'ignore'
                 ) -> Cube:
     "An eo-learn EOPatch as a Cube: NDVI at all dates, or the 13-band reference scenes, on one grid with LULC labels."
     if layer not in ('ndvi', 'reference'): raise ValueError(f"layer must be 'ndvi' or 'reference' (got {layer!r})")
     path = Path(path)
-    need = ['timestamps.json', 'bbox.geojson', 'data/NDVI.npy', 'mask/IS_VALID.npy', f'mask/{cloud_mask}.npy', 'mask_timeless/LULC.npy']
+    need = ['timestamps.json', 'bbox.geojson', 'data/NDVI.npy', 'mask/IS_VALID.npy', f'mask/{cloud_mask}.npy',
+            'mask_timeless/LULC.npy']
     _need(path, need + (['REFERENCE_SCENES.npy'] if layer == 'reference' else []), 'EOPatch')
     try: dates = as_dates(json.loads((path / 'timestamps.json').read_text()))
-    except ValueError as e: raise ReadError(path / 'timestamps.json', f"cannot read the dates ({e})", "a JSON list of ISO timestamps") from None
+    except ValueError as e:
+        raise ReadError(path / 'timestamps.json', f"cannot read the dates ({e})",
+                        "a JSON list of ISO timestamps") from None
     ndvi = _load_npy(path / 'data/NDVI.npy')
     if ndvi.ndim != 4 or ndvi.shape[-1] != 1 or ndvi.shape[0] != len(dates):
         raise ReadError(path / 'data/NDVI.npy', f"shape {ndvi.shape}", f"(T, H, W, 1) with T = {len(dates)} timestamps")
     T, H, W, _ = ndvi.shape
     def _mask(rel):
         m = _load_npy(path / rel, mmap=False)
-        if m.shape != (T, H, W, 1): raise ReadError(path / rel, f"shape {m.shape}", f"{(T, H, W, 1)} like data/NDVI.npy")
+        if m.shape != (T, H, W, 1):
+            raise ReadError(path / rel, f"shape {m.shape}", f"{(T, H, W, 1)} like data/NDVI.npy")
         return m[..., 0].astype(bool)
     mask = _mask('mask/IS_VALID.npy') & ~_mask(f'mask/{cloud_mask}.npy')
     if (path / 'mask/IS_DATA.npy').exists(): mask &= _mask('mask/IS_DATA.npy')
     lulc = _load_npy(path / 'mask_timeless/LULC.npy', mmap=False)
     if lulc.shape != (H, W, 1): raise ReadError(path / 'mask_timeless/LULC.npy', f"shape {lulc.shape}", f"{(H, W, 1)}")
     labels = lulc[..., 0].astype(np.int64)
-    if labels.min() < 0 or labels.max() >= len(LULC_CLASSES): raise ReadError(path / 'mask_timeless/LULC.npy', f"label values {labels.min()}..{labels.max()}", f"0..{len(LULC_CLASSES) - 1}")
+    if labels.min() < 0 or labels.max() >= len(LULC_CLASSES):
+        raise ReadError(path / 'mask_timeless/LULC.npy', f"label values {labels.min()}..{labels.max()}",
+                        f"0..{len(LULC_CLASSES) - 1}")
     crs, transform = _bbox_grid(path / 'bbox.geojson', H, W)
     meta = dict(source='eo-learn EOPatch', cloud_mask=cloud_mask, layer=layer)
-    if (path / 'data_timeless/DEM.npy').exists(): meta['dem'] = np.asarray(_load_npy(path / 'data_timeless/DEM.npy'))[..., 0]
+    if (path / 'data_timeless/DEM.npy').exists():
+        meta['dem'] = np.asarray(_load_npy(path / 'data_timeless/DEM.npy'))[..., 0]
     if layer == 'ndvi':
         values, sensor, idx = np.moveaxis(ndvi, -1, 1), 'index_ndvi', np.arange(T)
-        if np.isinf(values).any(): raise ReadError(path / 'data/NDVI.npy', "contains ±inf", "finite NDVI (NaN allowed for missing)")
+        if np.isinf(values).any():
+            raise ReadError(path / 'data/NDVI.npy', "contains ±inf", "finite NDVI (NaN allowed for missing)")
     else:
         ref = _load_npy(path / 'REFERENCE_SCENES.npy', mmap=False)
         if ref.shape != (len(EOPATCH_REFERENCE_DATES), H, W, 13):
-            raise ReadError(path / 'REFERENCE_SCENES.npy', f"shape {ref.shape}", f"{(len(EOPATCH_REFERENCE_DATES), H, W, 13)}: 5 scenes x 13 L1C bands")
+            raise ReadError(path / 'REFERENCE_SCENES.npy', f"shape {ref.shape}",
+                            f"{(len(EOPATCH_REFERENCE_DATES), H, W, 13)}: 5 scenes x 13 L1C bands")
         if max(EOPATCH_REFERENCE_DATES) >= T:
-            raise ReadError(path / 'REFERENCE_SCENES.npy', f"its scenes belong to dates {EOPATCH_REFERENCE_DATES} but timestamps.json has {T}", "at least 5 timestamps")
+            raise ReadError(path / 'REFERENCE_SCENES.npy',
+                f"its scenes belong to dates {EOPATCH_REFERENCE_DATES} but timestamps.json has {T}",
+                "at least 5 timestamps")
         order = np.argsort(EOPATCH_REFERENCE_DATES)
         idx = np.asarray(EOPATCH_REFERENCE_DATES)[order]
         values, sensor = np.ascontiguousarray(ref[order].transpose(0, 3, 1, 2)), 's2_l1c'
@@ -181,8 +203,10 @@ def plot_index(cube: Cube, t: int = 0, # time index
     "Map of one index at date `t` with a colour bar (invalid pixels blank); returns the Figure."
     r = cube.sel_dates(idx=[t]).indices(index, fill=False)
     fig, (ax,) = plot_axes(ax, 1, 'plot_index', figsize=(4.4, 4))
-    im = ax.imshow(np.where(r.valid[0, 0], r.values[0, 0], np.nan), cmap='RdYlGn', vmin=vmin, vmax=vmax, interpolation='nearest')
-    if labels and cube.labels is not None: ax.contour(cube.labels, levels=np.unique(cube.labels)[:-1] + 0.5, colors='k', linewidths=0.4)
+    im = ax.imshow(np.where(r.valid[0, 0], r.values[0, 0], np.nan), cmap='RdYlGn', vmin=vmin, vmax=vmax,
+                   interpolation='nearest')
+    if labels and cube.labels is not None:
+        ax.contour(cube.labels, levels=np.unique(cube.labels)[:-1] + 0.5, colors='k', linewidths=0.4)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label=index)
     if show_titles:
         ax.set_title(f"{cube.name or 'cube'}\n{index} {cube.dates[t]} ({cube.valid[t].mean():.0%} valid)", fontsize=9)
@@ -210,9 +234,11 @@ def _band_date_files(folder: Path, pattern: str, exts=('.tif', '.tiff', '.jp2'))
     return out
 
 def _stack(files: dict, bands: Sequence[str], dates, folder) -> tuple[np.ndarray, dict, dict]:
-    "(T, C, H, W) from single-band files keyed (band, date), checking that every one exists and shares the first file's grid."
+    "(T, C, H, W) from single-band files keyed (band, date), checking each exists and shares the first file's grid."
     missing = [f"{b} {d}" for d in dates for b in bands if (b, d) not in files]
-    if missing: raise DatasetNotFoundError(f"{folder}: no file for {', '.join(missing[:6])}" + (f" and {len(missing) - 6} more" if len(missing) > 6 else ''))
+    if missing:
+        raise DatasetNotFoundError(f"{folder}: no file for {', '.join(missing[:6])}"
+                                   + (f" and {len(missing) - 6} more" if len(missing) > 6 else ''))
     out, ref, ref_path = None, None, None
     for t, d in enumerate(dates):
         for c, b in enumerate(bands):
@@ -222,12 +248,15 @@ def _stack(files: dict, bands: Sequence[str], dates, folder) -> tuple[np.ndarray
                 ref, ref_path = g, files[(b, d)]
                 out = np.empty((len(dates), len(bands), *g['shape']), g['dtype'])
             _same_grid(ref, g, files[(b, d)], ref_path)
-            if g['dtype'] != out.dtype: raise ReadError(files[(b, d)], f"data type {g['dtype']} differs from {out.dtype} of {ref_path.name}", "one data type")
+            if g['dtype'] != out.dtype:
+                raise ReadError(files[(b, d)], f"data type {g['dtype']} differs from {out.dtype} of {ref_path.name}",
+                                "one data type")
             out[t, c] = a[0]
     return out, ref, {(b, d): files[(b, d)] for d in dates for b in bands}
 
 def read_cbers_awfi(folder, # folder of CBERS-4_AWFI_<band>_<date>.tif files (sits_samples/cbers4_awfi)
-                    bad_cmask: Sequence[int] = (2, 3, 4, 255), # CMASK values that make an observation unusable (Fmask codes)
+                    # CMASK values that make an observation unusable (Fmask codes)
+                    bad_cmask: Sequence[int] = (2, 3, 4, 255),
                     on_empty: str = 'warn', # pixels without a usable date: 'warn', 'raise' or 'ignore'
                    ) -> Cube:
     "The sits CBERS-4 AWFI sample cube: B13-B16 (blue, green, red, NIR; x 10 000) per date, CMASK and nodata as mask."
@@ -236,25 +265,32 @@ def read_cbers_awfi(folder, # folder of CBERS-4_AWFI_<band>_<date>.tif files (si
     files = _band_date_files(folder, r'.*_(?P<band>B1[3-6]|CMASK)_(?P<date>\d{4}-\d{2}-\d{2})\.\w+')
     bands = get_sensor('cbers4_awfi').bands
     dates = sorted({d for (_, d) in files})
-    if not dates: raise DatasetNotFoundError(f"CBERS-4 AWFI folder {folder} holds no <prefix>_<B13..B16|CMASK>_<YYYY-MM-DD>.tif file")
+    if not dates:
+        raise DatasetNotFoundError(f"CBERS-4 AWFI folder {folder} holds no "
+                                   "<prefix>_<B13..B16|CMASK>_<YYYY-MM-DD>.tif file")
     values, grid, _ = _stack(files, bands, dates, folder)
     mask = np.ones((len(dates), *grid['shape']), bool)
     if grid['nodata'] is not None: mask &= (values != grid['nodata']).all(1)
     has_cm = [(('CMASK', d) in files) for d in dates]
     if any(has_cm):
-        if not all(has_cm): raise DatasetNotFoundError(f"{folder}: no CMASK file for {', '.join(str(d) for d, h in zip(dates, has_cm) if not h)}")
+        if not all(has_cm):
+            raise DatasetNotFoundError(f"{folder}: no CMASK file for "
+                                       f"{', '.join(str(d) for d, h in zip(dates, has_cm) if not h)}")
         cm, cg, _ = _stack(files, ['CMASK'], dates, folder)
         _same_grid(grid, cg, files[('CMASK', dates[0])], files[(bands[0], dates[0])])
         mask &= ~np.isin(cm[:, 0], np.asarray(bad_cmask))
     _empty_pixels(mask, f"CBERS-4 AWFI {folder}", on_empty)
-    return Cube(values, np.array(dates), 'cbers4_awfi', mask=mask, crs=_crs_name(grid['crs']), transform=grid['transform'],
-                name=folder.name, meta=dict(source='sits CBERS-4 AWFI sample', bad_cmask=tuple(bad_cmask), cmask=any(has_cm)))
+    return Cube(values, np.array(dates), 'cbers4_awfi', mask=mask, crs=_crs_name(grid['crs']),
+                transform=grid['transform'],
+                name=folder.name,
+                meta=dict(source='sits CBERS-4 AWFI sample', bad_cmask=tuple(bad_cmask), cmask=any(has_cm)))
 
 # %% ../nbs/06_readers.ipynb #b223fd69
 CROPHARVEST_BANDS = ('VV', 'VH', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B8A', 'B9', 'B10', 'B11', 'B12',
                      'temperature_2m', 'total_precipitation')  # per monthly step, CropHarvest RAW_BANDS order
 register_sensor('cropharvest_s2', CROPHARVEST_BANDS[2:15], 10_000,
-                description='CropHarvest Sentinel-2 L1C (Earth Engine), B1..B12 with B8A after B8, reflectance x 10 000', overwrite=True)
+                description='CropHarvest Sentinel-2 L1C (Earth Engine), B1..B12 with B8A after B8, '
+                'reflectance x 10 000', overwrite=True)
 
 def read_cropharvest(path, # a CropHarvest export, <id>-<name>_<start>_<end>.tif
                      start=None, # date of the first step; default: the first date in the file name
@@ -265,24 +301,31 @@ def read_cropharvest(path, # a CropHarvest export, <id>-<name>_<start>_<end>.tif
     a, g = _read_raster(path)
     K = len(CROPHARVEST_BANDS)
     if (g['count'] - 2) % K or g['count'] < K + 2:
-        raise ReadError(path, f"{g['count']} bands", f"T x {K} per-step bands ({', '.join(CROPHARVEST_BANDS)}) + elevation, slope")
+        raise ReadError(path, f"{g['count']} bands",
+                        f"T x {K} per-step bands ({', '.join(CROPHARVEST_BANDS)}) + elevation, slope")
     T = (g['count'] - 2) // K
     desc = g['descriptions']
     if any(desc):
         want = [b if t == 0 else f"{b}_{t}" for t in range(T) for b in CROPHARVEST_BANDS] + ['elevation', 'slope']
         bad = [(i, d, w) for i, (d, w) in enumerate(zip(desc, want)) if d != w]
-        if bad: raise ReadError(path, f"band {bad[0][0] + 1} is {bad[0][1]!r}", f"{bad[0][2]!r} (CropHarvest RAW_BANDS order)")
+        if bad:
+            raise ReadError(path, f"band {bad[0][0] + 1} is {bad[0][1]!r}",
+                            f"{bad[0][2]!r} (CropHarvest RAW_BANDS order)")
     if start is None:
         m = _DATE_RE.search(path.name)
-        if not m: raise ReadError(path, "no start date in the file name", "<id>_<YYYY-MM-DD>_<YYYY-MM-DD>.tif, or pass start=")
+        if not m:
+            raise ReadError(path, "no start date in the file name",
+                            "<id>_<YYYY-MM-DD>_<YYYY-MM-DD>.tif, or pass start=")
         start = '-'.join(m.groups())
     dates = as_dates([start])[0].astype('datetime64[D]') + np.arange(T) * np.timedelta64(days_per_step, 'D')
     steps = a[:T * K].reshape(T, K, *g['shape']).astype(np.float32)
     if np.isinf(steps).any(): raise ReadError(path, "contains ±inf", "finite band values")
     s2 = np.ascontiguousarray(steps[:, 2:15])
-    meta = dict(source='CropHarvest', s1=steps[:, :2], s1_bands=('VV', 'VH'), weather=steps[:, 15:], weather_bands=CROPHARVEST_BANDS[15:],
+    meta = dict(source='CropHarvest', s1=steps[:, :2], s1_bands=('VV', 'VH'), weather=steps[:, 15:],
+                weather_bands=CROPHARVEST_BANDS[15:],
                 elevation=a[-2].astype(np.float32), slope=a[-1].astype(np.float32), days_per_step=days_per_step)
-    return Cube(s2, dates, 'cropharvest_s2', mask=np.isfinite(s2).all(1), crs=_crs_name(g['crs']), transform=g['transform'], name=path.stem, meta=meta)
+    return Cube(s2, dates, 'cropharvest_s2', mask=np.isfinite(s2).all(1), crs=_crs_name(g['crs']),
+                transform=g['transform'], name=path.stem, meta=meta)
 
 # %% ../nbs/06_readers.ipynb #4c751ef1
 def _points_to_pixels(lon, lat, crs, transform, H, W):
@@ -305,7 +348,8 @@ def read_modis_ndvi(folder, # folder of *_NDVI_<YYYY-MM-DD>.jp2 (or .tif) images
     if not folder.is_dir(): raise DatasetNotFoundError(f"MODIS NDVI folder {folder} not found")
     files = _band_date_files(folder, r'.*_(?P<band>NDVI)_(?P<date>\d{4}-\d{2}-\d{2})\.\w+')
     dates = sorted(d for (_, d) in files)
-    if not dates: raise DatasetNotFoundError(f"MODIS NDVI folder {folder} holds no *_NDVI_<YYYY-MM-DD>.jp2 / .tif image")
+    if not dates:
+        raise DatasetNotFoundError(f"MODIS NDVI folder {folder} holds no *_NDVI_<YYYY-MM-DD>.jp2 / .tif image")
     values, grid, _ = _stack(files, ['NDVI'], dates, folder)
     mask = (values[:, 0] >= -2000) & (values[:, 0] <= 10_000)
     if grid['nodata'] is not None: mask &= values[:, 0] != grid['nodata']
@@ -321,15 +365,20 @@ def read_modis_ndvi(folder, # folder of *_NDVI_<YYYY-MM-DD>.jp2 (or .tif) images
         miss = {'longitude', 'latitude', 'label'} - set(pts.columns)
         if miss: raise ReadError(points, f"no column {', '.join(sorted(miss))}", "columns longitude, latitude, label")
         row, col = _points_to_pixels(pts.longitude, pts.latitude, grid['crs'], grid['transform'], H, W)
-        if (row < 0).any(): warnings.warn(f"{points}: {int((row < 0).sum())} points fall outside the {H}x{W} grid and are left out", stacklevel=2)
+        if (row < 0).any():
+            warnings.warn(f"{points}: {int((row < 0).sum())} points fall outside the {H}x{W} grid and are left out",
+                          stacklevel=2)
         class_names = ('unlabelled',) + tuple(sorted(pts.label.astype(str).unique()))
         code = np.array([class_names.index(s) for s in pts.label.astype(str)])
         labels = np.zeros((H, W), np.int64)
         for r, c, k in zip(row, col, code):
             if r < 0: continue
-            if labels[r, c] not in (0, k): warnings.warn(f"{points}: two points with different labels fall in pixel ({r}, {c}); the last one is kept", stacklevel=2)
+            if labels[r, c] not in (0, k):
+                warnings.warn(f"{points}: two points with different labels fall in pixel ({r}, {c}); "
+                              "the last one is kept", stacklevel=2)
             labels[r, c] = k
-        meta['points'] = dict(id=pts['id'].to_numpy() if 'id' in pts else np.arange(len(pts)), row=row, col=col, label=code,
+        meta['points'] = dict(id=pts['id'].to_numpy() if 'id' in pts else np.arange(len(pts)), row=row, col=col,
+                              label=code,
                               longitude=pts.longitude.to_numpy(), latitude=pts.latitude.to_numpy())
     return Cube(values, np.array(dates), 'modis_ndvi', mask=mask, labels=labels, class_names=class_names,
                 crs=_crs_name(grid['crs']), transform=grid['transform'], name=folder.name, meta=meta)
@@ -365,20 +414,27 @@ def read_geotiff_stack(paths, # one GeoTIFF per date: list of paths, a folder, o
     "A Cube from one multi-band GeoTIFF per date, checked to share one grid; nodata, NaN and mask files give the mask."
     files = _as_paths(paths, 'GeoTIFF')
     masks = None if mask_paths is None else _as_paths(mask_paths, 'mask file')
-    if masks is not None and len(masks) != len(files): raise ValueError(f"{len(masks)} mask files for {len(files)} GeoTIFFs (one per date expected)")
+    if masks is not None and len(masks) != len(files):
+        raise ValueError(f"{len(masks)} mask files for {len(files)} GeoTIFFs (one per date expected)")
     if dates is None:
         d = np.array([date_from_name(p) for p in files])
         order = np.argsort(d, kind='stable')
         files, d = [files[i] for i in order], d[order]
         if masks is not None: masks = [masks[i] for i in order]
         dup = np.flatnonzero(np.diff(d) == np.timedelta64(0))
-        if dup.size: raise ReadError(files[dup[0] + 1], f"has the same date {d[dup[0]]} as {files[dup[0]].name}", "one file per date")
+        if dup.size:
+            raise ReadError(files[dup[0] + 1], f"has the same date {d[dup[0]]} as {files[dup[0]].name}",
+                            "one file per date")
         dates = d
     else:
         dates = as_dates(dates)
-        if dates.shape != (len(files),): raise ValueError(f"{dates.size} dates for {len(files)} GeoTIFFs (one per file expected)")
+        if dates.shape != (len(files),):
+            raise ValueError(f"{dates.size} dates for {len(files)} GeoTIFFs (one per file expected)")
         bad = np.flatnonzero(np.diff(dates) <= np.timedelta64(0))
-        if bad.size: raise ReadError(files[bad[0] + 1], f"date {dates[bad[0] + 1]} is not after {dates[bad[0]]} of {files[bad[0]].name}", "strictly increasing dates")
+        if bad.size:
+            raise ReadError(files[bad[0] + 1],
+                f"date {dates[bad[0] + 1]} is not after {dates[bad[0]]} of {files[bad[0]].name}",
+                "strictly increasing dates")
     out = mask = ref = None
     for t, p in enumerate(files):
         a, g = _read_raster(p)
@@ -387,16 +443,24 @@ def read_geotiff_stack(paths, # one GeoTIFF per date: list of paths, a folder, o
             if sensor is not None: sensor = get_sensor(sensor)
             elif band_names is not None: sensor = get_sensor(tuple(band_names))
             elif all(g['descriptions']): sensor = get_sensor(g['descriptions'])
-            else: raise ReadError(p, f"{g['count']} bands without names", "sensor= or band_names= (or band descriptions in the file)")
+            else:
+                raise ReadError(p, f"{g['count']} bands without names",
+                                "sensor= or band_names= (or band descriptions in the file)")
             if g['count'] != len(sensor.bands):
-                raise ReadError(p, f"{g['count']} bands", f"{len(sensor.bands)} for sensor {sensor.name!r} ({', '.join(sensor.bands)})")
+                raise ReadError(p, f"{g['count']} bands",
+                                f"{len(sensor.bands)} for sensor {sensor.name!r} ({', '.join(sensor.bands)})")
             out = np.empty((len(files), g['count'], *g['shape']), g['dtype'])
             mask = np.ones((len(files), *g['shape']), bool)
         _same_grid(ref, g, p, files[0], ('count', 'shape', 'crs', 'transform'))
-        if g['dtype'] != ref['dtype']: raise ReadError(p, f"data type {g['dtype']} differs from {ref['dtype']} of {files[0].name}", "one data type")
+        if g['dtype'] != ref['dtype']:
+            raise ReadError(p, f"data type {g['dtype']} differs from {ref['dtype']} of {files[0].name}",
+                            "one data type")
         if a.dtype.kind == 'f':
             inf = np.isinf(a)
-            if inf.any(): raise ReadError(p, f"{int(inf.sum())} ±inf values (first in band {sensor.bands[np.argwhere(inf)[0][0]]})", "finite values or NaN for missing")
+            if inf.any():
+                raise ReadError(p,
+                    f"{int(inf.sum())} ±inf values (first in band {sensor.bands[np.argwhere(inf)[0][0]]})",
+                    "finite values or NaN for missing")
             mask[t] &= np.isfinite(a).all(0)
         nd = nodata if nodata is not None else g['nodata']
         if nd is not None and not np.isnan(nd): mask[t] &= (a != nd).all(0)
@@ -412,8 +476,11 @@ def read_geotiff_stack(paths, # one GeoTIFF per date: list of paths, a folder, o
         labels = lab[0]
     name = name or (files[0].parent.name if len({p.parent for p in files}) == 1 else 'geotiff_stack')
     _empty_pixels(mask, f"GeoTIFF stack {files[0].parent}", on_empty)
-    return Cube(out, dates, sensor, mask=mask, labels=labels, class_names=class_names, crs=_crs_name(ref['crs']), transform=ref['transform'],
-                name=name, meta=dict(source='GeoTIFF stack', paths=[str(p) for p in files], masks=None if masks is None else [str(p) for p in masks]))
+    return Cube(out, dates, sensor, mask=mask, labels=labels, class_names=class_names, crs=_crs_name(ref['crs']),
+                transform=ref['transform'],
+                name=name,
+                meta=dict(source='GeoTIFF stack', paths=[str(p) for p in files],
+                          masks=None if masks is None else [str(p) for p in masks]))
 
 # %% ../nbs/06_readers.ipynb #cd5a09eb
 def read_npy_cube(path, # a (T, C, H, W) .npy file
@@ -433,14 +500,19 @@ def read_npy_cube(path, # a (T, C, H, W) .npy file
     values = _load_npy(path)
     if values.ndim != 4: raise ReadError(path, f"shape {values.shape}", "(T, C, H, W)")
     s = get_sensor(sensor)
-    if values.shape[1] != len(s.bands): raise ReadError(path, f"{values.shape[1]} bands (shape {values.shape})", f"{len(s.bands)} for sensor {s.name!r} ({', '.join(s.bands)})")
+    if values.shape[1] != len(s.bands):
+        raise ReadError(path, f"{values.shape[1]} bands (shape {values.shape})",
+                        f"{len(s.bands)} for sensor {s.name!r} ({', '.join(s.bands)})")
     if check and values.dtype.kind == 'f':
         for t in range(values.shape[0]):
-            if np.isinf(values[t]).any(): raise ReadError(path, f"±inf at time step {t}", "finite values or NaN for missing")
+            if np.isinf(values[t]).any():
+                raise ReadError(path, f"±inf at time step {t}", "finite values or NaN for missing")
     def _arr(x, what, shape):
         if x is None: return None
         a = _load_npy(x, mmap=False) if isinstance(x, (str, os.PathLike)) else np.asarray(x)
-        if a.shape != shape: raise ReadError(x if isinstance(x, (str, os.PathLike)) else path, f"{what} of shape {a.shape}", f"{shape} to match {path.name} {values.shape}")
+        if a.shape != shape:
+            raise ReadError(x if isinstance(x, (str, os.PathLike)) else path, f"{what} of shape {a.shape}",
+                            f"{shape} to match {path.name} {values.shape}")
         return a
     T, C, H, W = values.shape
     mask, labels = _arr(mask, 'mask', (T, H, W)), _arr(labels, 'labels', (H, W))

@@ -16,7 +16,8 @@ __all__ = ['RP_VARIANTS', 'check_rp_params', 'recurrence_plot', 'threshold_rp', 
            'gramian_angular_field', 'markov_transition_field', 'variant_channels', 'series_images']
 
 # %% ../nbs/02_recurrence.ipynb #5e51fe14
-def _is_num(v) -> bool: return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 def _show(v) -> str: return str(v) if _is_num(v) else repr(v)
 
@@ -83,7 +84,8 @@ def check_rp_params(n_timestamps: int | None = None, # length T of the series; N
         if n_traj < 1:
             got = f"dimension={_show(params.get('dimension', 1))}, time_delay={_show(params.get('time_delay', 1))}"
             raise ValueError(f"dimension and time_delay leave no trajectory: n_timestamps - (dimension - 1) * "
-                             f"time_delay = {n_timestamps} - ({m} - 1) * {tau} = {n_traj} (got {got}); use smaller values")
+                             f"time_delay = {n_timestamps} - ({m} - 1) * {tau} = {n_traj} (got "
+                             f"{got}); use smaller values")
     return out
 
 # %% ../nbs/02_recurrence.ipynb #2a9dabf4
@@ -92,7 +94,7 @@ def _is_torch(x) -> bool: return type(x).__module__.startswith('torch')  # recog
 def _as_series(X, # (N, T) or (N, C, T) numpy array, torch tensor or nested lists
                name: str = 'X', # what to call it in error messages
               ):
-    "`X` as a (M, T) float batch (numpy or torch, M = N·C), its leading shape (N,) or (N, C), and T; finite values only."
+    "`X` as a (M, T) float batch (numpy or torch, M = N·C), its leading shape (N,) or (N, C), and T; all finite."
     if _is_torch(X):
         if X.is_complex(): raise TypeError(f"{name} must hold real numbers (got dtype {X.dtype})")
         X = X.detach()
@@ -105,7 +107,8 @@ def _as_series(X, # (N, T) or (N, C, T) numpy array, torch tensor or nested list
         elif X.dtype.itemsize < 4: X = X.astype(np.float32)
     shape = tuple(X.shape)
     if len(shape) not in (2, 3):
-        raise ValueError(f"{name} must be 2-D (n_samples, n_timestamps) or 3-D (n_samples, n_channels, n_timestamps) (got shape {shape})")
+        raise ValueError(f"{name} must be 2-D (n_samples, n_timestamps) or 3-D (n_samples, n_channels, "
+                         f"n_timestamps) (got shape {shape})")
     if shape[-1] < 1: raise ValueError(f"{name} must have at least one timestamp (got shape {shape})")
     X2 = X.reshape(-1, shape[-1])
     if not math.isfinite(float(X2.sum())):  # cheap test first; an overflowing sum of finite values is cleared below
@@ -154,14 +157,16 @@ def _build_kernels(prange, # numba.prange for the threaded kernels, range for si
 
     return rp1, rpn
 
-def _numba_kernels(serial: bool = False, # single-threaded kernels (also forced in a fork of a process running OpenMP threads)
+# single-threaded kernels (also forced in a fork of a process running OpenMP threads)
+def _numba_kernels(serial: bool = False,
                   ):
     "The CPU kernels (rp1, rpn), threaded or single-threaded; None without numba."
     key = 'serial' if serial or _NUMBA.get('forked_omp') else 'parallel'
     if key not in _NUMBA:
         try: import numba
         except ImportError: numba = None
-        _NUMBA[key] = None if numba is None else _build_kernels(range if key == 'serial' else numba.prange, key == 'parallel')
+        _NUMBA[key] = None if numba is None else _build_kernels(range if key == 'serial' else numba.prange,
+                                                                key == 'parallel')
     return _NUMBA[key]
 
 def _note_fork():
@@ -322,8 +327,10 @@ def _check_memory(X, n: int, per_series: int, what: str, way_out: str = ''):
 def _check_out(out, X, shape, dtype: str):
     kind = 'a torch tensor' if _is_torch(X) else 'a numpy array'
     if _is_torch(out) != _is_torch(X): raise TypeError(f"out must be {kind} like X (got {type(out).__name__})")
-    if tuple(out.shape) != tuple(shape): raise ValueError(f"out must have shape {tuple(shape)} (got {tuple(out.shape)})")
-    if _is_torch(out) and out.device != X.device: raise ValueError(f"out must be on {X.device} like X (got {out.device})")
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"out must have shape {tuple(shape)} (got {tuple(out.shape)})")
+    if _is_torch(out) and out.device != X.device:
+        raise ValueError(f"out must be on {X.device} like X (got {out.device})")
     if not _is_torch(out) and not out.flags.writeable: raise ValueError("out must be writeable (got a read-only array)")
 
 def _pick_backend(backend, X) -> str:
@@ -334,7 +341,8 @@ def _pick_backend(backend, X) -> str:
     if backend is None: return 'torch' if on_gpu or _numba_kernels() is None else 'numba'
     if backend in ('numba', 'numpy') and on_gpu:
         raise ValueError(f"backend={backend!r} runs on the CPU only (X is on {X.device}); use backend='torch'")
-    if backend == 'numba' and _numba_kernels() is None: raise ImportError("backend='numba' needs numba, which is not installed")
+    if backend == 'numba' and _numba_kernels() is None:
+        raise ImportError("backend='numba' needs numba, which is not installed")
     return backend
 
 # %% ../nbs/02_recurrence.ipynb #0e9badc9
@@ -349,7 +357,7 @@ def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor
                     out=None, # preallocated result (same kind and device as X) to write into and return
                     backend: str | None = None, # 'numba', 'numpy' (one thread) or 'torch'; None: numba when installed
                    ):
-    "Recurrence plots of a batch: (N, T) → (N, T′, T′), (N, C, T) → (N, C, T′, T′), T′ = T − (dimension − 1)·time_delay."
+    "Recurrence plots: (N, T) → (N, T′, T′), (N, C, T) → (N, C, T′, T′), T′ = T − (dimension − 1)·time_delay."
     shape = tuple(X.shape) if hasattr(X, 'shape') else ()
     if len(shape) in (2, 3) and shape[-1] >= 1:              # the result's size first: refuse what cannot fit
         q = check_rp_params(shape[-1], dimension=dimension, time_delay=time_delay, size=size)
@@ -435,7 +443,8 @@ def resize_rp(R, # (..., T′, T′) recurrence plots: numpy array or torch tens
     if size is None: raise ValueError("size must be a positive integer (got None)")
     size = check_rp_params(size=size, mode=mode)['size']
     shape = tuple(R.shape)
-    if len(shape) < 2 or shape[-1] != shape[-2]: raise ValueError(f"R must have shape (..., T', T') with two equal last axes (got shape {shape})")
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"R must have shape (..., T', T') with two equal last axes (got shape {shape})")
     if _is_torch(R): t = R if R.is_floating_point() else R.float()
     else: t = np.asarray(R) if np.asarray(R).dtype.kind == 'f' else np.asarray(R, np.float32)
     n = shape[-1]
@@ -462,13 +471,15 @@ def index_rp_stack(series, # (N, 3, T) NDVI/EVI/SAVI series, or a mapping {'NDVI
     if isinstance(series, Mapping):
         keys = {str(k).upper(): k for k in series}
         missing = [i for i in INDICES if i not in keys]
-        if missing: raise KeyError(f"series needs {', '.join(INDICES)}: missing {', '.join(missing)} (got keys {list(series)})")
+        if missing:
+            raise KeyError(f"series needs {', '.join(INDICES)}: missing {', '.join(missing)} (got keys {list(series)})")
         parts = [series[keys[i]] for i in INDICES]
         if _is_torch(parts[0]): series = __import__('torch').stack(parts, 1)
         else: series = np.stack([np.asarray(p) for p in parts], 1)
     shape = tuple(np.shape(series)) if not _is_torch(series) else tuple(series.shape)
     if len(shape) != 3 or shape[1] != len(INDICES):
-        raise ValueError(f"series must have shape (N, {len(INDICES)}, T) with channels {', '.join(INDICES)} (got shape {shape})")
+        raise ValueError(f"series must have shape (N, {len(INDICES)}, T) with channels "
+                         f"{', '.join(INDICES)} (got shape {shape})")
     return recurrence_plot(series, size=size, **rp_params)
 
 # %% ../nbs/02_recurrence.ipynb #2dbed7d2

@@ -13,7 +13,8 @@ import numpy as np
 
 from .cube import Cube
 from .errors import plot_axes
-from .pastis import PASTIS, PASTIS_CLASSES, pastis_cmap, write_pastis_patch, write_pastis_metadata, write_pastis_norm
+from .pastis import (PASTIS, PASTIS_CLASSES, pastis_cmap, write_pastis_patch, write_pastis_metadata,
+                         write_pastis_norm)
 
 # %% auto #0
 __all__ = ['SEASON_START', 'SEASON_END', 'PHENOLOGY', 'FOREST', 'CLASS_WEIGHTS', 'ENDMEMBERS', 'JITTER', 'SYNTH_VERSION', 'TILES',
@@ -28,12 +29,17 @@ SEASON_END = np.datetime64('2019-10-31')    # last possible acquisition
 #: NDVI curve parameters per PASTIS class value (days since SEASON_START)
 PHENOLOGY = {
     1: dict(base=0.45, steps=[(0.33, 195, 14)], cuts=[(262, .85), (310, .85), (372, .8)], tau=18),           # Meadow
-    2: dict(base=0.16, steps=[(0.20, 75, 10), (0.52, 190, 12), (-0.72, 292, 8)]),                              # Soft winter wheat
+    # Soft winter wheat
+    2: dict(base=0.16, steps=[(0.20, 75, 10), (0.52, 190, 12), (-0.72, 292, 8)]),
     3: dict(base=0.16, steps=[(0.70, 290, 9), (-0.70, 385, 10)]),                                              # Corn
-    4: dict(base=0.16, steps=[(0.22, 70, 10), (0.48, 178, 11), (-0.70, 275, 8)]),                              # Winter barley
-    5: dict(base=0.16, steps=[(0.52, 25, 10), (0.18, 185, 10), (-0.70, 285, 8)], dips=[(0.15, 228, 9)]),       # Winter rapeseed
-    7: dict(base=0.16, steps=[(0.58, 268, 8), (-0.58, 338, 8)]),                                               # Sunflower
-    8: dict(base=0.24, steps=[(0.32, 255, 10), (-0.32, 410, 12)]),                                             # Grapevine
+    # Winter barley
+    4: dict(base=0.16, steps=[(0.22, 70, 10), (0.48, 178, 11), (-0.70, 275, 8)]),
+    # Winter rapeseed
+    5: dict(base=0.16, steps=[(0.52, 25, 10), (0.18, 185, 10), (-0.70, 285, 8)], dips=[(0.15, 228, 9)]),
+    # Sunflower
+    7: dict(base=0.16, steps=[(0.58, 268, 8), (-0.58, 338, 8)]),
+    # Grapevine
+    8: dict(base=0.24, steps=[(0.32, 255, 10), (-0.32, 410, 12)]),
 }
 #: background land covers (class 0): deciduous wood, and hedges/field margins along parcel borders
 FOREST = dict(base=0.82, steps=[(-0.33, 65, 10), (0.33, 230, 9), (-0.33, 430, 10)])
@@ -55,7 +61,8 @@ def phenology_curve(days, # days since SEASON_START (any shape)
     y = np.full(t.shape, float(base))
     for a, d, r in steps: y = y + a * _sigmoid((t - d) / r)
     for a, d, w in dips: y = y - a * np.exp(-0.5 * ((t - d) / w) ** 2)
-    for d, depth in cuts: y = floor + (y - floor) * np.where(t < d, 1.0, 1 - depth * np.exp(-np.clip(t - d, 0, None) / tau))
+    for d, depth in cuts:
+        y = floor + (y - floor) * np.where(t < d, 1.0, 1 - depth * np.exp(-np.clip(t - d, 0, None) / tau))
     return y
 
 # %% ../nbs/08_synthetic.ipynb #bd65defa
@@ -125,7 +132,8 @@ def parcel_layout(size: int, # patch side in pixels
         area = (u1 - u0) * (v1 - v0)
         if area > amax or (area > 2 * amin and rng.random() < 0.5):
             f = rng.uniform(0.3, 0.7)
-            if (u1 - u0) > (v1 - v0) * rng.uniform(0.7, 1.4): m = u0 + f * (u1 - u0); todo += [(u0, m, v0, v1), (m, u1, v0, v1)]
+            if (u1 - u0) > (v1 - v0) * rng.uniform(0.7, 1.4):
+                m = u0 + f * (u1 - u0); todo += [(u0, m, v0, v1), (m, u1, v0, v1)]
             else: m = v0 + f * (v1 - v0); todo += [(u0, u1, v0, m), (u0, u1, m, v1)]
         else: leaves.append(b)
     pid = np.full((size, size), -1, np.int64); edge = np.full((size, size), np.inf)
@@ -149,7 +157,8 @@ def season_dates(rng=None, # numpy Generator or seed
     lo, hi = (n_dates, n_dates) if np.ndim(n_dates) == 0 else n_dates
     cand = np.arange(np.datetime64(start, 'D') + int(rng.integers(revisit)), np.datetime64(end, 'D') + 1, revisit)
     if not 2 <= lo <= hi <= len(cand):
-        raise ValueError(f"n_dates must be between 2 and {len(cand)} passes ({start}..{end} every {revisit} days), min <= max (got {n_dates})")
+        raise ValueError(f"n_dates must be between 2 and {len(cand)} passes ({start}..{end} every {revisit} days), min "
+                         f"<= max (got {n_dates})")
     return np.sort(rng.choice(cand, int(rng.integers(lo, hi + 1)), replace=False))
 
 def _smooth_field(rng, shape, sigma):
@@ -167,7 +176,8 @@ def cloud_layers(rng, # numpy Generator or seed
     "(opacity, shadow) fields (n, size, size) in [0, 1]: smooth bright blobs and their shifted shadows."
     rng = np.random.default_rng(rng)
     cover = np.where(rng.random(n) < cloud_prob, rng.beta(1.2, 4.0, n), 0.0)
-    f = 0.8 * _smooth_field(rng, (n, size, size), (0, size / 10, size / 10)) + 0.2 * _smooth_field(rng, (n, size, size), (0, size / 40, size / 40))
+    f = 0.8 * _smooth_field(rng, (n, size, size), (0, size / 10, size / 10)) + 0.2 * _smooth_field(rng, (n, size, size),
+        (0, size / 40, size / 40))
     q = np.array([np.quantile(fi, 1 - c) if c > 0 else np.inf for fi, c in zip(f, cover)])[:, None, None]
     core = np.clip((f - q) / 0.6, 0, 1) ** 0.6
     haze = 0.15 * np.clip((f - q + 0.2) / 0.2, 0, 1)       # thin cloud around the core
@@ -204,7 +214,8 @@ def synth_patch(dates, # (T,) acquisition dates (anything numpy reads as datetim
     T, P = len(days), size * size
     w = CLASS_WEIGHTS if class_weights is None else class_weights
     bad = [k for k in w if k != 0 and k not in PHENOLOGY]
-    if bad: raise ValueError(f"class_weights: no phenology for class {bad} (known: {sorted(PHENOLOGY)} and 0 = background)")
+    if bad:
+        raise ValueError(f"class_weights: no phenology for class {bad} (known: {sorted(PHENOLOGY)} and 0 = background)")
     pid = parcel_layout(size, parcel_size * rng.uniform(0.8, 1.25), rng).ravel()
     n = int(pid.max()) + 1
     ks, p = np.array(list(w)), np.array(list(w.values()), float)
@@ -225,7 +236,8 @@ def synth_patch(dates, # (T,) acquisition dates (anything numpy reads as datetim
         else:
             c = PHENOLOGY[pclass[i]]
             y = phenology_curve(days - rng.normal(0, JITTER['shift']) - JITTER['pixel_shift'] * fi, **c)
-            y = c['base'] + (y - c['base']) * rng.normal(1, JITTER['amp']) * (1 + JITTER['pixel_amp'] * fi) + rng.normal(0, JITTER['level'])
+            y = (c['base'] + (y - c['base']) * rng.normal(1, JITTER['amp']) * (1 + JITTER['pixel_amp'] * fi)
+                 + rng.normal(0, JITTER['level']))
         ndvi[idx] = y
         soil[idx] = sp * bright[i + 1] * (1 + 0.04 * fi)
     lo, hi = _nd(ENDMEMBERS['soil']) + 0.005, _nd(ENDMEMBERS['vegetation']) - 0.005
@@ -286,20 +298,25 @@ def make_mini_pastis(root, # folder to write (created; must be empty, absent, or
                     ) -> Path:
     "Write a synthetic mini-PASTIS (PASTIS layout + cloud-mask sidecar) to `root`; returns `root`."
     root = Path(root).expanduser()
-    if not (isinstance(n_patches, (int, np.integer)) and n_patches >= 1): raise ValueError(f"n_patches must be a positive integer (got {n_patches!r})")
-    if not (isinstance(size, (int, np.integer)) and size >= 8): raise ValueError(f"size must be an integer >= 8 pixels (got {size!r})")
+    if not (isinstance(n_patches, (int, np.integer)) and n_patches >= 1):
+        raise ValueError(f"n_patches must be a positive integer (got {n_patches!r})")
+    if not (isinstance(size, (int, np.integer)) and size >= 8):
+        raise ValueError(f"size must be an integer >= 8 pixels (got {size!r})")
     if not 1 <= n_tiles <= len(TILES): raise ValueError(f"n_tiles must be 1-{len(TILES)} (got {n_tiles!r})")
     params = _params(n_patches=int(n_patches), size=int(size), seed=int(seed), n_dates=n_dates, n_tiles=int(n_tiles),
-                     parcel_size=float(parcel_size), cloud_prob=float(cloud_prob), shadows=bool(shadows), noise=float(noise))
+                     parcel_size=float(parcel_size), cloud_prob=float(cloud_prob), shadows=bool(shadows),
+                     noise=float(noise))
     if _complete(root, params): return root
     if root.exists() and (not root.is_dir() or any(root.iterdir())) and not overwrite:
         what = 'a synthetic set made with other parameters' if _complete(root) else 'other files'
-        raise FileExistsError(f"make_mini_pastis: {root} already holds {what}; pass overwrite=True to replace it, or choose another root")
+        raise FileExistsError(f"make_mini_pastis: {root} already holds {what}; pass overwrite=True to replace it, "
+                              "or choose another root")
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f'.{root.name}.part-'))
     try:
         t0 = time.perf_counter()
-        tile_dates = [season_dates(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, k))), n_dates) for k in range(n_tiles)]
+        tile_dates = [season_dates(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, k))), n_dates)
+                      for k in range(n_tiles)]
         records, files = [], []
         it = range(n_patches)
         if progress:
@@ -307,7 +324,8 @@ def make_mini_pastis(root, # folder to write (created; must be empty, absent, or
             it = tqdm(it, desc='mini-PASTIS')
         for i in it:
             pid, k = 10_000 + i, i % n_tiles
-            p = synth_patch(tile_dates[k], size, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, i))), parcel_size,
+            p = synth_patch(tile_dates[k], size, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, i))),
+                            parcel_size,
                             cloud_prob=cloud_prob, shadows=shadows, noise=noise)
             target = np.stack([p.target, np.zeros_like(p.target), np.zeros_like(p.target)])
             rec = write_pastis_patch(tmp, pid, p.values, p.dates, target, fold=i % 5 + 1, tile=TILES[k],
@@ -317,12 +335,15 @@ def make_mini_pastis(root, # folder to write (created; must be empty, absent, or
                                    ('INSTANCE_ANNOTATIONS', f'INSTANCES_{pid}.npy', (p.parcels + 1).astype(np.int32))):
                 (tmp / sub).mkdir(exist_ok=True); np.save(tmp / sub / name, arr)
             records.append(rec)
-            files += [f'DATA_S2/S2_{pid}.npy', f'ANNOTATIONS/TARGET_{pid}.npy', f'MASK_S2/MASK_{pid}.npy', f'INSTANCE_ANNOTATIONS/INSTANCES_{pid}.npy']
+            files += [f'DATA_S2/S2_{pid}.npy', f'ANNOTATIONS/TARGET_{pid}.npy', f'MASK_S2/MASK_{pid}.npy',
+                      f'INSTANCE_ANNOTATIONS/INSTANCES_{pid}.npy']
         write_pastis_metadata(tmp, records)
         write_pastis_norm(tmp)
         files += ['metadata.geojson', 'NORM_S2_patch.json']
-        info = {'what': 'pimc synthetic mini-PASTIS (pimc.synthetic.make_mini_pastis)', 'params': params, 'files': files,
-                'mask': 'MASK_S2/MASK_<ID_PATCH>.npy: (T, H, W) bool, True = clear (no cloud, no shadow); not part of real PASTIS',
+        info = {'what': 'pimc synthetic mini-PASTIS (pimc.synthetic.make_mini_pastis)', 'params': params,
+                'files': files,
+                'mask': 'MASK_S2/MASK_<ID_PATCH>.npy: (T, H, W) bool, True = clear (no cloud, no shadow); '
+                'not part of real PASTIS',
                 'seconds': round(time.perf_counter() - t0, 3)}
         (tmp / _MARKER).write_text(json.dumps(info, indent=1))
         _move_into_place(tmp, root, params)
@@ -331,7 +352,7 @@ def make_mini_pastis(root, # folder to write (created; must be empty, absent, or
     return root
 
 def _move_into_place(tmp: Path, root: Path, params: dict):
-    "Rename the finished folder to `root` (replacing what is there); if another process got there first with the same set, keep theirs."
+    "Rename the finished folder to `root` (replacing what is there); if another process made the same set, keep that."
     old = None
     if root.exists():
         if _complete(root, params): return
@@ -352,10 +373,13 @@ class MiniPASTIS(PASTIS):
         pid = c.meta['patch_id']
         path = self.root / 'MASK_S2' / f'MASK_{pid}.npy'
         try: m = np.load(path, mmap_mode='r' if self.mmap else None)
-        except FileNotFoundError: raise FileNotFoundError(f"mini-PASTIS {self.root}: cloud mask {path} is missing for patch {pid} (make the set again with make_mini_pastis(..., overwrite=True))") from None
+        except FileNotFoundError:
+            raise FileNotFoundError(f"mini-PASTIS {self.root}: cloud mask {path} is missing for patch {pid} (make the "
+                                    "set again with make_mini_pastis(..., overwrite=True))") from None
         c.mask = np.asarray(m, bool)
         c.name = f'synthetic/{pid}'   # made up, not a PASTIS patch: say so wherever the cube is shown
-        if c.mask.shape != (c.shape[0], *c.shape[2:]): raise ValueError(f"{path}: mask shape {c.mask.shape}, expected (T, H, W) = {(c.shape[0], *c.shape[2:])}")
+        if c.mask.shape != (c.shape[0], *c.shape[2:]):
+            raise ValueError(f"{path}: mask shape {c.mask.shape}, expected (T, H, W) = {(c.shape[0], *c.shape[2:])}")
         c.meta['synthetic'] = True
         return c
 
@@ -369,7 +393,7 @@ class MiniPASTIS(PASTIS):
              show_titles: bool = True, # title the date and label panels
              suptitle: str | None = None, # figure title
             ):
-        "True colour at `n_dates` dates (clouds outlined in red), labels, and mean NDVI per class over clear pixels; returns the Figure."
+        "True colour at `n_dates` dates (clouds outlined in red), labels, mean NDVI per class (clear pixels); a Figure."
         import matplotlib.pyplot as plt
         c = self[i]
         T = len(c)
@@ -400,7 +424,8 @@ class MiniPASTIS(PASTIS):
                 warnings.simplefilter('ignore', RuntimeWarning)
                 y = np.nanmean(nd[:, lab == k], 1)
             ax.plot(c.dates, y, '.-', lw=1, ms=3, color=cm(int(k)) if k else '0.3', label=f"{k} {self.CLASSES[k]}")
-        ax.set_ylabel('mean NDVI (clear pixels)', fontsize=8); ax.set_ylim(0, 1); ax.tick_params(labelsize=7); ax.grid(alpha=0.3)
+        ax.set_ylabel('mean NDVI (clear pixels)', fontsize=8)
+        ax.set_ylim(0, 1); ax.tick_params(labelsize=7); ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc='center left', bbox_to_anchor=(1.0, 0.5), frameon=False)
         if suptitle: fig.suptitle(suptitle, fontsize=10)
         if new: fig.tight_layout()
@@ -413,7 +438,8 @@ def load_mini_pastis(root, # a folder written by `make_mini_pastis`
     "Open a synthetic mini-PASTIS: PASTIS-reader Cubes with their cloud masks."
     root = Path(root).expanduser()
     if not (root / _MARKER).is_file():
-        raise FileNotFoundError(f"{root} is not a finished synthetic mini-PASTIS (no {_MARKER}); make one with make_mini_pastis({str(root)!r})")
+        raise FileNotFoundError(f"{root} is not a finished synthetic mini-PASTIS (no {_MARKER}); make one with "
+                                f"make_mini_pastis({str(root)!r})")
     return MiniPASTIS(root, folds=folds, mmap=mmap)
 
 # %% ../nbs/08_synthetic.ipynb #7464b1bd

@@ -41,9 +41,11 @@ class SeriesTable:
     names: tuple  # (K,) channel names: indices ('NDVI',) or bands ('NIR', 'R', 'G')
     labels: np.ndarray  # (N,) int class of each series, 0..C-1
     class_names: tuple  # (C,) name of each label value
-    dates: np.ndarray | None = None  # (T,) shared, (N, T) per series, or None (equally spaced); datetime64 or day numbers
+    # (T,) shared, (N, T) per series, or None (equally spaced); datetime64 or day numbers
+    dates: np.ndarray | None = None
     ids: np.ndarray | None = None  # (N,) sample ids; default 0..N-1
-    sensor: Sensor | None = None  # roles and scale of band channels (for `indices`); default: found from the names, scale 1
+    # roles and scale of band channels (for `indices`); default: found from the names, scale 1
+    sensor: Sensor | None = None
     valid: np.ndarray | None = None  # (N, K, T) True = observed; default: finite values (set by `fill_gaps`)
     columns: dict = field(default_factory=dict)  # per-series extras, each of length N (longitude, year, polygon, ...)
     name: str = ''  # where it came from
@@ -55,33 +57,43 @@ class SeriesTable:
         if self.series.ndim != 3: raise ValueError(f"{where}: series must be (N, K, T) (got shape {self.series.shape})")
         N, K, T = self.series.shape
         self.names = tuple(self.names)
-        if len(self.names) != K: raise ValueError(f"{where}: {len(self.names)} channel names {self.names} for {K} channels")
+        if len(self.names) != K:
+            raise ValueError(f"{where}: {len(self.names)} channel names {self.names} for {K} channels")
         if np.isinf(self.series).any(): raise ValueError(f"{where}: series hold ±inf (NaN marks missing values)")
         self.labels = np.asarray(self.labels)
-        if self.labels.shape != (N,) or self.labels.dtype.kind not in 'iu': raise ValueError(f"{where}: labels must be N = {N} integers (got {self.labels.dtype} {self.labels.shape})")
+        if self.labels.shape != (N,) or self.labels.dtype.kind not in 'iu':
+            raise ValueError(f"{where}: labels must be N = {N} integers (got {self.labels.dtype} {self.labels.shape})")
         self.labels = self.labels.astype(np.int64)
         self.class_names = tuple(self.class_names)
         if N and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
-            raise ValueError(f"{where}: labels span {self.labels.min()}..{self.labels.max()} but there are {len(self.class_names)} class names")
+            raise ValueError(f"{where}: labels span {self.labels.min()}..{self.labels.max()} but there are "
+                             f"{len(self.class_names)} class names")
         if self.dates is not None:
             d = np.asarray(self.dates)
             if d.dtype.kind in 'US': d = d.astype('datetime64')
-            if d.shape not in ((T,), (N, T)): raise ValueError(f"{where}: dates must be (T,) = ({T},) or (N, T) = ({N}, {T}) (got {d.shape})")
+            if d.shape not in ((T,), (N, T)):
+                raise ValueError(f"{where}: dates must be (T,) = ({T},) or (N, T) = ({N}, {T}) (got {d.shape})")
             dn = date_numbers(d.ravel()).reshape(d.shape)
             bad = np.diff(np.atleast_2d(dn), axis=-1) <= 0
             if bad.any():
                 r, t = np.argwhere(bad)[0]
-                raise ValueError(f"{where}: dates must be strictly increasing" + (f" (series {r})" if d.ndim == 2 else '') + f": step {t + 1} is not after step {t}")
+                raise ValueError(f"{where}: dates must be strictly increasing"
+                                 + (f" (series {r})" if d.ndim == 2 else '') + f": step {t + 1} is not after step {t}")
             self.dates = d
         self.ids = np.arange(N) if self.ids is None else np.asarray(self.ids)
         if self.ids.shape != (N,): raise ValueError(f"{where}: {self.ids.size} ids for {N} series")
-        if self.sensor is None and any(n.upper() not in INDICES for n in self.names): self.sensor = table_sensor(self.names)
+        if self.sensor is None and any(n.upper() not in INDICES for n in self.names):
+            self.sensor = table_sensor(self.names)
         if self.sensor is not None:
             self.sensor = get_sensor(self.sensor)
-            if self.sensor.bands != self.names: raise ValueError(f"{where}: sensor bands {self.sensor.bands} differ from the channel names {self.names}")
+            if self.sensor.bands != self.names:
+                raise ValueError(f"{where}: sensor bands {self.sensor.bands} differ from the "
+                                 f"channel names {self.names}")
         if self.valid is not None:
             self.valid = np.asarray(self.valid, bool)
-            if self.valid.shape != self.series.shape: raise ValueError(f"{where}: valid must have the series' shape {self.series.shape} (got {self.valid.shape})")
+            if self.valid.shape != self.series.shape:
+                raise ValueError(f"{where}: valid must have the series' shape {self.series.shape} "
+                                 f"(got {self.valid.shape})")
         self.columns = {k: np.asarray(v) for k, v in self.columns.items()}
         for k, v in self.columns.items():
             if len(v) != N: raise ValueError(f"{where}: column {k!r} has {len(v)} values for {N} series")
@@ -100,7 +112,9 @@ class SeriesTable:
 
     def __repr__(self):
         N, K, T = self.shape
-        span = ('steps' if self.dates is None else f"{np.min(self.dates)}..{np.max(self.dates)}" + (' (per series)' if np.ndim(self.dates) == 2 else ''))
+        span = ('steps'
+            if self.dates is None else f"{np.min(self.dates)}..{np.max(self.dates)}"
+            + (' (per series)' if np.ndim(self.dates) == 2 else ''))
         return (f"SeriesTable({self.name or 'unnamed'}: N={N} x K={K} {list(self.names)} x T={T} ({span}), "
                 f"{len(self.class_names)} classes, {1 - self.observed.mean():.0%} missing)")
 
@@ -110,11 +124,13 @@ def _subset(self: SeriesTable, rows, # boolean mask or integer indices of the se
     "The table restricted to some series (in the given order)."
     rows = np.asarray(rows)
     if rows.dtype == bool:
-        if rows.shape != (len(self),): raise ValueError(f"a boolean subset must have one entry per series ({len(self)}), got {rows.shape}")
+        if rows.shape != (len(self),):
+            raise ValueError(f"a boolean subset must have one entry per series ({len(self)}), got {rows.shape}")
         rows = np.flatnonzero(rows)
     return replace(self, series=self.series[rows], labels=self.labels[rows], ids=self.ids[rows],
                    dates=self.dates[rows] if self.dates is not None and self.dates.ndim == 2 else self.dates,
-                   valid=None if self.valid is None else self.valid[rows], columns={k: v[rows] for k, v in self.columns.items()},
+                   valid=None if self.valid is None else self.valid[rows],
+                   columns={k: v[rows] for k, v in self.columns.items()},
                    meta=dict(self.meta))
 
 def _classes_with_at_least(self: SeriesTable, n: int, # minimum number of series per class
@@ -134,7 +150,8 @@ def _split_stratified(self: SeriesTable, test_size: float = 0.2, # share of each
                      ) -> tuple[SeriesTable, SeriesTable]:
     "(train, test) with each class split in proportion; a class with a single series (or group) stays in train."
     if not 0 < test_size < 1: raise ValueError(f"test_size must be in (0, 1) (got {test_size})")
-    if groups is not None and groups not in self.columns: raise KeyError(f"no column {groups!r} to group by: columns are {', '.join(self.columns) or 'none'}")
+    if groups is not None and groups not in self.columns:
+        raise KeyError(f"no column {groups!r} to group by: columns are {', '.join(self.columns) or 'none'}")
     rng = np.random.default_rng(seed)
     _, unit = np.unique(self.columns[groups] if groups else np.arange(len(self)), return_inverse=True)
     unit = unit.ravel()
@@ -151,7 +168,8 @@ def _split_stratified(self: SeriesTable, test_size: float = 0.2, # share of each
     test = chosen[unit]
     return self.subset(~test), self.subset(test)
 
-SeriesTable.subset, SeriesTable.classes_with_at_least, SeriesTable.split_stratified = _subset, _classes_with_at_least, _split_stratified
+SeriesTable.subset, SeriesTable.classes_with_at_least, SeriesTable.split_stratified = (_subset, _classes_with_at_least,
+                                                                                       _split_stratified)
 
 # %% ../nbs/07_tables.ipynb #7e9eb4f7
 def _indices(self: SeriesTable, names: Sequence[str] = INDICES, # which indices, in channel order
@@ -164,14 +182,19 @@ def _indices(self: SeriesTable, names: Sequence[str] = INDICES, # which indices,
         if n not in INDICES: raise ValueError(f"index names must be among {', '.join(INDICES)} (got {n!r})")
         if n in have:
             vals.append(self.series[:, have[n]]); oks.append(obs[:, have[n]]); continue
-        if self.sensor is None: raise KeyError(f"{n} is not a channel of {self.name or 'the table'} ({', '.join(self.names)}) and there are no bands to compute it from")
+        if self.sensor is None:
+            raise KeyError(f"{n} is not a channel of {self.name or 'the table'} ({', '.join(self.names)}) and there "
+                           "are no bands to compute it from")
         try:
             used = [self.sensor.index(role) for role in _NEEDS[n]]      # the bands this index reads
             r = vegetation_index(n, self.series, self.sensor, axis=1, mask=obs[:, used].all(1))
-        except KeyError as e: raise KeyError(f"{n} cannot be computed from the channels of {self.name or 'the table'} ({', '.join(self.names)}): {e.args[0]}") from None
+        except KeyError as e:
+            raise KeyError(f"{n} cannot be computed from the channels of {self.name or 'the table'} "
+                           f"({', '.join(self.names)}): {e.args[0]}") from None
         vals.append(r.values); oks.append(r.valid)
     ok = np.stack(oks, 1)
-    return replace(self, series=np.where(ok, np.stack(vals, 1), np.nan), names=tuple(x.upper() for x in names), sensor=None,
+    return replace(self, series=np.where(ok, np.stack(vals, 1), np.nan), names=tuple(x.upper() for x in names),
+                   sensor=None,
                    valid=None if self.valid is None else ok, meta=dict(self.meta))
 
 def _fill_gaps(self: SeriesTable, on_empty: str = 'warn', # series with no observed value: 'warn', 'raise' or 'ignore'
@@ -191,7 +214,8 @@ def _fill_gaps(self: SeriesTable, on_empty: str = 'warn', # series with no obser
             f = fill_gaps(self.series[rows], obs[rows], uniq[g], axis=-1, on_empty='ignore')
             out[rows], empty[rows] = f.values, f.empty
     if empty.any():
-        msg = f"{int(empty.any(1).sum())} of {len(self)} series of {self.name or 'the table'} have a channel without any value (first: series {np.argwhere(empty)[0][0]}); left as NaN"
+        msg = (f"{int(empty.any(1).sum())} of {len(self)} series of {self.name or 'the table'} have a channel without "
+               f"any value (first: series {np.argwhere(empty)[0][0]}); left as NaN")
         if on_empty == 'raise': raise ValueError(msg)
         if on_empty == 'warn': warnings.warn(msg, stacklevel=2)
     return replace(self, series=out, valid=obs, meta={**self.meta, 'empty': empty})
@@ -240,7 +264,9 @@ def _read_numeric_csv(path: Path, header: bool, allow_missing: bool) -> tuple[li
     if not rows: raise TableError(f"{path}: no data rows; expected at least one line of numbers")
     width = len(head) if header else len(rows[0])
     for i, r in enumerate(rows):
-        if len(r) != width: raise TableError(f"{path}: line {i + 1 + header} has {len(r)} fields; expected {width}" + (" like the header" if header else " like line 1"))
+        if len(r) != width:
+            raise TableError(f"{path}: line {i + 1 + header} has {len(r)} fields; expected {width}"
+                             + (" like the header" if header else " like line 1"))
     at = lambda i, j: f"{path}: line {i + 1 + header}, field {j + 1}" + (f" ({head[j]!r})" if header else '')
     cells = np.array(rows, dtype=object)
     out = np.full(cells.shape, np.nan)
@@ -263,7 +289,8 @@ def _check_fields(path: Path):
         head = next(rd, None)
         if head is None: raise TableError(f"{path}: empty file; expected a header line and data rows")
         for i, r in enumerate(rd, 2):
-            if r and len(r) != len(head): raise TableError(f"{path}: line {i} has {len(r)} fields; expected {len(head)} like the header")
+            if r and len(r) != len(head):
+                raise TableError(f"{path}: line {i} has {len(r)} fields; expected {len(head)} like the header")
 
 def _class_codes(values, order: str = 'alpha') -> tuple[np.ndarray, tuple]:
     "Integer codes and class names of string labels, by name ('alpha') or by decreasing frequency ('count')."
@@ -284,13 +311,17 @@ def load_cawa(folder, # the cawa_central_asia folder
         if not p.is_file(): raise DatasetNotFoundError(f"CAWa folder {folder} lacks {p.name}")
     head, x = _read_numeric_csv(ts, header=True, allow_missing=True)
     try: doy = np.array([int(h) for h in head])
-    except ValueError: raise TableError(f"{ts}: header {head[:4]}... is not days of year; expected 1, 17, ..., 353") from None
+    except ValueError:
+        raise TableError(f"{ts}: header {head[:4]}... is not days of year; expected 1, 17, ..., 353") from None
     a = pd.read_csv(at)
     if 'label_1' not in a: raise TableError(f"{at}: no column label_1; expected the crop label of each field")
-    if len(a) != len(x): raise TableError(f"{at}: {len(a)} rows but {ts.name} has {len(x)}; expected the two row-aligned")
-    if np.nanmin(x) < -1 or np.nanmax(x) > 1: raise TableError(f"{ts}: NDVI spans {np.nanmin(x):.3g}..{np.nanmax(x):.3g}; expected -1..1")
+    if len(a) != len(x):
+        raise TableError(f"{at}: {len(a)} rows but {ts.name} has {len(x)}; expected the two row-aligned")
+    if np.nanmin(x) < -1 or np.nanmax(x) > 1:
+        raise TableError(f"{ts}: NDVI spans {np.nanmin(x):.3g}..{np.nanmax(x):.3g}; expected -1..1")
     labels, names = _class_codes(a['label_1'], 'count')
-    cols = {c: a[c].to_numpy() for c in ('year', 'country', 'region', 'label_2', 'lon', 'lat', 'area', 'sampler') if c in a}
+    cols = {c: a[c].to_numpy() for c in ('year', 'country', 'region', 'label_2', 'lon', 'lat', 'area', 'sampler')
+            if c in a}
     if 'label_2' in cols: cols['season'] = cols.pop('label_2')
     return SeriesTable(x[:, None, :], ('NDVI',), labels, names, dates=doy, columns=cols, name='cawa',
                        meta=dict(source='CAWa (Remelgado et al. 2020)', time_unit='day of year'))
@@ -307,23 +338,28 @@ def load_tempcnn(folder, # the tempcnn_formosat2 folder
     for p in (f, cm):
         if not p.is_file(): raise DatasetNotFoundError(f"TempCNN folder {folder} lacks {p.name}")
     _, x = _read_numeric_csv(f, header=False, allow_missing=False)
-    if (x.shape[1] - 2) % 3: raise TableError(f"{f}: {x.shape[1]} columns; expected class, polygon id, then T x (NIR, R, G)")
+    if (x.shape[1] - 2) % 3:
+        raise TableError(f"{f}: {x.shape[1]} columns; expected class, polygon id, then T x (NIR, R, G)")
     names = {}
     with open(cm, newline='') as fh:
         for r in csv.DictReader(fh):
             try: names[int(r['value']) - 1] = r['class']
             except (KeyError, ValueError, TypeError):
-                raise TableError(f"{cm}: row {r} lacks an integer 'value' and a 'class'; expected both in every row") from None
+                raise TableError(f"{cm}: row {r} lacks an integer 'value' and a 'class'; "
+                                 "expected both in every row") from None
     class_names = tuple(names.get(i, f'class {i}') for i in range(max(names) + 1))
     labels = x[:, 0].astype(np.int64)
     if (labels != x[:, 0]).any() or labels.min() < 0 or labels.max() >= len(class_names):
         i = int(np.argmax((labels != x[:, 0]) | (labels < 0) | (labels >= len(class_names))))
-        raise TableError(f"{f}: line {i + 1} has class {x[i, 0]:g}; expected an integer 0..{len(class_names) - 1} (class_map.txt value - 1)")
+        raise TableError(f"{f}: line {i + 1} has class {x[i, 0]:g}; expected an integer 0..{len(class_names) - 1} "
+                         "(class_map.txt value - 1)")
     T = (x.shape[1] - 2) // 3
     series = x[:, 2:].reshape(len(x), T, 3).transpose(0, 2, 1)
     return SeriesTable(series, ('NIR', 'R', 'G'), labels, class_names, ids=np.arange(len(x)),
-                       sensor=get_sensor('formosat2', scale=scale), columns={'polygon': x[:, 1].astype(np.int64)}, name=f'tempcnn_{split}',
-                       meta=dict(source='TempCNN example (Pelletier et al. 2019)', time_unit='time step (dates not published)'))
+                       sensor=get_sensor('formosat2', scale=scale), columns={'polygon': x[:, 1].astype(np.int64)},
+                       name=f'tempcnn_{split}',
+                       meta=dict(source='TempCNN example (Pelletier et al. 2019)',
+                                 time_unit='time step (dates not published)'))
 
 # %% ../nbs/07_tables.ipynb #a051fba0
 _SITS_KEYS = ('sample_id', 'longitude', 'latitude', 'label', 'date', 'start_date', 'end_date', 'cube', 'time_series')
@@ -337,9 +373,12 @@ def load_sits_csv(path, # a sits *_long.csv file
     if not path.is_file(): raise DatasetNotFoundError(f"sits table {path} not found")
     _check_fields(path)
     try: d = pd.read_csv(path, dtype={'label': str}, keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise TableError(f"{path}: not a readable CSV ({str(e).strip()})") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise TableError(f"{path}: not a readable CSV ({str(e).strip()})") from None
     need = {'sample_id', 'label', 'date'} - set(d.columns)
-    if need: raise TableError(f"{path}: no column {', '.join(sorted(need))}; expected sample_id, longitude, latitude, label, date, bands...")
+    if need:
+        raise TableError(f"{path}: no column {', '.join(sorted(need))}; expected sample_id, longitude, latitude, "
+                         "label, date, bands...")
     bands = [c for c in d.columns if c not in _SITS_KEYS]
     if not bands:
         keys = ', '.join(c for c in d.columns if c in _SITS_KEYS)
@@ -361,17 +400,20 @@ def load_sits_csv(path, # a sits *_long.csv file
     if sizes.nunique() != 1:
         common = sizes.mode().iloc[0]
         odd = sizes[sizes != common].index[0]
-        raise TableError(f"{path}: sample {odd} has {sizes[odd]} dates but most have {common}; expected the same number for every sample")
+        raise TableError(f"{path}: sample {odd} has {sizes[odd]} dates but most have {common}; expected the same "
+                         "number for every sample")
     nlab = g['label'].nunique()
     if (nlab > 1).any():
         raise TableError(f"{path}: sample {nlab[nlab > 1].index[0]} has more than one label; expected one per sample")
     ids = sizes.index.to_numpy(); N, T = len(ids), int(sizes.iloc[0])
-    d = d.set_index('sample_id').loc[ids]                               # sample order of first appearance, rows in file order
+    # sample order of first appearance, rows in file order
+    d = d.set_index('sample_id').loc[ids]
     dates = d['date'].to_numpy().astype('datetime64[D]').reshape(N, T)
     bad = np.diff(dates, axis=1) <= np.timedelta64(0)
     if bad.any():
         r, t = np.argwhere(bad)[0]
-        raise TableError(f"{path}: the dates of sample {ids[r]} are not increasing ({dates[r, t]} then {dates[r, t + 1]}); "
+        raise TableError(f"{path}: the dates of sample {ids[r]} are not increasing ({dates[r, t]} then "
+                         f"{dates[r, t + 1]}); "
                          "expected strictly increasing dates")
     series = d[bands].to_numpy(np.float32).reshape(N, T, len(bands)).transpose(0, 2, 1)
     first = d.groupby(level=0, sort=False).first().loc[ids]
@@ -380,4 +422,5 @@ def load_sits_csv(path, # a sits *_long.csv file
     shared = (dates == dates[:1]).all()
     return SeriesTable(series, tuple(bands), labels, class_names, dates=dates[0] if shared else dates, ids=ids,
                        sensor=None if all(b.upper() in INDICES for b in bands) else table_sensor(bands, scale, 'sits'),
-                       columns=cols, name=path.name.removesuffix('_long.csv').removesuffix('.csv'), meta=dict(source=f'sits {path.name}'))
+                       columns=cols, name=path.name.removesuffix('_long.csv').removesuffix('.csv'),
+                       meta=dict(source=f'sits {path.name}'))

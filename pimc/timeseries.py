@@ -35,19 +35,24 @@ def fill_gaps(values, # (..., T) series (or T along `axis`); NaN/inf count as in
               on_empty: str = 'warn', # what to do about series with no valid date: 'warn', 'raise' or 'ignore'
              ) -> FilledSeries:
     "Interpolate invalid dates per series by actual date; edges take the nearest valid value."
-    if on_empty not in ('warn', 'raise', 'ignore'): raise ValueError(f"on_empty must be 'warn', 'raise' or 'ignore' (got {on_empty!r})")
+    if on_empty not in ('warn', 'raise', 'ignore'):
+        raise ValueError(f"on_empty must be 'warn', 'raise' or 'ignore' (got {on_empty!r})")
     x = np.moveaxis(np.asarray(values, dtype=np.result_type(np.asarray(values).dtype, np.float32)), axis, -1)
     T = x.shape[-1]
     ok = np.isfinite(x)
     if valid is not None:
         v = np.asarray(valid, bool)
-        if v.shape != np.asarray(values).shape: raise ValueError(f"valid has shape {v.shape} but values has shape {np.asarray(values).shape}")
+        if v.shape != np.asarray(values).shape:
+            raise ValueError(f"valid has shape {v.shape} but values has shape {np.asarray(values).shape}")
         ok &= np.moveaxis(v, axis, -1)
     t = np.arange(T, dtype=np.float64) if dates is None else date_numbers(dates)
-    if t.shape != (T,): raise ValueError(f"dates must have one entry per time step: {T} expected along axis {axis} (got {t.shape[0] if t.ndim else 0})")
+    if t.shape != (T,):
+        raise ValueError(f"dates must have one entry per time step: {T} expected along axis {axis} (got "
+                         f"{t.shape[0] if t.ndim else 0})")
     if T > 1 and not (np.diff(t) > 0).all():
         i = int(np.argmax(np.diff(t) <= 0))
-        raise ValueError(f"dates must be strictly increasing: date {i + 1} ({np.asarray(dates)[i + 1]}) is not after date {i} ({np.asarray(dates)[i]})")
+        raise ValueError(f"dates must be strictly increasing: date {i + 1} ({np.asarray(dates)[i + 1]}) is not after "
+                         f"date {i} ({np.asarray(dates)[i]})")
     idx = np.arange(T)
     prev = np.maximum.accumulate(np.where(ok, idx, -1), axis=-1)                 # last valid index at or before t
     nxt = np.minimum.accumulate(np.where(ok, idx, T)[..., ::-1], axis=-1)[..., ::-1]  # first valid at or after t
@@ -60,7 +65,8 @@ def fill_gaps(values, # (..., T) series (or T along `axis`); NaN/inf count as in
     out = np.where(ok, x, xlo + w * (xhi - xlo)).astype(x.dtype, copy=False)
     out[empty] = np.nan
     if empty.any():
-        msg = (f"{int(empty.sum())} of {empty.size} series have no valid date and cannot be filled; they are left as NaN "
+        msg = (f"{int(empty.sum())} of {empty.size} series have no valid date and cannot be filled; "
+               "they are left as NaN "
                f"(first at index {tuple(int(i) for i in np.argwhere(empty)[0])}; see FilledSeries.empty)")
         if on_empty == 'raise': raise ValueError(msg)
         if on_empty == 'warn': warnings.warn(msg, stacklevel=2)
