@@ -32,7 +32,8 @@ def _as_nkt(series, name='series') -> np.ndarray:
     if x.ndim != 3: raise ValueError(f"{name} must be (N, K, T) or (N, T) (got shape {x.shape})")
     if not np.isfinite(x).all():
         n = int(np.argwhere(~np.isfinite(x))[0][0])
-        raise ValueError(f"{name} contains NaN or inf (first in sample {n}): fill gaps first (SeriesTable.fill_gaps / pimc.timeseries.fill_gaps)")
+        raise ValueError(f"{name} contains NaN or inf (first in sample {n}): fill gaps first (SeriesTable.fill_gaps / "
+                         "pimc.timeseries.fill_gaps)")
     return x
 
 def series_stats(series, # (N, K, T) or (N, T) series
@@ -52,18 +53,20 @@ def rp_backbone(in_channels: int, # image channels (see `variant_channels`)
     return ResNetEncoder(in_channels, **{**ENCODER_DEFAULTS, **kw})
 
 class PixelClassifier(nn.Module):
-    "Input standardisation + 2D encoder + optional extra features (series statistics) and series branch + dropout + linear head."
+    "Standardised input + 2D encoder + optional extras (series statistics) and series branch + dropout + linear head."
     def __init__(self, backbone: nn.Module, # ResNetEncoder-like: `.in_channels`, `.out_dim`, images → (N, out_dim)
                  n_classes: int, # number of classes
                  n_extra: int = 0, # size of the extra feature vector given to the head (0: none)
                  dropout: float = 0.2, # dropout before the head
-                 series_net: nn.Module | None = None, # a branch on the raw (N, K, T) series with `.features` and `.out_dim` (e.g. a `TempCNN`)
+                 # a branch on the raw (N, K, T) series with `.features` and `.out_dim` (e.g. a `TempCNN`)
+                 series_net: nn.Module | None = None,
                 ):
         super().__init__()
         self.backbone, self.n_extra, self.series_net = backbone, int(n_extra), series_net
         C = backbone.in_channels
         self.register_buffer('mean', torch.zeros(C)); self.register_buffer('std', torch.ones(C))
-        self.register_buffer('extra_mean', torch.zeros(max(self.n_extra, 1))); self.register_buffer('extra_std', torch.ones(max(self.n_extra, 1)))
+        self.register_buffer('extra_mean', torch.zeros(max(self.n_extra, 1)))
+        self.register_buffer('extra_std', torch.ones(max(self.n_extra, 1)))
         d = backbone.out_dim + self.n_extra + (series_net.out_dim if series_net is not None else 0)
         self.drop, self.head = nn.Dropout(dropout), nn.Linear(d, n_classes)
 
@@ -80,9 +83,11 @@ class PixelClassifier(nn.Module):
         return self
 
     def features(self, x, *more):
-        "(N, out_dim [+ n_extra] [+ series branch]) features before the head; `more`: the extra features, then the series, as configured."
+        "(N, out_dim [+ n_extra] [+ series branch]) features before the head; `more`: extra features, then series."
         want = (['extra features'] if self.n_extra else []) + (['series'] if self.series_net is not None else [])
-        if len(more) != len(want): raise ValueError(f"this classifier takes images and then {want or 'nothing else'} (got {len(more)} more inputs)")
+        if len(more) != len(want):
+            raise ValueError(f"this classifier takes images and then {want or 'nothing else'} (got "
+                             f"{len(more)} more inputs)")
         h, more = [self.backbone((x - self.mean[:, None, None]) / self.std[:, None, None])], list(more)
         if self.n_extra: h.append((more.pop(0) - self.extra_mean) / self.extra_std)
         if self.series_net is not None: h.append(self.series_net.features(more.pop(0)))
@@ -98,7 +103,7 @@ class PixelClassifier(nn.Module):
 
 # %% ../nbs/41_classify.ipynb #757544a1
 class TempCNN(nn.Module):
-    "1D CNN on raw series (TempCNN, Pelletier et al. 2019): 3 × (Conv1d, BatchNorm, ReLU, Dropout), dense, linear head."
+    "1D CNN on raw series (TempCNN, Pelletier et al. 2019): 3 × (Conv1d, BatchNorm, ReLU, Dropout), dense, linear."
     def __init__(self, in_channels: int, # K index series
                  n_classes: int, # number of classes
                  length: int, # T time steps
@@ -108,9 +113,11 @@ class TempCNN(nn.Module):
                  dropout: float = 0.3, # dropout after each layer
                 ):
         super().__init__()
-        def block(ci, co): return [nn.Conv1d(ci, co, kernel, padding=kernel // 2), nn.BatchNorm1d(co), nn.ReLU(), nn.Dropout(dropout)]
+        def block(ci, co):
+            return [nn.Conv1d(ci, co, kernel, padding=kernel // 2), nn.BatchNorm1d(co), nn.ReLU(), nn.Dropout(dropout)]
         self.net = nn.Sequential(*block(in_channels, width), *block(width, width), *block(width, width), nn.Flatten(),
-                                 nn.Linear(width * length, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout))
+                                 nn.Linear(width * length, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                 nn.Dropout(dropout))
         self.head, self.out_dim = nn.Linear(hidden, n_classes), hidden
         self.register_buffer('mean', torch.zeros(in_channels)); self.register_buffer('std', torch.ones(in_channels))
 
@@ -141,7 +148,8 @@ def minirocket(x_train, y_train, x_test, # (N, K, T) series and labels; (M, K, T
         raise ValueError(f"MiniRocket needs series of at least 9 time steps (got {xtr.shape[-1]})")
     with warnings.catch_warnings(), torch_threads():      # numba resets torch's thread count: keep it
         warnings.simplefilter('ignore')
-        return MiniRocketClassifier(random_state=seed, n_jobs=n_jobs).fit(xtr.astype(np.float64), y_train).predict(xte.astype(np.float64))
+        clf = MiniRocketClassifier(random_state=seed, n_jobs=n_jobs).fit(xtr.astype(np.float64), y_train)
+        return clf.predict(xte.astype(np.float64))
 
 # %% ../nbs/41_classify.ipynb #c19ed332
 def _as_labels(y, name: str) -> np.ndarray:
@@ -196,8 +204,11 @@ class ClassifyData:
         ytr, yte = _as_labels(self.y_train, 'y_train'), _as_labels(self.y_test, 'y_test')
         if len(self.x_train) != len(ytr) or len(self.x_test) != len(yte):
             raise ValueError(f"{where}: {len(self.x_train)}/{len(self.x_test)} series for {len(ytr)}/{len(yte)} labels")
-        if self.x_train.shape[1:] != self.x_test.shape[1:]: raise ValueError(f"train series are {self.x_train.shape[1:]} but test series {self.x_test.shape[1:]}")
-        if len(self.index_names) != self.x_train.shape[1]: raise ValueError(f"{len(self.index_names)} index names {tuple(self.index_names)} for {self.x_train.shape[1]} channels")
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise ValueError(f"train series are {self.x_train.shape[1:]} but test series {self.x_test.shape[1:]}")
+        if len(self.index_names) != self.x_train.shape[1]:
+            raise ValueError(f"{len(self.index_names)} index names {tuple(self.index_names)} for "
+                             f"{self.x_train.shape[1]} channels")
         self.y_train, self.y_test, self.class_names, lut = _label_codes(ytr, yte, self.class_names, where)
         if lut is not None:
             self.ignore = tuple(lut[v] for v in self.ignore if v in lut)
@@ -212,11 +223,15 @@ class ClassifyData:
     def select_indices(self, names: Sequence[str]) -> 'ClassifyData':
         "The split with only the index channels `names` (e.g. ('NDVI',) for the one-index ablation)."
         try: k = [self.index_names.index(n) for n in names]
-        except ValueError: raise KeyError(f"{self.name}: indices {tuple(names)} requested but the data has {self.index_names}") from None
-        return replace(self, x_train=self.x_train[:, k], x_test=self.x_test[:, k], index_names=tuple(names), notes=list(self.notes))
+        except ValueError:
+            raise KeyError(f"{self.name}: indices {tuple(names)} requested but the data "
+                           f"has {self.index_names}") from None
+        return replace(self, x_train=self.x_train[:, k], x_test=self.x_test[:, k], index_names=tuple(names),
+                       notes=list(self.notes))
 
     def __repr__(self):
-        return (f"ClassifyData({self.name}: train {self.x_train.shape}, test {self.x_test.shape}, {self.n_classes} classes, "
+        return (f"ClassifyData({self.name}: train {self.x_train.shape}, test {self.x_test.shape}, "
+                f"{self.n_classes} classes, "
                 f"indices {'/'.join(self.index_names)})")
 
 # %% ../nbs/41_classify.ipynb #7728ffbb
@@ -310,16 +325,19 @@ def _check_spec(spec: dict):
 
 def run_method(method: str, # a key of METHODS
                data: ClassifyData, # the split
-               variant: str = 'rp', # image variant for 'rp-cnn' (pretrained encoders use the variant they were trained on)
+               # image variant for 'rp-cnn' (pretrained encoders use the variant they were trained on)
+               variant: str = 'rp',
                stats: bool = False, # feed the series' mean and std per index to the head ('rp-cnn', 'pimc-*')
-               conv: bool = False, # also a 1D CNN branch (TempCNN's trunk) on the raw series, fused before the head ('rp-cnn', 'pimc-finetune')
+               # also a 1D CNN branch (TempCNN's trunk) on the raw series, fused before the head ('rp-cnn',
+               # 'pimc-finetune')
+               conv: bool = False,
                encoder=None, # pretrained RP encoder for 'pimc-*': Encoder, Run or checkpoint path
                fraction: float = 1.0, # share of the training labels used (stratified, `pimc.fit.label_fraction`)
                settings: TrainSettings | None = None, # epochs, learning rate, image size...
                seed: int = 0, # seeds the label subset, the initialisation and the batch order
                progress: bool = False, # tqdm bar over the epochs of a network
               ) -> tuple[ClassReport, dict]:
-    "Train `method` on (a fraction of) the training set, evaluate on the test set: (report, info with seconds and notes)."
+    "Train `method` on (a fraction of) the training set, evaluate on the test set: (report, info with seconds, notes)."
     if method not in METHODS: raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
     _check_spec({'method': method, 'conv': conv})
     if needs_encoder(method) and encoder is None:
@@ -346,7 +364,7 @@ def compare_methods(data: ClassifyData, # the split every method sees
                     per_class: bool = True, # one column per class F1
                     progress: bool = True, # print each result as it comes, and a bar over each network's epochs
                    ):
-    "Every method (× label fraction) on the same split: (DataFrame, one row per run; {(label, fraction): ClassReport})."
+    "Every method (× label fraction) on one split: (DataFrame, one row per run; {(label, fraction): ClassReport})."
     def one(method, encoder=None, fraction=1.0, **opts):
         rep, info = run_method(method, data, encoder=encoder, fraction=fraction, settings=settings, seed=seed,
                                progress=progress, **opts)

@@ -44,10 +44,12 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
     from pimc.experiments import (run_notebook, notebook_params, parse_cli_value, check_params, _flat, _error_text,
                                   _skip_slow_optional_imports, find_notebook)
     ap = argparse.ArgumentParser(prog='pimc demo', description=main.__doc__)
-    ap.add_argument('--out', default='_demo', help='folder for the executed notebook and its run folder (default: _demo)')
+    ap.add_argument('--out', default='_demo',
+                    help='folder for the executed notebook and its run folder (default: _demo)')
     ap.add_argument('--notebook', help='run this experiment notebook (a path or a packaged name) instead (default: '
                     + ' if present, else '.join(DEMO_NOTEBOOKS) + ')')
-    ap.add_argument('-p', '--param', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='parameter override (repeatable)')
+    ap.add_argument('-p', '--param', nargs=2, action='append', metavar=('NAME', 'VALUE'),
+                    help='parameter override (repeatable)')
     ap.add_argument('--timeout', type=float, help='seconds allowed per cell')
     a = ap.parse_args(argv)
     if argv is None: _skip_slow_optional_imports()   # only when this process is `python -m pimc.demo`
@@ -62,12 +64,15 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
         print(f"pimc demo: error: {e}", file=sys.stderr); return 2
     print(f"{nb.name}: {rec['status']} in {rec['timings'].get('total_s', 0):.1f} s")
     metrics = _flat(rec.get('metrics', {}))
-    if metrics: print('metrics:\n' + '\n'.join(f'  {k} = {v:.4g}' if isinstance(v, float) else f'  {k} = {v}' for k, v in metrics.items()))
+    if metrics:
+        print('metrics:\n'
+              + '\n'.join(f'  {k} = {v:.4g}' if isinstance(v, float) else f'  {k} = {v}' for k, v in metrics.items()))
     figs = figures(rec['run_dir'])
     print('figures:\n' + ('\n'.join(f'  {_rel(f)}' for f in figs) if figs else '  (none)'))
     print(f"executed notebook: {_rel(rec['output'])}\nsidecar: {_rel(Path(rec['run_dir']) / 'run.json')}")
     if rec['status'] != 'complete':
-        print(f"FAILED: {_error_text(rec['error'])}\n  open the executed notebook above to see the traceback", file=sys.stderr)
+        print(f"FAILED: {_error_text(rec['error'])}\n  open the executed notebook above to see the traceback",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -29,9 +29,12 @@ def as_encoder(source, # an Encoder, a Run, an (rp, image) pair, or a run folder
     if isinstance(source, (str, Path)): enc = load_encoders(source)[which == 'image']
     elif isinstance(source, Run): enc = source.rp_encoder if which == 'rp' else source.image_encoder
     elif isinstance(source, (tuple, list)) and len(source) == 2: enc = source[which == 'image']
-    elif isinstance(source, nn.Module) and hasattr(source, 'rp') and hasattr(source, 'image'): enc = getattr(source, which)
+    elif isinstance(source, nn.Module) and hasattr(source, 'rp') and hasattr(source, 'image'):
+        enc = getattr(source, which)
     elif isinstance(source, nn.Module): enc = source
-    else: raise TypeError(f"expected an encoder, a Run, an (rp, image) pair or a checkpoint path (got {type(source).__name__})")
+    else:
+        raise TypeError("expected an encoder, a Run, an (rp, image) pair or a checkpoint path (got "
+                        f"{type(source).__name__})")
     if device is not None: enc = enc.to(device)
     return enc.eval()
 
@@ -40,23 +43,26 @@ def _device_of(m: nn.Module) -> torch.device:
 
 # %% ../nbs/13_embed.ipynb #056ed447
 @torch.no_grad()
-def embed_images(images, # (N, C, H, W) or (C, H, W) patches or scenes in reflectance (value / sensor scale), bands as in training
+# (N, C, H, W) or (C, H, W) patches or scenes in reflectance (value / sensor scale), bands as in training
+def embed_images(images,
                  encoder, # image encoder (or anything `as_encoder` accepts)
                  batch_size: int = 512, # images per forward pass
                  features: bool = False, # backbone features (N, feature_dim) instead of normalised embeddings
                  device=None, # where to compute (default: the encoder's device)
                 ) -> np.ndarray:
-    "(N, D) embeddings of images with the image encoder (L2-normalised unless `features`); the training normalisation is applied."
+    "(N, D) image-encoder embeddings of images (L2-normalised unless `features`), training normalisation applied."
     enc = as_encoder(encoder, 'image', device)
     x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
     if x.ndim == 3: x = x[None]
     if x.ndim != 4 or x.shape[1] != enc.in_channels:
-        raise ValueError(f"images must be (N, {enc.in_channels}, H, W) for this encoder, trained on {enc.in_channels} bands "
+        raise ValueError(f"images must be (N, {enc.in_channels}, H, W) for this encoder, trained on "
+                         f"{enc.in_channels} bands "
                          f"{enc.meta.get('bands', '')} (got shape {tuple(x.shape)})")
     dev, out = _device_of(enc), []
     m = enc.meta
     if m.get('input') == 'normalized':                             # trained on patches the pairs dataset standardised
-        mu, sd = (torch.tensor(m[k], dtype=torch.float32, device=dev)[:, None, None] for k in ('patch_mean', 'patch_std'))
+        mu, sd = (torch.tensor(m[k], dtype=torch.float32, device=dev)[:, None, None]
+                  for k in ('patch_mean', 'patch_std'))
     for i in range(0, len(x), batch_size):
         b = x[i:i + batch_size].to(dev, torch.float32)
         if m.get('input') == 'normalized': b = (b - mu) / sd
@@ -73,7 +79,7 @@ def pixel_rps(cube, # a `pimc.cube.Cube`
               backend: str | None = None, # the pairs dataset's `rp_backend` (None: its default)
               **rp_params, # dimension, time_delay, threshold, percentage of `recurrence_plot`
              ) -> tuple[np.ndarray, np.ndarray]:
-    "(N, 3, S, S) float32 RPs made by `PixelPatchPairs` itself (same series, gap filling and RP code), and (N,) True where a pixel was ever observed."
+    "(N, 3, S, S) float32 RPs as `PixelPatchPairs` makes them (same series, gap filling, RP code); (N,) ever observed."
     import warnings
     from pimc.pairs import PixelPatchPairs, PixelIndex
     rows, cols = np.asarray(rows, np.int64).ravel(), np.asarray(cols, np.int64).ravel()
@@ -84,7 +90,8 @@ def pixel_rps(cube, # a `pimc.cube.Cube`
         ds = PixelPatchPairs(cube, pixels=PixelIndex(np.zeros_like(rows), rows, cols), rp_size=size, patch_size=1,
                              patch_date=0, normalize=None, **kw)
         items = ds.__getitems__(list(range(len(rows))))
-    rp = np.stack([np.asarray(it['rp'], np.float32) for it in items]) if items else np.zeros((0, len(indices), size, size), np.float32)
+    rp = (np.stack([np.asarray(it['rp'], np.float32) for it in items]) if items
+          else np.zeros((0, len(indices), size, size), np.float32))
     return rp, cube.valid[:, rows, cols].any(0)
 
 @torch.no_grad()
@@ -100,7 +107,9 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
     "(H, W, D) embedding map of every pixel through its recurrence plot (or (N, D) for given rows/cols)."
     enc = as_encoder(encoder, 'rp', device)
     meta = dict(enc.meta)
-    if 'size' not in meta: raise ValueError("the RP encoder does not record its RP size (encoder.meta['size']); was it trained by pimc.train.pretrain?")
+    if 'size' not in meta:
+        raise ValueError("the RP encoder does not record its RP size (encoder.meta['size']); was it trained by "
+                         "pimc.train.pretrain?")
     T, C, H, W = cube.shape
     full = rows is None
     if full: rows, cols = np.divmod(np.arange(H * W), W)
@@ -111,10 +120,12 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
     dev = _device_of(enc)
     from tqdm import tqdm
     for i in tqdm(range(0, len(rows), chunk), disable=not progress, desc='embedding pixels', leave=False):
-        rp, seen = pixel_rps(cube, rows[i:i + chunk], cols[i:i + chunk], meta['size'], meta.get('indices', ('NDVI', 'EVI', 'SAVI')),
+        rp, seen = pixel_rps(cube, rows[i:i + chunk], cols[i:i + chunk], meta['size'],
+                             meta.get('indices', ('NDVI', 'EVI', 'SAVI')),
                              meta.get('rp_backend'), **rp_kw)
         x = torch.from_numpy(rp)
-        z = torch.cat([(enc.features(x[j:j + batch_size].to(dev)) if features else enc(x[j:j + batch_size].to(dev))).float().cpu()
+        z = torch.cat([(enc.features(x[j:j + batch_size].to(dev)) if features
+                        else enc(x[j:j + batch_size].to(dev))).float().cpu()
                        for j in range(0, len(x), batch_size)])
         z[~torch.from_numpy(seen)] = float('nan')
         out[i:i + chunk] = z.numpy()
@@ -149,7 +160,8 @@ def _label_cmap(cube):
     "PASTIS colours for PASTIS classes, tab20 otherwise: (cmap, vmin, vmax)."
     import matplotlib.pyplot as plt
     from pimc.pastis import PASTIS_CLASSES, pastis_cmap
-    if cube.class_names is not None and tuple(cube.class_names) == tuple(PASTIS_CLASSES): return pastis_cmap(), -0.5, 19.5
+    if cube.class_names is not None and tuple(cube.class_names) == tuple(PASTIS_CLASSES):
+        return pastis_cmap(), -0.5, 19.5
     return plt.get_cmap('tab20'), -0.5, 19.5
 
 def plot_embedding_map(cube, # the cube that was embedded
@@ -160,7 +172,7 @@ def plot_embedding_map(cube, # the cube that was embedded
                        show_titles: bool = True, # title the panels
                        suptitle: str | None = None, # figure title
                       ):
-    "RGB composite, labels (when the cube has them) and the PCA-RGB map of the embeddings, side by side; returns the Figure."
+    "RGB composite, labels (when the cube has them) and the PCA-RGB map of the embeddings side by side; the Figure."
     import textwrap
     from matplotlib.patches import Patch
     t = _best_date(cube) if t is None else t
@@ -175,7 +187,8 @@ def plot_embedding_map(cube, # the cube that was embedded
         if show_titles: axs[1].set_title(f"labels ({len(np.unique(lab))} classes)", fontsize=9)
         names = cube.class_names or [str(k) for k in range(int(lab.max()) + 1)]
         ks = np.unique(lab)[:16]
-        handles = [Patch(color=cmap((k - lo) / (hi - lo)), label=f"{k} {names[k] if k < len(names) else ''}") for k in ks]
+        handles = [Patch(color=cmap((k - lo) / (hi - lo)), label=f"{k} {names[k] if k < len(names) else ''}")
+                   for k in ks]
     axs[-1].imshow(pca_rgb(emb), interpolation='nearest'); axs[-1].set_axis_off()
     if show_titles: axs[-1].set_title(f"pixel embeddings: PCA → RGB (D={emb.shape[-1]})", fontsize=9)
     if suptitle: fig.suptitle(suptitle, fontsize=10)
@@ -192,7 +205,7 @@ def knn_accuracy(embs: Sequence[np.ndarray], # per patch: (H, W, D) embedding ma
                  ignore: Sequence[int] = (0,), # label values left out (background)
                  max_per_patch: int = 2000, # labelled pixels drawn per patch (seeded)
                 ) -> float:
-    "Cross-patch cosine k-NN accuracy of pixel labels from their embeddings (leave-one-patch-out); NaN with < 2 patches."
+    "Cross-patch cosine k-NN accuracy of pixel labels from embeddings (leave-one-patch-out); NaN with < 2 patches."
     if len(embs) != len(labels): raise ValueError(f"{len(embs)} embedding maps but {len(labels)} label maps")
     rng, X, Y = np.random.default_rng(0), [], []
     for e, y in zip(embs, labels):
@@ -219,15 +232,18 @@ def knn_split_accuracy(train_emb, # (N, D) or (H, W, D) embeddings of the traini
                        k: int = 5, # neighbours
                        ignore: Sequence[int] = (0,), # label values left out (no data / background)
                       ) -> dict:
-    "Cosine k-NN accuracy of test pixels voted by training pixels: {'accuracy', 'balanced_accuracy', 'majority', 'n_train', 'n_test'}."
+    "Cosine k-NN of test pixels by training pixels: {'accuracy', 'balanced_accuracy', 'majority', 'n_train', 'n_test'}."
     def _prep(e, y, what):
         e, y = np.asarray(e, np.float32).reshape(-1, np.shape(e)[-1]), np.asarray(y).ravel()
         if len(e) != len(y): raise ValueError(f"knn_split_accuracy: {len(e)} {what} embeddings but {len(y)} labels")
         ok = np.isfinite(e).all(1) & ~np.isin(y, list(ignore))
         return torch.nn.functional.normalize(torch.from_numpy(e[ok]), dim=1), torch.from_numpy(y[ok].astype(np.int64))
     Xa, Ya = _prep(train_emb, train_y, 'training'); Xb, Yb = _prep(test_emb, test_y, 'test')
-    if not len(Ya) or not len(Yb): return dict(accuracy=float('nan'), balanced_accuracy=float('nan'), majority=float('nan'), n_train=len(Ya), n_test=len(Yb))
-    pred = torch.cat([torch.mode(Ya[(Xb[i:i + 4096] @ Xa.T).topk(min(k, len(Ya)), dim=1).indices], dim=1).values for i in range(0, len(Yb), 4096)])
+    if not len(Ya) or not len(Yb):
+        return dict(accuracy=float('nan'), balanced_accuracy=float('nan'), majority=float('nan'), n_train=len(Ya),
+                    n_test=len(Yb))
+    pred = torch.cat([torch.mode(Ya[(Xb[i:i + 4096] @ Xa.T).topk(min(k, len(Ya)), dim=1).indices], dim=1).values
+                      for i in range(0, len(Yb), 4096)])
     hit = (pred == Yb).numpy(); yb = Yb.numpy()
     classes = np.unique(yb)
     return dict(accuracy=float(hit.mean()), balanced_accuracy=float(np.mean([hit[yb == c].mean() for c in classes])),

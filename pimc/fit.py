@@ -126,9 +126,10 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
                 min_steps: int = 0, # train at least this many steps (more epochs on small training sets)
                 val=None, # (inputs, targets) held out: keep the weights of the epoch with the lowest validation loss
                 augment=None, # augment(batch of the first input, generator) -> batch, applied to each training batch
-                bn_samples: int | None = None, # recalibrate batch norm on at most this many training samples (None: all)
+                # recalibrate batch norm on at most this many training samples (None: all)
+                bn_samples: int | None = None,
                ) -> nn.Module:
-    "Train a network: AdamW, one-cycle schedule, last partial batch dropped, batch norm recalibrated; in eval mode (`.fit_timing`: input vs step seconds)."
+    "Train a network (AdamW, one-cycle, drop last partial batch, recalibrate BN); in eval mode, with `.fit_timing`."
     if loss not in ('cross_entropy', 'mse'): raise ValueError(f"loss must be 'cross_entropy' or 'mse' (got {loss!r})")
     xs = _tensors(inputs)
     y = torch.as_tensor(np.asarray(targets), dtype=torch.int64 if loss == 'cross_entropy' else torch.float32)

@@ -48,7 +48,8 @@ def window_starts(T: int, # series length
                  ) -> np.ndarray:
     "Start indices of the windows of `n_in + n_out` steps in [first, last); warns when a stride finds room for one."
     last = T if last is None else min(last, T)
-    if first + n_in + n_out > last: raise ValueError(f"a window of {n_in} + {n_out} steps does not fit in steps {first}..{last - 1} (T={T})")
+    if first + n_in + n_out > last:
+        raise ValueError(f"a window of {n_in} + {n_out} steps does not fit in steps {first}..{last - 1} (T={T})")
     if stride is None: return np.array([first])
     if stride < 1: raise ValueError(f"stride must be >= 1 or None (got {stride})")
     starts = np.arange(first, last - n_in - n_out + 1, stride)
@@ -73,8 +74,10 @@ def make_windows(series, # (N, K, T) or (N, T) gap-filled index series
     if n_in < 2 or n_out < 1: raise ValueError(f"n_in must be >= 2 and n_out >= 1 (got {n_in}, {n_out})")
     starts = np.atleast_1d(np.asarray(starts, np.int64))
     bad = starts[(starts < 0) | (starts + n_in + n_out > T)]
-    if bad.size: raise ValueError(f"a window starting at {int(bad[0])} needs {n_in} + {n_out} steps but the series have T={T}")
-    x = np.concatenate([s[:, :, a:a + n_in] for a in starts]); y = np.concatenate([s[:, :, a + n_in:a + n_in + n_out] for a in starts])
+    if bad.size:
+        raise ValueError(f"a window starting at {int(bad[0])} needs {n_in} + {n_out} steps but the series have T={T}")
+    x = np.concatenate([s[:, :, a:a + n_in] for a in starts])
+    y = np.concatenate([s[:, :, a + n_in:a + n_in + n_out] for a in starts])
     mu = x.mean(-1, keepdims=True); sd = np.maximum(x.std(-1, keepdims=True), min_std)
     return Windows(((x - mu) / sd).astype(np.float32), ((y - mu) / sd).astype(np.float32), mu, sd,
                    np.tile(np.arange(N), len(starts)), np.repeat(starts, N))
@@ -101,11 +104,13 @@ def ridge_forecast(train: Windows, test: Windows, # training and test windows
 
 class CNN1DForecaster(nn.Module):
     "1D CNN on the standardised input window: 3 × (Conv1d, BatchNorm, ReLU), dense layer, all K × n_out outputs."
-    def __init__(self, n_indices: int, n_in: int, n_out: int, width: int = 64, kernel: int = 5, hidden: int = 256, dropout: float = 0.1):
+    def __init__(self, n_indices: int, n_in: int, n_out: int, width: int = 64, kernel: int = 5, hidden: int = 256,
+                 dropout: float = 0.1):
         super().__init__()
         def block(ci, co): return [nn.Conv1d(ci, co, kernel, padding=kernel // 2), nn.BatchNorm1d(co), nn.ReLU()]
         self.net = nn.Sequential(*block(n_indices, width), *block(width, width), *block(width, width), nn.Flatten(),
-                                 nn.Linear(width * n_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_indices * n_out))
+                                 nn.Linear(width * n_in, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, n_indices * n_out))
         self.K, self.n_out, self.out_dim = n_indices, n_out, hidden
     def features(self, x): return self.net[:-1](x)        # (N, hidden) before the output layer
     def forward(self, x): return self.net(x).view(-1, self.K, self.n_out)
@@ -118,15 +123,18 @@ class RPForecaster(nn.Module):
                  use_series: bool = True, # also give the standardised input window to the head
                  skip: bool = False, # add a linear map of the window to the output (the head learns a correction to it)
                  hidden: int = 256, dropout: float = 0.1,
-                 series_net: nn.Module | None = None, # a branch on the window with `.features` and `.out_dim` (e.g. a `CNN1DForecaster`)
+                 # a branch on the window with `.features` and `.out_dim` (e.g. a `CNN1DForecaster`)
+                 series_net: nn.Module | None = None,
                 ):
         super().__init__()
         self.backbone, self.use_series, self.K, self.n_out = backbone, use_series, n_indices, n_out
         C = backbone.in_channels
         self.register_buffer('mean', torch.zeros(C)); self.register_buffer('std', torch.ones(C))
         self.series_net = series_net
-        d = backbone.out_dim + (n_indices * n_in if use_series else 0) + (series_net.out_dim if series_net is not None else 0)
-        self.head = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_indices * n_out))
+        d = (backbone.out_dim + (n_indices * n_in if use_series else 0)
+             + (series_net.out_dim if series_net is not None else 0))
+        self.head = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(hidden, n_indices * n_out))
         self.skip = nn.Linear(n_indices * n_in, n_indices * n_out) if skip else None
 
     @torch.no_grad()
@@ -153,12 +161,14 @@ class RPForecaster(nn.Module):
         self.skip.weight.copy_(torch.as_tensor(np.asarray(weight), dtype=torch.float32))
         self.skip.bias.copy_(torch.as_tensor(np.asarray(bias), dtype=torch.float32))
         for p in self.skip.parameters(): p.requires_grad_(trainable)
-        nn.init.zeros_(self.head[-1].weight); nn.init.zeros_(self.head[-1].bias)   # start exactly at the linear forecast
+        # start exactly at the linear forecast
+        nn.init.zeros_(self.head[-1].weight); nn.init.zeros_(self.head[-1].bias)
         return self
 
     @classmethod
     def from_encoder(cls, encoder: nn.Module, # a pretrained `pimc.models.Encoder`
-                     n_indices: int, n_in: int, n_out: int, use_series: bool = True, skip: bool = False, **kw):   # kw: hidden, dropout, series_net
+                     # kw: hidden, dropout, series_net
+                     n_indices: int, n_in: int, n_out: int, use_series: bool = True, skip: bool = False, **kw):
         "A forecaster on a copy of a pretrained encoder's backbone and input standardisation."
         return from_encoder(cls, encoder, n_indices, n_in, n_out, use_series, skip, **kw)
 
@@ -171,15 +181,20 @@ class ForecastData:
     index_names: Sequence[str] = ('NDVI',)
     name: str = ''
     notes: list = field(default_factory=list)
-    val_series: Sequence[int] | None = None  # training series that pick the best epoch (e.g. a spatial block next to the test area); None: see `validation_split`
+    # training series that pick the best epoch (e.g. a spatial block next to the test area); None: see
+    # `validation_split`
+    val_series: Sequence[int] | None = None
 
     def __post_init__(self):
         self.index_names = tuple(self.index_names)
         for part in ('train', 'test'):
             w = getattr(self, part)
-            if w.x.shape[1] != len(self.index_names): raise ValueError(f"{self.name}: {part} windows have {w.x.shape[1]} indices but index_names is {self.index_names}")
+            if w.x.shape[1] != len(self.index_names):
+                raise ValueError(f"{self.name}: {part} windows have {w.x.shape[1]} indices but index_names "
+                                 f"is {self.index_names}")
         if self.train.x.shape[1:] != self.test.x.shape[1:] or self.train.y.shape[1:] != self.test.y.shape[1:]:
-            raise ValueError(f"{self.name}: train windows {self.train.x.shape[1:]}→{self.train.y.shape[1:]} differ from test windows {self.test.x.shape[1:]}→{self.test.y.shape[1:]}")
+            raise ValueError(f"{self.name}: train windows {self.train.x.shape[1:]}→{self.train.y.shape[1:]} differ "
+                             f"from test windows {self.test.x.shape[1:]}→{self.test.y.shape[1:]}")
 
     n_in = property(lambda self: self.train.x.shape[-1]); n_out = property(lambda self: self.train.y.shape[-1])
 
@@ -219,10 +234,12 @@ class ForecastData:
         "Only the index channels `names` (e.g. ('NDVI',) for the one-index ablation)."
         k = [self.index_names.index(n) for n in names]
         sel = lambda w: Windows(w.x[:, k], w.y[:, k], w.mean[:, k], w.std[:, k], w.series, w.start)
-        return replace(self, train=sel(self.train), test=sel(self.test), index_names=tuple(names), notes=list(self.notes))
+        return replace(self, train=sel(self.train), test=sel(self.test), index_names=tuple(names),
+                       notes=list(self.notes))
 
     def __repr__(self):
-        return (f"ForecastData({self.name}: {len(self.train)} train / {len(self.test)} test windows, {self.n_in} in → {self.n_out} out, "
+        return (f"ForecastData({self.name}: {len(self.train)} train / {len(self.test)} test windows, {self.n_in} in "
+                f"→ {self.n_out} out, "
                 f"{'/'.join(self.index_names)})")
 
 # %% ../nbs/42_forecast.ipynb #4bdcde2d
@@ -237,21 +254,25 @@ class ForecastSettings:
     encoder: dict = field(default_factory=dict)  # ResNetEncoder overrides for scratch encoders
     finetune_lr_ratio: float = 0.3  # encoder / head learning rate when fine-tuning
     device: str = 'cpu'  # where the networks train: 'cpu', 'cuda' or 'auto' (see `pimc.fit.resolve_device`)
-    val_fraction: float = 0.1  # series held out of training to pick the best epoch (0: train on all, keep the last epoch)
+    # series held out of training to pick the best epoch (0: train on all, keep the last epoch)
+    val_fraction: float = 0.1
 
 def validation_split(train: Windows, # the training windows
                      n_out: int, # target length (a temporal hold-out drops the windows whose span reaches its targets)
                      fraction: float = 0.1, # share held out (0: none)
-                     val_series=None, # series ids to hold out (a spatial block, say); None: a random `fraction` of the series
+                     # series ids to hold out (a spatial block, say); None: a random `fraction` of the series
+                     val_series=None,
                      seed: int = 0,
                     ) -> tuple[np.ndarray, np.ndarray]:
-    "(fit, validation) window indices: whole series held out (their windows overlap); one series: its last windows in time."
+    "(fit, validation) window indices: whole series held out (their windows overlap); one series: its last windows."
     n = len(train)
     if val_series is not None: val = np.isin(train.series, np.asarray(val_series))
     elif fraction <= 0: val = np.zeros(n, bool)
     elif len(u := np.unique(train.series)) > 1:
-        val = np.isin(train.series, np.random.default_rng(seed).choice(u, max(1, int(round(fraction * len(u)))), replace=False))
-    else:                                                  # one long series: the latest windows, and nothing that saw their targets
+        val = np.isin(train.series,
+                      np.random.default_rng(seed).choice(u, max(1, int(round(fraction * len(u)))), replace=False))
+    # one long series: the latest windows, and nothing that saw their targets
+    else:
         order = np.argsort(train.start, kind='stable'); k = max(1, int(round(fraction * n)))
         val = np.zeros(n, bool); val[order[-k:]] = True
         first = train.start[order[-k]]
@@ -327,8 +348,10 @@ def run_forecaster(method: str, # a key of FORECASTERS
                    data: ForecastData,
                    variant: str = 'rp', # image of the input window for 'rp-cnn' (see `pimc.recurrence.RP_VARIANTS`)
                    use_series: bool = True, # the head also sees the standardised window ('rp-cnn', 'pimc-*')
-                   conv: bool = False, # and a 1D CNN branch on the window (`CNN1DForecaster`'s trunk), fused before the head
-                   skip: bool | str = False, # linear path from the window to the output: True (learnt) or 'ridge' (a ridge fit, frozen)
+                   # and a 1D CNN branch on the window (`CNN1DForecaster`'s trunk), fused before the head
+                   conv: bool = False,
+                   # linear path from the window to the output: True (learnt) or 'ridge' (a ridge fit, frozen)
+                   skip: bool | str = False,
                    encoder=None, # pretrained RP encoder for 'pimc-*'
                    settings: ForecastSettings | None = None,
                    seed: int = 0,
@@ -370,7 +393,8 @@ def compare_forecasters(data: ForecastData, # the windows every method sees
 # %% ../nbs/42_forecast.ipynb #779d6136
 def plot_forecasts(data: ForecastData, # the windows
                    preds: dict, # method label -> (M, K, n_out) standardised predictions
-                   items: Sequence[int] | int = 4, # test windows to show (indices), or how many (spread over the test set)
+                   # test windows to show (indices), or how many (spread over the test set)
+                   items: Sequence[int] | int = 4,
                    index: int | str = 0, # which index channel
                    raw: bool = True, # plot in index units (undo the standardisation) instead of standardised units
                    ncols: int = 2, # columns of a new figure
@@ -413,7 +437,8 @@ def plot_error_by_step(data: ForecastData, # the windows
                       ):
     "RMSE at each forecast step for every method (how errors grow with the horizon); returns the Figure."
     fig, (ax,) = plot_axes(ax, 1, 'plot_error_by_step', figsize=(5, 3))
-    for name, p in preds.items(): ax.plot(np.arange(1, data.n_out + 1), errors_by_step(data.test.y, p)[index], 'o-', ms=3, label=name)
+    for name, p in preds.items():
+        ax.plot(np.arange(1, data.n_out + 1), errors_by_step(data.test.y, p)[index], 'o-', ms=3, label=name)
     ax.set_xlabel('steps ahead'); ax.set_ylabel(f'RMSE {data.index_names[index]} (standardised)'); ax.grid(alpha=0.3)
     if show_titles: ax.set_title(f'{data.name}: error by horizon', fontsize=9)
     if suptitle: fig.suptitle(suptitle, fontsize=10)

@@ -31,13 +31,15 @@ def clip_loss(za: torch.Tensor, # (N, D) L2-normalised embeddings of modality a 
               zb: torch.Tensor, # (N, D) L2-normalised embeddings of modality b (patches); row i pairs with za[i]
               logit_scale: torch.Tensor | float, # exponentiated (and clamped) logit scale 1/τ
               groups: torch.Tensor | None = None, # (N,) group ids: same-group off-diagonal pairs are not negatives
-              zb_all: torch.Tensor | None = None, # (M, D) all candidates of modality b (a gathered global batch); default zb
+              # (M, D) all candidates of modality b (a gathered global batch); default zb
+              zb_all: torch.Tensor | None = None,
               za_all: torch.Tensor | None = None, # (M, D) all candidates of modality a; default za
               groups_all: torch.Tensor | None = None, # (M,) group ids of the candidates
               offset: int = 0, # position of za[0]'s positive among the candidates
              ) -> torch.Tensor:
     "Symmetric InfoNCE: mean of a→b and b→a cross-entropies, optionally against a larger candidate set."
-    if za.shape != zb.shape or za.ndim != 2: raise ValueError(f"za and zb must both be (N, D) (got {tuple(za.shape)} and {tuple(zb.shape)})")
+    if za.shape != zb.shape or za.ndim != 2:
+        raise ValueError(f"za and zb must both be (N, D) (got {tuple(za.shape)} and {tuple(zb.shape)})")
     za_all = za if za_all is None else za_all
     zb_all = zb if zb_all is None else zb_all
     s = torch.as_tensor(logit_scale, dtype=torch.float32, device=za.device)

@@ -39,12 +39,14 @@ def confusion_matrix(y_true, # (N,) true class labels (integers; any shape, flat
                     ) -> np.ndarray:
     "(K, K) counts (scikit-learn): row = true class, column = predicted class; true labels in `ignore` dropped."
     t, p = _labels(y_true, 'y_true'), _labels(y_pred, 'y_pred')
-    if t.shape != p.shape: raise ValueError(f"y_true and y_pred must have the same number of labels (got {t.size} and {p.size})")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must have the same number of labels (got {t.size} and {p.size})")
     keep = ~np.isin(t, list(ignore)) if len(ignore) else np.ones(t.size, bool)
     t, p = t[keep], p[keep]
     if t.size and min(t.min(), p.min()) < 0: raise ValueError(f"labels must be >= 0 (got {min(t.min(), p.min())})")
     K = int(n_classes) if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1))) + 1
-    if t.size and max(t.max(), p.max()) >= K: raise ValueError(f"label {max(t.max(), p.max())} is out of range for n_classes={K}")
+    if t.size and max(t.max(), p.max()) >= K:
+        raise ValueError(f"label {max(t.max(), p.max())} is out of range for n_classes={K}")
     if not t.size: return np.zeros((K, K), np.int64)
     from sklearn.metrics import confusion_matrix as sk_confusion_matrix
     return sk_confusion_matrix(t, p, labels=np.arange(K)).astype(np.int64)
@@ -74,7 +76,8 @@ class ClassReport:
     oa = property(lambda self: float(np.trace(self.cm) / max(self.cm.sum(), 1)), doc="overall accuracy")
     support = property(lambda self: self.cm.sum(1), doc="(K,) true samples per class")
     per_class_f1 = property(lambda self: f1_from_confusion(self.cm), doc="(K,) F1 per class, NaN where no true sample")
-    present = property(lambda self: [k for k in range(len(self.class_names)) if self.support[k] > 0 and k not in self.ignore])
+    present = property(lambda self: [k for k in range(len(self.class_names)) if self.support[k] > 0
+                                     and k not in self.ignore])
 
     @property
     def macro_f1(self) -> float:
@@ -106,7 +109,8 @@ class ClassReport:
                               ax=ax, show_titles=show_titles, suptitle=suptitle)
 
     def __repr__(self):
-        return f"ClassReport({self.name or 'classifier'}: OA {self.oa:.4f}, macro-F1 {self.macro_f1:.4f}, {self.n} samples, {len(self.present)} classes)"
+        return (f"ClassReport({self.name or 'classifier'}: OA {self.oa:.4f}, macro-F1 {self.macro_f1:.4f}, {self.n} "
+                f"samples, {len(self.present)} classes)")
 
 def classification_report(y_true, # true labels (integers)
                           y_pred, # predicted labels
@@ -124,7 +128,8 @@ def classification_report(y_true, # true labels (integers)
 def plot_confusion(cm: np.ndarray, # (K, K) counts, rows = truth
                    class_names: Sequence[str] | None = None, # K names
                    normalize: bool = True, # show row-normalised rates (recall) instead of counts
-                   keep: Sequence[int] | None = None, # only these classes (default: those with a true or predicted sample)
+                   # only these classes (default: those with a true or predicted sample)
+                   keep: Sequence[int] | None = None,
                    title: str = '', # panel title
                    cmap: str = 'Blues',
                    ax=None, # matplotlib Axes to draw into (default: a new figure)
@@ -167,9 +172,11 @@ def forecast_errors(y_true, # (N, K, H) true future values (standardised), or (N
     if t.ndim == 2: t, p = t[:, None], p[:, None]
     if t.ndim != 3: raise ValueError(f"forecasts must be (N, K, H) or (N, H) (got shape {t.shape})")
     K = t.shape[1]
-    names = list(names) if names is not None else (['NDVI', 'EVI', 'SAVI'] if K == 3 else ['NDVI'] if K == 1 else [f'index{k}' for k in range(K)])
+    names = list(names) if names is not None else (['NDVI', 'EVI', 'SAVI'] if K == 3 else ['NDVI'] if K == 1
+                                                   else [f'index{k}' for k in range(K)])
     if len(names) != K: raise ValueError(f"names has {len(names)} entries but the forecasts have {K} indices")
-    if not (np.isfinite(t).all() and np.isfinite(p).all()): raise ValueError("forecasts contain NaN or inf: fill gaps before forecasting")
+    if not (np.isfinite(t).all() and np.isfinite(p).all()):
+        raise ValueError("forecasts contain NaN or inf: fill gaps before forecasting")
     e = p - t
     rmse, mae = np.sqrt((e ** 2).mean((0, 2))), np.abs(e).mean((0, 2))
     out = {}
@@ -226,7 +233,8 @@ def write_results(df, # the table
     stem = Path(stem); stem.parent.mkdir(parents=True, exist_ok=True)
     csv, md = stem.with_suffix('.csv'), stem.with_suffix('.md')
     notes = [notes] if isinstance(notes, str) else list(notes)
-    text = (f"# {title}\n\n" if title else '') + markdown_table(df, digits, bold_best, formats) + ''.join(f"\n{n}\n" for n in notes)
+    text = ((f"# {title}\n\n" if title else '') + markdown_table(df, digits, bold_best, formats)
+            + ''.join(f"\n{n}\n" for n in notes))
     for path, write in ((csv, lambda p: df.to_csv(p, index=False)), (md, lambda p: p.write_text(text))):
         tmp = path.with_name(f'.{path.name}.tmp'); write(tmp); tmp.replace(path)
     return csv, md

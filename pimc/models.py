@@ -43,7 +43,8 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.n2 = norm_layer(norm, cout)
         self.short = (nn.Identity() if stride == 1 and cin == cout else
                       nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), norm_layer(norm, cout)))
-        if hasattr(self.n2, 'weight') and self.n2.weight is not None: nn.init.zeros_(self.n2.weight)  # residual starts as identity
+        # residual starts as identity
+        if hasattr(self.n2, 'weight') and self.n2.weight is not None: nn.init.zeros_(self.n2.weight)
 
     def forward(self, x):
         y = F.relu(self.n1(self.conv1(x)))
@@ -59,7 +60,8 @@ def _check_int_seq(name, v, lo=1):
 
 class ResNetEncoder(nn.Module):
     "ResNet-style 2D CNN: stem, stages of `BasicBlock`s (stride 2 between stages), global pooling → (N, out_dim)."
-    def __init__(self, in_channels: int, # input channels: 3 for an NDVI/EVI/SAVI recurrence plot, the band count for a patch
+    # input channels: 3 for an NDVI/EVI/SAVI recurrence plot, the band count for a patch
+    def __init__(self, in_channels: int,
                  widths: Sequence[int] = (32, 64, 128, 256), # channels of each stage
                  depths: Sequence[int] | int = 1, # BasicBlocks per stage (an int: the same for every stage)
                  norm: str = 'group', # 'group', 'batch' or 'none'
@@ -68,17 +70,24 @@ class ResNetEncoder(nn.Module):
                  stem_stride: int = 1, # stride of the small stem (2 for large recurrence plots)
                 ):
         super().__init__()
-        if not (isinstance(in_channels, int) and in_channels >= 1): raise ValueError(f"in_channels must be an integer >= 1 (got {in_channels!r})")
+        if not (isinstance(in_channels, int) and in_channels >= 1):
+            raise ValueError(f"in_channels must be an integer >= 1 (got {in_channels!r})")
         widths = _check_int_seq('widths', widths)
         depths = _check_int_seq('depths', (depths,) * len(widths) if isinstance(depths, int) else depths)
-        if len(depths) != len(widths): raise ValueError(f"depths has {len(depths)} stages but widths has {len(widths)}: {depths} vs {widths}")
-        if pool not in ('avg', 'max', 'avgmax'): raise ValueError(f"pool must be 'avg', 'max' or 'avgmax' (got {pool!r})")
+        if len(depths) != len(widths):
+            raise ValueError(f"depths has {len(depths)} stages but widths has {len(widths)}: {depths} vs {widths}")
+        if pool not in ('avg', 'max', 'avgmax'):
+            raise ValueError(f"pool must be 'avg', 'max' or 'avgmax' (got {pool!r})")
         if stem not in ('small', 'imagenet'): raise ValueError(f"stem must be 'small' or 'imagenet' (got {stem!r})")
         if stem_stride not in (1, 2): raise ValueError(f"stem_stride must be 1 or 2 (got {stem_stride!r})")
         norm_layer(norm, 8)  # validates the name
         w0 = widths[0]
-        if stem == 'small': self.stem = nn.Sequential(nn.Conv2d(in_channels, w0, 3, stem_stride, 1, bias=False), norm_layer(norm, w0), nn.ReLU())
-        else: self.stem = nn.Sequential(nn.Conv2d(in_channels, w0, 7, 2, 3, bias=False), norm_layer(norm, w0), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        if stem == 'small':
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, w0, 3, stem_stride, 1, bias=False), norm_layer(norm, w0),
+                                      nn.ReLU())
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, w0, 7, 2, 3, bias=False), norm_layer(norm, w0), nn.ReLU(),
+                                      nn.MaxPool2d(3, 2, 1))
         layers, cin = [], w0
         for i, (w, d) in enumerate(zip(widths, depths)):
             for j in range(d):
@@ -106,8 +115,10 @@ class ProjectionHead(nn.Module):
                  layers: int = 2, # number of Linear layers (1 = linear projection)
                 ):
         super().__init__()
-        if not (isinstance(layers, int) and layers >= 1): raise ValueError(f"head layers must be an integer >= 1 (got {layers!r})")
-        if not (isinstance(out_dim, int) and out_dim >= 1): raise ValueError(f"embed_dim must be an integer >= 1 (got {out_dim!r})")
+        if not (isinstance(layers, int) and layers >= 1):
+            raise ValueError(f"head layers must be an integer >= 1 (got {layers!r})")
+        if not (isinstance(out_dim, int) and out_dim >= 1):
+            raise ValueError(f"embed_dim must be an integer >= 1 (got {out_dim!r})")
         hidden = hidden or in_dim
         dims = [in_dim] + [hidden] * (layers - 1) + [out_dim]
         mods = []
@@ -137,9 +148,11 @@ class Encoder(nn.Module):
 
     def set_input_stats(self, mean, std):
         "Per-channel mean and std used to standardise inputs (a std of 0 is replaced by 1)."
-        mean, std = torch.as_tensor(mean, dtype=torch.float32).flatten(), torch.as_tensor(std, dtype=torch.float32).flatten()
+        mean, std = (torch.as_tensor(mean, dtype=torch.float32).flatten(),
+                     torch.as_tensor(std, dtype=torch.float32).flatten())
         if mean.numel() != self.in_channels or std.numel() != self.in_channels:
-            raise ValueError(f"{self.modality or 'encoder'}: input stats need {self.in_channels} channels (got {mean.numel()} means, {std.numel()} stds)")
+            raise ValueError(f"{self.modality or 'encoder'}: input stats need {self.in_channels} channels (got "
+                             f"{mean.numel()} means, {std.numel()} stds)")
         self.mean.copy_(mean); self.std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
         return self
 
@@ -176,18 +189,24 @@ class PIMC(nn.Module):
                 ):
         super().__init__()
         if not temperature > 0: raise ValueError(f"temperature must be > 0 (got {temperature!r})")
-        if not max_logit_scale >= 1 / temperature: raise ValueError(f"max_logit_scale ({max_logit_scale}) must be >= 1/temperature ({1 / temperature:g})")
-        self.hparams = dict(image_channels=image_channels, rp_channels=rp_channels, embed_dim=embed_dim, widths=tuple(widths),
+        if not max_logit_scale >= 1 / temperature:
+            raise ValueError(f"max_logit_scale ({max_logit_scale}) must be >= 1/temperature ({1 / temperature:g})")
+        self.hparams = dict(image_channels=image_channels, rp_channels=rp_channels, embed_dim=embed_dim,
+                            widths=tuple(widths),
                             depths=depths if isinstance(depths, int) else tuple(depths),
                             image_widths=None if image_widths is None else tuple(image_widths),
-                            image_depths=image_depths if image_depths is None or isinstance(image_depths, int) else tuple(image_depths),
-                            head_layers=head_layers, head_hidden=head_hidden, norm=norm, pool=pool, rp_stem_stride=rp_stem_stride,
-                            temperature=temperature, max_logit_scale=max_logit_scale, rp_meta=dict(rp_meta or {}), image_meta=dict(image_meta or {}))
+                            image_depths=image_depths if image_depths is None or isinstance(image_depths, int)
+                            else tuple(image_depths),
+                            head_layers=head_layers, head_hidden=head_hidden, norm=norm, pool=pool,
+                            rp_stem_stride=rp_stem_stride,
+                            temperature=temperature, max_logit_scale=max_logit_scale, rp_meta=dict(rp_meta or {}),
+                            image_meta=dict(image_meta or {}))
         def enc(cin, w, d, stem_stride, modality, meta):
             bb = ResNetEncoder(cin, w, d, norm=norm, pool=pool, stem_stride=stem_stride)
             return Encoder(bb, ProjectionHead(bb.out_dim, embed_dim, head_hidden, head_layers), modality, meta)
         self.rp = enc(rp_channels, widths, depths, rp_stem_stride, 'rp', rp_meta)
-        self.image = enc(image_channels, image_widths or widths, depths if image_depths is None else image_depths, 1, 'image', image_meta)
+        self.image = enc(image_channels, image_widths or widths, depths if image_depths is None else image_depths, 1,
+                         'image', image_meta)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))
         self.max_logit_scale = max_logit_scale
 

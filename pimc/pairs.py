@@ -73,7 +73,9 @@ def stratified_pixels(cubes, # a Cube or a sequence of Cubes, with labels
     c, r, k, lab = [], [], [], []
     for i in range(len(cubes)):
         cb = cubes[i]
-        if cb.labels is None: raise ValueError(f"stratified_pixels: cube {i} ({cb.name or 'unnamed'}) has no labels; use random_pixels or hilbert_pixels")
+        if cb.labels is None:
+            raise ValueError(f"stratified_pixels: cube {i} ({cb.name or 'unnamed'}) has no labels; use "
+                             "random_pixels or hilbert_pixels")
         ok = _observed(cb) if observed_only else np.ones(cb.shape[2:], bool)
         rr, kk = np.nonzero(ok)
         c.append(np.full(rr.size, i)); r.append(rr); k.append(kk); lab.append(np.asarray(cb.labels)[rr, kk])
@@ -111,7 +113,8 @@ def hilbert_pixels(cubes, # a Cube or a sequence of Cubes
                    observed_only: bool = True, # skip pixels with no valid date (before subsampling)
                   ) -> PixelIndex:
     "Every `step`-th pixel along a Hilbert curve through each cube: evenly spread picks, in curve order."
-    if not (isinstance(step, (int, np.integer)) and step >= 1): raise ValueError(f"step must be a positive integer (got {step!r})")
+    if not (isinstance(step, (int, np.integer)) and step >= 1):
+        raise ValueError(f"step must be a positive integer (got {step!r})")
     cubes, rng, parts = _cubes(cubes), np.random.default_rng(seed), []
     for i in range(len(cubes)):
         H, W = cubes[i].shape[2:]
@@ -141,7 +144,7 @@ def pixel_groups(pixels: PixelIndex, # the chosen pixels
 
 # %% ../nbs/09_pairs.ipynb #d0f3b0e3
 def _index_stack(cube: Cube, rows, cols, names) -> np.ndarray:
-    "(N, K, T) float32 gap-filled index series of pixels, computed from reflectance or read from index bands (e.g. eo-learn NDVI)."
+    "(N, K, T) float32 gap-filled index series of pixels, from reflectance or read from index bands (eo-learn NDVI)."
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                                 # never-observed pixels: handled by the caller
         v = cube.index_series(rows, cols, names, fill=True, on_empty='ignore').values
@@ -154,21 +157,27 @@ def _resolve_date(cube: Cube, patch_date):
     if isinstance(patch_date, str) and patch_date == 'median': return 'median'
     T = len(cube)
     if isinstance(patch_date, tuple):
-        if len(patch_date) != 2: raise ValueError(f"patch_date as a tuple must be a (start, end) date window (got {patch_date!r})")
+        if len(patch_date) != 2:
+            raise ValueError(f"patch_date as a tuple must be a (start, end) date window (got {patch_date!r})")
         lo, hi = (_as_date(d) for d in patch_date)
         inside = (cube.dates.astype('datetime64[s]') >= lo) & (cube.dates.astype('datetime64[s]') <= hi)
-        if not inside.any(): raise ValueError(f"patch_date window {patch_date} holds no date of cube {cube.name or ''!r} ({cube.dates[0]}..{cube.dates[-1]})")
+        if not inside.any():
+            raise ValueError(f"patch_date window {patch_date} holds no date of cube {cube.name or ''!r} "
+                             f"({cube.dates[0]}..{cube.dates[-1]})")
         return ('median', inside)
     if isinstance(patch_date, (int, np.integer)) and not isinstance(patch_date, bool):
-        if not -T <= patch_date < T: raise IndexError(f"patch_date={patch_date} is out of range for cube {cube.name or ''!r} with {T} dates")
+        if not -T <= patch_date < T:
+            raise IndexError(f"patch_date={patch_date} is out of range for cube {cube.name or ''!r} with {T} dates")
         return int(patch_date) % T
     try: d = _as_date(patch_date)
-    except (ValueError, TypeError): raise ValueError(f"patch_date must be 'median', a (start, end) window, a time index or a date (got {patch_date!r})") from None
+    except (ValueError, TypeError):
+        raise ValueError("patch_date must be 'median', a (start, end) window, a time index or a date "
+                         f"(got {patch_date!r})") from None
     return int(np.argmin(np.abs((cube.dates.astype('datetime64[s]') - d).astype(np.int64))))
 
 def _image(cube: Cube, bands, # band names or roles
            patch_date) -> np.ndarray:
-    "(C', H, W) float32 reflectance image: a clear-sky median composite (whole series or a window) or the image at one date."
+    "(C', H, W) float32 reflectance: clear-sky median composite (whole series or a window) or the image at one date."
     t = _resolve_date(cube, patch_date)
     if isinstance(t, (str, tuple)):
         return median_composite(cube, bands, None if t == 'median' else np.flatnonzero(t[1]))
@@ -178,7 +187,8 @@ def _image(cube: Cube, bands, # band names or roles
 def _memmap_token(a):
     "(file, dtype, shape, offset, order) of an array that np.load / np.memmap mapped whole; None for anything else."
     if isinstance(a, np.memmap) and a.filename is not None and isinstance(a.base, mmap.mmap):
-        return (str(a.filename), a.dtype.str, tuple(a.shape), int(a.offset), 'F' if a.flags.f_contiguous and not a.flags.c_contiguous else 'C')
+        return (str(a.filename), a.dtype.str, tuple(a.shape), int(a.offset),
+                'F' if a.flags.f_contiguous and not a.flags.c_contiguous else 'C')
 
 class _PickledCube:
     "A Cube whose memory-mapped values are pickled as a reference to their file and mapped again on unpickling."
@@ -190,39 +200,56 @@ class _PickledCube:
         return cls({f.name: getattr(cube, f.name) for f in dataclasses.fields(cube) if f.name != 'values'}, tok)
     def restore(self) -> Cube:
         fn, dt, shape, off, order = self.token
-        return Cube(values=np.memmap(fn, dtype=np.dtype(dt), mode='r', shape=shape, offset=off, order=order), **self.fields)
+        return Cube(values=np.memmap(fn, dtype=np.dtype(dt), mode='r', shape=shape, offset=off, order=order),
+                    **self.fields)
 
 class PixelPatchPairs(torch.utils.data.Dataset):
     "Pairs (recurrence plot of a pixel's index series, image patch around it) from cubes, as dicts of tensors."
     keys = ('rp', 'patch', 'group', 'cube', 'row', 'col', 'label')
 
     def __init__(self, cubes, # a Cube, a sequence of Cubes, or a dataset of Cubes (e.g. `pimc.pastis.PASTIS`)
-                 pixels=None, # PixelIndex / (cube, row, col) arrays / (N, 3) array; an int n: random_pixels(n per cube); None: every observed pixel
+                 # PixelIndex / (cube, row, col) arrays / (N, 3) array; an int n: random_pixels(n per cube); None: every
+                 # observed pixel
+                 pixels=None,
                  rp_size: int = 32, # side S of the recurrence plots
                  patch_size: int = 16, # side P of the patches; the pixel is at row and column P // 2
-                 patch_date='median', # 'median' (clear-sky composite), a (start, end) window composite, a time index, or a date (nearest acquisition)
-                 rp_params: dict | None = None, # `recurrence_plot` parameters (dimension, time_delay, threshold, percentage)
+                 # 'median' (clear-sky composite), a (start, end) window composite, a time index, or a date (nearest
+                 # acquisition)
+                 patch_date='median',
+                 # `recurrence_plot` parameters (dimension, time_delay, threshold, percentage)
+                 rp_params: dict | None = None,
                  indices: Sequence[str] = INDICES, # index channels of the plots, in order
-                 normalize='band', # patches: 'band' (standardise each band with stats of the images), None (reflectance), or (mean, std) per band
+                 # patches: 'band' (standardise each band with stats of the images), None (reflectance), or (mean, std)
+                 # per band
+                 normalize='band',
                  seed: int = 0, # seed of the pixel sampler when `pixels` is an int
-                 bands: Sequence[str] | None = None, # patch bands by name or role ('red', 'nir'; default: all bands of the image cubes)
+                 # patch bands by name or role ('red', 'nir'; default: all bands of the image cubes)
+                 bands: Sequence[str] | None = None,
                  groups='cube', # group ids: 'cube' or a block size in pixels (see `pixel_groups`)
                  pad: str = 'reflect', # patch border padding: 'reflect' or 'zeros'
-                 patch_cubes=None, # optional cubes on the same grids to cut patches from (e.g. a multi-band scene for an NDVI-only cube)
-                 rp_backend: str = 'numpy', # 'numpy' (single-threaded, no thread oversubscription), or a `recurrence_plot` backend: 'torch', 'numba'
+                 # optional cubes on the same grids to cut patches from (e.g. a multi-band scene for an NDVI-only cube)
+                 patch_cubes=None,
+                 # 'numpy' (single-threaded, no thread oversubscription), or a `recurrence_plot` backend: 'torch',
+                 # 'numba'
+                 rp_backend: str = 'numpy',
                  progress: bool = False, # tqdm bar while series and images are prepared
                 ):
         self.cubes = _cubes(cubes)
         self.patch_cubes = self.cubes if patch_cubes is None else _cubes(patch_cubes)
-        if len(self.patch_cubes) != len(self.cubes): raise ValueError(f"patch_cubes has {len(self.patch_cubes)} cubes for {len(self.cubes)} cubes")
+        if len(self.patch_cubes) != len(self.cubes):
+            raise ValueError(f"patch_cubes has {len(self.patch_cubes)} cubes for {len(self.cubes)} cubes")
         for name, v in (('rp_size', rp_size), ('patch_size', patch_size)):
-            if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1): raise ValueError(f"{name} must be a positive integer (got {v!r})")
+            if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
+                raise ValueError(f"{name} must be a positive integer (got {v!r})")
         if pad not in ('reflect', 'zeros'): raise ValueError(f"pad must be 'reflect' or 'zeros' (got {pad!r})")
         self.rp_size, self.patch_size, self.patch_date, self.pad = int(rp_size), int(patch_size), patch_date, pad
-        if rp_backend not in ('numpy', 'torch', 'numba'): raise ValueError(f"rp_backend must be 'numpy', 'torch' or 'numba' (got {rp_backend!r})")
-        self.rp_params, self.indices, self.seed, self.rp_backend = dict(rp_params or {}), tuple(indices), seed, rp_backend
+        if rp_backend not in ('numpy', 'torch', 'numba'):
+            raise ValueError(f"rp_backend must be 'numpy', 'torch' or 'numba' (got {rp_backend!r})")
+        self.rp_params, self.indices, self.seed, self.rp_backend = (dict(rp_params or {}), tuple(indices), seed,
+                                                                    rp_backend)
         for k in ('size', 'out'):
-            if k in self.rp_params: raise ValueError(f"rp_params must not contain {k!r}: use rp_size (got {self.rp_params})")
+            if k in self.rp_params:
+                raise ValueError(f"rp_params must not contain {k!r}: use rp_size (got {self.rp_params})")
         check_rp_params(**self.rp_params)                   # bad values fail here, not at the first batch
         self.pixels = self._pixels(pixels)
         self.groups = pixel_groups(self.pixels, groups) if len(self.pixels) else np.zeros(0, np.int64)
@@ -233,30 +260,40 @@ class PixelPatchPairs(torch.utils.data.Dataset):
     # -- setup ------------------------------------------------------------------------------------------------
     def _pixels(self, pixels) -> PixelIndex:
         if pixels is None: pixels = random_pixels(self.cubes, n=np.iinfo(np.int64).max, seed=self.seed)
-        elif isinstance(pixels, (int, np.integer)) and not isinstance(pixels, bool): pixels = random_pixels(self.cubes, n=int(pixels), seed=self.seed)
+        elif isinstance(pixels, (int, np.integer)) and not isinstance(pixels, bool):
+            pixels = random_pixels(self.cubes, n=int(pixels), seed=self.seed)
         elif not isinstance(pixels, PixelIndex):
             a = np.asarray(pixels)
-            if a.ndim != 2 or 3 not in a.shape: raise ValueError(f"pixels must be a PixelIndex, (cube, row, col) arrays or an (N, 3) array (got shape {a.shape})")
+            if a.ndim != 2 or 3 not in a.shape:
+                raise ValueError("pixels must be a PixelIndex, (cube, row, col) arrays or an (N, 3) array "
+                                 f"(got shape {a.shape})")
             pixels = PixelIndex(*(a.T if a.shape[1] == 3 and a.shape[0] != 3 else a))
         p = PixelIndex(*(np.asarray(x, np.int64).ravel() for x in pixels))
         if len(p.cube) > 2_000_000:
-            warnings.warn(f"{len(p.cube):,} pixels: their series take about {len(p.cube) * len(self.indices) * 61 * 4 / 2**30:.1f} GB at 61 dates; "
-                          "for a large dataset pick fewer pixels per cube (hilbert_pixels(cubes, step=...) or random_pixels(cubes, n=...))")
-        if not len(p.cube) == len(p.row) == len(p.col): raise ValueError(f"pixels: cube, row and col have different lengths ({len(p.cube)}, {len(p.row)}, {len(p.col)})")
+            warnings.warn(f"{len(p.cube):,} pixels: their series take about "
+                          f"{len(p.cube) * len(self.indices) * 61 * 4 / 2**30:.1f} GB at 61 dates; "
+                          "for a large dataset pick fewer pixels per cube (hilbert_pixels(cubes, step=...) or "
+                          "random_pixels(cubes, n=...))")
+        if not len(p.cube) == len(p.row) == len(p.col):
+            raise ValueError(f"pixels: cube, row and col have different lengths ({len(p.cube)}, "
+                             f"{len(p.row)}, {len(p.col)})")
         bad = (p.cube < 0) | (p.cube >= len(self.cubes))
-        if bad.any(): raise IndexError(f"pixels: cube index {int(p.cube[bad][0])} is out of range for {len(self.cubes)} cubes")
+        if bad.any():
+            raise IndexError(f"pixels: cube index {int(p.cube[bad][0])} is out of range for {len(self.cubes)} cubes")
         for i in np.unique(p.cube):
             H, W = self.cubes[i].shape[2:]
             s = p.cube == i
             out = (p.row[s] < 0) | (p.row[s] >= H) | (p.col[s] < 0) | (p.col[s] >= W)
             if out.any():
                 j = np.flatnonzero(s)[out][0]
-                raise IndexError(f"pixels: pixel ({p.row[j]}, {p.col[j]}) is outside cube {i} ({self.cubes[i].name or 'unnamed'}, {H}x{W})")
+                raise IndexError(f"pixels: pixel ({p.row[j]}, {p.col[j]}) is outside cube {i} "
+                                 f"({self.cubes[i].name or 'unnamed'}, {H}x{W})")
         return p
 
     def _prepare(self, bands, progress):
         "Series of the chosen pixels and padded images, once per cube."
-        self._series, self._images, self._pos, self._labels = {}, {}, np.zeros(len(self.pixels), np.int64), np.full(len(self.pixels), -1, np.int64)
+        self._series, self._images = {}, {}
+        self._pos, self._labels = np.zeros(len(self.pixels), np.int64), np.full(len(self.pixels), -1, np.int64)
         used = np.unique(self.pixels.cube)
         it = used
         if progress:
@@ -265,7 +302,9 @@ class PixelPatchPairs(torch.utils.data.Dataset):
         band_names, empty = None, 0
         for i in it:
             cube, pc = self.cubes[i], self.patch_cubes[i]
-            if pc.shape[2:] != cube.shape[2:]: raise ValueError(f"patch_cubes[{i}] is {pc.shape[2]}x{pc.shape[3]} but cube {i} is {cube.shape[2]}x{cube.shape[3]}")
+            if pc.shape[2:] != cube.shape[2:]:
+                raise ValueError(f"patch_cubes[{i}] is {pc.shape[2]}x{pc.shape[3]} but cube {i} is "
+                                 f"{cube.shape[2]}x{cube.shape[3]}")
             sel = np.flatnonzero(self.pixels.cube == i)
             rows, cols = self.pixels.row[sel], self.pixels.col[sel]
             s = _index_stack(cube, rows, cols, self.indices)
@@ -274,11 +313,16 @@ class PixelPatchPairs(torch.utils.data.Dataset):
             self._series[int(i)] = s
             self._pos[sel] = np.arange(len(sel))
             if cube.labels is not None: self._labels[sel] = np.asarray(cube.labels)[rows, cols]
-            names = tuple(pc.bands) if bands is None else tuple(bands)        # given names/roles are trusted to match across sensors
+            # given names/roles are trusted to match across sensors
+            names = tuple(pc.bands) if bands is None else tuple(bands)
             if band_names is None: band_names = names
-            elif names != band_names: raise ValueError(f"cube {i} has patch bands {names} but earlier cubes have {band_names}: pass bands=[...] (names or roles such as 'red', 'nir') to pick common ones")
+            elif names != band_names:
+                raise ValueError(f"cube {i} has patch bands {names} but earlier cubes have {band_names}: pass "
+                                 "bands=[...] (names or roles such as 'red', 'nir') to pick common ones")
             self._images[int(i)] = _image(pc, names, self.patch_date)
-        if empty: warnings.warn(f"{empty} of {len(self.pixels)} pixels have no valid date: their series are set to 0 (flat, an all-zero plot); sample with observed_only=True to skip them")
+        if empty:
+            warnings.warn(f"{empty} of {len(self.pixels)} pixels have no valid date: their series are set to 0 (flat, "
+                          "an all-zero plot); sample with observed_only=True to skip them")
         self.bands = band_names or (tuple(bands) if bands is not None else ())
 
     def _set_normalize(self, normalize):
@@ -289,17 +333,21 @@ class PixelPatchPairs(torch.utils.data.Dataset):
                 x = np.concatenate([im.reshape(C, -1) for im in self._images.values()], 1)
                 mean, std = x.mean(1), x.std(1)
             else: mean, std = np.zeros(C), np.ones(C)
-        elif isinstance(normalize, str): raise ValueError(f"normalize must be 'band', None or (mean, std) (got {normalize!r})")
+        elif isinstance(normalize, str):
+            raise ValueError(f"normalize must be 'band', None or (mean, std) (got {normalize!r})")
         else:
             mean, std = (np.asarray(a, np.float64).ravel() for a in normalize)
-            if mean.shape != (C,) or std.shape != (C,): raise ValueError(f"normalize: mean and std need one value per patch band {self.bands} (got {mean.shape}, {std.shape})")
+            if mean.shape != (C,) or std.shape != (C,):
+                raise ValueError(f"normalize: mean and std need one value per patch band {self.bands} (got "
+                                 f"{mean.shape}, {std.shape})")
         self.mean, self.std = mean.astype(np.float32), np.where(std > 0, std, 1).astype(np.float32)
         P = self.patch_size
         top, bottom = P // 2, P - 1 - P // 2
         self._padded = {}
         for i, im in self._images.items():
             z = (im - self.mean[:, None, None]) / self.std[:, None, None]
-            self._padded[i] = np.pad(z, ((0, 0), (top, bottom), (top, bottom)), mode='reflect' if self.pad == 'reflect' else 'constant')
+            self._padded[i] = np.pad(z, ((0, 0), (top, bottom), (top, bottom)),
+                                     mode='reflect' if self.pad == 'reflect' else 'constant')
 
     # -- items ------------------------------------------------------------------------------------------------
     def __len__(self): return len(self.pixels)
@@ -315,9 +363,10 @@ class PixelPatchPairs(torch.utils.data.Dataset):
         return self.__getitems__([int(i) % len(self)])[0]
 
     def batch(self, idx) -> dict:
-        "Items `idx` already collated: the same keys, each a stacked tensor (rp (n, K, S, S), patch (n, C, P, P), int64 (n,) for the rest)."
+        "Items `idx` collated: the same keys, stacked (rp (n, K, S, S), patch (n, C, P, P), int64 (n,) for the rest)."
         idx = np.asarray(idx, np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self)): raise IndexError(f"indices out of range for {len(self)} pairs")
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"indices out of range for {len(self)} pairs")
         n, P, S, K = len(idx), self.patch_size, self.rp_size, len(self.indices)
         cube_of, rows, cols = self.pixels.cube[idx], self.pixels.row[idx], self.pixels.col[idx]
         rp = np.empty((n, K, S, S), np.float32)              # numpy throughout: no torch kernels (threads) per batch
@@ -326,10 +375,12 @@ class PixelPatchPairs(torch.utils.data.Dataset):
             where = np.flatnonzero(cube_of == c)
             series = self._series[int(c)][self._pos[idx[where]]]
             rp[where] = recurrence_plot(series, size=S, backend=self.rp_backend, **self.rp_params)
-            win = np.lib.stride_tricks.sliding_window_view(self._padded[int(c)], (P, P), axis=(1, 2))   # (C, H, W, P, P) view
+            # (C, H, W, P, P) view
+            win = np.lib.stride_tricks.sliding_window_view(self._padded[int(c)], (P, P), axis=(1, 2))
             patch[where] = win[:, rows[where], cols[where]].transpose(1, 0, 2, 3)
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.int64))
-        return {'rp': torch.from_numpy(rp), 'patch': torch.from_numpy(patch), 'group': t(self.groups[idx]), 'cube': t(cube_of),
+        return {'rp': torch.from_numpy(rp), 'patch': torch.from_numpy(patch), 'group': t(self.groups[idx]),
+                'cube': t(cube_of),
                 'row': t(rows), 'col': t(cols), 'label': t(self._labels[idx])}
 
     def __getitems__(self, idx) -> list:
@@ -337,7 +388,8 @@ class PixelPatchPairs(torch.utils.data.Dataset):
         b = self.batch(idx)
         cube_of, rows, cols = b['cube'].tolist(), b['row'].tolist(), b['col'].tolist()
         rp, patch, group, label = b['rp'], b['patch'], b['group'], b['label']
-        return [{'rp': rp[k], 'patch': patch[k], 'group': group[k], 'cube': cube_of[k], 'row': rows[k], 'col': cols[k], 'label': label[k]}
+        return [{'rp': rp[k], 'patch': patch[k], 'group': group[k], 'cube': cube_of[k], 'row': rows[k], 'col': cols[k],
+                 'label': label[k]}
                 for k in range(len(cube_of))]
 
     # -- pickling (DataLoader workers started with 'spawn' or 'forkserver') ------------------------------------
@@ -353,14 +405,17 @@ class PixelPatchPairs(torch.utils.data.Dataset):
     def __setstate__(self, state):
         same = state.pop('_same', False)
         for k in ('cubes', 'patch_cubes'):
-            if isinstance(state.get(k), list): state[k] = [c.restore() if isinstance(c, _PickledCube) else c for c in state[k]]
+            if isinstance(state.get(k), list):
+                state[k] = [c.restore() if isinstance(c, _PickledCube) else c for c in state[k]]
         if same: state['patch_cubes'] = state['cubes']
         self.__dict__.update(state)
 
     def __repr__(self):
         n_c = len(np.unique(self.pixels.cube))
-        return (f"PixelPatchPairs({len(self)} pairs from {n_c} cubes, {len(np.unique(self.groups))} groups; rp {len(self.indices)}x{self.rp_size}x{self.rp_size} "
-                f"{'/'.join(self.indices)}, patch {len(self.bands)}x{self.patch_size}x{self.patch_size} at {self.patch_date!r}, pad {self.pad!r})")
+        return (f"PixelPatchPairs({len(self)} pairs from {n_c} cubes, {len(np.unique(self.groups))} groups; rp "
+                f"{len(self.indices)}x{self.rp_size}x{self.rp_size} "
+                f"{'/'.join(self.indices)}, patch {len(self.bands)}x{self.patch_size}x{self.patch_size} at "
+                f"{self.patch_date!r}, pad {self.pad!r})")
 
 # %% ../nbs/09_pairs.ipynb #ec26a0be
 def pairs_loader(ds: PixelPatchPairs, # the pairs
@@ -372,7 +427,8 @@ def pairs_loader(ds: PixelPatchPairs, # the pairs
                  **kw, # more DataLoader arguments (pin_memory, persistent_workers, multiprocessing_context, ...)
                 ) -> torch.utils.data.DataLoader:
     "A DataLoader yielding collated batch dicts made by `PixelPatchPairs.batch` (one call per batch)."
-    base = torch.utils.data.RandomSampler(ds, generator=torch.Generator().manual_seed(seed)) if shuffle else torch.utils.data.SequentialSampler(ds)
+    base = (torch.utils.data.RandomSampler(ds, generator=torch.Generator().manual_seed(seed)) if shuffle
+            else torch.utils.data.SequentialSampler(ds))
     sampler = torch.utils.data.BatchSampler(base, batch_size, drop_last)
     return torch.utils.data.DataLoader(ds, batch_size=None, sampler=sampler, num_workers=num_workers, **kw)
 

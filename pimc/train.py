@@ -67,7 +67,8 @@ class PretrainConfig:
     # --- run
     seed: int = 0  # seeds model init, shuffling and workers
     device: str = 'auto'  # 'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'
-    amp: str = 'auto'  # mixed precision on CUDA: 'auto' (bf16 if supported, else fp16 + GradScaler), 'bf16', 'fp16', 'off'
+    # mixed precision on CUDA: 'auto' (bf16 if supported, else fp16 + GradScaler), 'bf16', 'fp16', 'off'
+    amp: str = 'auto'
     out_dir: str | None = None  # run folder (None: _runs/pretrain/<date-time>)
     ckpt_every: int = 500  # write a checkpoint every this many steps (0: only at the end)
     keep_ckpts: int = 2  # periodic checkpoints kept (the latest ones; the final one is always kept)
@@ -89,19 +90,24 @@ class PretrainConfig:
             if not (is_int(getattr(self, k)) and getattr(self, k) >= 1): bad(k, 'an integer >= 1')
         for k in ('ckpt_every', 'keep_ckpts', 'num_workers', 'seed'):
             if not (is_int(getattr(self, k)) and getattr(self, k) >= 0): bad(k, 'an integer >= 0')
-        if self.max_steps is not None and not (is_int(self.max_steps) and self.max_steps >= 1): bad('max_steps', 'None or an integer >= 1')
+        if self.max_steps is not None and not (is_int(self.max_steps) and self.max_steps >= 1):
+            bad('max_steps', 'None or an integer >= 1')
         for k in ('lr', 'temperature'):
-            if not (is_num(getattr(self, k)) and math.isfinite(getattr(self, k)) and getattr(self, k) > 0): bad(k, 'a finite number > 0')
+            if not (is_num(getattr(self, k)) and math.isfinite(getattr(self, k)) and getattr(self, k) > 0):
+                bad(k, 'a finite number > 0')
         if not (is_num(self.weight_decay) and self.weight_decay >= 0): bad('weight_decay', 'a number >= 0')
         if not (is_num(self.warmup) and self.warmup >= 0 and (self.warmup < 1 or float(self.warmup).is_integer())):
             bad('warmup', 'a fraction in [0, 1) or a whole number of steps')
         if not (is_num(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1): bad('min_lr_ratio', 'in [0, 1]')
-        if self.grad_clip is not None and not (is_num(self.grad_clip) and self.grad_clip > 0): bad('grad_clip', 'None or a number > 0')
-        if not (is_num(self.max_logit_scale) and self.max_logit_scale >= 1 / self.temperature): bad('max_logit_scale', f'>= 1/temperature = {1 / self.temperature:g}')
+        if self.grad_clip is not None and not (is_num(self.grad_clip) and self.grad_clip > 0):
+            bad('grad_clip', 'None or a number > 0')
+        if not (is_num(self.max_logit_scale) and self.max_logit_scale >= 1 / self.temperature):
+            bad('max_logit_scale', f'>= 1/temperature = {1 / self.temperature:g}')
         for k in ('widths', 'image_widths'):
             v = getattr(self, k)
             if v is None and k == 'image_widths': continue
-            if not (isinstance(v, tuple) and v and all(is_int(x) and x >= 1 for x in v)): bad(k, 'a non-empty tuple of integers >= 1')
+            if not (isinstance(v, tuple) and v and all(is_int(x) and x >= 1 for x in v)):
+                bad(k, 'a non-empty tuple of integers >= 1')
         for k, w in (('depths', self.widths), ('image_depths', self.image_widths or self.widths)):
             v = getattr(self, k)
             if v is None and k == 'image_depths': continue
@@ -115,7 +121,8 @@ class PretrainConfig:
         if self.cache not in (True, False, 'auto'): bad('cache', "True, False or 'auto'")
         if not isinstance(self.pairs, dict): bad('pairs', 'a dict of PixelPatchPairs arguments')
         d = str(self.device)
-        if not (d in DEVICES or (d.startswith('cuda:') and d[5:].isdigit())): bad('device', f"one of {DEVICES} or 'cuda:N'")
+        if not (d in DEVICES or (d.startswith('cuda:') and d[5:].isdigit())):
+            bad('device', f"one of {DEVICES} or 'cuda:N'")
         return self
 
     def to_dict(self) -> dict:
@@ -133,7 +140,7 @@ class PretrainConfig:
 # %% ../nbs/12_train.ipynb #374b0574
 def init_distributed(device: torch.device, # the device of this process
                     ) -> bool:
-    "Join the process group that `torchrun` describes in the environment (NCCL on CUDA, else gloo); True if this call created it."
+    "Join the process group `torchrun` describes in the environment (NCCL on CUDA, else gloo); True if it made it."
     if dist.is_initialized() or int(os.environ.get('WORLD_SIZE', 1)) <= 1: return False
     if device.type == 'cuda': torch.cuda.set_device(device)
     dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
@@ -143,16 +150,18 @@ def init_distributed(device: torch.device, # the device of this process
 PAIR_KEYS = ('rp', 'patch', 'group')
 
 class TensorPairs(torch.utils.data.Dataset):
-    "Pixel–patch pairs stored as tensors: `rp` (N, 3, S, S), `patch` (N, C, P, P), `group` (N,), plus optional extras."
+    "Pixel–patch pairs stored as tensors: `rp` (N, 3, S, S), `patch` (N, C, P, P), `group` (N,), optional extras."
     def __init__(self, rp, patch, group=None, **extra): # extra: other per-pair tensors (label, cube, row, col)
-        self.data = {'rp': torch.as_tensor(rp, dtype=torch.float32), 'patch': torch.as_tensor(patch, dtype=torch.float32)}
+        self.data = {'rp': torch.as_tensor(rp, dtype=torch.float32),
+                     'patch': torch.as_tensor(patch, dtype=torch.float32)}
         n = len(self.data['rp'])
         self.data['group'] = torch.arange(n) if group is None else torch.as_tensor(group, dtype=torch.int64)
         for k, v in extra.items(): self.data[k] = torch.as_tensor(v)
         bad = {k: tuple(v.shape) for k, v in self.data.items() if len(v) != n}
         if bad: raise ValueError(f"TensorPairs: every tensor needs {n} rows like 'rp' (got {bad})")
         if self.data['rp'].ndim != 4 or self.data['patch'].ndim != 4:
-            raise ValueError(f"TensorPairs: rp must be (N, 3, S, S) and patch (N, C, P, P) (got {tuple(self.data['rp'].shape)} and {tuple(self.data['patch'].shape)})")
+            raise ValueError("TensorPairs: rp must be (N, 3, S, S) and patch (N, C, P, P) (got "
+                             f"{tuple(self.data['rp'].shape)} and {tuple(self.data['patch'].shape)})")
 
     def __len__(self): return len(self.data['rp'])
     def __getitem__(self, i): return {k: v[i] for k, v in self.data.items()}
@@ -160,7 +169,9 @@ class TensorPairs(torch.utils.data.Dataset):
     def to(self, device): self.data = {k: v.to(device) for k, v in self.data.items()}; return self
     def pin(self): self.data = {k: v.pin_memory() for k, v in self.data.items()}; return self
     nbytes = property(lambda self: sum(v.numel() * v.element_size() for v in self.data.values()))
-    def __repr__(self): return f"TensorPairs({len(self)} pairs, rp {tuple(self.data['rp'].shape[1:])}, patch {tuple(self.data['patch'].shape[1:])}, {self.nbytes / 2**20:.1f} MB)"
+    def __repr__(self):
+        return (f"TensorPairs({len(self)} pairs, rp {tuple(self.data['rp'].shape[1:])}, patch "
+                f"{tuple(self.data['patch'].shape[1:])}, {self.nbytes / 2**20:.1f} MB)")
 
     @classmethod
     def from_dataset(cls, ds, # map-style dataset of pair dicts
@@ -177,7 +188,9 @@ class TensorPairs(torch.utils.data.Dataset):
             for k, v in b.items():
                 if torch.is_tensor(v): parts.setdefault(k, []).append(v)
         missing = [k for k in PAIR_KEYS if k not in parts]
-        if missing: raise ValueError(f"{type(ds).__name__} items lack {missing}: pairs are dicts with 'rp', 'patch' and 'group'")
+        if missing:
+            raise ValueError(f"{type(ds).__name__} items lack {missing}: pairs are dicts with "
+                             "'rp', 'patch' and 'group'")
         return cls(**{k: torch.cat(v) for k, v in parts.items()})
 
 def toy_pairs(n: int = 512, # number of pairs
@@ -215,7 +228,8 @@ def batch_indices(n: int, # dataset size
                   start: int = 0, # first batch of the epoch to return (resuming)
                  ) -> list[np.ndarray]:
     "This process's share of each global batch of `epoch`, from batch `start` on."
-    if batch_size % world_size: raise ValueError(f"batch_size={batch_size} is not divisible by the {world_size} processes")
+    if batch_size % world_size:
+        raise ValueError(f"batch_size={batch_size} is not divisible by the {world_size} processes")
     b, order = batch_size // world_size, epoch_order(n, seed, epoch)
     return [order[i * batch_size + rank * b: i * batch_size + (rank + 1) * b] for i in range(start, n // batch_size)]
 
@@ -259,14 +273,17 @@ def rng_state() -> dict:
     npst = np.random.get_state()
     py = random.getstate()
     return {'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            'numpy': {'keys': torch.from_numpy(npst[1].astype(np.int64)), 'pos': int(npst[2]), 'has_gauss': int(npst[3]), 'gauss': float(npst[4])},
+            'numpy': {'keys': torch.from_numpy(npst[1].astype(np.int64)), 'pos': int(npst[2]),
+                      'has_gauss': int(npst[3]), 'gauss': float(npst[4])},
             'python': [py[0], list(py[1]), py[2]]}
 
 def set_rng_state(st: dict):
     "Restore what `rng_state` saved."
     torch.set_rng_state(st['torch'])
-    if st.get('cuda') and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
-    n = st['numpy']; np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
+    if st.get('cuda') and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(st['cuda'])
+    n = st['numpy']
+    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
     p = st['python']; random.setstate((p[0], tuple(p[1]), p[2]))
 
 # %% ../nbs/12_train.ipynb #ed54bab9
@@ -280,7 +297,9 @@ def latest_checkpoint(path: str | Path) -> Path:
     if path.is_file(): return path
     if not path.exists(): raise FileNotFoundError(f"no checkpoint or run folder at {path}")
     ck = list_checkpoints(path)
-    if not ck: raise FileNotFoundError(f"run folder {path} holds no checkpoint (expected {path / 'checkpoints' / 'step_*.pt'})")
+    if not ck:
+        raise FileNotFoundError(f"run folder {path} holds no checkpoint (expected "
+                                f"{path / 'checkpoints' / 'step_*.pt'})")
     return ck[-1]
 
 _TORCH_HINT = re.compile(r'weights_only|safe_globals|add_safe_globals|trust|arbitrary code|torch\.load', re.I)
@@ -332,14 +351,18 @@ def model_from_checkpoint(ck: dict, # from `load_checkpoint`
                          ) -> PIMC:
     "Rebuild the PIMC module of a checkpoint and load its weights strictly (a mismatch names the file and the keys)."
     try: model = PIMC(**ck['hparams'])
-    except (TypeError, ValueError) as e: raise ValueError(f"checkpoint {path}: its hyper-parameters do not build a PIMC model: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"checkpoint {path}: its hyper-parameters do not build a PIMC model: {e}") from None
     want, got = model.state_dict(), ck['model']
     missing, unexpected = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-    shapes = [f"{k}: checkpoint {tuple(got[k].shape)} vs model {tuple(want[k].shape)}" for k in want if k in got and got[k].shape != want[k].shape]
+    shapes = [f"{k}: checkpoint {tuple(got[k].shape)} vs model {tuple(want[k].shape)}" for k in want if k in got
+              and got[k].shape != want[k].shape]
     if missing or unexpected or shapes:
-        raise ValueError(f"checkpoint {path}: weights do not match its model ({len(missing)} missing, {len(unexpected)} unexpected, "
+        raise ValueError(f"checkpoint {path}: weights do not match its model ({len(missing)} missing, "
+                         f"{len(unexpected)} unexpected, "
                          f"{len(shapes)} of another shape): " + '; '.join(
-                             ([f"missing {missing[:4]}"] if missing else []) + ([f"unexpected {unexpected[:4]}"] if unexpected else []) + shapes[:4]))
+                             ([f"missing {missing[:4]}"] if missing else [])
+                             + ([f"unexpected {unexpected[:4]}"] if unexpected else []) + shapes[:4]))
     model.load_state_dict(got)
     return model
 
@@ -371,21 +394,27 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.rank, self.world = world()
         self.pairs, self.n = pairs, len(pairs)
-        if cfg.batch_size % self.world: raise ValueError(f"PretrainConfig.batch_size={cfg.batch_size} must be divisible by the {self.world} processes")
-        if self.n < cfg.batch_size: raise ValueError(f"PretrainConfig.batch_size={cfg.batch_size} is larger than the dataset ({self.n} pairs)")
+        if cfg.batch_size % self.world:
+            raise ValueError(f"PretrainConfig.batch_size={cfg.batch_size} must be divisible by the "
+                             f"{self.world} processes")
+        if self.n < cfg.batch_size:
+            raise ValueError(f"PretrainConfig.batch_size={cfg.batch_size} is larger than the dataset ({self.n} pairs)")
         self.spe = self.n // cfg.batch_size                       # steps per epoch (last incomplete batch dropped)
         self.total = min(cfg.epochs * self.spe, cfg.max_steps or math.inf)
         item = pairs[0]
         self.rp_shape, self.patch_shape = tuple(item['rp'].shape), tuple(item['patch'].shape)
         if self.rp_shape[1:] != (cfg.rp_size, cfg.rp_size):
-            raise ValueError(f"PretrainConfig.rp_size={cfg.rp_size} but the pairs dataset yields recurrence plots of {self.rp_shape[1]}x{self.rp_shape[2]}")
+            raise ValueError(f"PretrainConfig.rp_size={cfg.rp_size} but the pairs dataset yields recurrence plots of "
+                             f"{self.rp_shape[1]}x{self.rp_shape[2]}")
         if self.patch_shape[1:] != (cfg.patch_size, cfg.patch_size):
-            raise ValueError(f"PretrainConfig.patch_size={cfg.patch_size} but the pairs dataset yields patches of {self.patch_shape[1]}x{self.patch_shape[2]}")
+            raise ValueError(f"PretrainConfig.patch_size={cfg.patch_size} but the pairs dataset yields patches of "
+                             f"{self.patch_shape[1]}x{self.patch_shape[2]}")
         est = self.n * 4 * (math.prod(self.rp_shape) + math.prod(self.patch_shape))
         self.cached = cfg.cache is True or (cfg.cache == 'auto' and est <= 4 * 2**30)
         self.amp_dtype = None
         if self.device.type == 'cuda' and cfg.amp != 'off':
-            self.amp_dtype = torch.bfloat16 if cfg.amp == 'bf16' or (cfg.amp == 'auto' and torch.cuda.is_bf16_supported()) else torch.float16
+            self.amp_dtype = (torch.bfloat16 if cfg.amp == 'bf16'
+                              or (cfg.amp == 'auto' and torch.cuda.is_bf16_supported()) else torch.float16)
         self.step, self.t_fetch, self.t_total = 0, 0.0, 0.0
 
 # %% ../nbs/12_train.ipynb #4095c08c
@@ -395,18 +424,25 @@ def build(self: Trainer):
     cfg = self.cfg
     torch.manual_seed(cfg.seed); np.random.seed(cfg.seed % 2**32); random.seed(cfg.seed)
     meta = dict(self.describe.get('rp_meta', {}), size=cfg.rp_size)
-    self.model = PIMC(self.patch_shape[0], rp_channels=self.rp_shape[0], embed_dim=cfg.embed_dim, widths=cfg.widths, depths=cfg.depths,
-                      image_widths=cfg.image_widths, image_depths=cfg.image_depths, head_layers=cfg.head_layers, norm=cfg.norm,
-                      pool=cfg.pool, rp_stem_stride=cfg.rp_stem_stride, temperature=cfg.temperature, max_logit_scale=cfg.max_logit_scale,
+    self.model = PIMC(self.patch_shape[0], rp_channels=self.rp_shape[0], embed_dim=cfg.embed_dim, widths=cfg.widths,
+                      depths=cfg.depths,
+                      image_widths=cfg.image_widths, image_depths=cfg.image_depths, head_layers=cfg.head_layers,
+                      norm=cfg.norm,
+                      pool=cfg.pool, rp_stem_stride=cfg.rp_stem_stride, temperature=cfg.temperature,
+                      max_logit_scale=cfg.max_logit_scale,
                       rp_meta=meta, image_meta=dict(self.describe.get('image_meta', {}), size=cfg.patch_size))
     idx = np.sort(np.random.default_rng([cfg.seed, 7]).permutation(self.n)[:4096])
-    sample = self.pairs.batch(idx) if isinstance(self.pairs, TensorPairs) else torch.utils.data.default_collate([self.pairs[int(i)] for i in idx])
-    self.model.rp.set_input_stats(*_input_stats(sample['rp'])); self.model.image.set_input_stats(*_input_stats(sample['patch']))
+    sample = (self.pairs.batch(idx) if isinstance(self.pairs, TensorPairs)
+              else torch.utils.data.default_collate([self.pairs[int(i)] for i in idx]))
+    self.model.rp.set_input_stats(*_input_stats(sample['rp']))
+    self.model.image.set_input_stats(*_input_stats(sample['patch']))
     self.model.to(self.device)
     self.net = self.model
     if self.world > 1:
-        if cfg.norm == 'batch' and self.device.type == 'cuda': self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
-        self.net = nn.parallel.DistributedDataParallel(self.net, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
+        if cfg.norm == 'batch' and self.device.type == 'cuda':
+            self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+        self.net = nn.parallel.DistributedDataParallel(self.net,
+            device_ids=[self.device.index] if self.device.type == 'cuda' else None)
     self.opt = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
     W, total, mr = warmup_steps(cfg.warmup, self.total), self.total, cfg.min_lr_ratio
     self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: warmup_cosine(s, total, W, mr))
@@ -423,7 +459,8 @@ def epoch_batches(self: Trainer, epoch: int, start: int = 0):
     on_cuda = self.device.type == 'cuda'
     if self.cached:
         if getattr(self, '_cache_epoch', None) is None or hasattr(self.pairs, 'set_epoch'):
-            tp = TensorPairs.from_dataset(self.pairs, num_workers=cfg.num_workers, progress=cfg.progress and self.rank == 0)
+            tp = TensorPairs.from_dataset(self.pairs, num_workers=cfg.num_workers,
+                                          progress=cfg.progress and self.rank == 0)
             if on_cuda:
                 free = torch.cuda.mem_get_info(self.device)[0]
                 tp = TensorPairs(**tp.data).to(self.device) if tp.nbytes < free / 4 else TensorPairs(**tp.data).pin()
@@ -448,7 +485,8 @@ def _seed_worker(worker_id):
 def train_step(self: Trainer, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
     "One optimiser step on batch `b`; returns the (local) loss and the gradient norm, as tensors (no sync)."
     cfg = self.cfg
-    amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None else contextlib.nullcontext()
+    amp = (torch.autocast(self.device.type, dtype=self.amp_dtype)
+           if self.amp_dtype is not None else contextlib.nullcontext())
     with amp:
         za, zb, s = self.net(b['rp'], b['patch'])
         loss = self.crit(za, zb, s, b['group'])
@@ -464,7 +502,8 @@ def train_step(self: Trainer, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return loss.detach(), gn.detach()
 
 # %% ../nbs/12_train.ipynb #630086af
-_SAME_ON_RESUME_EXEMPT = {'out_dir', 'progress', 'num_workers', 'device', 'amp', 'ckpt_every', 'keep_ckpts', 'log_every', 'cache'}
+_SAME_ON_RESUME_EXEMPT = {'out_dir', 'progress', 'num_workers', 'device', 'amp', 'ckpt_every', 'keep_ckpts',
+                          'log_every', 'cache'}
 
 @patch
 def _state(self: Trainer) -> dict:
@@ -489,14 +528,18 @@ def save_checkpoint(self: Trainer) -> Path | None:
 def load_state(self: Trainer, path: Path):
     "Continue from checkpoint `path`: weights, optimiser, schedule, scaler, RNG states and step (config must agree)."
     ck = load_checkpoint(path, map_location='cpu')
-    diff = {k: (v, ck['config'].get(k)) for k, v in self.cfg.to_dict().items() if k not in _SAME_ON_RESUME_EXEMPT and ck['config'].get(k) != v}
+    diff = {k: (v, ck['config'].get(k)) for k,
+            v in self.cfg.to_dict().items() if k not in _SAME_ON_RESUME_EXEMPT and ck['config'].get(k) != v}
     if diff: raise ValueError(f"cannot resume from {path}: the config differs from the checkpoint's in "
                               + ', '.join(f"{k} (now {a!r}, checkpoint {b!r})" for k, (a, b) in diff.items()))
-    if ck['n_pairs'] != self.n: raise ValueError(f"cannot resume from {path}: it was trained on {ck['n_pairs']} pairs, the data now has {self.n}")
+    if ck['n_pairs'] != self.n:
+        raise ValueError(f"cannot resume from {path}: it was trained on {ck['n_pairs']} pairs, the "
+                         f"data now has {self.n}")
     m = model_from_checkpoint(ck, path)
     self.model.load_state_dict(m.state_dict())
     self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler'])
-    if ck['scaler'] and self.scaler.is_enabled(): self.scaler.load_state_dict(ck['scaler'])   # fp16 runs only (a CPU/bf16 run saved none)
+    # fp16 runs only (a CPU/bf16 run saved none)
+    if ck['scaler'] and self.scaler.is_enabled(): self.scaler.load_state_dict(ck['scaler'])
     set_rng_state(ck['rng'])
     self.step = ck['step']
 
@@ -526,18 +569,23 @@ def fit(self: Trainer, stop_at: int | None = None) -> 'Trainer':
                     vals = torch.stack([acc_loss, acc_gn.float()]) / acc_n
                     if self.world > 1: dist.all_reduce(vals); vals /= self.world
                     sync(); t_all += time.perf_counter() - t0
-                    rec = {'step': self.step, 'epoch': round(self.step / self.spe, 4), 'loss': vals[0].item(), 'batch_size': cfg.batch_size,
-                           'lr': self.sched.get_last_lr()[0], 'logit_scale': self.model.scale().item(), 'grad_norm': vals[1].item(),
-                           'pairs_per_s': acc_n * cfg.batch_size / max(t_all, 1e-9), 'data_share': t_fetch / max(t_all, 1e-9),
+                    rec = {'step': self.step, 'epoch': round(self.step / self.spe, 4), 'loss': vals[0].item(),
+                           'batch_size': cfg.batch_size,
+                           'lr': self.sched.get_last_lr()[0], 'logit_scale': self.model.scale().item(),
+                           'grad_norm': vals[1].item(),
+                           'pairs_per_s': acc_n * cfg.batch_size / max(t_all, 1e-9),
+                           'data_share': t_fetch / max(t_all, 1e-9),
                            'time': round(time.time(), 3)}
                     self.t_fetch += t_fetch; self.t_total += t_all
                     if self.rank == 0:
                         with open(log, 'a') as f: f.write(json.dumps(rec) + '\n')
-                    bar.set_postfix(loss=f"{rec['loss']:.3f}", pairs_s=f"{rec['pairs_per_s']:.0f}", data=f"{rec['data_share']:.0%}", refresh=False)
+                    bar.set_postfix(loss=f"{rec['loss']:.3f}", pairs_s=f"{rec['pairs_per_s']:.0f}",
+                                    data=f"{rec['data_share']:.0%}", refresh=False)
                     acc_loss = acc_gn = None; acc_n = 0; t_fetch = t_all = 0.0
                 else: t_all += time.perf_counter() - t0
                 if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 and self.step < self.total: self.save_checkpoint()
-                if stop_at is not None and self.step >= stop_at: raise TrainingInterrupted(f"stopped after step {self.step} (stop_at={stop_at})")
+                if stop_at is not None and self.step >= stop_at:
+                    raise TrainingInterrupted(f"stopped after step {self.step} (stop_at={stop_at})")
                 if self.step >= self.total: break
                 t0 = time.perf_counter()
             epoch += 1
@@ -570,10 +618,14 @@ def plot_metrics(metrics: list[dict], # records of `metrics.jsonl`
     fig, (ax1, ax2) = plot_axes(ax, 2, 'plot_metrics', figsize=(9, 3.2))
     st = [m['step'] for m in metrics]
     ax1.plot(st, [m['loss'] for m in metrics], lw=1.2, color='C0', label='InfoNCE loss')
-    if metrics and 'batch_size' in metrics[0]: ax1.axhline(math.log(metrics[0]['batch_size']), ls='--', color='grey', lw=.8, label='chance (log B)')
+    if metrics and 'batch_size' in metrics[0]:
+        ax1.axhline(math.log(metrics[0]['batch_size']), ls='--', color='grey', lw=.8, label='chance (log B)')
     ax1.set_xlabel('step'); ax1.set_ylabel('loss'); ax1.legend(fontsize=8); ax1.grid(alpha=.3)
-    ax2.plot(st, [m['lr'] for m in metrics], color='C1', lw=1.2); ax2.set_ylabel('learning rate', color='C1'); ax2.set_xlabel('step')
-    ax3 = ax2.twinx(); ax3.plot(st, [m['logit_scale'] for m in metrics], color='C2', lw=1.2); ax3.set_ylabel('logit scale 1/τ', color='C2')
+    ax2.plot(st, [m['lr'] for m in metrics], color='C1', lw=1.2)
+    ax2.set_ylabel('learning rate', color='C1'); ax2.set_xlabel('step')
+    ax3 = ax2.twinx()
+    ax3.plot(st, [m['logit_scale'] for m in metrics], color='C2', lw=1.2)
+    ax3.set_ylabel('logit scale 1/τ', color='C2')
     if suptitle: fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
@@ -595,7 +647,8 @@ class Run:
 
     def summary(self) -> dict:
         "Final loss, steps, throughput and input-pipeline share."
-        return {k: self.info.get(k) for k in ('steps', 'final_loss', 'pairs_per_s', 'data_share', 'train_seconds', 'n_pairs', 'parameters')}
+        return {k: self.info.get(k)
+                for k in ('steps', 'final_loss', 'pairs_per_s', 'data_share', 'train_seconds', 'n_pairs', 'parameters')}
 
     def plot(self, ax=None, # 2 matplotlib Axes to draw into (default: a new figure)
              show_titles: bool = True, # (the panels have axis labels, no titles)
@@ -623,12 +676,13 @@ class Run:
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise DatasetFormatError(s, f"not valid JSON ({e})", "the summary pretrain writes at the end of a run; "
                                          "delete the file to load the run without it") from None
-        return cls(path, PretrainConfig.from_dict(ck['config'], str(ckp)), model, read_metrics(path / 'metrics.jsonl'), ckp, info)
+        return cls(path, PretrainConfig.from_dict(ck['config'], str(ckp)), model, read_metrics(path / 'metrics.jsonl'),
+                   ckp, info)
 
 def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a checkpoint file
                   device='cpu', # where to put them
                  ) -> tuple[nn.Module, nn.Module]:
-    "(rp_encoder, image_encoder) of a checkpoint, in eval mode; a corrupt or mismatched file raises a ValueError naming it."
+    "(rp_encoder, image_encoder) of a checkpoint, in eval mode; a corrupt or mismatched file: ValueError naming it."
     p, ck = load_latest(path) if Path(path).is_dir() else (Path(path), load_checkpoint(path))
     m = model_from_checkpoint(ck, p).to(device).eval()
     return m.rp, m.image
@@ -645,19 +699,21 @@ def _plain(v):
     return str(v)
 
 def pairs_meta(ds) -> dict:
-    "What produced a pairs dataset's RPs and patches (read from its attributes when it has them): {'rp_meta', 'image_meta'}."
+    "What produced a pairs dataset's RPs and patches (from its attributes when it has them): {'rp_meta', 'image_meta'}."
     rp = {k: _plain(getattr(ds, k)) for k in ('indices', 'rp_backend') if hasattr(ds, k)}
     rp.update(_plain(getattr(ds, 'rp_params', None) or {}))
     img = {k: _plain(getattr(ds, k)) for k in ('bands', 'patch_date', 'pad') if hasattr(ds, k)}
     mean, std = getattr(ds, 'mean', None), getattr(ds, 'std', None)
     if mean is not None and std is not None and not (np.allclose(mean, 0) and np.allclose(std, 1)):
-        img.update(input='normalized', patch_mean=_plain(np.asarray(mean, np.float64)), patch_std=_plain(np.asarray(std, np.float64)))
+        img.update(input='normalized', patch_mean=_plain(np.asarray(mean, np.float64)),
+                   patch_std=_plain(np.asarray(std, np.float64)))
     elif hasattr(ds, 'bands'): img['input'] = 'reflectance'
     return {'rp_meta': rp, 'image_meta': img}
 
 def as_pairs(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (names and paths: `pimc.sources`)
              cfg: PretrainConfig, # rp_size, patch_size, seed and pairs arguments
-             **pairs_kw, # `PixelPatchPairs` arguments that replace those of cfg.pairs (e.g. patch_cubes, indices, pixels)
+             # `PixelPatchPairs` arguments that replace those of cfg.pairs (e.g. patch_cubes, indices, pixels)
+             **pairs_kw,
             ) -> tuple[Any, dict]:
     "The pairs dataset to train on, and a description of it (for summary.json and the encoders' meta)."
     if isinstance(data, (str, os.PathLike)):
@@ -665,16 +721,21 @@ def as_pairs(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (nam
                         "sample names and paths are opened by pimc.sources (pretrain_source, open_source)")
     if hasattr(data, '__getitem__') and hasattr(data, '__len__') and len(data) and isinstance(data[0], dict):
         missing = [k for k in PAIR_KEYS if k not in data[0]]
-        if missing: raise ValueError(f"the items of {type(data).__name__} lack {missing}: pretraining needs dicts with 'rp', 'patch' and 'group'")
+        if missing:
+            raise ValueError(f"the items of {type(data).__name__} lack {missing}: pretraining needs dicts with "
+                             "'rp', 'patch' and 'group'")
         return data, {'source': getattr(data, 'source', None) or type(data).__name__, **pairs_meta(data)}
     cubes = ([data] if _is_cube(data) else list(data) if isinstance(data, (list, tuple))
-             else [data[i] for i in range(len(data))] if hasattr(data, '__getitem__') and hasattr(data, '__len__') else None)
+             else [data[i] for i in range(len(data))] if hasattr(data, '__getitem__') and hasattr(data, '__len__')
+             else None)
     if not cubes or not all(_is_cube(c) for c in cubes):
-        raise TypeError(f"cannot pretrain on {type(data).__name__}: expected a pairs dataset, a Cube, a list of Cubes or a dataset of Cubes")
+        raise TypeError(f"cannot pretrain on {type(data).__name__}: expected a pairs dataset, a Cube, a list of Cubes "
+                        "or a dataset of Cubes")
     for c in cubes:
         T, C, H, W = c.shape
         if cfg.patch_size > min(H, W):
-            raise ValueError(f"PretrainConfig.patch_size={cfg.patch_size} is larger than cube {c.name or '?'!r} ({H}x{W} px)")
+            raise ValueError(f"PretrainConfig.patch_size={cfg.patch_size} is larger than cube "
+                             f"{c.name or '?'!r} ({H}x{W} px)")
     from pimc.pairs import PixelPatchPairs, hilbert_pixels
     kw = dict(cfg.pairs)
     step = kw.pop('hilbert_step', None)
@@ -682,7 +743,8 @@ def as_pairs(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (nam
     if step is not None and 'pixels' not in pairs_kw: kw['pixels'] = hilbert_pixels(cubes, step=step, seed=cfg.seed)
     kw.update(pairs_kw)
     try: ds = PixelPatchPairs(cubes, rp_size=cfg.rp_size, patch_size=cfg.patch_size, seed=cfg.seed, **kw)
-    except TypeError as e: raise ValueError(f"PretrainConfig.pairs={cfg.pairs!r}, pairs arguments {sorted(pairs_kw)}: {e}") from None
+    except TypeError as e:
+        raise ValueError(f"PretrainConfig.pairs={cfg.pairs!r}, pairs arguments {sorted(pairs_kw)}: {e}") from None
     return ds, {'source': f"{len(cubes)} cube(s)", 'cubes': [c.name for c in cubes][:50], **pairs_meta(ds)}
 
 def check_out_dir(out_dir: str | Path, # a run folder
@@ -692,7 +754,8 @@ def check_out_dir(out_dir: str | Path, # a run folder
     out = Path(out_dir)
     existing = list_checkpoints(out) if out.exists() else []
     if out.exists() and not resume and (existing or (out / 'config.json').exists()):
-        raise FileExistsError(f"out_dir {out} already holds a run ({len(existing)} checkpoint(s)); pass resume=True to continue it "
+        raise FileExistsError(f"out_dir {out} already holds a run ({len(existing)} checkpoint(s)); pass "
+                              "resume=True to continue it "
                               "or choose another out_dir — nothing was overwritten")
     return existing
 
@@ -703,9 +766,11 @@ def _default_out_dir() -> str:
     return str(Path('_runs') / 'pretrain' / name)
 
 # %% ../nbs/12_train.ipynb #9cfd4eb0
-def pretrain(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (names and paths: `pimc.sources.pretrain_source`)
+# pairs dataset, Cube, list of Cubes or dataset of Cubes (names and paths: `pimc.sources.pretrain_source`)
+def pretrain(data,
              config: PretrainConfig | None = None, # settings (default: PretrainConfig())
-             resume: bool | str | Path = False, # True: continue from the latest checkpoint in out_dir; or a checkpoint path
+             # True: continue from the latest checkpoint in out_dir; or a checkpoint path
+             resume: bool | str | Path = False,
              stop_at: int | None = None, # simulate a crash after this step (tests)
              **overrides, # PretrainConfig fields that replace those of `config`
             ) -> Run:
@@ -736,7 +801,8 @@ def pretrain(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (nam
         metrics = read_metrics(out / 'metrics.jsonl') if tr.rank == 0 else []
         tail = metrics[-max(1, len(metrics) // 5):] if metrics else []
         from pimc import __version__
-        info = {**desc, 'n_pairs': tr.n, 'rp_shape': tr.rp_shape, 'patch_shape': tr.patch_shape, 'steps': tr.step, 'steps_per_epoch': tr.spe,
+        info = {**desc, 'n_pairs': tr.n, 'rp_shape': tr.rp_shape, 'patch_shape': tr.patch_shape, 'steps': tr.step,
+                'steps_per_epoch': tr.spe,
                 'world_size': tr.world, 'device': str(tr.device), 'amp': str(tr.amp_dtype), 'cached': tr.cached,
                 'parameters': count_params(tr.model), 'final_loss': metrics[-1]['loss'] if metrics else None,
                 'pairs_per_s': float(np.median([m['pairs_per_s'] for m in tail])) if tail else None,

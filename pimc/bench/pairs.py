@@ -47,7 +47,8 @@ def _rp_only(ds: PixelPatchPairs, idx) -> None:
 def _rate(fn, batches, batch_size) -> dict:
     "Median wall and CPU pairs/s of fn(batch) over the batches."
     t = [_timed(lambda: fn(b)) for b in batches]
-    return {'wall': batch_size / statistics.median(x[0] for x in t), 'cpu': batch_size / statistics.median(x[1] for x in t)}
+    return {'wall': batch_size / statistics.median(x[0] for x in t),
+            'cpu': batch_size / statistics.median(x[1] for x in t)}
 
 def bench_dataset(make, # () -> PixelPatchPairs: timed as the set-up
                   batch_size: int = 256, # pairs per batch
@@ -55,7 +56,7 @@ def bench_dataset(make, # () -> PixelPatchPairs: timed as the set-up
                   workers=(2,), # also time DataLoaders with these worker counts over the same batches
                   seed: int = 0,
                  ) -> dict:
-    "Set-up time; pairs/s through the default collate and through `batch`; the recurrence-plot share; DataLoaders with workers."
+    "Set-up time; pairs/s through the default collate and `batch`; the recurrence-plot share; DataLoaders with workers."
     ds = None
     def build():
         nonlocal ds; ds = make()
@@ -68,7 +69,8 @@ def bench_dataset(make, # () -> PixelPatchPairs: timed as the set-up
     items = _rate(lambda b: collate(ds.__getitems__(b)), batches[1:], batch_size)
     whole = _rate(ds.batch, batches[1:], batch_size)
     rp = _rate(lambda b: _rp_only(ds, b), batches[1:], batch_size)
-    res = dict(n_pairs=len(ds), setup_s=setup, batch_size=batch_size, n_batches=len(batches) - 1, torch_threads=torch.get_num_threads(),
+    res = dict(n_pairs=len(ds), setup_s=setup, batch_size=batch_size, n_batches=len(batches) - 1,
+               torch_threads=torch.get_num_threads(),
                rp_shape=list(ds[0]['rp'].shape), patch_shape=list(ds[0]['patch'].shape),
                default_collate=items, batch=whole, rp_only=rp,
                rp_share={k: whole[k] / rp[k] for k in ('wall', 'cpu')})
@@ -78,7 +80,8 @@ def bench_dataset(make, # () -> PixelPatchPairs: timed as the set-up
                          ('batch', torch.utils.data.DataLoader(ds, sampler=sampler, batch_size=None, num_workers=w))):
             t0 = time.perf_counter(); it = iter(dl); next(it); t1 = time.perf_counter()
             k = 1 + sum(1 for _ in it); t2 = time.perf_counter()
-            res[f'workers{w}_{name}'] = {'first_batch_s': t1 - t0, 'wall': (k - 1) * batch_size / (t2 - t1) if k > 1 else float('nan')}
+            res[f'workers{w}_{name}'] = {'first_batch_s': t1 - t0,
+                                         'wall': (k - 1) * batch_size / (t2 - t1) if k > 1 else float('nan')}
     return res
 
 # %% ../../nbs/92_bench_pairs.ipynb #67bafa39
@@ -92,7 +95,8 @@ def _eolearn(rp_size, patch_size):
     from pimc.sources import source_pairs
     if not has_samples('eolearn_test_eopatch'): return None
     cubes, kw = source_pairs('eolearn', split_col=None)    # NDVI plots, patches from the reference scenes, every pixel
-    return lambda: PixelPatchPairs(cubes, bands=['B02', 'B03', 'B04', 'B08'], rp_size=rp_size, patch_size=patch_size, **kw)
+    return lambda: PixelPatchPairs(cubes, bands=['B02', 'B03', 'B04', 'B08'], rp_size=rp_size, patch_size=patch_size,
+                                   **kw)
 
 DATASETS = {'synthetic': _synthetic, 'eolearn': _eolearn}
 
@@ -116,26 +120,31 @@ def bench_pairs(data=('synthetic', 'eolearn'), # which datasets
 def format_report(res: dict) -> str:
     "The figures as text (wall time; CPU time of this process in brackets)."
     lines = []
-    for k, (w, c) in res.get('generation', {}).items(): lines.append(f"synthetic generation, {k.replace('x', ' patches of ')} px: {w:.2f} s wall ({c:.2f} s CPU)")
+    for k, (w, c) in res.get('generation', {}).items():
+        lines.append(f"synthetic generation, {k.replace('x', ' patches of ')} px: {w:.2f} s wall ({c:.2f} s CPU)")
     f = lambda r: f"{r['wall']:,.0f} pairs/s ({r['cpu']:,.0f} per CPU-s)"
     for name, r in res.items():
         if name == 'generation': continue
         if r is None: lines.append(f"{name}: skipped (sample data not found)"); continue
-        lines.append(f"{name}: {r['n_pairs']} pairs, rp {'x'.join(map(str, r['rp_shape']))}, patch {'x'.join(map(str, r['patch_shape']))}; "
-                     f"set-up {r['setup_s'][0]:.2f} s wall ({r['setup_s'][1]:.2f} s CPU); batches of {r['batch_size']}, medians of {r['n_batches']}")
+        lines.append(f"{name}: {r['n_pairs']} pairs, rp {'x'.join(map(str, r['rp_shape']))}, patch "
+                     f"{'x'.join(map(str, r['patch_shape']))}; "
+                     f"set-up {r['setup_s'][0]:.2f} s wall ({r['setup_s'][1]:.2f} s CPU); batches of "
+                     f"{r['batch_size']}, medians of {r['n_batches']}")
         lines.append(f"  main process, {r['torch_threads']} torch thread(s):")
         lines.append(f"    items + default collate (DataLoader default): {f(r['default_collate'])}")
         lines.append(f"    PixelPatchPairs.batch (pairs_loader):         {f(r['batch'])}")
-        lines.append(f"    recurrence plots alone:                       {f(r['rp_only'])} -> {r['rp_share']['cpu']:.0%} of batch CPU time ({r['rp_share']['wall']:.0%} wall)")
+        lines.append(f"    recurrence plots alone:                       {f(r['rp_only'])} -> "
+                     f"{r['rp_share']['cpu']:.0%} of batch CPU time ({r['rp_share']['wall']:.0%} wall)")
         for k, v in r.items():
             if k.startswith('workers'):
                 w, how = k.removeprefix('workers').split('_', 1)
-                lines.append(f"  DataLoader, {w} workers, {how.replace('_', ' ')}: {v['wall']:,.0f} pairs/s (first batch after {v['first_batch_s']:.2f} s)")
+                lines.append(f"  DataLoader, {w} workers, {how.replace('_', ' ')}: {v['wall']:,.0f} pairs/s (first "
+                             f"batch after {v['first_batch_s']:.2f} s)")
     return '\n'.join(lines)
 
 # %% ../../nbs/92_bench_pairs.ipynb #c031b395
 def main(argv=None):
-    "Command line: `pimc bench pairs [--data synthetic eolearn] [--batch-size B] [--batches N] [--workers 0 2] [--threads T] [--json PATH]`."
+    "Command line: `pimc bench pairs [--data synthetic eolearn] [--batch-size B] [--batches N] [--workers 0 2] ...`."
     p = argparse.ArgumentParser(prog='pimc bench pairs', description=__doc__)
     p.add_argument('--data', nargs='+', default=list(DATASETS), choices=list(DATASETS), help='datasets to time')
     p.add_argument('--batch-size', type=int, default=256)
@@ -146,7 +155,8 @@ def main(argv=None):
     p.add_argument('--no-generation', action='store_true', help='skip timing the synthetic generator')
     p.add_argument('--json', help='also write the figures to this JSON file')
     a = p.parse_args(argv)
-    res = bench_pairs(a.data, a.batch_size, a.batches, a.workers, a.rp_size, a.patch_size, a.threads or None, not a.no_generation)
+    res = bench_pairs(a.data, a.batch_size, a.batches, a.workers, a.rp_size, a.patch_size, a.threads or None,
+                      not a.no_generation)
     print(format_report(res))
     if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
     return res

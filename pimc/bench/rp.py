@@ -23,7 +23,8 @@ def _interleaved_medians(fns: dict, # name -> call to time
     for _ in range(repeats):
         for k, fn in fns.items():
             t0 = time.perf_counter(); fn(); times[k].append(time.perf_counter() - t0)
-    return {**{k + '_s': statistics.median(v) for k, v in times.items()}, **{k + '_best_s': min(v) for k, v in times.items()}}
+    return {**{k + '_s': statistics.median(v) for k, v in times.items()},
+            **{k + '_best_s': min(v) for k, v in times.items()}}
 
 def _loadavg():
     "1-minute load average (None where the OS does not say): the machine is shared, so the figures come with it."
@@ -81,7 +82,8 @@ def format_report(res: dict, # what `bench_rp` returned
              f"median of {res['repeats']} interleaved runs; backend: {res['backend']} "
              f"(numba threads: {res['numba_threads']}, torch threads: {res.get('torch_threads')}); "
              f"load average {res.get('load_before')} -> {res.get('load_after')}"]
-    rows = [('pimc, out= (' + res['backend'] + ')', 'pimc_out'), ('pimc, fresh output (' + res['backend'] + ')', 'pimc_fresh'),
+    rows = [('pimc, out= (' + res['backend'] + ')', 'pimc_out'),
+            ('pimc, fresh output (' + res['backend'] + ')', 'pimc_fresh'),
             ('pimc, out= (torch)', 'pimc_torch_out')]
     for label, key in rows:
         if key + '_s' not in res: continue
@@ -89,7 +91,8 @@ def format_report(res: dict, # what `bench_rp` returned
         if key + '_speedup_vs_pyts' in res: line += f"   {res[key + '_speedup_vs_pyts']:6.1f} × faster than pyts"
         lines.append(line)
     if 'pyts_s' in res:
-        lines.append(f"  {'pyts RecurrencePlot().transform':32s}{ms('pyts')}   (import pyts.image: {res['pyts_import_s']:.1f} s)")
+        lines.append(f"  {'pyts RecurrencePlot().transform':32s}{ms('pyts')}   (import pyts.image: "
+                     f"{res['pyts_import_s']:.1f} s)")
     lines.append(f"  {'np.copyto, same size and dtype':32s}{ms('copy')}")
     return '\n'.join(lines)
 
@@ -97,14 +100,16 @@ def format_report(res: dict, # what `bench_rp` returned
 def main(argv=None):
     "Command line: `pimc bench rp [--n-pixels N] [--repeats R] [--no-pyts] [--json PATH]`."
     p = argparse.ArgumentParser(prog='pimc bench rp', description=__doc__)
-    p.add_argument('--n-pixels', type=int, default=16_384, help='pixels in the batch (default: one 128 × 128 PASTIS patch)')
+    p.add_argument('--n-pixels', type=int, default=16_384,
+                   help='pixels in the batch (default: one 128 × 128 PASTIS patch)')
     p.add_argument('--n-timestamps', type=int, default=43, help='dates per series')
     p.add_argument('--repeats', type=int, default=7, help='timed runs per contender; the median is reported')
     p.add_argument('--no-pyts', action='store_true', help='skip pyts (its import alone takes ~30 s)')
     p.add_argument('--no-torch', action='store_true', help='skip the torch kernel')
     p.add_argument('--json', help='also write the figures to this JSON file')
     a = p.parse_args(argv)
-    res = bench_rp(a.n_pixels, n_timestamps=a.n_timestamps, repeats=a.repeats, pyts=not a.no_pyts, torch_backend=not a.no_torch)
+    res = bench_rp(a.n_pixels, n_timestamps=a.n_timestamps, repeats=a.repeats, pyts=not a.no_pyts,
+                   torch_backend=not a.no_torch)
     print(format_report(res))
     if a.json:
         with open(a.json, 'w') as f: json.dump(res, f, indent=1)

@@ -43,9 +43,12 @@ def bench_pretrain(device: str = 'cpu', # 'cpu', 'cuda', 'auto', ...
                   ) -> dict:
     "Throughput and input share of pretraining, cached and streamed; a dict of figures."
     res = dict(device=device, data=data, steps=steps, batch_size=batch_size, rp_size=rp_size, patch_size=patch_size,
-               widths=list(widths), rp_stem_stride=rp_stem_stride, torch_threads=torch.get_num_threads(), load_before=_loadavg())
-    base = PretrainConfig(max_steps=steps, epochs=10_000, batch_size=batch_size, rp_size=rp_size, patch_size=patch_size, widths=tuple(widths),
-                          rp_stem_stride=rp_stem_stride, embed_dim=embed_dim, device=device, seed=seed, log_every=log_every,
+               widths=list(widths), rp_stem_stride=rp_stem_stride, torch_threads=torch.get_num_threads(),
+               load_before=_loadavg())
+    base = PretrainConfig(max_steps=steps, epochs=10_000, batch_size=batch_size, rp_size=rp_size, patch_size=patch_size,
+                          widths=tuple(widths),
+                          rp_stem_stride=rp_stem_stride, embed_dim=embed_dim, device=device, seed=seed,
+                          log_every=log_every,
                           ckpt_every=0, progress=False, warmup=0.1, pairs=dict(hilbert_step=hilbert_step))
     t0 = time.perf_counter()
     if data == 'toy': pairs = toy_pairs(max(4 * batch_size, 2048), rp_size=rp_size, patch_size=patch_size, seed=seed)
@@ -65,7 +68,8 @@ def bench_pretrain(device: str = 'cpu', # 'cpu', 'cuda', 'auto', ...
         if streamed:
             c0 = time.process_time()
             r = pretrain(pairs, base, out_dir=str(tmp / 'streamed'), cache=False, num_workers=num_workers)
-            res.update(streamed_pairs_per_cpu_s=steps * batch_size / (time.process_time() - c0),streamed_pairs_per_s=_steady(r, 'pairs_per_s'), streamed_data_share=_steady(r, 'data_share'),
+            res.update(streamed_pairs_per_cpu_s=steps * batch_size / (time.process_time() - c0),
+                       streamed_pairs_per_s=_steady(r, 'pairs_per_s'), streamed_data_share=_steady(r, 'data_share'),
                        streamed_workers=num_workers, streamed_wall_s=r.info['train_seconds'])
     finally: shutil.rmtree(tmp, ignore_errors=True)
     res['load_after'] = _loadavg()
@@ -74,15 +78,21 @@ def bench_pretrain(device: str = 'cpu', # 'cpu', 'cuda', 'auto', ...
 # %% ../../nbs/93_bench_train.ipynb #5ead08d2
 def format_report(res: dict) -> str:
     "The figures as a small text table."
-    lines = [f"pretraining on {res['device_used']} (amp {res['amp']}, {res['torch_threads']} torch threads): {res['n_pairs']} pairs "
-             f"({res['data']}), batch {res['batch_size']}, RP {res['rp_size']}, patch {res['patch_size']}, widths {res['widths']}, "
-             f"{res['parameters']:,} parameters; {res['steps']} steps per run; load average {res['load_before']} -> {res['load_after']}",
-             f"  pairs dataset built in {res['pairs_build_s']:.2f} s; all {res['n_pairs']} pairs materialised in {res['cache_build_s']:.2f} s "
+    lines = [f"pretraining on {res['device_used']} (amp {res['amp']}, {res['torch_threads']} torch threads): "
+             f"{res['n_pairs']} pairs "
+             f"({res['data']}), batch {res['batch_size']}, RP {res['rp_size']}, patch {res['patch_size']}, "
+             f"widths {res['widths']}, "
+             f"{res['parameters']:,} parameters; {res['steps']} steps per run; load average {res['load_before']} "
+             f"-> {res['load_after']}",
+             f"  pairs dataset built in {res['pairs_build_s']:.2f} s; all {res['n_pairs']} pairs materialised in "
+             f"{res['cache_build_s']:.2f} s "
              f"({res['input_pairs_per_s']:.0f} pairs/s)",
-             f"  cached    : {res['cached_pairs_per_s']:8.0f} pairs/s ({res['cached_pairs_per_cpu_s']:.0f} per CPU-second), input share {res['cached_data_share']:6.1%} "
+             f"  cached    : {res['cached_pairs_per_s']:8.0f} pairs/s ({res['cached_pairs_per_cpu_s']:.0f} per "
+             f"CPU-second), input share {res['cached_data_share']:6.1%} "
              f"(whole run incl. building the cache once: {res['cached_overall_data_share']:.1%})"]
     if 'streamed_pairs_per_s' in res:
-        lines.append(f"  streamed  : {res['streamed_pairs_per_s']:8.0f} pairs/s ({res['streamed_pairs_per_cpu_s']:.0f} per CPU-second), input share {res['streamed_data_share']:6.1%} "
+        lines.append(f"  streamed  : {res['streamed_pairs_per_s']:8.0f} pairs/s ({res['streamed_pairs_per_cpu_s']:.0f} "
+                     f"per CPU-second), input share {res['streamed_data_share']:6.1%} "
                      f"({res['streamed_workers']} DataLoader workers)")
     return '\n'.join(lines)
 
@@ -92,18 +102,22 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog='pimc bench train', description=__doc__)
     p.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'")
     p.add_argument('--data', default='synthetic', choices=['synthetic', 'toy'])
-    p.add_argument('--steps', type=int, default=None, help='optimiser steps per timed run (default 40 on the CPU, 200 on a GPU)')
-    p.add_argument('--batch-size', type=int, default=None, help='pairs per step (default 256 on the CPU, 1024 on a GPU)')
+    p.add_argument('--steps', type=int, default=None,
+                   help='optimiser steps per timed run (default 40 on the CPU, 200 on a GPU)')
+    p.add_argument('--batch-size', type=int, default=None,
+                   help='pairs per step (default 256 on the CPU, 1024 on a GPU)')
     p.add_argument('--widths', type=int, nargs='+', default=[16, 32, 64, 128])
     p.add_argument('--rp-size', type=int, default=32)
-    p.add_argument('--hilbert-step', type=int, default=None, help='keep every k-th pixel (default 4 on the CPU, 1 on a GPU)')
+    p.add_argument('--hilbert-step', type=int, default=None,
+                   help='keep every k-th pixel (default 4 on the CPU, 1 on a GPU)')
     p.add_argument('--workers', type=int, default=0, help='DataLoader workers of the streamed run')
     p.add_argument('--no-streamed', action='store_true', help='skip the run without the cache')
     p.add_argument('--json', help='also write the figures to this JSON file')
     a = p.parse_args(argv)
     gpu = a.device.startswith('cuda') or (a.device == 'auto' and torch.cuda.is_available())
     res = bench_pretrain(a.device, a.data, a.hilbert_step or (1 if gpu else 4), a.steps or (200 if gpu else 40),
-                         a.batch_size or (1024 if gpu else 256), a.rp_size, widths=tuple(a.widths), num_workers=a.workers,
+                         a.batch_size or (1024 if gpu else 256), a.rp_size, widths=tuple(a.widths),
+                         num_workers=a.workers,
                          streamed=not a.no_streamed, log_every=20 if gpu else 5)
     print(format_report(res))
     if a.json:
