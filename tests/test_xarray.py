@@ -121,3 +121,17 @@ def test_band_descriptions_and_latlon():
     ll = cube.to_xarray().rename(x='lon', y='lat').transpose('lat', 'lon', 'band', 'time')
     back = Cube.from_xarray(ll)
     assert back.shape == cube.shape and back.transform == cube.transform and back.crs == 'EPSG:4326'
+
+
+def test_explore_and_open_source_take_a_dataarray():
+    "The explorer and the sources take a DataArray (a lazy one too) as they take a Cube."
+    pytest.importorskip('holoviews')
+    from pimc.explorer import explore
+    from pimc.sources import open_source
+    from pimc.synthetic import season_dates, synth_patch
+    sp = synth_patch(season_dates(0, n_dates=10), size=12, rng=0)
+    cube = Cube(sp.values, sp.dates, 'pastis_s2', mask=sp.mask, labels=sp.target.astype(np.int64), name='s12')
+    ex = explore(cube.to_xarray().chunk({'y': 6, 'x': 6}))
+    assert ex.shape == (12, 12) and ex.cube.name == 's12'
+    np.testing.assert_allclose(ex.stack.values, explore(cube).stack.values)
+    assert open_source(cube.to_xarray())[0].shape == cube.shape
