@@ -17,7 +17,8 @@ import pimc
 # %% auto #0
 __all__ = ['SIDECAR', 'STATUSES', 'RUN_DIR_PARAMS', 'runs_root', 'git_commit', 'write_sidecar', 'read_sidecar', 'timed', 'Param',
            'notebook_params', 'check_value', 'parse_cli_value', 'check_params', 'sanitize', 'run_name', 'notebook_hash',
-           'run_notebook', 'load_grid', 'sweep', 'write_table', 'collate', 'plot_metric', 'main']
+           'run_notebook', 'load_grid', 'sweep', 'write_table', 'collate', 'plot_metric', 'dask_executor',
+           'run_elsewhere', 'main']
 
 # %% ../nbs/30_experiments.ipynb #9c4b6163
 SIDECAR = 'run.json'  # file name of a run's sidecar inside its run folder
@@ -459,7 +460,7 @@ def load_grid(grid, # a YAML file, YAML text, or a dict: name -> list of values,
     runs = [dict(zip(swept, vals)) for vals in itertools.product(*grid.values())]
     return runs, swept, dict(fixed)
 
-# %% ../nbs/30_experiments.ipynb #df7d4924
+# %% ../nbs/30_experiments.ipynb #37a107f7
 def sweep(nb, # the experiment notebook
           grid, # YAML file / YAML text / dict, see load_grid
           workers: int = 1, # runs at once, each in its own process and kernel
@@ -473,6 +474,7 @@ def sweep(nb, # the experiment notebook
           kernel_name: str | None = None, # installed kernelspec; None: the runner's own interpreter
           stagger: float = 1.0, # seconds between kernel starts in parallel workers
           progress: bool = True, # show a tqdm bar
+          executor=None, # None: local processes; 'dask' (a LocalCluster of `workers`), 'dask://HOST:PORT', or an Executor
          ):
     "Run `nb` over the cartesian product of `grid` into `<out_root>/<name>/` and return the collated table (a DataFrame)."
     nb = _check_nb(nb)
@@ -500,7 +502,8 @@ def sweep(nb, # the experiment notebook
     def _report(rec):
         bar.update(1)
         if rec['status'] == 'failed': bar.write(f"  {rec['run']}: FAILED {rec['error']['type']}: {rec['error']['message'][:200]}")
-    if workers <= 1 or len(todo) <= 1:
+    if executor is not None and todo: run_elsewhere(executor, todo, workers, stagger, _report)   # see below
+    elif workers <= 1 or len(todo) <= 1:
         for args in todo: _report(_in_own_thread(_execute, *args) if _loop_running() else _execute(*args))
     elif todo:
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -621,7 +624,68 @@ def plot_metric(df, # table from collate/sweep
     if path is not None: fig.savefig(path, dpi=100); df.attrs['plot'] = str(path)
     return fig
 
-# %% ../nbs/30_experiments.ipynb #dc14677e
+# %% ../nbs/30_experiments.ipynb #9cb95bb3
+@contextlib.contextmanager
+def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:PORT' or 'tcp://HOST:PORT': a scheduler
+                  workers: int = 1, # worker processes of a LocalCluster (one run at a time each)
+                 ):
+    "A `concurrent.futures` executor on dask.distributed (`Client.get_executor`), closed with its client and cluster."
+    from distributed import Client, LocalCluster
+    cluster = None
+    if address == 'dask':
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    elif address.startswith(('dask://', 'tcp://', 'tls://')): client = Client(address.replace('dask://', 'tcp://', 1))
+    else: raise ValueError(f"executor must be 'dask' or 'dask://HOST:PORT' (got {address!r})")
+    try: yield client.get_executor(pure=False)
+    finally:
+        client.close()
+        if cluster is not None: cluster.close()
+
+def _remote_execute(args, stagger: float = 0.0) -> dict:
+    "One run on an executor's worker: the local pool worker's set-up, a staggered kernel start, then `_execute`."
+    _skip_slow_optional_imports()
+    import logging; logging.getLogger('papermill').setLevel(logging.ERROR)
+    if stagger:
+        try:
+            from distributed import Lock, get_worker
+            get_worker()
+            with Lock('pimc-sweep-stagger'): time.sleep(stagger)    # kernel starts at least `stagger` s apart
+        except (ImportError, ValueError): pass
+    return _execute(*args)
+
+def _lost_run(args, e: BaseException) -> dict:
+    "The sidecar of a run whose task never returned (its worker died, the cluster failed): failed, with the error."
+    nb, params, defaults, out_dir, name = args[:5]
+    nb, run_dir = Path(nb).resolve(), Path(out_dir).resolve() / name
+    rec = _record({**defaults, **params}, status='failed', run=name, notebook=str(nb), notebook_hash=notebook_hash(nb),
+                  output=str(run_dir.parent / f'{name}.ipynb'), run_dir=str(run_dir),
+                  error=dict(type=type(e).__name__, message=str(e)[:500], cell=None, exec_count=None, source=None))
+    for k, v in zip(('git_commit', 'git_dirty'), git_commit()): rec[k] = v
+    rec['version'] = pimc.__version__
+    run_dir.mkdir(parents=True, exist_ok=True); _write_json(run_dir / SIDECAR, rec)
+    return rec
+
+def run_elsewhere(executor, # 'dask', 'dask://HOST:PORT', or a concurrent.futures Executor
+                  todo: list, # the runs: `_execute` argument tuples
+                  workers: int = 1, # LocalCluster size for 'dask'
+                  stagger: float = 1.0, # seconds between kernel starts
+                  report=print, # called with each run's sidecar as it finishes
+                 ):
+    "Execute the runs on `executor`; a run whose task fails (a lost worker) is recorded failed, never raised."
+    import importlib
+    from concurrent.futures import as_completed
+    if isinstance(executor, str):
+        with dask_executor(executor, workers) as ex: return run_elsewhere(ex, todo, workers, stagger, report)
+    if not hasattr(executor, 'submit'): raise TypeError(f"executor must be 'dask', 'dask://HOST:PORT' or an Executor (got {executor!r})")
+    mod = importlib.import_module('pimc.experiments')                 # workers need importable functions
+    futs = {executor.submit(mod._remote_execute, a, stagger): a for a in todo}
+    for f in as_completed(futs):
+        try: rec = f.result()
+        except Exception as e: rec = _lost_run(futs[f], e)
+        report(rec)
+
+# %% ../nbs/30_experiments.ipynb #5e8ca469
 def _print_table(df):
     cols = [c for c in df.columns if c not in ('output', 'error')]
     import pandas as pd
@@ -655,6 +719,7 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
     s.add_argument('--out-root', help='where sweep folders go (default: _runs or $PIMC_RUNS)')
     s.add_argument('--force', action='store_true', help='re-run runs that are already complete')
     s.add_argument('--stagger', type=float, default=1.0, help='seconds between kernel starts')
+    s.add_argument('--executor', help="'dask': a local Dask cluster of --workers processes; 'dask://HOST:PORT': a cluster")
     c = sub.add_parser('collate', help='table (results.csv/.md) and plot from the sidecars of a sweep folder')
     c.add_argument('sweep_dir')
     pp = sub.add_parser('params', help="list a notebook's parameters")
@@ -685,7 +750,7 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
             if rec['status'] == 'failed': print(f"FAILED: {_error_text(rec['error'])}"); return 1
             return 0
         df = sweep(a.notebook, Path(a.grid), a.workers, a.name, out_root=a.out_root, metric=a.metric, x=a.x,
-                   force=a.force, timeout=a.timeout, kernel_name=a.kernel, stagger=a.stagger)
+                   force=a.force, timeout=a.timeout, kernel_name=a.kernel, stagger=a.stagger, executor=a.executor)
         _print_table(df); d = Path(df.attrs['sweep_dir'])
         print(f"\n{(df.status == 'complete').sum()} of {len(df)} runs complete ({int(df.skipped.sum())} already were)")
         print(f"table: {d / 'results.csv'}, {d / 'results.md'}")

@@ -121,3 +121,43 @@ def test_bad_input_is_named(cube, tmp_path):
     with pytest.raises(ValueError, match="has no CRS: a GeoTIFF needs one"): write_map(nocrs, tmp_path / 'x.tif')
     with pytest.raises(ValueError, match="cannot tell the format"): write_map(nocrs, tmp_path / 'x.png')
     assert list(tmp_path.iterdir()) == []
+
+
+SMOKE = __import__('pathlib').Path(__file__).resolve().parents[1] / 'nbs' / 'experiments' / 'smoke.ipynb'
+
+
+def test_sweep_on_a_local_dask_cluster(tmp_path):
+    "Three runs on a LocalCluster of 2 worker processes, one failing: recorded, one table; a re-run skips the finished."
+    pytest.importorskip('distributed'); pytest.importorskip('papermill')
+    from pimc import experiments as ex
+    grid = {'lr': [0.1, 0.3, 5.0], 'fixed': {'n_steps': 20, 'n_pixels': 4}}
+    (tmp_path / 'grid.yaml').write_text('lr: [0.1, 0.3, 5.0]\nfixed: {n_steps: 20, n_pixels: 4}\n')
+    rc = ex.main(['sweep', str(SMOKE), '--grid', str(tmp_path / 'grid.yaml'), '--workers', '2', '--name', 'dask3',
+                  '--out-root', str(tmp_path), '--executor', 'dask'])                # `pimc sweep ... --executor dask`
+    assert rc == 1                                                                    # a run failed
+    df = ex.collate(tmp_path / 'dask3', write=False)
+    assert list(df.run) == ['lr=0.1', 'lr=0.3', 'lr=5.0'] and list(df.status) == ['complete', 'complete', 'failed']
+    assert 'FloatingPointError' in df.error[2] and df.rmse[:2].notna().all()
+    assert (tmp_path / 'dask3' / 'results.csv').exists()
+    again = ex.sweep(SMOKE, {'lr': [0.1, 0.3], 'fixed': grid['fixed']}, name='dask3', out_root=tmp_path, executor=_Unused(),
+                     progress=False)
+    assert list(again.skipped) == [True, True]
+
+
+class _Unused:
+    "An executor that must not be used (every run is already complete)."
+    def submit(self, *a, **k): raise AssertionError('a finished run was sent again')
+
+
+def test_lost_worker_marks_the_run_failed(tmp_path):
+    "A task that dies (a lost worker, after Dask's own retries) is recorded as a failed run with its error."
+    from concurrent.futures import Future
+    from pimc import experiments as ex
+
+    class Dies:
+        def submit(self, fn, *a):
+            f = Future(); f.set_exception(RuntimeError('KilledWorker: worker tcp://10.0.0.7:4242 died')); return f
+    df = ex.sweep(SMOKE, {'lr': [0.1, 0.2]}, name='lost', out_root=tmp_path, executor=Dies(), progress=False)
+    assert list(df.status) == ['failed', 'failed'] and df.error.str.contains('RuntimeError: KilledWorker').all()
+    rec = ex.read_sidecar(tmp_path / 'lost' / 'lr=0.2')
+    assert rec['status'] == 'failed' and rec['params']['lr'] == 0.2 and rec['error']['cell'] is None
