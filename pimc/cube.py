@@ -176,7 +176,7 @@ def _plot(self: Cube, t: int = 0, # time index
 
 Cube.plot = _plot
 
-# %% ../nbs/03_cube.ipynb #e4863480
+# %% ../nbs/03_cube.ipynb #82fe2578
 _BASIC = (slice, int, np.integer, type(Ellipsis), type(None))
 _REDUCE = ('mean', 'sum', 'min', 'max', 'any', 'all')
 
@@ -221,9 +221,9 @@ class LazyArray:
             return np.asarray(self.data[tuple(box)])[tuple(loc)]
         out = np.asarray(self.data.vindex[tuple(np.asarray(v) if i in adv else v for i, v in enumerate(k))])
         nb = len(np.broadcast_shapes(*(np.shape(k[i]) for i in adv)))
-        return np.moveaxis(out, list(range(nb)), list(range(adv[0], adv[0] + nb)))   # numpy keeps adjacent arrays in place
+        return np.moveaxis(out, list(range(nb)), list(range(adv[0], adv[0] + nb)))   # numpy: adjacent arrays in place
 
-# %% ../nbs/03_cube.ipynb #9900d5c4
+# %% ../nbs/03_cube.ipynb #628e2586
 def _affine(t): return None if t is None else tuple(float(v) for v in tuple(t)[:6])
 
 def _to_xarray(self: Cube):
@@ -239,7 +239,8 @@ def _to_xarray(self: Cube):
     if t is not None and t[1] == 0 and t[3] == 0:                  # north-up grid: pixel-centre coordinates
         coords['x'] = t[2] + t[0] * (np.arange(W) + 0.5); coords['y'] = t[5] + t[4] * (np.arange(H) + 0.5)
     s = self.sensor
-    attrs = dict(sensor=s.name, scale=float(s.scale), roles=dict(s.roles), date_unit=np.datetime_data(self.dates.dtype)[0])
+    attrs = dict(sensor=s.name, scale=float(s.scale), roles=dict(s.roles),
+                 date_unit=np.datetime_data(self.dates.dtype)[0])
     if s.description: attrs['sensor_description'] = s.description
     if self.class_names is not None: attrs['class_names'] = list(self.class_names)
     if self.meta: attrs['meta'] = dict(self.meta)
@@ -251,7 +252,7 @@ def _to_xarray(self: Cube):
 
 Cube.to_xarray = _to_xarray
 
-# %% ../nbs/03_cube.ipynb #ea0e7c01
+# %% ../nbs/03_cube.ipynb #c3c60298
 _SPATIAL = (('y', 'x'), ('latitude', 'longitude'), ('lat', 'lon'))
 
 def _xr_where(da) -> str: return f"DataArray {da.name!r}" if da.name else "DataArray"
@@ -262,12 +263,13 @@ def _xr_sensor(da, sensor):
     where = _xr_where(da)
     if 'band' not in da.coords:
         if sensor is not None: return get_sensor(sensor)
-        raise ValueError(f"{where} has no band coordinate: name its bands (da.assign_coords(band=['B02', 'B03', ...])) or "
-                         "pass sensor= (a registered sensor name or the band names)")
+        raise ValueError(f"{where} has no band coordinate: name its bands (da.assign_coords(band=['B02', 'B03', ...]))"
+                         " or pass sensor= (a registered sensor name or the band names)")
     names = [v.item() if hasattr(v, 'item') else v for v in np.asarray(da.coords['band'].values).ravel()]
     if not all(isinstance(n, str) for n in names):
         desc = da.attrs.get('long_name')                             # rioxarray: the GeoTIFF band descriptions
-        if isinstance(desc, (tuple, list)) and len(desc) == len(names) and all(isinstance(n, str) and n for n in desc): names = list(desc)
+        if isinstance(desc, (tuple, list)) and len(desc) == len(names) and all(isinstance(n, str) and n for n in desc):
+            names = list(desc)
         elif sensor is None:
             raise ValueError(f"{where}: the band coordinate holds {names[:4]}, not band names: name them "
                              "(da.assign_coords(band=['B02', ...])) or pass sensor=")
@@ -275,22 +277,27 @@ def _xr_sensor(da, sensor):
     if sensor is not None:
         s = get_sensor(sensor)
         if names is not None and tuple(names) != s.bands:
-            raise ValueError(f"{where}: band coordinate {names} differs from the bands of sensor {s.name!r} {list(s.bands)}")
+            raise ValueError(f"{where}: band coordinate {names} differs from the bands of sensor {s.name!r} "
+                             f"{list(s.bands)}")
         return s
     a, reg = da.attrs, SENSORS.get(da.attrs.get('sensor', ''))
     scale = float(a.get('scale', 1.0))
-    if reg is not None and reg.bands == tuple(names) and reg.scale == scale and dict(reg.roles) == dict(a.get('roles', reg.roles)): return reg
-    return Sensor(a.get('sensor', 'custom'), tuple(names), scale, dict(a.get('roles', {})), a.get('sensor_description', ''))
+    roles = dict(a.get('roles', {}))
+    if reg is not None and (reg.bands, reg.scale) == (tuple(names), scale) and dict(reg.roles) == (roles or reg.roles):
+        return reg
+    return Sensor(a.get('sensor', 'custom'), tuple(names), scale, roles, a.get('sensor_description', ''))
 
 def _xr_dims(da) -> tuple[str, str]:
     "The (y, x) dim names of a DataArray that should be (time, band, y, x); an error naming what is missing."
     where, dims = _xr_where(da), tuple(da.dims)
     yx = next((p for p in _SPATIAL if set(p) <= set(dims)), None)
     missing = [d for d in ('time', 'band') if d not in dims] + (['y', 'x'] if yx is None else [])
-    if missing: raise ValueError(f"{where} has dims {dims}: no {', '.join(repr(m) for m in missing)} dim; expected dims "
-                                 "time, band, y, x (one date: da.expand_dims(time=[date]); one band: da.expand_dims(band=[name]))")
+    if missing:
+        raise ValueError(f"{where} has dims {dims}: no {', '.join(repr(m) for m in missing)} dim; expected dims time, "
+                         "band, y, x (one date: da.expand_dims(time=[date]); one band: da.expand_dims(band=[name]))")
     extra = [d for d in dims if d not in ('time', 'band', *yx)]
-    if extra: raise ValueError(f"{where} has dims {dims}: {extra} are more than time, band, y, x (select or stack them first)")
+    if extra:
+        raise ValueError(f"{where} has dims {dims}: {extra} are more than time, band, y, x (select or stack them)")
     return yx
 
 def _xr_transform(da, y, x) -> tuple | None:
@@ -299,14 +306,15 @@ def _xr_transform(da, y, x) -> tuple | None:
     has_xy = x in da.coords and y in da.coords
     if gt is not None:
         c, a, b, f, d, e = (float(v) for v in str(gt).split())
-        if not has_xy or (b == d == 0 and np.array_equal(da[x].values, c + a * (np.arange(da.sizes[x]) + 0.5))
-                          and np.array_equal(da[y].values, f + e * (np.arange(da.sizes[y]) + 0.5))): return (a, b, c, d, e, f)
+        centres = lambda n, o, r: o + r * (np.arange(da.sizes[n]) + 0.5)
+        if not has_xy or (b == d == 0 and np.array_equal(da[x].values, centres(x, c, a))
+                          and np.array_equal(da[y].values, centres(y, f, e))): return (a, b, c, d, e, f)
     if not has_xy and gt is None: return None
     try: return _affine(da.rio.transform(recalc=True))
     except Exception: return None                                    # one pixel along an axis: no spacing to read
 
 def _from_xarray(cls, da, # a DataArray with dims time, band, y, x (x/y may be longitude/latitude or lon/lat)
-                 sensor=None, # band names and scale when the band coordinate does not name them (registered name or Sensor)
+                 sensor=None, # band names and scale when the band coordinate lacks them (a registered name or Sensor)
                  name: str | None = None, # cube name (default: the DataArray's name)
                 ) -> Cube:
     "A Cube from an xarray DataArray: values, dates, bands, mask, labels and georeference; a Dask array stays lazy."
@@ -314,11 +322,13 @@ def _from_xarray(cls, da, # a DataArray with dims time, band, y, x (x/y may be l
     if isinstance(da, xr.Dataset):
         raise TypeError(f"from_xarray takes a DataArray, not a Dataset with variables {list(da.data_vars)}: pick one "
                         "(ds['name']) or stack the band variables (ds.to_dataarray('band'))")
-    if not isinstance(da, xr.DataArray): raise TypeError(f"from_xarray takes an xarray DataArray (got {type(da).__name__})")
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"from_xarray takes an xarray DataArray (got {type(da).__name__})")
     where = _xr_where(da)
     y, x = _xr_dims(da)
     da = da.transpose('time', 'band', y, x)
-    if 'time' not in da.coords: raise ValueError(f"{where} has a time dim but no time coordinate: give its dates (da.assign_coords(time=[...]))")
+    if 'time' not in da.coords:
+        raise ValueError(f"{where} has a time dim but no time coordinate: give the dates (da.assign_coords(time=...))")
     s = _xr_sensor(da, sensor)
     dates = as_dates(da.coords['time'].values)
     unit = da.attrs.get('date_unit') or ('D' if (dates == dates.astype('datetime64[D]')).all() else 's')
@@ -327,12 +337,14 @@ def _from_xarray(cls, da, # a DataArray with dims time, band, y, x (x/y may be l
     mask = labels = None
     if 'mask' in da.coords:
         m = da.coords['mask']
-        if set(m.dims) != {'time', y, x}: raise ValueError(f"{where}: the mask coordinate has dims {m.dims}; expected (time, {y}, {x})")
+        if set(m.dims) != {'time', y, x}:
+            raise ValueError(f"{where}: the mask coordinate has dims {m.dims}; expected (time, {y}, {x})")
         mask = lazy(m.transpose('time', y, x).data)
         if mask.dtype != bool: mask = lazy(m.transpose('time', y, x).data.astype(bool))
     if 'labels' in da.coords:
         lab = da.coords['labels']
-        if set(lab.dims) != {y, x}: raise ValueError(f"{where}: the labels coordinate has dims {lab.dims}; expected ({y}, {x})")
+        if set(lab.dims) != {y, x}:
+            raise ValueError(f"{where}: the labels coordinate has dims {lab.dims}; expected ({y}, {x})")
         labels = np.asarray(lab.transpose(y, x).values)
     crs = da.rio.crs
     transform = _xr_transform(da, y, x)

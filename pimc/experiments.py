@@ -624,7 +624,7 @@ def plot_metric(df, # table from collate/sweep
     if path is not None: fig.savefig(path, dpi=100); df.attrs['plot'] = str(path)
     return fig
 
-# %% ../nbs/30_experiments.ipynb #9cb95bb3
+# %% ../nbs/30_experiments.ipynb #d9601afa
 @contextlib.contextmanager
 def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:PORT' or 'tcp://HOST:PORT': a scheduler
                   workers: int = 1, # worker processes of a LocalCluster (one run at a time each)
@@ -677,7 +677,8 @@ def run_elsewhere(executor, # 'dask', 'dask://HOST:PORT', or a concurrent.future
     from concurrent.futures import as_completed
     if isinstance(executor, str):
         with dask_executor(executor, workers) as ex: return run_elsewhere(ex, todo, workers, stagger, report)
-    if not hasattr(executor, 'submit'): raise TypeError(f"executor must be 'dask', 'dask://HOST:PORT' or an Executor (got {executor!r})")
+    if not hasattr(executor, 'submit'):
+        raise TypeError(f"executor must be 'dask', 'dask://HOST:PORT' or an Executor (got {executor!r})")
     mod = importlib.import_module('pimc.experiments')                 # workers need importable functions
     futs = {executor.submit(mod._remote_execute, a, stagger): a for a in todo}
     for f in as_completed(futs):

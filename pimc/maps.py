@@ -38,7 +38,7 @@ def _block(values, mask=None, *, fn, model, dates, sensor, halo, threads, block_
     out = out[t:out.shape[0] - b, l:out.shape[1] - r]
     return np.moveaxis(out, -1, 0)[:, None]
 
-# %% ../nbs/47_maps.ipynb #1ac6ba5c
+# %% ../nbs/47_maps.ipynb #4cb64bb5
 def _chunked(cube: Cube, chunks, halo: int, where: str):
     "(values, mask) Dask arrays chunked in y/x only; an error when a block is smaller than the halo."
     import dask.array as dsa
@@ -53,9 +53,9 @@ def _chunked(cube: Cube, chunks, halo: int, where: str):
         c = list(v.chunks[ax])
         if len(c) > 1 and c[-1] < halo: c[-2:] = [c[-2] + c[-1]]    # a thin remainder joins the block before it
         if len(c) > 1 and min(c) < halo:
-            raise ValueError(f"{where}: blocks along {name} are {tuple(c)} px: the smallest ({min(c)}) is smaller than the halo "
-                             f"of {halo} px (the patch radius) a block needs from its neighbours; rechunk to at least {halo} px "
-                             f"(chunks={max(halo, 256)}, or da.chunk({name}=...))")
+            raise ValueError(f"{where}: blocks along {name} are {tuple(c)} px: the smallest ({min(c)}) is smaller "
+                             f"than the halo of {halo} px (the patch radius) a block needs from its neighbours; "
+                             f"rechunk to at least {halo} px (chunks={max(halo, 256)}, or da.chunk({name}=...))")
         yx.append(tuple(c))
     v = v.rechunk({2: yx[0], 3: yx[1]})
     m = None if cube.mask is None else dsa.asarray(raw(cube.mask)).rechunk((-1, v.chunks[2], v.chunks[3]))
@@ -87,25 +87,28 @@ def tile_map(da, # DataArray (time, band, y, x), Dask-backed or not (see `Cube.f
     where = f"tile_map({da.name or 'DataArray'})" if isinstance(da, xr.DataArray) else 'tile_map'
     cube = Cube.from_xarray(da, sensor=sensor)                       # checks dims, bands, dates; stays lazy
     y, x = _xr_dims(da)
-    if not (isinstance(halo, (int, np.integer)) and halo >= 0): raise ValueError(f"{where}: halo must be an integer >= 0 (got {halo!r})")
-    v, m = _chunked(cube, chunks, int(halo), where)
+    if not (isinstance(halo, (int, np.integer)) and halo >= 0):
+        raise ValueError(f"{where}: halo must be an integer >= 0 (got {halo!r})")
+    halo = int(halo)
+    v, m = _chunked(cube, chunks, halo, where)
     F = len(bands)
-    arrays, depth = [v] + ([m] if m is not None else []), [{0: 0, 1: 0, 2: halo, 3: halo}] + ([{0: 0, 1: halo, 2: halo}] if m is not None else [])
-    key = dask.delayed(model, name=f'pimc-model-{uuid.uuid4().hex}') if model is not None else None
-    data = dsa.map_overlap(_block, *arrays, depth=depth if m is not None else depth[0], boundary='none', trim=False,
-                           allow_rechunk=False, align_arrays=False, dtype=dtype, chunks=((F,), (1,), v.chunks[2], v.chunks[3]),
-                           fn=fn, model=key, dates=cube.dates, sensor=cube.sensor, halo=int(halo), threads=threads,
+    arrays, depth = [v], {0: 0, 1: 0, 2: halo, 3: halo}                 # values: a halo in y and x only
+    if m is not None: arrays, depth = [v, m], [depth, {0: 0, 1: halo, 2: halo}]
+    key = dask.delayed(model, name=f'pimc-model-{uuid.uuid4().hex}') if model is not None else None   # one key
+    data = dsa.map_overlap(_block, *arrays, depth=depth, boundary='none', trim=False, allow_rechunk=False,
+                           align_arrays=False, dtype=dtype, chunks=((F,), (1,), v.chunks[2], v.chunks[3]),
+                           fn=fn, model=key, dates=cube.dates, sensor=cube.sensor, halo=halo, threads=threads,
                            meta=np.empty((0, 0, 0, 0), dtype))[:, 0]
     out = xr.DataArray(data, dims=('band', y, x), coords={'band': list(bands)}, name=name,
                        attrs={'long_name': tuple(str(b) for b in bands)})   # long_name: GeoTIFF band descriptions
     return _georef(out, da, cube, y, x)
 
-# %% ../nbs/47_maps.ipynb #474d94c2
+# %% ../nbs/47_maps.ipynb #0480e5a2
 def _encoder_meta(enc, which: str) -> dict:
     m = dict(enc.meta)
     if 'size' not in m:
-        raise ValueError(f"the {which} encoder does not record its input size (encoder.meta['size']); was it trained by "
-                         "pimc.train.pretrain?")
+        raise ValueError(f"the {which} encoder does not record its input size (encoder.meta['size']); was it trained "
+                         "by pimc.train.pretrain?")
     return m
 
 def embed_patches(cube: Cube, # the cube (any size)
@@ -114,7 +117,7 @@ def embed_patches(cube: Cube, # the cube (any size)
                   batch_size: int = 512, # patches per forward pass
                   device=None, # where to compute (default: the encoder's device)
                  ) -> np.ndarray:
-    "(H, W, D) map of every pixel's image-patch embedding: patches cut as `PixelPatchPairs` cuts them (bands, date, padding)."
+    "(H, W, D) map of every pixel's patch embedding: patches cut as `PixelPatchPairs` cuts them (bands, date, padding)."
     from numpy.lib.stride_tricks import sliding_window_view
     from pimc.embed import as_encoder, embed_images
     from pimc.pairs import _image
@@ -122,11 +125,13 @@ def embed_patches(cube: Cube, # the cube (any size)
     meta = _encoder_meta(enc, 'image')
     P, bands = int(meta['size']), tuple(meta.get('bands') or cube.bands)
     if len(bands) != enc.in_channels:
-        raise ValueError(f"the image encoder takes {enc.in_channels} bands but records {list(bands)}; cube {cube.name!r} has {list(cube.bands)}")
+        raise ValueError(f"the image encoder takes {enc.in_channels} bands but records {list(bands)}; "
+                         f"cube {cube.name!r} has {list(cube.bands)}")
     date = meta.get('patch_date', 'median')
     img = _image(cube, [cube.sensor.index(b) for b in bands], tuple(date) if isinstance(date, list) else date)
     top, bottom = P // 2, P - 1 - P // 2                            # the pixel sits at row and column P // 2
-    pad = np.pad(img, ((0, 0), (top, bottom), (top, bottom)), mode='reflect' if meta.get('pad', 'reflect') == 'reflect' else 'constant')
+    mode = 'reflect' if meta.get('pad', 'reflect') == 'reflect' else 'constant'
+    pad = np.pad(img, ((0, 0), (top, bottom), (top, bottom)), mode=mode)
     win = sliding_window_view(pad, (P, P), axis=(1, 2))              # (C, H, W, P, P), a view
     T, C, H, W = cube.shape
     rows, cols = np.divmod(np.arange(H * W), W)
@@ -166,7 +171,7 @@ def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (s
                    sensor, f'{which}_embedding')
     return out.rio.write_nodata(np.nan, encoded=False)
 
-# %% ../nbs/47_maps.ipynb #a3512562
+# %% ../nbs/47_maps.ipynb #411e7d5d
 PIXEL_INPUTS = ('series', 'image', 'window', 'image+window')
 PIXEL_OUTPUTS = ('proba', 'logits', 'class', 'values', 'forecast')
 
@@ -177,7 +182,7 @@ def _pixel_inputs(s, inputs, n_in, variant, size, min_std):
     from pimc.classify import series_images
     if inputs == 'image': return (series_images(s, variant, size),), None, None
     if n_in is None or not 2 <= n_in <= s.shape[-1]:
-        raise ValueError(f"inputs={inputs!r} needs n_in, the window length, between 2 and T={s.shape[-1]} (got {n_in!r})")
+        raise ValueError(f"inputs={inputs!r} needs n_in, the window length, from 2 to T={s.shape[-1]} (got {n_in!r})")
     w = s[..., -n_in:]
     mu, sd = w.mean(-1, keepdims=True), np.maximum(w.std(-1, keepdims=True), min_std)   # as pimc.forecast.make_windows
     w = ((w - mu) / sd).astype(np.float32)
@@ -187,7 +192,7 @@ def predict_pixels(cube: Cube, # the cube (any size)
                    model, # a torch module taking the inputs below
                    inputs='series', # one of PIXEL_INPUTS, or a function (N, K, T) series -> tuple of inputs
                    output: str = 'proba', # one of PIXEL_OUTPUTS
-                   indices: Sequence[str] | None = None, # index series (default: the cube's index bands, else NDVI, EVI, SAVI)
+                   indices: Sequence[str] | None = None, # index series (default: its index bands, else NDVI, EVI, SAVI)
                    n_in: int | None = None, # window length for 'window' inputs (the last n_in dates)
                    variant: str = 'rp', # image of the series or window (`pimc.classify.RP_VARIANTS`)
                    size: int = 32, # side of those images
@@ -197,11 +202,13 @@ def predict_pixels(cube: Cube, # the cube (any size)
     "(H, W, F) model outputs for every pixel of the cube from its gap-filled index series; NaN where never observed."
     import torch, warnings
     from pimc.readers import index_cube_stack
-    if output not in PIXEL_OUTPUTS: raise ValueError(f"output must be one of {', '.join(PIXEL_OUTPUTS)} (got {output!r})")
+    if output not in PIXEL_OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(PIXEL_OUTPUTS)} (got {output!r})")
     if not callable(inputs) and inputs not in PIXEL_INPUTS:
         raise ValueError(f"inputs must be one of {', '.join(PIXEL_INPUTS)} or a function (got {inputs!r})")
     if output == 'forecast' and inputs not in ('window', 'image+window'):
-        raise ValueError(f"output='forecast' restores index units from the input window: inputs must be 'window' or 'image+window' (got {inputs!r})")
+        raise ValueError(f"output='forecast' restores index units from the input window: inputs must be 'window' or "
+                         f"'image+window' (got {inputs!r})")
     T, C, H, W = cube.shape
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                                # never-observed pixels: NaN, set apart below
@@ -214,7 +221,8 @@ def predict_pixels(cube: Cube, # the cube (any size)
     with torch.no_grad():
         for i in range(0, H * W, batch_size):
             ins, mu, sd = _pixel_inputs(s[i:i + batch_size], inputs, n_in, variant, size, min_std)
-            y = model(*[torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a).to(dev) for a in ins]).float().cpu()
+            ins = [(a if torch.is_tensor(a) else torch.as_tensor(np.asarray(a))).to(dev) for a in ins]
+            y = model(*ins).float().cpu()
             if output == 'proba': y = torch.softmax(y, 1)
             elif output == 'class': y = y.argmax(1, keepdim=True).float()
             y = y.numpy()
@@ -224,7 +232,7 @@ def predict_pixels(cube: Cube, # the cube (any size)
     out[~seen] = np.nan
     return out.reshape(H, W, -1)
 
-# %% ../nbs/47_maps.ipynb #dd40378e
+# %% ../nbs/47_maps.ipynb #3d990919
 def _predict_block(cube, model, **kw): return predict_pixels(cube, model, **kw)
 
 def _output_names(output, n, names, indices):
@@ -240,8 +248,8 @@ def predict_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x 
                 model, # a torch module (a classifier or a forecaster)
                 inputs='series', # one of PIXEL_INPUTS or a function (see `predict_pixels`)
                 output: str = 'proba', # one of PIXEL_OUTPUTS
-                names: Sequence[str] | None = None, # output band names (class names, ...; default: p0.., v0.., NDVI+1..)
-                indices: Sequence[str] | None = None, # index series (default: the cube's index bands, else NDVI, EVI, SAVI)
+                names: Sequence[str] | None = None, # output band names (class names...; default: p0.., v0.., NDVI+1..)
+                indices: Sequence[str] | None = None, # index series (default: its index bands, else NDVI, EVI, SAVI)
                 n_in: int | None = None, # window length for 'window' inputs
                 variant: str = 'rp', size: int = 32, # image of the series or window
                 chunks=None, # block size in y/x (None: the input's chunks)
@@ -252,7 +260,8 @@ def predict_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x 
     "A lazy (F, y, x) map of a pixel model's outputs (class probabilities, classes, forecasts) on Dask."
     import dask
     from pimc.readers import _index_names
-    kw = dict(inputs=inputs, output=output, indices=indices, n_in=n_in, variant=variant, size=size, batch_size=batch_size)
+    kw = dict(inputs=inputs, output=output, indices=indices, n_in=n_in, variant=variant, size=size,
+              batch_size=batch_size)
     probe = Cube.from_xarray(da, sensor=sensor)
     probe = probe.window(slice(0, 1), slice(0, 1))                     # one pixel: the number of outputs
     one = Cube(np.asarray(probe.values), probe.dates, probe.sensor, mask=None)
@@ -261,7 +270,7 @@ def predict_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x 
     return tile_map(da, functools.partial(_predict_block, **kw), bands, 0, model, chunks, threads, np.float32, sensor,
                     output).rio.write_nodata(np.nan, encoded=False)
 
-# %% ../nbs/47_maps.ipynb #57056b88
+# %% ../nbs/47_maps.ipynb #0b3ce33a
 MAP_FORMATS = {'.tif': 'COG', '.tiff': 'COG', '.zarr': 'Zarr'}
 
 def _compute(delayed, progress: bool):
@@ -295,17 +304,19 @@ def _write_cog(m, tmp: Path, progress: bool, compress: str, blocksize: int):
     if m.ndim == 2: m = m.expand_dims(band=[m.name or 'map'])
     tiff = tmp.with_name(tmp.name + '.tiled.tif')                     # streamed by Dask, block by block
     try:
-        d = m.rio.to_raster(tiff, driver='GTiff', tiled=True, blockxsize=blocksize, blockysize=blocksize, compress=compress,
-                            BIGTIFF='IF_SAFER', lock=_write_lock(), compute=False, recalc_transform=False)
+        d = m.rio.to_raster(tiff, driver='GTiff', tiled=True, blockxsize=blocksize, blockysize=blocksize,
+                            compress=compress, BIGTIFF='IF_SAFER', lock=_write_lock(), compute=False,
+                            recalc_transform=False)
         if d is not None: _compute(d, progress)
-        rasterio.shutil.copy(tiff, tmp, driver='COG', COMPRESS=compress, BLOCKSIZE=blocksize, BIGTIFF='IF_SAFER')  # streams
+        rasterio.shutil.copy(tiff, tmp, driver='COG', COMPRESS=compress, BLOCKSIZE=blocksize,
+                             BIGTIFF='IF_SAFER')                          # the COG driver copies block by block
     finally: tiff.unlink(missing_ok=True)
 
 def _write_zarr(m, tmp: Path, progress: bool):
     d = m.to_dataset(name=m.name or 'map').to_zarr(tmp, mode='w-', compute=False, consolidated=True)
     _compute(d, progress)
 
-# %% ../nbs/47_maps.ipynb #db2ad911
+# %% ../nbs/47_maps.ipynb #f252348f
 def _swap_in(tmp: Path, path: Path):
     "Rename tmp to path; an existing path is moved aside first and restored if the rename fails."
     old = None
@@ -328,7 +339,8 @@ def write_map(m, # a map from `embed_map` / `predict_map` / `tile_map` (or any (
     path = Path(path)
     fmt = MAP_FORMATS.get(path.suffix.lower())
     if fmt is None: raise ValueError(f"write_map: cannot tell the format of {path}: use {', '.join(MAP_FORMATS)}")
-    if path.exists() and not overwrite: raise FileExistsError(f"write_map: {path} exists; pass overwrite=True to replace it (nothing was written)")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"write_map: {path} exists; pass overwrite=True to replace it (nothing was written)")
     if not path.parent.is_dir(): raise FileNotFoundError(f"write_map: folder {path.parent} does not exist")
     tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:

@@ -247,7 +247,7 @@ def read_zarr(path, # a Zarr store holding a DataArray (time, band, y, x), e.g. 
     if variable == '__xarray_dataarray_variable__': da.name = None
     return Cube.from_xarray(da, sensor=sensor, name=name if name is not None else (da.name or path.stem))
 
-# %% ../nbs/14_sources.ipynb #b956a684
+# %% ../nbs/14_sources.ipynb #27942566
 def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern or a list of paths
                        chunks=512, # block size in y/x (an int, or a dict for `rioxarray.open_rasterio`)
                        dates=None, # one date per file (default: from the file names)
@@ -255,7 +255,7 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
                        nodata: float | None = None, # value meaning no data (default: the files' nodata tag)
                        name: str | None = None, # the DataArray's name (default: the folder's name)
                       ):
-    "A lazy DataArray (time, band, y, x) of one multi-band GeoTIFF per date, on one checked grid; mask from nodata and NaN."
+    "A lazy DataArray (time, band, y, x) of one multi-band GeoTIFF per date on one checked grid; mask from nodata, NaN."
     import dask.array as dsa, rioxarray, xarray as xr
     from pimc.bands import get_sensor
     from pimc.readers import _as_paths, _err, date_from_name
@@ -268,15 +268,16 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
     arrs = [rioxarray.open_rasterio(p, chunks=ch, mask_and_scale=False) for p in files]
     ref = arrs[0]
     for p, a in zip(files[1:], arrs[1:]):
-        for what, x, y in (('shape', a.shape, ref.shape), ('CRS', a.rio.crs, ref.rio.crs), ('transform', a.rio.transform(), ref.rio.transform()),
-                           ('data type', a.dtype, ref.dtype)):
-            if x != y: raise _err(p, f"{what} {x} differs from {y} of {files[0].name}", "one grid and type for every date")
+        for what, x, y in (('shape', a.shape, ref.shape), ('CRS', a.rio.crs, ref.rio.crs),
+                           ('transform', a.rio.transform(), ref.rio.transform()), ('data type', a.dtype, ref.dtype)):
+            if x != y: raise _err(p, f"{what} {x} differs from {y} of {files[0].name}", "one grid and type for all")
     desc = ref.attrs.get('long_name')
     desc = (desc,) if isinstance(desc, str) else desc
     if sensor is not None: bands = get_sensor(sensor).bands
     elif desc and all(desc) and len(desc) == ref.sizes['band']: bands = tuple(desc)
-    else: raise _err(files[0], f"{ref.sizes['band']} bands without names", "sensor= or band names in the file's descriptions")
-    if len(bands) != ref.sizes['band']: raise _err(files[0], f"{ref.sizes['band']} bands", f"{len(bands)} for sensor {sensor!r}: {', '.join(bands)}")
+    else: raise _err(files[0], f"{ref.sizes['band']} bands without names", "sensor= or band names in the descriptions")
+    if len(bands) != ref.sizes['band']:
+        raise _err(files[0], f"{ref.sizes['band']} bands", f"{len(bands)} for sensor {sensor!r}: {', '.join(bands)}")
     da = xr.concat(arrs, dim=xr.DataArray(d, dims='time', name='time')).assign_coords(band=list(bands))
     nd = nodata if nodata is not None else ref.rio.nodata
     ok = None

@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ['TILE_TRANSFORM', 'SMALL', 'write_tile', 'open_tile', 'bench_encoder', 'bench_workers', 'bench_rss', 'bench_in_memory',
            'bench_maps', 'format_report', 'main']
 
-# %% ../../nbs/94_bench_maps.ipynb #ae7e38ef
+# %% ../../nbs/94_bench_maps.ipynb #c30562a3
 TILE_TRANSFORM = (10.0, 0.0, 300000.0, 0.0, -10.0, 5100000.0)  # a UTM 31N grid at 10 m
 
 def _pool(n: int, block: int, dates, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +29,8 @@ def _tile_block(pool, block_info=None):
     a = pool[(7 * i + 3 * j) % n]
     if (i + j) % 2: a = a[..., ::-1, :]
     if (i // 2 + j) % 2: a = a[..., ::-1]
-    return np.ascontiguousarray(a[(slice(None),) * (a.ndim - 2) + tuple(slice(0, s) for s in block_info[None]['chunk-shape'][-2:])])
+    h, w = block_info[None]['chunk-shape'][-2:]
+    return np.ascontiguousarray(a[..., :h, :w])
 
 def write_tile(path, # the Zarr store to write (replaced if it exists)
                size: int = 2048, # tile side in pixels
@@ -50,8 +51,10 @@ def write_tile(path, # the Zarr store to write (replaced if it exists)
     T, C = vals.shape[1:3]
     yx = (block,) * (size // block) + ((size % block,) if size % block else ())
     tag = f'{size}-{n_dates}-{block}-{n_unique}-{seed}'                  # explicit names: no hashing of the pool
-    v = dsa.map_blocks(functools.partial(_tile_block, vals), dtype=np.int16, chunks=((T,), (C,), yx, yx), name=f'tile-values-{tag}')
-    m = dsa.map_blocks(functools.partial(_tile_block, masks), dtype=bool, chunks=((T,), yx, yx), name=f'tile-mask-{tag}')
+    v = dsa.map_blocks(functools.partial(_tile_block, vals), dtype=np.int16, chunks=((T,), (C,), yx, yx),
+                       name=f'tile-values-{tag}')
+    m = dsa.map_blocks(functools.partial(_tile_block, masks), dtype=bool, chunks=((T,), yx, yx),
+                       name=f'tile-mask-{tag}')
     a, _, c, _, e, f = TILE_TRANSFORM
     da = xr.DataArray(v, dims=('time', 'band', 'y', 'x'),
                       coords={'time': dates, 'band': list(s.bands), 'mask': (('time', 'y', 'x'), m),
@@ -63,8 +66,8 @@ def write_tile(path, # the Zarr store to write (replaced if it exists)
     with dask.config.set(scheduler='threads', num_workers=2):
         da.to_dataset().to_zarr(path, mode='w-', consolidated=True)
     disk = sum(p.stat().st_size for p in path.rglob('*') if p.is_file())
-    return dict(path=str(path), shape=[len(dates), C, size, size], dtype='int16', gb=len(dates) * C * size * size * 2 / 1e9,
-                gb_on_disk=disk / 1e9, write_s=time.perf_counter() - t0, block=block)
+    return dict(path=str(path), shape=[len(dates), C, size, size], dtype='int16', block=block,
+                gb=len(dates) * C * size * size * 2 / 1e9, gb_on_disk=disk / 1e9, write_s=time.perf_counter() - t0)
 
 # %% ../../nbs/94_bench_maps.ipynb #700cc133
 def open_tile(path, # a store written by `write_tile`
@@ -75,7 +78,7 @@ def open_tile(path, # a store written by `write_tile`
     da = xr.open_zarr(path, chunks={}, decode_coords='all')['tile']
     return da if window is None else da.isel(y=slice(0, window), x=slice(0, window))
 
-# %% ../../nbs/94_bench_maps.ipynb #eb72fae9
+# %% ../../nbs/94_bench_maps.ipynb #9ff8a482
 def bench_encoder(rp_size: int = 32, # side of the RPs (the pretraining default)
                   embed_dim: int = 128, widths=(32, 64, 128, 256), seed: int = 0):
     "An untrained RP encoder of the default pretraining size (the cost of a trained one)."
@@ -89,12 +92,21 @@ def _peak_rss() -> int:
     "Peak resident memory of this process, bytes."
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
+def _say(*a):
+    import sys
+    print(time.strftime('%H:%M:%S'), *a, file=sys.stderr, flush=True)
+
+def _warm():
+    "In a fresh worker: the imports and torch's thread count, out of the timing."
+    import torch, pimc.maps  # noqa: F401
+    torch.set_num_threads(1)
+
 def _cluster(n_workers: int):
     from distributed import Client, LocalCluster
     lc = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       memory_limit=0, silence_logs=40)
     client = Client(lc)
-    client.run(lambda: __import__('pimc.maps') and __import__('torch').set_num_threads(1))    # imports out of the timing
+    client.run(_warm)
     return lc, client
 
 def _embed_sum(da, encoder, chunks=None) -> float:
@@ -104,10 +116,11 @@ def _embed_sum(da, encoder, chunks=None) -> float:
     m = embed_map(da, encoder, chunks=chunks)
     return float(dsa.nansum(m.data).compute())
 
-def bench_workers(path, encoder, window: int, workers=(1, 2), warmup: int = 64) -> dict:
+def bench_workers(path, encoder, window: int, workers=(1, 2), warmup: int = 32) -> dict:
     "Pixels/s of embed_map over a window of the tile on LocalClusters of `workers` processes (one thread each)."
     out = {}
     for k in workers:
+        _say(f"throughput: {k} worker(s), a {window}x{window} window")
         lc, client = _cluster(k)
         try:
             _embed_sum(open_tile(path, warmup), encoder)                 # model shipped, kernels warm
@@ -122,6 +135,7 @@ def bench_rss(path, encoder, sizes=(1024, 2048), n_workers: int = 2) -> dict:
     "Peak RSS of each worker while a fresh cluster embeds the whole top-left size × size tile, per size."
     out = {}
     for s in sizes:
+        _say(f"peak RSS: the whole {s}x{s} tile on {n_workers} worker(s)")
         lc, client = _cluster(n_workers)
         try:
             base = client.run(_peak_rss)
@@ -139,6 +153,7 @@ def bench_in_memory(path, encoder, window: int) -> dict:
     import torch
     from pimc.cube import Cube
     from pimc.embed import embed_pixels
+    _say(f"in memory: embed_pixels on the {window}x{window} window")
     old = torch.get_num_threads(); torch.set_num_threads(1)
     try:
         t0 = time.perf_counter()
@@ -151,7 +166,7 @@ def bench_in_memory(path, encoder, window: int) -> dict:
     finally: torch.set_num_threads(old)
     return dict(px=window * window, load_s=load, wall_s=wall, px_per_s=window * window / wall)
 
-# %% ../../nbs/94_bench_maps.ipynb #52602d93
+# %% ../../nbs/94_bench_maps.ipynb #c49dc8eb
 def bench_maps(path=None, # Zarr store of the tile (None: a temporary one, removed afterwards)
                size: int = 2048, n_dates: int = 48, block: int = 256, # the tile
                window: int = 512, # side of the window embedded for throughput and the in-memory comparison
@@ -168,48 +183,57 @@ def bench_maps(path=None, # Zarr store of the tile (None: a temporary one, remov
     if path is None: tmp = Path(tempfile.mkdtemp(prefix='pimc-bench-maps-')); path = tmp / 'tile.zarr'
     path = Path(path)
     try:
-        res = dict(encoder=dict(size=enc.meta['size'], embed_dim=enc.embed_dim, feature_dim=enc.feature_dim,
-                                parameters=sum(p.numel() for p in enc.parameters())))
-        res['tile'] = (write_tile(path, size, n_dates, block) if not (path / 'tile').exists() or size != open_tile(path).sizes['x']
-                       else dict(path=str(path), shape=list(open_tile(path).shape), reused=True))
-        res['workers'] = bench_workers(path, enc, window, workers)
-        if 1 in res['workers'] and 2 in res['workers']: res['scaling'] = res['workers'][2]['px_per_s'] / res['workers'][1]['px_per_s']
+        res = dict(window=window, encoder=dict(size=enc.meta['size'], embed_dim=enc.embed_dim,
+                                               parameters=sum(p.numel() for p in enc.parameters())))
+        same = (path / 'tile').exists() and open_tile(path).shape == (n_dates, 10, size, size)
+        if same: res['tile'] = dict(path=str(path), shape=list(open_tile(path).shape), reused=True)
+        else:
+            _say(f"writing a {size}x{size} x {n_dates} dates x 10 bands int16 tile to {path}")
+            res['tile'] = write_tile(path, size, n_dates, block)
+        res['workers'] = w = bench_workers(path, enc, window, workers)
+        if 1 in w and 2 in w: res['scaling'] = w[2]['px_per_s'] / w[1]['px_per_s']
         res['in_memory'] = bench_in_memory(path, enc, window)
-        if 1 in res['workers']: res['dask_vs_memory'] = res['workers'][1]['px_per_s'] / res['in_memory']['px_per_s']
+        if 1 in w: res['dask_vs_memory'] = w[1]['px_per_s'] / res['in_memory']['px_per_s']
         res['rss'] = bench_rss(path, enc, [s for s in rss_sizes if s <= size], rss_workers)
         if len(res['rss']) >= 2:
             pk = [max(r['peak_mb']) for r in res['rss'].values()]
             res['rss_ratio'] = pk[-1] / pk[0]
-        res['window'] = window
     finally:
         if tmp is not None and not keep: shutil.rmtree(tmp, ignore_errors=True)
     return res
 
-# %% ../../nbs/94_bench_maps.ipynb #a0555e55
+# %% ../../nbs/94_bench_maps.ipynb #470998f2
 def format_report(res: dict) -> str:
     "The figures as text."
-    t, e = res['tile'], res['encoder']
-    L = [f"tile: {' x '.join(map(str, t['shape']))} int16 ({t.get('gb', 0):.2f} GB; {t.get('gb_on_disk', 0):.2f} GB on disk as Zarr, "
-         f"written in {t.get('write_s', 0):.0f} s, streamed)" if not t.get('reused') else f"tile: {t['path']} (reused), {t['shape']}",
-         f"encoder: RP {e['size']}x{e['size']}, {e['parameters']:,} parameters, {e['embed_dim']}-d embeddings (untrained: same cost)",
-         f"embedding a {res['window']}x{res['window']} window (one worker thread and one torch thread per worker process):"]
-    for k, r in res['workers'].items(): L.append(f"  {k} Dask worker(s): {r['px_per_s']:,.0f} px/s ({r['wall_s']:.1f} s)")
+    t, e, W = res['tile'], res['encoder'], res['window']
+    shape = ' x '.join(map(str, t['shape']))
+    L = [f"tile: {shape} int16, {t['path']} (reused)" if t.get('reused') else
+         f"tile: {shape} int16 ({t['gb']:.2f} GB; {t['gb_on_disk']:.2f} GB on disk as Zarr, "
+         f"streamed in {t['write_s']:.0f} s)",
+         f"encoder: RP {e['size']}x{e['size']}, {e['parameters']:,} parameters, {e['embed_dim']}-d "
+         "(untrained: same cost)",
+         f"embedding a {W}x{W} window (one thread and one torch thread per worker process):"]
+    for k, r in res['workers'].items():
+        L.append(f"  {k} Dask worker(s): {r['px_per_s']:,.0f} px/s ({r['wall_s']:.1f} s)")
     if 'scaling' in res: L.append(f"  scaling 2 workers / 1: {res['scaling']:.2f}x (target >= 1.7 on 2 idle cores)")
     m = res['in_memory']
-    L.append(f"  in memory (embed_pixels on the loaded window, 1 torch thread): {m['px_per_s']:,.0f} px/s ({m['wall_s']:.1f} s; load {m['load_s']:.1f} s)")
-    if 'dask_vs_memory' in res: L.append(f"  Dask (1 worker) / in memory: {res['dask_vs_memory']:.2f} (target within 15 %)")
-    L.append("peak RSS per worker, whole tile embedded:")
+    L.append(f"  in memory (embed_pixels on the loaded window, 1 torch thread): {m['px_per_s']:,.0f} px/s "
+             f"({m['wall_s']:.1f} s; loading {m['load_s']:.1f} s)")
+    if 'dask_vs_memory' in res:
+        L.append(f"  Dask (1 worker) / in memory: {res['dask_vs_memory']:.2f} (target 0.85 or more)")
+    L.append("peak RSS per worker, the whole tile embedded:")
     for s, r in res['rss'].items():
-        L.append(f"  {s}x{s}: " + ', '.join(f"{p:,.0f} MB" for p in r['peak_mb']) + f" (at start {', '.join(f'{p:,.0f}' for p in r['start_mb'])} MB);"
-                 f" {r['px_per_s']:,.0f} px/s, {r['wall_s']:.0f} s")
+        start = ', '.join(f'{p:,.0f}' for p in r['start_mb'])
+        L.append(f"  {s}x{s}: " + ', '.join(f"{p:,.0f} MB" for p in r['peak_mb'])
+                 + f" (after start-up {start} MB); {r['px_per_s']:,.0f} px/s, {r['wall_s']:.0f} s")
     if 'rss_ratio' in res: L.append(f"  largest / smallest tile: {res['rss_ratio']:.2f} (target within 20 %)")
     return '\n'.join(L)
 
-# %% ../../nbs/94_bench_maps.ipynb #0bcb329a
-SMALL = dict(size=512, n_dates=24, block=128, window=128, rss_sizes=(256, 512))
+# %% ../../nbs/94_bench_maps.ipynb #c3d0c226
+SMALL = dict(size=256, n_dates=24, block=64, window=64, rss_sizes=(128, 256))
 
 def main(argv=None):
-    "Command line: `python -m pimc.bench.maps [--small] [--path DIR] [--size N] [--dates T] [--window W] [--json PATH]`."
+    "Command line: `python -m pimc.bench.maps [--small] [--path DIR] [--size N] [--window W] [--json PATH]`."
     p = argparse.ArgumentParser(prog='python -m pimc.bench.maps', description=__doc__)
     p.add_argument('--small', action='store_true', help=f"a quick run: {SMALL}")
     p.add_argument('--path', help='Zarr store of the tile (written if absent; default: a temporary one)')
@@ -217,9 +241,9 @@ def main(argv=None):
     p.add_argument('--dates', type=int, default=48); p.add_argument('--block', type=int, default=256)
     p.add_argument('--window', type=int, default=512, help='window side for throughput and the in-memory comparison')
     p.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='LocalCluster sizes to time')
-    p.add_argument('--rss-sizes', type=int, nargs='+', default=[1024, 2048], help='tile sides embedded whole for peak RSS')
+    p.add_argument('--rss-sizes', type=int, nargs='+', default=[1024, 2048], help='tiles embedded whole: peak RSS')
     p.add_argument('--rss-workers', type=int, default=2)
-    p.add_argument('--encoder', help='a pretraining run folder or checkpoint (default: an untrained encoder of the default size)')
+    p.add_argument('--encoder', help='a pretraining run or checkpoint (default: untrained, of the default size)')
     p.add_argument('--keep', action='store_true', help='keep the temporary tile')
     p.add_argument('--json', help='also write the figures to this JSON file')
     a = p.parse_args(argv)
