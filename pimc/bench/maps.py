@@ -78,7 +78,7 @@ def open_tile(path, # a store written by `write_tile`
     da = xr.open_zarr(path, chunks={}, decode_coords='all')['tile']
     return da if window is None else da.isel(y=slice(0, window), x=slice(0, window))
 
-# %% ../../nbs/94_bench_maps.ipynb #9ff8a482
+# %% ../../nbs/94_bench_maps.ipynb #4e846f04
 def bench_encoder(rp_size: int = 32, # side of the RPs (the pretraining default)
                   embed_dim: int = 128, widths=(32, 64, 128, 256), seed: int = 0):
     "An untrained RP encoder of the default pretraining size (the cost of a trained one)."
@@ -88,9 +88,22 @@ def bench_encoder(rp_size: int = 32, # side of the RPs (the pretraining default)
     torch.manual_seed(seed)
     return PIMC(10, embed_dim=embed_dim, widths=widths, rp_meta=dict(size=rp_size, indices=list(INDICES))).rp.eval()
 
+def _status(key: str) -> int | None:
+    "A memory figure of this process from /proc/self/status (Linux), bytes; None elsewhere."
+    try:
+        line = next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith(key + ':'))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration): return None
+
+def _rss_reset() -> int:
+    "Resident memory of this process now, bytes; and its peak reset (Linux `clear_refs`), so `_peak_rss` starts here."
+    try: Path('/proc/self/clear_refs').write_text('5')
+    except OSError: pass
+    return _status('VmRSS') or 0
+
 def _peak_rss() -> int:
-    "Peak resident memory of this process, bytes."
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    "Peak resident memory of this process, bytes: VmHWM (not `ru_maxrss`, which Linux carries over from the parent)."
+    return _status('VmHWM') or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 def _say(*a):
     import sys
@@ -138,7 +151,7 @@ def bench_rss(path, encoder, sizes=(1024, 2048), n_workers: int = 2) -> dict:
         _say(f"peak RSS: the whole {s}x{s} tile on {n_workers} worker(s)")
         lc, client = _cluster(n_workers)
         try:
-            base = client.run(_peak_rss)
+            base = client.run(_rss_reset)
             t0 = time.perf_counter()
             _embed_sum(open_tile(path, s), encoder)
             wall = time.perf_counter() - t0
@@ -166,7 +179,7 @@ def bench_in_memory(path, encoder, window: int) -> dict:
     finally: torch.set_num_threads(old)
     return dict(px=window * window, load_s=load, wall_s=wall, px_per_s=window * window / wall)
 
-# %% ../../nbs/94_bench_maps.ipynb #c49dc8eb
+# %% ../../nbs/94_bench_maps.ipynb #08de39c3
 def bench_maps(path=None, # Zarr store of the tile (None: a temporary one, removed afterwards)
                size: int = 2048, n_dates: int = 48, block: int = 256, # the tile
                window: int = 512, # side of the window embedded for throughput and the in-memory comparison
@@ -174,6 +187,7 @@ def bench_maps(path=None, # Zarr store of the tile (None: a temporary one, remov
                rss_sizes=(1024, 2048), # tile sides embedded whole for peak RSS per worker
                rss_workers: int = 2, # workers of those runs
                encoder=None, # an RP encoder or a run / checkpoint path (default: `bench_encoder()`)
+               rss_encoder: str = 'small', # encoder of the whole-tile runs: 'small' (RP 16, widths 16-32) or 'same'
                keep: bool = False, # keep a temporary tile
               ) -> dict:
     "Every figure: the tile, pixels/s per worker count, peak RSS per worker per tile size, Dask vs in memory."
@@ -194,7 +208,11 @@ def bench_maps(path=None, # Zarr store of the tile (None: a temporary one, remov
         if 1 in w and 2 in w: res['scaling'] = w[2]['px_per_s'] / w[1]['px_per_s']
         res['in_memory'] = bench_in_memory(path, enc, window)
         if 1 in w: res['dask_vs_memory'] = w[1]['px_per_s'] / res['in_memory']['px_per_s']
-        res['rss'] = bench_rss(path, enc, [s for s in rss_sizes if s <= size], rss_workers)
+        if rss_encoder not in ('small', 'same'):
+            raise ValueError(f"rss_encoder must be 'small' or 'same' (got {rss_encoder!r})")
+        renc = enc if rss_encoder == 'same' else bench_encoder(rp_size=16, embed_dim=32, widths=(16, 32))
+        res['rss_encoder'] = dict(size=renc.meta['size'], parameters=sum(p.numel() for p in renc.parameters()))
+        res['rss'] = bench_rss(path, renc, [s for s in rss_sizes if s <= size], rss_workers)
         if len(res['rss']) >= 2:
             pk = [max(r['peak_mb']) for r in res['rss'].values()]
             res['rss_ratio'] = pk[-1] / pk[0]
@@ -202,7 +220,7 @@ def bench_maps(path=None, # Zarr store of the tile (None: a temporary one, remov
         if tmp is not None and not keep: shutil.rmtree(tmp, ignore_errors=True)
     return res
 
-# %% ../../nbs/94_bench_maps.ipynb #470998f2
+# %% ../../nbs/94_bench_maps.ipynb #ab0a4514
 def format_report(res: dict) -> str:
     "The figures as text."
     t, e, W = res['tile'], res['encoder'], res['window']
@@ -221,15 +239,16 @@ def format_report(res: dict) -> str:
              f"({m['wall_s']:.1f} s; loading {m['load_s']:.1f} s)")
     if 'dask_vs_memory' in res:
         L.append(f"  Dask (1 worker) / in memory: {res['dask_vs_memory']:.2f} (target 0.85 or more)")
-    L.append("peak RSS per worker, the whole tile embedded:")
+    r = res['rss_encoder']
+    L.append(f"peak RSS per worker, the whole tile embedded (encoder: RP {r['size']}, {r['parameters']:,} parameters):")
     for s, r in res['rss'].items():
         start = ', '.join(f'{p:,.0f}' for p in r['start_mb'])
         L.append(f"  {s}x{s}: " + ', '.join(f"{p:,.0f} MB" for p in r['peak_mb'])
-                 + f" (after start-up {start} MB); {r['px_per_s']:,.0f} px/s, {r['wall_s']:.0f} s")
+                 + f" (before: {start} MB); {r['px_per_s']:,.0f} px/s, {r['wall_s']:.0f} s")
     if 'rss_ratio' in res: L.append(f"  largest / smallest tile: {res['rss_ratio']:.2f} (target within 20 %)")
     return '\n'.join(L)
 
-# %% ../../nbs/94_bench_maps.ipynb #c3d0c226
+# %% ../../nbs/94_bench_maps.ipynb #a8eb6d79
 SMALL = dict(size=256, n_dates=24, block=64, window=64, rss_sizes=(128, 256))
 
 def main(argv=None):
@@ -243,13 +262,16 @@ def main(argv=None):
     p.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='LocalCluster sizes to time')
     p.add_argument('--rss-sizes', type=int, nargs='+', default=[1024, 2048], help='tiles embedded whole: peak RSS')
     p.add_argument('--rss-workers', type=int, default=2)
+    p.add_argument('--rss-encoder', choices=['small', 'same'], default='small',
+                   help="encoder of the whole-tile runs: 'small' (fast) or 'same' as the throughput runs")
     p.add_argument('--encoder', help='a pretraining run or checkpoint (default: untrained, of the default size)')
     p.add_argument('--keep', action='store_true', help='keep the temporary tile')
     p.add_argument('--json', help='also write the figures to this JSON file')
     a = p.parse_args(argv)
     kw = dict(size=a.size, n_dates=a.dates, block=a.block, window=a.window, rss_sizes=tuple(a.rss_sizes))
     if a.small: kw.update(SMALL)
-    res = bench_maps(a.path, workers=tuple(a.workers), rss_workers=a.rss_workers, encoder=a.encoder, keep=a.keep, **kw)
+    res = bench_maps(a.path, workers=tuple(a.workers), rss_workers=a.rss_workers, encoder=a.encoder,
+                     rss_encoder=a.rss_encoder, keep=a.keep, **kw)
     print(format_report(res))
     if a.json: Path(a.json).write_text(json.dumps(res, indent=1, default=str))
     return res
