@@ -624,7 +624,7 @@ def plot_metric(df, # table from collate/sweep
     if path is not None: fig.savefig(path, dpi=100); df.attrs['plot'] = str(path)
     return fig
 
-# %% ../nbs/30_experiments.ipynb #d9601afa
+# %% ../nbs/30_experiments.ipynb #90cdd692
 @contextlib.contextmanager
 def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:PORT' or 'tcp://HOST:PORT': a scheduler
                   workers: int = 1, # worker processes of a LocalCluster (one run at a time each)
@@ -646,6 +646,7 @@ def _remote_execute(args, stagger: float = 0.0) -> dict:
     "One run on an executor's worker: the local pool worker's set-up, a staggered kernel start, then `_execute`."
     _skip_slow_optional_imports()
     import logging; logging.getLogger('papermill').setLevel(logging.ERROR)
+    os.environ.pop('MALLOC_TRIM_THRESHOLD_', None)   # Dask's nanny sets it; kernels would inherit slow large allocations
     if stagger:
         try:
             from distributed import Lock, get_worker

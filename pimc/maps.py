@@ -17,9 +17,24 @@ from .cube import Cube, LazyArray
 __all__ = ['PIXEL_INPUTS', 'PIXEL_OUTPUTS', 'MAP_FORMATS', 'tile_map', 'embed_patches', 'embed_map', 'predict_pixels',
            'predict_map', 'write_map']
 
-# %% ../nbs/47_maps.ipynb #3cf6de95
+# %% ../nbs/47_maps.ipynb #64855d8e
+_MALLOC_SET = False
+
+def _set_malloc():
+    "Once per process: undo a malloc tuning that makes every large temporary a fresh mmap (Dask's nanny sets it)."
+    global _MALLOC_SET
+    if _MALLOC_SET: return
+    _MALLOC_SET = True
+    if not os.environ.get('MALLOC_TRIM_THRESHOLD_'): return         # glibc's dynamic mmap threshold is on: nothing to do
+    try:
+        import ctypes
+        libc = ctypes.CDLL('libc.so.6')
+        libc.mallopt(-3, 64 << 20); libc.mallopt(-1, 256 << 20)        # M_MMAP_THRESHOLD 64 MB, M_TRIM_THRESHOLD 256 MB
+    except (OSError, AttributeError): pass                            # not glibc
+
 def _set_threads(n: int | None):
     "torch threads of this process (the one computing blocks); None leaves them."
+    _set_malloc()
     if n is None: return
     import torch
     if torch.get_num_threads() != n: torch.set_num_threads(int(n))
@@ -143,7 +158,7 @@ def embed_patches(cube: Cube, # the cube (any size)
     out[~cube.valid.any(0).ravel()] = np.nan                          # never observed: no embedding (as embed_pixels)
     return out.reshape(H, W, D)
 
-# %% ../nbs/47_maps.ipynb #ee748906
+# %% ../nbs/47_maps.ipynb #404a33a0
 def _embed_block(cube, encoder, which, features, batch_size, device):
     from pimc.embed import embed_pixels
     if which == 'rp': return embed_pixels(cube, encoder, features=features, batch_size=batch_size, device=device)
@@ -154,7 +169,7 @@ def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (s
               which: str = 'rp', # 'rp': each pixel through its recurrence plot; 'image': through the patch around it
               features: bool = False, # backbone features instead of normalised embeddings
               chunks=None, # block size in y/x (None: the input's chunks)
-              batch_size: int = 1024, # RPs or patches per forward pass
+              batch_size: int = 64, # RPs or patches per forward pass (small: big CPU batches page-fault, 2x slower)
               threads: int | None = 1, # torch threads per process computing blocks
               device=None, # where blocks are computed (default: the encoder's device)
               sensor=None, # band names when the band coordinate does not give them

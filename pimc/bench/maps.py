@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['TILE_TRANSFORM', 'SMALL', 'write_tile', 'open_tile', 'bench_encoder', 'bench_workers', 'bench_rss', 'bench_in_memory',
-           'bench_maps', 'format_report', 'main']
+__all__ = ['TILE_TRANSFORM', 'BATCH', 'SMALL', 'write_tile', 'open_tile', 'bench_encoder', 'bench_workers', 'bench_rss',
+           'bench_in_memory', 'bench_maps', 'format_report', 'main']
 
-# %% ../../nbs/94_bench_maps.ipynb #c30562a3
+# %% ../../nbs/94_bench_maps.ipynb #6cf05169
 TILE_TRANSFORM = (10.0, 0.0, 300000.0, 0.0, -10.0, 5100000.0)  # a UTM 31N grid at 10 m
 
 def _pool(n: int, block: int, dates, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +35,7 @@ def _tile_block(pool, block_info=None):
 def write_tile(path, # the Zarr store to write (replaced if it exists)
                size: int = 2048, # tile side in pixels
                n_dates: int = 48, # dates
-               block: int = 256, # Zarr chunk side (and Dask block) in pixels
+               block: int = 128, # Zarr chunk side (and Dask block) in pixels
                n_unique: int = 4, # distinct synthetic patches tiled over the tile
                seed: int = 0,
               ) -> dict:
@@ -78,7 +78,7 @@ def open_tile(path, # a store written by `write_tile`
     da = xr.open_zarr(path, chunks={}, decode_coords='all')['tile']
     return da if window is None else da.isel(y=slice(0, window), x=slice(0, window))
 
-# %% ../../nbs/94_bench_maps.ipynb #4e846f04
+# %% ../../nbs/94_bench_maps.ipynb #7755c0ee
 def bench_encoder(rp_size: int = 32, # side of the RPs (the pretraining default)
                   embed_dim: int = 128, widths=(32, 64, 128, 256), seed: int = 0):
     "An untrained RP encoder of the default pretraining size (the cost of a trained one)."
@@ -122,11 +122,13 @@ def _cluster(n_workers: int):
     client.run(_warm)
     return lc, client
 
+BATCH = 64  # RPs per forward pass, in both paths (embed_map's default)
+
 def _embed_sum(da, encoder, chunks=None) -> float:
     "Embed the DataArray on the current cluster and reduce on the workers (the map is not gathered)."
     import dask.array as dsa
     from pimc.maps import embed_map
-    m = embed_map(da, encoder, chunks=chunks)
+    m = embed_map(da, encoder, chunks=chunks, batch_size=BATCH)
     return float(dsa.nansum(m.data).compute())
 
 def bench_workers(path, encoder, window: int, workers=(1, 2), warmup: int = 32) -> dict:
@@ -172,16 +174,16 @@ def bench_in_memory(path, encoder, window: int) -> dict:
         t0 = time.perf_counter()
         cube = Cube.from_xarray(open_tile(path, window).load())
         load = time.perf_counter() - t0
-        embed_pixels(Cube.from_xarray(open_tile(path, 32).load()), encoder)          # warm-up
+        embed_pixels(Cube.from_xarray(open_tile(path, 32).load()), encoder, batch_size=BATCH)          # warm-up
         t0 = time.perf_counter()
-        embed_pixels(cube, encoder)
+        embed_pixels(cube, encoder, batch_size=BATCH)
         wall = time.perf_counter() - t0
     finally: torch.set_num_threads(old)
     return dict(px=window * window, load_s=load, wall_s=wall, px_per_s=window * window / wall)
 
-# %% ../../nbs/94_bench_maps.ipynb #08de39c3
+# %% ../../nbs/94_bench_maps.ipynb #95184627
 def bench_maps(path=None, # Zarr store of the tile (None: a temporary one, removed afterwards)
-               size: int = 2048, n_dates: int = 48, block: int = 256, # the tile
+               size: int = 2048, n_dates: int = 48, block: int = 128, # the tile
                window: int = 512, # side of the window embedded for throughput and the in-memory comparison
                workers=(1, 2), # LocalCluster sizes timed
                rss_sizes=(1024, 2048), # tile sides embedded whole for peak RSS per worker
@@ -248,8 +250,8 @@ def format_report(res: dict) -> str:
     if 'rss_ratio' in res: L.append(f"  largest / smallest tile: {res['rss_ratio']:.2f} (target within 20 %)")
     return '\n'.join(L)
 
-# %% ../../nbs/94_bench_maps.ipynb #a8eb6d79
-SMALL = dict(size=256, n_dates=24, block=64, window=64, rss_sizes=(128, 256))
+# %% ../../nbs/94_bench_maps.ipynb #e845c528
+SMALL = dict(size=256, n_dates=24, block=64, window=128, rss_sizes=(128, 256))
 
 def main(argv=None):
     "Command line: `python -m pimc.bench.maps [--small] [--path DIR] [--size N] [--window W] [--json PATH]`."
@@ -257,7 +259,7 @@ def main(argv=None):
     p.add_argument('--small', action='store_true', help=f"a quick run: {SMALL}")
     p.add_argument('--path', help='Zarr store of the tile (written if absent; default: a temporary one)')
     p.add_argument('--size', type=int, default=2048, help='tile side in pixels')
-    p.add_argument('--dates', type=int, default=48); p.add_argument('--block', type=int, default=256)
+    p.add_argument('--dates', type=int, default=48); p.add_argument('--block', type=int, default=128)
     p.add_argument('--window', type=int, default=512, help='window side for throughput and the in-memory comparison')
     p.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='LocalCluster sizes to time')
     p.add_argument('--rss-sizes', type=int, nargs='+', default=[1024, 2048], help='tiles embedded whole: peak RSS')
