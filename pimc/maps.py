@@ -285,7 +285,7 @@ def predict_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x 
     return tile_map(da, functools.partial(_predict_block, **kw), bands, 0, model, chunks, threads, np.float32, sensor,
                     output).rio.write_nodata(np.nan, encoded=False)
 
-# %% ../nbs/47_maps.ipynb #0b3ce33a
+# %% ../nbs/47_maps.ipynb #39ba70f0
 MAP_FORMATS = {'.tif': 'COG', '.tiff': 'COG', '.zarr': 'Zarr'}
 
 def _compute(delayed, progress: bool):
@@ -328,7 +328,7 @@ def _write_cog(m, tmp: Path, progress: bool, compress: str, blocksize: int):
     finally: tiff.unlink(missing_ok=True)
 
 def _write_zarr(m, tmp: Path, progress: bool):
-    d = m.to_dataset(name=m.name or 'map').to_zarr(tmp, mode='w-', compute=False, consolidated=True)
+    d = m.to_dataset(name=m.name or 'map').to_zarr(tmp, mode='w-', compute=False)
     _compute(d, progress)
 
 # %% ../nbs/47_maps.ipynb #f252348f

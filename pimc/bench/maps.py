@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ['TILE_TRANSFORM', 'BATCH', 'SMALL', 'write_tile', 'open_tile', 'bench_encoder', 'bench_workers', 'bench_rss',
            'bench_in_memory', 'bench_maps', 'format_report', 'main']
 
-# %% ../../nbs/94_bench_maps.ipynb #6cf05169
+# %% ../../nbs/94_bench_maps.ipynb #aa4f983d
 TILE_TRANSFORM = (10.0, 0.0, 300000.0, 0.0, -10.0, 5100000.0)  # a UTM 31N grid at 10 m
 
 def _pool(n: int, block: int, dates, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +64,7 @@ def write_tile(path, # the Zarr store to write (replaced if it exists)
     path = Path(path)
     if path.exists(): shutil.rmtree(path)
     with dask.config.set(scheduler='threads', num_workers=2):
-        da.to_dataset().to_zarr(path, mode='w-', consolidated=True)
+        da.to_dataset().to_zarr(path, mode='w-')
     disk = sum(p.stat().st_size for p in path.rglob('*') if p.is_file())
     return dict(path=str(path), shape=[len(dates), C, size, size], dtype='int16', block=block,
                 gb=len(dates) * C * size * size * 2 / 1e9, gb_on_disk=disk / 1e9, write_s=time.perf_counter() - t0)
