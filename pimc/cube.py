@@ -16,7 +16,7 @@ from .errors import plot_axes
 from .timeseries import fill_gaps
 
 # %% auto #0
-__all__ = ['as_dates', 'Cube', 'stretch', 'median_composite', 'composite']
+__all__ = ['as_dates', 'Cube', 'stretch', 'median_composite', 'composite', 'LazyArray']
 
 # %% ../nbs/03_cube.ipynb #3ec11157
 def as_dates(dates, # anything numpy can read as dates: strings 'YYYY-MM-DD', 'YYYYMMDD' ints, datetime64, date objects
@@ -266,3 +266,184 @@ def _plot(self: Cube, t: int = 0, # time index
     return fig
 
 Cube.plot = _plot
+
+# %% ../nbs/03_cube.ipynb #82fe2578
+_BASIC = (slice, int, np.integer, type(Ellipsis), type(None))
+_REDUCE = ('mean', 'sum', 'min', 'max', 'any', 'all')
+
+class LazyArray:
+    "A Dask array that acts like a memory-mapped numpy array: slicing stays lazy; any other use reads what it needs."
+    def __init__(self, data, # a Dask array (anything with shape, dtype, slicing, `vindex` and `compute`)
+                ): self.data = data
+    shape = property(lambda self: tuple(self.data.shape))
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: int(np.prod(self.data.shape)))
+    def __len__(self): return self.shape[0]
+    def __repr__(self): return f"LazyArray({self.data!r})"
+
+    def __array__(self, dtype=None, copy=None):
+        a = np.asarray(self.data.compute())
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def __getattr__(self, name):
+        if name in _REDUCE: return lambda *a, **k: np.asarray(getattr(self.data, name)(*a, **k).compute())
+        raise AttributeError(f"LazyArray has no attribute {name!r} (np.asarray(x) reads the values)")
+
+    def __getitem__(self, key):
+        k = key if isinstance(key, tuple) else (key,)
+        try: out = self.data[key]
+        except NotImplementedError: return self._points(k)          # several index arrays: read only those values
+        if out.ndim == 0: return out.compute()[()]
+        return LazyArray(out)
+
+    def _points(self, k) -> np.ndarray:
+        "Pointwise indexing with several integer arrays (numpy semantics), read through `vindex`."
+        adv = [i for i, v in enumerate(k) if not isinstance(v, _BASIC)]
+        if any(v is Ellipsis or v is None for v in k): return np.asarray(self)[k]      # rare: read everything
+        if any(isinstance(v, (int, np.integer)) for v in k) or adv != list(range(adv[0], adv[-1] + 1)):
+            box, loc = [], []                                        # ints with arrays: the bounding box, then numpy
+            for v, n in zip(k, self.shape):
+                if isinstance(v, slice): box.append(v); loc.append(slice(None))
+                elif isinstance(v, (int, np.integer)): box.append(slice(int(v) % n, int(v) % n + 1)); loc.append(0)
+                else:
+                    v = np.asarray(v) % n
+                    box.append(slice(int(v.min()), int(v.max()) + 1)); loc.append(v - int(v.min()))
+            return np.asarray(self.data[tuple(box)])[tuple(loc)]
+        out = np.asarray(self.data.vindex[tuple(np.asarray(v) if i in adv else v for i, v in enumerate(k))])
+        nb = len(np.broadcast_shapes(*(np.shape(k[i]) for i in adv)))
+        return np.moveaxis(out, list(range(nb)), list(range(adv[0], adv[0] + nb)))   # numpy: adjacent arrays in place
+
+# %% ../nbs/03_cube.ipynb #628e2586
+def _affine(t): return None if t is None else tuple(float(v) for v in tuple(t)[:6])
+
+def _to_xarray(self: Cube):
+    "The cube as an xarray DataArray (time, band, y, x) with its mask, labels and georeference; lazy values stay lazy."
+    import xarray as xr, rioxarray  # noqa: F401 (registers the .rio accessor)
+    from affine import Affine
+    T, C, H, W = self.shape
+    raw = lambda a: a.data if isinstance(a, LazyArray) else a
+    coords = {'time': self.dates, 'band': list(self.bands)}
+    if self.mask is not None: coords['mask'] = (('time', 'y', 'x'), raw(self.mask))
+    if self.labels is not None: coords['labels'] = (('y', 'x'), raw(self.labels))
+    t = _affine(self.transform)
+    if t is not None and t[1] == 0 and t[3] == 0:                  # north-up grid: pixel-centre coordinates
+        coords['x'] = t[2] + t[0] * (np.arange(W) + 0.5); coords['y'] = t[5] + t[4] * (np.arange(H) + 0.5)
+    s = self.sensor
+    attrs = dict(sensor=s.name, scale=float(s.scale), roles=dict(s.roles),
+                 date_unit=np.datetime_data(self.dates.dtype)[0])
+    if s.description: attrs['sensor_description'] = s.description
+    if self.class_names is not None: attrs['class_names'] = list(self.class_names)
+    if self.meta: attrs['meta'] = dict(self.meta)
+    da = xr.DataArray(raw(self.values), dims=('time', 'band', 'y', 'x'), coords=coords, attrs=attrs)
+    da.name = self.name or None                                      # (xarray would take a Dask array's name)
+    if self.crs: da = da.rio.write_crs(self.crs)
+    if t is not None: da = da.rio.write_transform(Affine(*t))
+    return da
+
+Cube.to_xarray = _to_xarray
+
+# %% ../nbs/03_cube.ipynb #c3c60298
+_SPATIAL = (('y', 'x'), ('latitude', 'longitude'), ('lat', 'lon'))
+
+def _xr_where(da) -> str: return f"DataArray {da.name!r}" if da.name else "DataArray"
+
+def _xr_sensor(da, sensor):
+    "The Sensor of a DataArray: `sensor` when given, else its band names with the attributes to_xarray wrote."
+    from pimc.bands import SENSORS, Sensor
+    where = _xr_where(da)
+    if 'band' not in da.coords:
+        if sensor is not None: return get_sensor(sensor)
+        raise ValueError(f"{where} has no band coordinate: name its bands (da.assign_coords(band=['B02', 'B03', ...]))"
+                         " or pass sensor= (a registered sensor name or the band names)")
+    names = [v.item() if hasattr(v, 'item') else v for v in np.asarray(da.coords['band'].values).ravel()]
+    if not all(isinstance(n, str) for n in names):
+        desc = da.attrs.get('long_name')                             # rioxarray: the GeoTIFF band descriptions
+        if isinstance(desc, (tuple, list)) and len(desc) == len(names) and all(isinstance(n, str) and n for n in desc):
+            names = list(desc)
+        elif sensor is None:
+            raise ValueError(f"{where}: the band coordinate holds {names[:4]}, not band names: name them "
+                             "(da.assign_coords(band=['B02', ...])) or pass sensor=")
+        else: names = None
+    if sensor is not None:
+        s = get_sensor(sensor)
+        if names is not None and tuple(names) != s.bands:
+            raise ValueError(f"{where}: band coordinate {names} differs from the bands of sensor {s.name!r} "
+                             f"{list(s.bands)}")
+        return s
+    a, reg = da.attrs, SENSORS.get(da.attrs.get('sensor', ''))
+    scale = float(a.get('scale', 1.0))
+    roles = dict(a.get('roles', {}))
+    if reg is not None and (reg.bands, reg.scale) == (tuple(names), scale) and dict(reg.roles) == (roles or reg.roles):
+        return reg
+    return Sensor(a.get('sensor', 'custom'), tuple(names), scale, roles, a.get('sensor_description', ''))
+
+def _xr_dims(da) -> tuple[str, str]:
+    "The (y, x) dim names of a DataArray that should be (time, band, y, x); an error naming what is missing."
+    where, dims = _xr_where(da), tuple(da.dims)
+    yx = next((p for p in _SPATIAL if set(p) <= set(dims)), None)
+    missing = [d for d in ('time', 'band') if d not in dims] + (['y', 'x'] if yx is None else [])
+    if missing:
+        raise ValueError(f"{where} has dims {dims}: no {', '.join(repr(m) for m in missing)} dim; expected dims time, "
+                         "band, y, x (one date: da.expand_dims(time=[date]); one band: da.expand_dims(band=[name]))")
+    extra = [d for d in dims if d not in ('time', 'band', *yx)]
+    if extra:
+        raise ValueError(f"{where} has dims {dims}: {extra} are more than time, band, y, x (select or stack them)")
+    return yx
+
+def _xr_transform(da, y, x) -> tuple | None:
+    "The affine transform: the one stored (GeoTransform) while the x/y coordinates agree with it, else rioxarray's."
+    gt = getattr(da.coords.get('spatial_ref'), 'attrs', {}).get('GeoTransform')
+    has_xy = x in da.coords and y in da.coords
+    if gt is not None:
+        c, a, b, f, d, e = (float(v) for v in str(gt).split())
+        centres = lambda n, o, r: o + r * (np.arange(da.sizes[n]) + 0.5)
+        if not has_xy or (b == d == 0 and np.array_equal(da[x].values, centres(x, c, a))
+                          and np.array_equal(da[y].values, centres(y, f, e))): return (a, b, c, d, e, f)
+    if not has_xy and gt is None: return None
+    try: return _affine(da.rio.transform(recalc=True))
+    except Exception: return None                                    # one pixel along an axis: no spacing to read
+
+def _from_xarray(cls, da, # a DataArray with dims time, band, y, x (x/y may be longitude/latitude or lon/lat)
+                 sensor=None, # band names and scale when the band coordinate lacks them (a registered name or Sensor)
+                 name: str | None = None, # cube name (default: the DataArray's name)
+                ) -> Cube:
+    "A Cube from an xarray DataArray: values, dates, bands, mask, labels and georeference; a Dask array stays lazy."
+    import xarray as xr, rioxarray  # noqa: F401
+    if isinstance(da, xr.Dataset):
+        raise TypeError(f"from_xarray takes a DataArray, not a Dataset with variables {list(da.data_vars)}: pick one "
+                        "(ds['name']) or stack the band variables (ds.to_dataarray('band'))")
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"from_xarray takes an xarray DataArray (got {type(da).__name__})")
+    where = _xr_where(da)
+    y, x = _xr_dims(da)
+    da = da.transpose('time', 'band', y, x)
+    if 'time' not in da.coords:
+        raise ValueError(f"{where} has a time dim but no time coordinate: give the dates (da.assign_coords(time=...))")
+    s = _xr_sensor(da, sensor)
+    dates = as_dates(da.coords['time'].values)
+    unit = da.attrs.get('date_unit') or ('D' if (dates == dates.astype('datetime64[D]')).all() else 's')
+    dates = dates.astype(f'datetime64[{unit}]')
+    lazy = lambda a: LazyArray(a) if hasattr(a, 'dask') or type(a).__module__.startswith('dask') else np.asarray(a)
+    mask = labels = None
+    if 'mask' in da.coords:
+        m = da.coords['mask']
+        if set(m.dims) != {'time', y, x}:
+            raise ValueError(f"{where}: the mask coordinate has dims {m.dims}; expected (time, {y}, {x})")
+        mask = lazy(m.transpose('time', y, x).data)
+        if mask.dtype != bool: mask = lazy(m.transpose('time', y, x).data.astype(bool))
+    if 'labels' in da.coords:
+        lab = da.coords['labels']
+        if set(lab.dims) != {y, x}:
+            raise ValueError(f"{where}: the labels coordinate has dims {lab.dims}; expected ({y}, {x})")
+        labels = np.asarray(lab.transpose(y, x).values)
+    crs = da.rio.crs
+    transform = _xr_transform(da, y, x)
+    a = da.attrs
+    cube = cls(lazy(da.data), dates, s, mask=mask if isinstance(mask, np.ndarray) else None, labels=labels,
+               class_names=a.get('class_names'), crs=crs.to_string() if crs is not None else None, transform=transform,
+               name=name if name is not None else (da.name or ''), meta=dict(a.get('meta', {})))
+    if isinstance(mask, LazyArray): cube.mask = mask                 # checked above; stays lazy (Cube would read it)
+    return cube
+
+Cube.from_xarray = classmethod(_from_xarray)

@@ -596,12 +596,12 @@ def _ipython_display_(self: Explorer):
 
 Explorer.controls, Explorer._set_kind, Explorer.rows, Explorer.panel, Explorer.widget, Explorer._ipython_display_ = _controls, _set_kind, _rows, _panel, _widget, _ipython_display_
 
-def explore(cube: Cube, # the cube to explore
+def explore(cube, # the cube to explore: a Cube, or an xarray DataArray (time, band, y, x; see `Cube.from_xarray`)
             encoder=None, # None, (H, W, D) embeddings, or an encoder / Run / checkpoint path (see `as_embeddings`)
             **kw, # `Explorer` options: t, image, labels, index, kind, threshold, percentage, patch_size, patch_date, pixel, ...
            ) -> Explorer:
     "Linked interactive views of `cube`; display the result (last line of a cell) to get the controls and plots."
-    return Explorer(cube, encoder, **kw)
+    return Explorer(cube if isinstance(cube, Cube) else Cube.from_xarray(cube), encoder, **kw)
 
 # %% ../nbs/20_explorer.ipynb #137d6416
 def open_cube(source='synthetic', # a name of `pimc.sources.SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), or cubes

@@ -16,8 +16,8 @@ from .bands import INDICES, vegetation_index
 from .cube import Cube
 
 # %% auto #0
-__all__ = ['SOURCES', 'PATH_KINDS', 'source_indices', 'Source', 'find_source', 'open_source', 'source_pairs', 'pretrain_source',
-           'pretrain_parser', 'pretrain_main']
+__all__ = ['SOURCES', 'PATH_KINDS', 'source_indices', 'Source', 'find_source', 'open_source', 'read_zarr', 'open_geotiff_stack',
+           'source_pairs', 'pretrain_source', 'pretrain_parser', 'pretrain_main']
 
 # %% ../nbs/15_sources.ipynb #655abc2c
 def _is_cube(x) -> bool: return isinstance(x, Cube)
@@ -147,9 +147,9 @@ SOURCES = {s.name: s for s in (
            _sample('sits_samples/mod13q1_sinop', _modis), 'sits_samples/mod13q1_sinop', ('NDVI',), quiet=True),
 )}  # name -> Source
 
-# %% ../nbs/15_sources.ipynb #ccf360c8
+# %% ../nbs/15_sources.ipynb #7144c2ac
 PATH_KINDS = ("a PASTIS root (metadata.geojson + DATA_S2/)", "a folder of GeoTIFFs (one multi-band file per date)",
-              "a .npy cube (T, C, H, W) with dates= and sensor=")
+              "a Zarr store (xarray; read lazily)", "a .npy cube (T, C, H, W) with dates= and sensor=")
 
 def _unknown(spec) -> ValueError:
     return ValueError(f"unknown source {str(spec)!r}: known names are {', '.join(SOURCES)}; or give the path of "
@@ -164,10 +164,18 @@ def _pastis(root: Path) -> Callable:
     return reader
 
 def _geotiffs(folder: Path) -> Callable:
-    def reader(**kw):
+    def reader(chunks=None, **kw):                                   # chunks=: lazily, through Dask
+        if chunks is not None: return Cube.from_xarray(open_geotiff_stack(folder, chunks=chunks, **kw))
         from pimc.readers import read_geotiff_stack
         return read_geotiff_stack(folder, **kw)
     return reader
+
+def _zarr(path: Path) -> Callable:
+    def reader(**kw): return read_zarr(path, **kw)
+    return reader
+
+def _is_zarr(p: Path) -> bool:
+    return p.suffix == '.zarr' or any((p / f).is_file() for f in ('.zgroup', '.zarray', 'zarr.json'))
 
 def _npy(path: Path) -> Callable:
     def reader(dates=None, sensor=None, **kw):
@@ -181,12 +189,13 @@ def _npy(path: Path) -> Callable:
 
 def find_source(spec: str | os.PathLike | Source, # a name of `SOURCES`, a path, or a Source
                ) -> Source:
-    "The `Source` a name or a path stands for (a PASTIS root, a folder of GeoTIFFs, a .npy cube)."
+    "The `Source` a name or a path stands for (a PASTIS root, a folder of GeoTIFFs, a Zarr store, a .npy cube)."
     if isinstance(spec, Source): return spec
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"a source is a name or a path (got {type(spec).__name__})")
     if isinstance(spec, str) and spec in SOURCES: return SOURCES[spec]
     p = Path(spec).expanduser()
+    if p.is_dir() and _is_zarr(p): return Source(str(p), 'Zarr store (lazy)', _zarr(p))
     if p.is_dir():
         if (p / 'metadata.geojson').is_file() and (p / 'DATA_S2').is_dir():
             return Source(str(p), 'PASTIS-layout folder', _pastis(p), indices=INDICES, folds=True)
@@ -197,14 +206,18 @@ def find_source(spec: str | os.PathLike | Source, # a name of `SOURCES`, a path,
     if p.suffix == '.npy' and p.is_file(): return Source(str(p), '.npy cube', _npy(p))
     raise _unknown(spec)
 
-# %% ../nbs/15_sources.ipynb #f66175f9
-def open_source(spec, # a name of `SOURCES`, a path (see `find_source`), a Source, a Cube, a list or a dataset of Cubes
+# %% ../nbs/15_sources.ipynb #f56382ca
+def open_source(spec, # a name of `SOURCES`, a path (see `find_source`), a Source, Cubes, or an xarray DataArray
                 folds=None, # official folds to keep (PASTIS-layout sources, 'synthetic')
                 items=None, # an index or indices of the cubes to keep (default: all)
-                **kw, # to the reader: size= for 'synthetic', dates= and sensor= for a .npy cube, sensor= for GeoTIFFs
+                **kw, # to the reader: size= for 'synthetic', dates= and sensor= for a .npy cube, sensor= (and
+                      # chunks= to read lazily) for GeoTIFFs, variable= for a Zarr store
                ) -> list[Cube]:
     "The cubes of a source, as a list."
     if isinstance(spec, (str, os.PathLike, Source)): return find_source(spec).cubes(folds=folds, items=items, **kw)
+    if type(spec).__name__ == 'DataArray':                           # (time, band, y, x): see Cube.from_xarray
+        if folds is not None or items is not None: raise ValueError("folds= and items= do not apply to a DataArray")
+        return [Cube.from_xarray(spec, **kw)]
     if folds is not None or kw:
         raise ValueError(f"folds= and reader arguments {sorted(kw)} apply to names and paths, "
                          f"not to {type(spec).__name__}")
@@ -212,7 +225,71 @@ def open_source(spec, # a name of `SOURCES`, a path (see `find_source`), a Sourc
         cubes = _as_list(spec, items)
         if cubes and all(_is_cube(c) for c in cubes): return cubes
     raise TypeError(f"cannot open {type(spec).__name__} as cubes: expected a source name ({', '.join(SOURCES)}), "
-                    "a path, a Cube, a list or a dataset of Cubes")
+                    "a path, a Cube, a list or a dataset of Cubes, or an xarray DataArray")
+
+# %% ../nbs/15_sources.ipynb #3a11ad4c
+def read_zarr(path, # a Zarr store holding a DataArray (time, band, y, x), e.g. written by `Cube.to_xarray().to_zarr`
+              variable: str | None = None, # which data variable (default: the only one)
+              sensor=None, # band names and scale when the band coordinate does not name them
+              name: str | None = None, # cube name (default: the variable's name)
+             ) -> Cube:
+    "A lazy Cube from a Zarr store: nothing is read until values are used."
+    import xarray as xr
+    path = Path(path)
+    ds = xr.open_zarr(path, chunks={}, decode_coords='all')
+    names = list(ds.data_vars)
+    if variable is None:
+        if len(names) != 1:
+            raise ValueError(f"Zarr store {path} holds {len(names)} variables {names}: pass variable= (one of them)")
+        variable = names[0]
+    if variable not in ds: raise KeyError(f"Zarr store {path} has no variable {variable!r}; it holds {names}")
+    da = ds[variable]
+    if variable == '__xarray_dataarray_variable__': da.name = None
+    return Cube.from_xarray(da, sensor=sensor, name=name if name is not None else (da.name or path.stem))
+
+# %% ../nbs/15_sources.ipynb #f41a64a6
+def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern or a list of paths
+                       chunks=512, # block size in y/x (an int, or a dict for `rioxarray.open_rasterio`)
+                       dates=None, # one date per file (default: from the file names)
+                       sensor=None, # band names and scale (registered name or Sensor); default: the band descriptions
+                       nodata: float | None = None, # value meaning no data (default: the files' nodata tag)
+                       name: str | None = None, # the DataArray's name (default: the folder's name)
+                      ):
+    "A lazy DataArray (time, band, y, x) of one multi-band GeoTIFF per date on one checked grid; mask from nodata, NaN."
+    import dask.array as dsa, rioxarray, xarray as xr
+    from pimc.bands import get_sensor
+    from pimc.errors import ReadError
+    from pimc.readers import _as_paths, date_from_name
+    from pimc.cube import as_dates
+    files = _as_paths(paths, 'GeoTIFF')
+    d = as_dates(dates) if dates is not None else np.array([date_from_name(p) for p in files])
+    if d.shape != (len(files),): raise ValueError(f"{d.size} dates for {len(files)} GeoTIFFs (one per file expected)")
+    order = np.argsort(d, kind='stable'); files, d = [files[i] for i in order], d[order]
+    ch = {'x': chunks, 'y': chunks} if isinstance(chunks, (int, np.integer)) else chunks
+    arrs = [rioxarray.open_rasterio(p, chunks=ch, mask_and_scale=False) for p in files]
+    ref = arrs[0]
+    for p, a in zip(files[1:], arrs[1:]):
+        for what, x, y in (('shape', a.shape, ref.shape), ('CRS', a.rio.crs, ref.rio.crs),
+                           ('transform', a.rio.transform(), ref.rio.transform()), ('data type', a.dtype, ref.dtype)):
+            if x != y: raise ReadError(p, f"{what} {x} differs from {y} of {files[0].name}", "one grid and type for all")
+    desc = ref.attrs.get('long_name')
+    desc = (desc,) if isinstance(desc, str) else desc
+    if sensor is not None: bands = get_sensor(sensor).bands
+    elif desc and all(desc) and len(desc) == ref.sizes['band']: bands = tuple(desc)
+    else: raise ReadError(files[0], f"{ref.sizes['band']} bands without names", "sensor= or band names in the descriptions")
+    if len(bands) != ref.sizes['band']:
+        raise ReadError(files[0], f"{ref.sizes['band']} bands", f"{len(bands)} for sensor {sensor!r}: {', '.join(bands)}")
+    da = xr.concat(arrs, dim=xr.DataArray(d, dims='time', name='time')).assign_coords(band=list(bands))
+    nd = nodata if nodata is not None else ref.rio.nodata
+    ok = None
+    if da.dtype.kind == 'f': ok = np.isfinite(da.data).all(1)
+    if nd is not None and not np.isnan(nd):
+        ok = (da.data != nd).all(1) if ok is None else ok & (da.data != nd).all(1)
+    if ok is not None: da = da.assign_coords(mask=(('time', 'y', 'x'), ok))
+    da.attrs = {'scale': float(get_sensor(sensor).scale) if sensor is not None else 1.0,
+                **({'sensor': get_sensor(sensor).name} if sensor is not None else {})}
+    da.name = name or (files[0].parent.name if len({p.parent for p in files}) == 1 else 'geotiff_stack')
+    return da
 
 # %% ../nbs/15_sources.ipynb #1c778f9d
 def source_pairs(spec, # a name of `SOURCES`, a path, a Source, or cubes (see `open_source`)

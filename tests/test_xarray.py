@@ -1,0 +1,137 @@
+"""Cube <-> xarray: property tests of a lossless round trip (values, dates, bands, mask, labels, georeference), laziness
+of Dask-backed arrays, and errors that name what a DataArray lacks."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+xr = pytest.importorskip("xarray")
+pytest.importorskip("rioxarray")
+dsa = pytest.importorskip("dask.array")
+
+from pimc.bands import Sensor
+from pimc.cube import Cube, LazyArray
+
+SENSORS = ['cbers4_awfi', 'pastis_s2', 'formosat2', ('B1', 'B2'), Sensor('mine', ('nir', 'red', 'swir'), 255.0,
+                                                                        description='a custom sensor')]
+CRS = [None, 'EPSG:4326', 'EPSG:32631', 'EPSG:3857']
+
+
+@st.composite
+def cubes(draw):
+    "Random cubes: any size, dtype, sensor; with or without mask, labels, CRS, north-up or rotated transform, meta."
+    from pimc.bands import get_sensor
+    s = get_sensor(draw(st.sampled_from(SENSORS)))
+    T, H, W = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    dtype = draw(st.sampled_from([np.int16, np.uint16, np.float32, np.float64]))
+    elems = (st.floats(-1e4, 1e4, width=32) | st.just(np.nan)) if np.dtype(dtype).kind == 'f' else None
+    values = draw(hnp.arrays(dtype, (T, len(s.bands), H, W), elements=elems))
+    unit = draw(st.sampled_from(['D', 's']))
+    steps = draw(st.lists(st.integers(1, 10 ** 6 if unit == 's' else 400), min_size=T, max_size=T))
+    dates = np.datetime64('2019-01-01', unit) + np.cumsum(steps).astype(f'timedelta64[{unit}]')
+    mask = draw(st.none() | hnp.arrays(bool, (T, H, W)))
+    n_cls = draw(st.integers(1, 4))
+    labels = draw(st.none() | hnp.arrays(np.int64, (H, W), elements=st.integers(0, n_cls - 1)))
+    names = [f'class {i}' for i in range(n_cls)] if labels is not None and draw(st.booleans()) else None
+    res = draw(st.floats(0.5, 100))
+    north_up = (res, 0.0, draw(st.floats(-1e6, 1e6)), 0.0, -res, draw(st.floats(-1e6, 1e7)))
+    rotated = (res, 0.25, 1000.5, -0.125, -res, 2000.25)
+    transform = draw(st.sampled_from([None, north_up, rotated]))
+    meta = draw(st.sampled_from([{}, {'fold': 2, 'tile': 'T31TCJ'}]))
+    return Cube(values, dates, s, mask=mask, labels=labels, class_names=names, crs=draw(st.sampled_from(CRS)),
+                transform=transform, name=draw(st.sampled_from(['', 'patch 7'])), meta=meta)
+
+
+def assert_same(a: Cube, b: Cube):
+    np.testing.assert_array_equal(np.asarray(a.values), np.asarray(b.values))
+    assert np.asarray(a.values).dtype == np.asarray(b.values).dtype
+    assert a.dates.dtype == b.dates.dtype and (a.dates == b.dates).all()
+    assert a.sensor == b.sensor
+    for f in ('mask', 'labels'):
+        x, y = getattr(a, f), getattr(b, f)
+        assert (x is None) == (y is None), f
+        if x is not None: np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert (a.class_names, a.crs, a.transform, a.name, a.meta) == (b.class_names, b.crs, b.transform, b.name, b.meta)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cube=cubes())
+def test_round_trip(cube):
+    da = cube.to_xarray()
+    assert da.dims == ('time', 'band', 'y', 'x') and list(da.band.values) == list(cube.bands)
+    assert (da.rio.crs.to_string() if da.rio.crs else None) == cube.crs
+    assert_same(Cube.from_xarray(da), cube)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cube=cubes(), cy=st.integers(1, 3), cx=st.integers(1, 3))
+def test_round_trip_lazy(cube, cy, cx):
+    "A Dask-backed DataArray gives a lazy cube (values and mask) that reads back the same, and goes out lazy again."
+    da = cube.to_xarray().chunk({'y': cy, 'x': cx})
+    back = Cube.from_xarray(da)
+    assert isinstance(back.values, LazyArray)
+    assert back.mask is None or isinstance(back.mask, LazyArray)
+    assert_same(back, cube)
+    again = back.to_xarray()
+    assert again.chunks is not None
+    assert_same(Cube.from_xarray(again.compute()), cube)
+
+
+def test_lazy_reads_only_what_is_asked():
+    "Nothing is read building the cube; an index series reads only its pixels' chunks."
+    import dask
+    reads = []
+
+    def load(block, block_info=None):
+        reads.append(block_info[0]['chunk-location']); return block
+    T, C, H, W = 3, 4, 8, 8
+    v = np.random.default_rng(0).integers(1, 3000, (T, C, H, W)).astype(np.int16)
+    arr = dsa.from_array(v, chunks=(T, C, 4, 4)).map_blocks(load, dtype=v.dtype)
+    da = xr.DataArray(arr, dims=('time', 'band', 'y', 'x'),
+                      coords={'time': np.array(['2020-01-01', '2020-02-01', '2020-03-01'], 'datetime64[D]'),
+                              'band': ['B13', 'B14', 'B15', 'B16']})
+    with dask.config.set(scheduler='synchronous'):
+        cube = Cube.from_xarray(da, sensor='cbers4_awfi')
+        assert reads == []
+        s = cube.index_series([1], [2])
+        assert set(reads) == {(0, 0, 0, 0)}
+    ref = Cube(v, da.time.values, 'cbers4_awfi').index_series([1], [2])
+    np.testing.assert_allclose(s.values, ref.values)
+
+
+def test_errors_name_what_is_missing():
+    cube = Cube(np.ones((2, 4, 3, 3), np.int16), ['2020-01-01', '2020-01-05'], 'cbers4_awfi')
+    da = cube.to_xarray()
+    with pytest.raises(ValueError, match="no 'time' dim"): Cube.from_xarray(da.isel(time=0))
+    with pytest.raises(ValueError, match="no 'band' dim"): Cube.from_xarray(da.isel(band=0))
+    with pytest.raises(ValueError, match="no band coordinate"): Cube.from_xarray(da.drop_vars('band'))
+    with pytest.raises(ValueError, match="not band names"): Cube.from_xarray(da.assign_coords(band=[1, 2, 3, 4]))
+    with pytest.raises(ValueError, match="no time coordinate"): Cube.from_xarray(da.drop_vars('time'))
+    with pytest.raises(ValueError, match="more than time, band, y, x"): Cube.from_xarray(da.expand_dims(run=[0, 1]))
+    with pytest.raises(TypeError, match="not a Dataset"): Cube.from_xarray(da.to_dataset(name='v'))
+    with pytest.raises(ValueError, match="differs from the bands of sensor"): Cube.from_xarray(da, sensor='formosat2')
+
+
+def test_band_descriptions_and_latlon():
+    "rioxarray's numbered bands with descriptions (long_name) name the bands; lon/lat dims are spatial dims."
+    cube = Cube(np.ones((2, 4, 3, 2), np.int16), ['2020-01-01', '2020-01-05'], 'cbers4_awfi', crs='EPSG:4326',
+                transform=(0.5, 0.0, 10.0, 0.0, -0.5, 50.0))
+    da = cube.to_xarray().assign_coords(band=[1, 2, 3, 4]).assign_attrs(long_name=('B13', 'B14', 'B15', 'B16'))
+    assert Cube.from_xarray(da).bands == cube.bands
+    ll = cube.to_xarray().rename(x='lon', y='lat').transpose('lat', 'lon', 'band', 'time')
+    back = Cube.from_xarray(ll)
+    assert back.shape == cube.shape and back.transform == cube.transform and back.crs == 'EPSG:4326'
+
+
+def test_explore_and_open_source_take_a_dataarray():
+    "The explorer and the sources take a DataArray (a lazy one too) as they take a Cube."
+    pytest.importorskip('holoviews')
+    from pimc.explorer import explore
+    from pimc.sources import open_source
+    from pimc.synthetic import season_dates, synth_patch
+    sp = synth_patch(season_dates(0, n_dates=10), size=12, rng=0)
+    cube = Cube(sp.values, sp.dates, 'pastis_s2', mask=sp.mask, labels=sp.target.astype(np.int64), name='s12')
+    ex = explore(cube.to_xarray().chunk({'y': 6, 'x': 6}))
+    assert ex.shape == (12, 12) and ex.cube.name == 's12'
+    np.testing.assert_allclose(ex.stack.values, explore(cube).stack.values)
+    assert open_source(cube.to_xarray())[0].shape == cube.shape
