@@ -15,9 +15,10 @@ from .errors import PimcError
 # %% auto #0
 __all__ = ['HANDOVER', 'BENCHES', 'parser', 'main']
 
-# %% ../nbs/50_cli.ipynb #fae85e7e
+# %% ../nbs/50_cli.ipynb #0c3ba5c0
 HANDOVER = {  # subcommand -> (module:function taking the rest of the command line, help)
-    'pretrain': ('pimc.sources:pretrain_main', "contrastive pretraining of the RP and image encoders (`pimc pretrain --help`)"),
+    'pretrain': ('pimc.sources:pretrain_main',
+                 "contrastive pretraining of the RP and image encoders (`pimc pretrain --help`)"),
     'benchmark': ('pimc.benchmarks:main', "result tables on the real samples: classify, forecast, ablation, scene, "
                   "headline, seeds (`pimc benchmark --help`)"),
     'demo': ('pimc.demo:main', "the main job: the pretraining notebook on the synthetic data, through the runner"),
@@ -36,7 +37,7 @@ def _exit_code(res) -> int:
     "A handed-over main's result as an exit status: its int, else 0 (some return a Run or a dict)."
     return res if isinstance(res, int) and not isinstance(res, bool) else 0
 
-# %% ../nbs/50_cli.ipynb #8c935eac
+# %% ../nbs/50_cli.ipynb #24f9b265
 def _runner_parsers(sub):
     "The subcommands of the experiment runner: run, sweep, collate, params, notebooks."
     r = sub.add_parser('run', help='execute a notebook once: <out>/<run>.ipynb and <out>/<run>/run.json')
@@ -54,7 +55,8 @@ def _runner_parsers(sub):
     s.add_argument('--out-root', help='where sweep folders go (default: _runs or $PIMC_RUNS)')
     s.add_argument('--force', action='store_true', help='re-run runs that are already complete')
     s.add_argument('--stagger', type=float, default=1.0, help='seconds between kernel starts')
-    s.add_argument('--executor', help="'dask': a local Dask cluster of --workers processes; 'dask://HOST:PORT': a cluster")
+    s.add_argument('--executor',
+                   help="'dask': a local Dask cluster of --workers processes; 'dask://HOST:PORT': a cluster")
     c = sub.add_parser('collate', help='table (results.csv/.md) and plot from the sidecars of a sweep folder')
     c.add_argument('sweep_dir')
     pp = sub.add_parser('params', help="list a notebook's parameters")

@@ -23,7 +23,8 @@ def as_dates(dates, # anything numpy can read as dates: strings 'YYYY-MM-DD', 'Y
             ) -> np.ndarray:
     "Dates as datetime64 (days, or finer when times are given; YYYYMMDD integers and strings included)."
     d = np.asarray(dates)
-    if d.dtype.kind in 'iu' or (d.dtype.kind in 'US' and d.size and len(str(d.flat[0])) == 8 and str(d.flat[0]).isdigit()):
+    if d.dtype.kind in 'iu' or (d.dtype.kind in 'US' and d.size and len(str(d.flat[0])) == 8
+                                and str(d.flat[0]).isdigit()):
         s = d.astype(str)
         bad = [x for x in s.ravel() if len(x) != 8]
         more = f', and {len(bad) - 1} more' if len(bad) > 1 else ''
@@ -32,7 +33,8 @@ def as_dates(dates, # anything numpy can read as dates: strings 'YYYY-MM-DD', 'Y
         d = np.array([f'{x[:4]}-{x[4:6]}-{x[6:]}' for x in s.ravel()]).reshape(d.shape)
     if d.dtype.kind == 'M': return d
     try: return d.astype('datetime64') if d.dtype.kind in 'USO' else d.astype('datetime64[D]')
-    except (ValueError, TypeError) as e: raise ValueError(f"cannot read dates {np.atleast_1d(d)[:3].tolist()}: {e}") from None
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"cannot read dates {np.atleast_1d(d)[:3].tolist()}: {e}") from None
 
 # %% ../nbs/03_cube.ipynb #57f15030
 def _class_ids(labels, where) -> np.ndarray:
@@ -55,7 +57,8 @@ def _class_ids(labels, where) -> np.ndarray:
 class Cube:
     "A satellite image time series: (T, C, H, W) values with dates, named bands, validity, labels and georeference."
     values: np.ndarray  # (T, C, H, W) stored values (any dtype; may be memory-mapped)
-    dates: np.ndarray  # (T,) acquisition dates, strictly increasing (datetime64: days, or seconds where two passes share a day)
+    # (T,) acquisition dates, strictly increasing (datetime64: days, or seconds where two passes share a day)
+    dates: np.ndarray
     sensor: Sensor  # band names in storage order, their roles and the reflectance scale
     mask: np.ndarray | None = None  # (T, H, W) bool, True = usable (clear, valid) observation
     labels: np.ndarray | None = None  # (H, W) integer class per pixel
@@ -68,25 +71,32 @@ class Cube:
     def __post_init__(self):
         where = f"Cube {self.name!r}" if self.name else "Cube"
         self.sensor = get_sensor(self.sensor)
-        if getattr(self.values, 'ndim', 0) != 4: raise ValueError(f"{where}: values must be (T, C, H, W) (got shape {getattr(self.values, 'shape', None)})")
+        if getattr(self.values, 'ndim', 0) != 4:
+            raise ValueError(f"{where}: values must be (T, C, H, W) (got shape {getattr(self.values, 'shape', None)})")
         if getattr(self.values.dtype, 'kind', 'f') not in 'biuf':   # (a torch dtype has no kind: checked elsewhere)
             raise ValueError(f"{where}: values must be real numbers, stored values or reflectance "
                              f"(got dtype {self.values.dtype})")
         T, C, H, W = self.values.shape
-        if C != len(self.sensor.bands): raise ValueError(f"{where}: values have {C} bands but the sensor names {len(self.sensor.bands)}: {self.sensor.bands}")
+        if C != len(self.sensor.bands):
+            raise ValueError(f"{where}: values have {C} bands but the sensor names "
+                             f"{len(self.sensor.bands)}: {self.sensor.bands}")
         self.dates = as_dates(self.dates)
         if self.dates.shape != (T,): raise ValueError(f"{where}: {self.dates.size} dates for {T} time steps")
         if T > 1 and not (np.diff(self.dates) > np.timedelta64(0)).all():
             i = int(np.argmax(np.diff(self.dates) <= np.timedelta64(0)))
-            raise ValueError(f"{where}: dates must be strictly increasing; date {i+1} ({self.dates[i+1]}) is not after date {i} ({self.dates[i]})")
+            raise ValueError(f"{where}: dates must be strictly increasing; date {i+1} ({self.dates[i+1]}) is not after "
+                             f"date {i} ({self.dates[i]})")
         if self.mask is not None:
             self.mask = np.asarray(self.mask, bool)
-            if self.mask.shape != (T, H, W): raise ValueError(f"{where}: mask must be (T, H, W) = {(T, H, W)} (got {self.mask.shape})")
+            if self.mask.shape != (T, H, W):
+                raise ValueError(f"{where}: mask must be (T, H, W) = {(T, H, W)} (got {self.mask.shape})")
         if self.labels is not None:
-            if self.labels.shape != (H, W): raise ValueError(f"{where}: labels must be (H, W) = {(H, W)} (got {self.labels.shape})")
+            if self.labels.shape != (H, W):
+                raise ValueError(f"{where}: labels must be (H, W) = {(H, W)} (got {self.labels.shape})")
             self.labels = _class_ids(self.labels, where)
             if self.class_names is not None and len(self.class_names) <= int(np.max(self.labels)):
-                raise ValueError(f"{where}: label {int(np.max(self.labels))} has no name ({len(self.class_names)} class names)")
+                raise ValueError(f"{where}: label {int(np.max(self.labels))} has no name "
+                                 f"({len(self.class_names)} class names)")
 
     shape = property(lambda self: tuple(self.values.shape), doc="(T, C, H, W)")
     bands = property(lambda self: self.sensor.bands, doc="band names in storage order")
@@ -96,7 +106,8 @@ class Cube:
         T, C, H, W = self.shape
         span = f"{self.dates[0]}..{self.dates[-1]}" if T else "no dates"
         extra = [f"mask {self.mask.mean():.0%} valid" if self.mask is not None else None,
-                 f"labels ({len(self.class_names) if self.class_names else int(self.labels.max()) + 1} classes)" if self.labels is not None else None,
+                 f"labels ({len(self.class_names) if self.class_names else int(self.labels.max()) + 1} classes)"
+                 if self.labels is not None else None,
                  self.crs]
         return (f"Cube({self.name or 'unnamed'}: T={T} {span}, {C} bands {self.sensor.name} {list(self.bands)}, "
                 f"{H}x{W} px, {self.values.dtype}" + ''.join(f", {e}" for e in extra if e) + ")")
@@ -104,7 +115,8 @@ class Cube:
     @property
     def valid(self) -> np.ndarray:
         "(T, H, W) validity: the mask, and finite values in every band."
-        ok = np.isfinite(self.values).all(1) if self.values.dtype.kind == 'f' else np.ones((self.shape[0], *self.shape[2:]), bool)
+        ok = (np.isfinite(self.values).all(1) if self.values.dtype.kind == 'f'
+              else np.ones((self.shape[0], *self.shape[2:]), bool))
         return ok if self.mask is None else ok & self.mask
 
 # %% ../nbs/03_cube.ipynb #8553d78f
@@ -134,7 +146,9 @@ def _sel_dates(self: Cube, start=None, # first date kept (inclusive), anything `
         if end is not None: keep &= self.dates <= as_dates(end)
         idx = np.flatnonzero(keep)
     idx = np.sort(np.asarray(idx).ravel())
-    if idx.size == 0: raise ValueError(f"no date of {self.name or 'the cube'} ({self.dates[0]}..{self.dates[-1]}) is in {start}..{end}")
+    if idx.size == 0:
+        raise ValueError(f"no date of {self.name or 'the cube'} ({self.dates[0]}..{self.dates[-1]}) "
+                         f"is in {start}..{end}")
     return replace(self, values=self.values[idx], dates=self.dates[idx],
                    mask=None if self.mask is None else self.mask[idx], meta=dict(self.meta))
 
@@ -236,7 +250,8 @@ def median_composite(cube: Cube, # the cube
     return img.astype(np.float32)
 
 def composite(cube: Cube, t: int = 0, # time index
-              bands: Sequence[str] = ('red', 'green', 'blue'), # three band names or roles; ('nir', 'red', 'green') for false colour
+              # three band names or roles; ('nir', 'red', 'green') for false colour
+              bands: Sequence[str] = ('red', 'green', 'blue'),
               pct: tuple = (2, 98), # percentile stretch
              ) -> np.ndarray:
     "(H, W, 3) float image in [0, 1] of three bands at date `t`, percentile-stretched (unknown values black)."
@@ -252,12 +267,14 @@ def _plot(self: Cube, t: int = 0, # time index
           suptitle: str | None = None, # figure title
          ):
     "Show a true- or false-colour composite at date `t` (matplotlib); returns the Figure."
-    b = {'rgb': ('red', 'green', 'blue'), 'false': ('nir', 'red', 'green')}.get(bands, bands) if isinstance(bands, str) else bands
+    b = ({'rgb': ('red', 'green', 'blue'), 'false': ('nir', 'red', 'green')}.get(bands, bands)
+         if isinstance(bands, str) else bands)
     img = composite(self, t, b)
     fig, (ax,) = plot_axes(ax, 1, 'Cube.plot', figsize=(4, 4))
     ax.imshow(img, interpolation='nearest')
     if labels and self.labels is not None:
-        ax.imshow(np.ma.masked_equal(self.labels, 0), cmap='tab20', alpha=0.45, interpolation='nearest', vmin=0, vmax=19)
+        ax.imshow(np.ma.masked_equal(self.labels, 0), cmap='tab20', alpha=0.45, interpolation='nearest', vmin=0,
+                  vmax=19)
     if show_titles:
         names = '/'.join(self.sensor.bands[self.sensor.index(x)] for x in b)
         ax.set_title(f"{self.name or 'cube'} {self.dates[t]} ({names})", fontsize=9)

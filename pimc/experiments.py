@@ -118,7 +118,7 @@ def find_notebook(nb, # a notebook path, or the name of a packaged one ('pretrai
     q = notebooks_dir() / (p.name if p.suffix == '.ipynb' else f'{p.name}.ipynb')
     return q if q.exists() else p
 
-# %% ../nbs/30_experiments.ipynb #47ea66d3
+# %% ../nbs/30_experiments.ipynb #10fe5b1d
 @dataclass(frozen=True)
 class Param:
     "One parameter of an experiment notebook, as declared in its `parameters` cell."
@@ -138,7 +138,8 @@ def _params_cell(nb: Path) -> str:
     import nbformat
     cells = [c for c in nbformat.read(nb, as_version=4).cells if 'parameters' in c.get('metadata', {}).get('tags', [])]
     if not cells: raise ValueError(f"{nb}: no cell is tagged 'parameters'; tag the cell holding the defaults "
-                                   "(JupyterLab: property inspector > Cell Tags; py:percent: `# %% tags=[\"parameters\"]`)")
+                                   "(JupyterLab: property inspector > Cell Tags; py:percent: `# %% "
+                                   "tags=[\"parameters\"]`)")
     return cells[0].source
 
 _DECL = re.compile(r'^(\w+)\s*[:=]')   # a line that starts a declaration: `name: type = ...` or `name = ...`
@@ -168,7 +169,7 @@ def notebook_params(nb, # path of a notebook with a `parameters` cell
         out[n] = Param(n, ann, default, p['help'])
     return out
 
-# %% ../nbs/30_experiments.ipynb #796edb8f
+# %% ../nbs/30_experiments.ipynb #75516dfe
 _TYPES = {'int': int, 'float': float, 'bool': bool, 'str': str, 'list': list, 'dict': dict}
 
 def _base_type(ann: str | None) -> tuple:
@@ -195,7 +196,8 @@ def check_value(p: Param, # the declared parameter
     if base == 'float' and isinstance(value, int) and not isinstance(value, bool): return float(value)
     if not ok:
         hint = " (quote it in YAML to keep it text)" if base == 'str' and isinstance(value, (int, float, bool)) else ''
-        raise TypeError(f"{where}parameter {p.name!r} is declared `{p.type}` but got {value!r} ({type(value).__name__}){hint}")
+        raise TypeError(f"{where}parameter {p.name!r} is declared `{p.type}` but got {value!r} "
+                        f"({type(value).__name__}){hint}")
     return value
 
 def read_yaml(text: str, # YAML text
@@ -245,7 +247,8 @@ def check_params(nb, # the notebook (path)
     bad = [k for k in params if k not in declared]
     if bad:
         close = difflib.get_close_matches(bad[0], list(declared), n=1, cutoff=0.5)
-        raise ValueError(f"{nb.name}: unknown parameter {bad[0]!r}" + (f" (did you mean {close[0]!r}?)" if close else '')
+        raise ValueError(f"{nb.name}: unknown parameter {bad[0]!r}"
+                         + (f" (did you mean {close[0]!r}?)" if close else '')
                          + (f", also {bad[1:]}" if len(bad) > 1 else '')
                          + f"; the notebook declares: {', '.join(declared) or 'nothing'}")
     owned = [k for k in params if k in RUN_DIR_PARAMS]
@@ -275,7 +278,7 @@ def run_name(params: Mapping, # name -> value of the parameters that tell runs a
     if not params: return 'default'
     return sanitize('_'.join(f'{k}={_fmt(params[k])}' for k in sorted(params)))
 
-# %% ../nbs/30_experiments.ipynb #1c1f6d6f
+# %% ../nbs/30_experiments.ipynb #0690f006
 def _src_root() -> str: return str(Path(pimc.__file__).resolve().parent.parent)
 
 @contextlib.contextmanager
@@ -296,7 +299,8 @@ def _own_python_km():
     from traitlets import default
     class OwnPythonKernelManager(AsyncKernelManager):
         @default('kernel_spec_manager')
-        def _ksm(self): return KernelSpecManager(kernel_dirs=[])   # only ipykernel's built-in spec: [sys.executable, -m, ipykernel_launcher]
+        # only ipykernel's built-in spec: [sys.executable, -m, ipykernel_launcher]
+        def _ksm(self): return KernelSpecManager(kernel_dirs=[])
         if os.name == 'posix':   # unix sockets instead of TCP ports: no port races between parallel kernels
             @default('transport')
             def _transport(self): return 'ipc'
@@ -346,12 +350,15 @@ def _error_cell(path, default):
     import nbformat   # (papermill puts a marker cell above everything, so its own index is off by one)
     try: cells = nbformat.read(path, as_version=4).cells
     except Exception: return default
-    err = [i for i, c in enumerate(cells) if c.cell_type == 'code' and any(o.get('output_type') == 'error' for o in c.get('outputs', []))]
-    started = [i for i, c in enumerate(cells) if c.get('metadata', {}).get('papermill', {}).get('start_time')]  # timeouts, dead kernels
+    err = [i for i,
+        c in enumerate(cells) if c.cell_type == 'code'
+        and any(o.get('output_type') == 'error' for o in c.get('outputs', []))]
+    # timeouts, dead kernels
+    started = [i for i, c in enumerate(cells) if c.get('metadata', {}).get('papermill', {}).get('start_time')]
     return err[0] if err else started[-1] if started else default
 
 def _skip_slow_optional_imports():
-    "In processes pimc starts itself: keep jsonschema from importing rfc3987_syntax (~2 s of CPU, for a URI format nbformat never checks)."
+    "In processes pimc starts: keep jsonschema from importing rfc3987_syntax (~2 s of CPU, for a format never checked)."
     sys.modules.setdefault('rfc3987_syntax', None)
 
 def _same(a: Mapping, b: Mapping) -> bool:
@@ -425,7 +432,9 @@ def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, k
         err['cell'] = _error_cell(out_nb, err['cell'])
         if err['cell'] is not None and not err['source']:
             import nbformat
-            try: err['source'] = '\n'.join(nbformat.read(out_nb, as_version=4).cells[err['cell']].source.splitlines()[:3])[:300]
+            try:
+                src = nbformat.read(out_nb, as_version=4).cells[err['cell']].source
+                err['source'] = '\n'.join(src.splitlines()[:3])[:300]
             except Exception: pass
     try: rec = read_sidecar(run_dir) or {}
     except ValueError: rec = {}                                 # the notebook left a broken file: ours replaces it
@@ -494,7 +503,8 @@ def _prepare(nb, params, declared=None):
     params = check_params(nb, params, declared)
     rd = next((k for k in RUN_DIR_PARAMS if k in declared), None)
     if rd is None: warnings.warn(f"{Path(nb).name} declares no {' or '.join(RUN_DIR_PARAMS)} parameter: the runner "
-                                 "cannot tell it where to write figures; only the runner's sidecar will be in the run folder")
+                                 "cannot tell it where to write figures; only the runner's sidecar will "
+                                 "be in the run folder")
     defaults = {k: p.default for k, p in declared.items() if k not in RUN_DIR_PARAMS}
     return params, defaults, rd
 
@@ -506,9 +516,10 @@ def run_notebook(nb, # the experiment notebook
                  skip_complete: bool = False, # return the existing sidecar if this run already completed
                  timeout: float | None = None, # seconds allowed per cell (None: no limit)
                  kernel_name: str | None = None, # installed kernelspec to use; None: the runner's own interpreter
-                 raise_on_error: bool = False, # raise RuntimeError when the notebook fails (the sidecar is written first)
+                 # raise RuntimeError when the notebook fails (the sidecar is written first)
+                 raise_on_error: bool = False,
                 ) -> dict:
-    "Execute `nb` with papermill into `out_dir/<name>.ipynb`, its folder `out_dir/<name>/` passed as `run_dir`; returns the sidecar."
+    "Execute `nb` with papermill into `out_dir/<name>.ipynb`, with `run_dir` = `out_dir/<name>/`; returns the sidecar."
     nb = _check_nb(nb)
     params, defaults, rd = _prepare(nb, params)
     name = sanitize(name) if name else run_name(params)
@@ -521,22 +532,27 @@ def run_notebook(nb, # the experiment notebook
     rec = _in_own_thread(_execute, *args) if _loop_running() else _execute(*args)
     rec['skipped'] = False
     if raise_on_error and rec['status'] == 'failed':
-        e = rec['error']; raise RuntimeError(f"{nb.name} run {name!r} failed in cell {e['cell']}: {e['type']}: {e['message']} (see {rec['output']})")
+        e = rec['error']
+        raise RuntimeError(f"{nb.name} run {name!r} failed in cell {e['cell']}: {e['type']}: {e['message']} "
+                           f"(see {rec['output']})")
     return rec
 
-# %% ../nbs/30_experiments.ipynb #796b311a
+# %% ../nbs/30_experiments.ipynb #7c2c6719
 def load_grid(grid, # a YAML file, YAML text, or a dict: name -> list of values, plus optional `fixed: {name: value}`
              ) -> tuple:
     "`(runs, swept, fixed)`: the list of parameter dicts (cartesian product), the swept names, the fixed values."
     where = 'grid'
-    if isinstance(grid, (str, Path)) and (isinstance(grid, Path) or '\n' not in grid and str(grid).endswith(('.yaml', '.yml'))):
+    if isinstance(grid, (str, Path)) and (isinstance(grid, Path) or '\n' not in grid
+                                          and str(grid).endswith(('.yaml', '.yml'))):
         p = Path(grid)
         if not p.exists(): raise FileNotFoundError(f"grid file not found: {p}")
         where, grid = str(p), read_yaml(p.read_text(), f"grid file {p}")
     elif isinstance(grid, str): grid = read_yaml(grid, 'grid text')
-    if not isinstance(grid, Mapping) or not grid: raise ValueError(f"{where}: expected a mapping name -> list of values (got {grid!r})")
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError(f"{where}: expected a mapping name -> list of values (got {grid!r})")
     grid = dict(grid); fixed = grid.pop('fixed', None) or {}
-    if not isinstance(fixed, Mapping): raise ValueError(f"{where}: 'fixed' must be a mapping name -> value (got {fixed!r})")
+    if not isinstance(fixed, Mapping):
+        raise ValueError(f"{where}: 'fixed' must be a mapping name -> value (got {fixed!r})")
     for k, v in grid.items():
         if not isinstance(v, (list, tuple)):
             raise ValueError(f"{where}: {k!r} must be a list of values (got {v!r}); put single values under 'fixed:'")
@@ -549,7 +565,7 @@ def load_grid(grid, # a YAML file, YAML text, or a dict: name -> list of values,
     runs = [{k: p[f'{i:04d}'] for i, k in enumerate(swept)} for p in ParameterGrid(pos)]   # keys named by position
     return runs, swept, dict(fixed)
 
-# %% ../nbs/30_experiments.ipynb #4a8a7f14
+# %% ../nbs/30_experiments.ipynb #e0a7daa3
 def sweep(nb, # the experiment notebook
           grid, # YAML file / YAML text / dict, see load_grid
           workers: int = 1, # runs at once, each in its own process and kernel
@@ -563,9 +579,10 @@ def sweep(nb, # the experiment notebook
           kernel_name: str | None = None, # installed kernelspec; None: the runner's own interpreter
           stagger: float = 1.0, # seconds between kernel starts in parallel workers
           progress: bool = True, # show a tqdm bar
-          executor=None, # None: local processes; 'dask' (a LocalCluster of `workers`), 'dask://HOST:PORT', or an Executor
+          # None: local processes; 'dask' (a LocalCluster of `workers`), 'dask://HOST:PORT', or an Executor
+          executor=None,
          ):
-    "Run `nb` over the cartesian product of `grid` into `<out_root>/<name>/` and return the collated table (a DataFrame)."
+    "Run `nb` over the cartesian product of `grid` into `<out_root>/<name>/`; returns the collated table (a DataFrame)."
     nb = _check_nb(nb)
     combos, swept, fixed = load_grid(grid)
     declared = notebook_params(nb)
@@ -574,7 +591,8 @@ def sweep(nb, # the experiment notebook
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ValueError(f"two runs of the grid get the same name {dup!r}: make the values distinct")
-    gname = Path(grid).stem if isinstance(grid, Path) or (isinstance(grid, str) and str(grid).endswith(('.yaml', '.yml'))) else 'sweep'
+    gname = (Path(grid).stem if isinstance(grid, Path)
+             or (isinstance(grid, str) and str(grid).endswith(('.yaml', '.yml'))) else 'sweep')
     sdir = Path(out_root if out_root is not None else runs_root()) / sanitize(name or f'{nb.stem}_{gname}')
     with folder_lock(sdir, f"sweep folder {sdir}"):      # a second sweep into this folder stops, naming this one
         sdir.mkdir(parents=True, exist_ok=True)
@@ -625,7 +643,7 @@ def sweep(nb, # the experiment notebook
     df.attrs['sweep_dir'] = str(sdir)
     return df
 
-# %% ../nbs/30_experiments.ipynb #9046f747
+# %% ../nbs/30_experiments.ipynb #45cfba37
 def _flat(d: Mapping, prefix='') -> dict:
     out = {}
     for k, v in d.items():
@@ -663,7 +681,7 @@ def collate(sweep_dir, # a sweep folder holding <run>/run.json
             runs: Sequence[str] | None = None, # only these runs, in this order (default: all, sorted by name)
             write: bool = True, # write results.csv / results.md (and the plot)
            ):
-    "The sidecars of a sweep folder as a DataFrame (one row per run); writes results.csv/.md and, given `metric`, a plot."
+    "The sidecars of a sweep folder as a DataFrame (a row per run); writes results.csv/.md and, given `metric`, a plot."
     import pandas as pd
     d = Path(sweep_dir)
     if not d.is_dir(): raise FileNotFoundError(f"sweep folder not found: {d}")
@@ -677,8 +695,10 @@ def collate(sweep_dir, # a sweep folder holding <run>/run.json
     for p, r in zip(paths, recs):
         row = dict(run=r.get('run', p.parent.name), status=r.get('status'))
         row.update({k: v for k, v in _flat(r.get('params', {})).items() if k in pcols})
-        row.update({(f'metric.{k}' if k in pcols or k in ('run', 'status') else k): v for k, v in _flat(r.get('metrics', {})).items()})
-        row.update(time_s=r.get('timings', {}).get('total_s'), error=_error_text(r.get('error')), output=r.get('output'))
+        row.update({(f'metric.{k}' if k in pcols or k in ('run', 'status') else k): v for k,
+                    v in _flat(r.get('metrics', {})).items()})
+        row.update(time_s=r.get('timings', {}).get('total_s'), error=_error_text(r.get('error')),
+                   output=r.get('output'))
         rows.append(row)
     df = pd.DataFrame(rows)
     df.attrs.update(params=pcols, metrics=[c for c in df.columns if c not in pcols and c not in
@@ -707,7 +727,8 @@ def plot_metric(df, # table from collate/sweep
         if c not in df.columns:
             pool = df.attrs.get('metrics' if what == 'metric' else 'params') or [c for c in df.columns]
             raise ValueError(f"no {what} column {c!r} in the table; available: {', '.join(map(str, pool))}")
-    params = df.attrs.get('params') or [c for c in df.columns if c not in ('run', 'status', 'skipped', 'time_s', 'error', 'output', metric)]
+    params = df.attrs.get('params') or [c for c in df.columns
+                                        if c not in ('run', 'status', 'skipped', 'time_s', 'error', 'output', metric)]
     other = [c for c in params if c != x and c in df.columns and df[c].astype(str).nunique() > 1]
     ok, bad = df[df.status == 'complete'], df[df.status != 'complete']
     xs = df[x]
@@ -737,7 +758,7 @@ def plot_metric(df, # table from collate/sweep
     if path is not None: fig.savefig(path, dpi=100); df.attrs['plot'] = str(path)
     return fig
 
-# %% ../nbs/30_experiments.ipynb #90cdd692
+# %% ../nbs/30_experiments.ipynb #e047d7c4
 @contextlib.contextmanager
 def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:PORT' or 'tcp://HOST:PORT': a scheduler
                   workers: int = 1, # worker processes of a LocalCluster (one run at a time each)
@@ -759,7 +780,8 @@ def _remote_execute(args, stagger: float = 0.0) -> dict:
     "One run on an executor's worker: the local pool worker's set-up, a staggered kernel start, then `_execute`."
     _skip_slow_optional_imports()
     import logging; logging.getLogger('papermill').setLevel(logging.ERROR)
-    os.environ.pop('MALLOC_TRIM_THRESHOLD_', None)   # Dask's nanny sets it; kernels would inherit slow large allocations
+    # Dask's nanny sets it; kernels would inherit slow large allocations
+    os.environ.pop('MALLOC_TRIM_THRESHOLD_', None)
     if stagger:
         try:
             from distributed import Lock, get_worker

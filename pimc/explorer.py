@@ -19,12 +19,12 @@ __all__ = ['IMAGE_MODES', 'PALETTE', 'CLASS_COLORS', 'KINDS', 'PATCH_SIZES', 'pi
            'index_stack', 'rp_distances', 'side_by_side', 'image_modes', 'colorize', 'patch_at', 'as_embeddings',
            'cosine_map', 'series_embedding', 'Outlet', 'Explorer', 'explore', 'open_cube', 'time_taps']
 
-# %% ../nbs/20_explorer.ipynb #cdda1e2a
+# %% ../nbs/20_explorer.ipynb #4c088a62
 def pixel_at(x, # tap x in data coordinates (None before any tap)
              y, # tap y
              shape, # (..., H, W) of the image
             ) -> tuple[int, int] | None:
-    "(row, col) of the pixel under the data point (x, y) of an image drawn with bounds (0, 0, W, H); None without a point."
+    "(row, col) of the pixel under point (x, y) of an image drawn with bounds (0, 0, W, H); None without a point."
     if x is None or y is None: return None
     H, W = shape[-2:]
     return int(np.clip(H - 1 - np.floor(y), 0, H - 1)), int(np.clip(np.floor(x), 0, W - 1))
@@ -34,7 +34,7 @@ def pixel_xy(row: int, col: int, shape) -> tuple[float, float]:
     H, W = shape[-2:]
     return col + 0.5, H - row - 0.5
 
-# %% ../nbs/20_explorer.ipynb #6c871fc6
+# %% ../nbs/20_explorer.ipynb #17d877df
 def index_names(cube: Cube, # the cube
                 names: Sequence[str] = INDICES, # candidates, in order
                ) -> tuple[str, ...]:
@@ -60,18 +60,20 @@ def index_stack(cube: Cube, # the cube
     "Every pixel's gap-filled index series, for the indices the cube can give."
     ok = index_names(cube, names)
     if not ok:
-        raise ValueError(f"cube {cube.name or 'unnamed'!r} with bands {list(cube.bands)}: none of {list(names)} can be shown "
+        raise ValueError(f"cube {cube.name or 'unnamed'!r} with bands {list(cube.bands)}: none of "
+                         f"{list(names)} can be shown "
                          "(NDVI and SAVI need nir and red bands, EVI also blue; or a band named after the index)")
     r = cube.indices(ok, fill=True, on_empty='ignore')
     return IndexStack(np.asarray(r.values, np.float32), np.asarray(r.valid, bool), ok, cube.dates)
 
-# %% ../nbs/20_explorer.ipynb #c3a21022
+# %% ../nbs/20_explorer.ipynb #7b61f41b
 def rp_distances(series, # (K, T) series of one pixel
                  dimension=1, # trajectory dimension (see `recurrence_plot`)
                  time_delay=1, # trajectory time delay
                 ) -> np.ndarray:
     "(K, T′, T′) unthresholded recurrence plots of K series."
-    x = np.asarray(series, np.float32)   # torch backend: a single pixel costs ~0.2 ms, and no numba compilation on the first tap
+    # torch backend: a single pixel costs ~0.2 ms, and no numba compilation on the first tap
+    x = np.asarray(series, np.float32)
     return np.asarray(recurrence_plot(x, dimension=dimension, time_delay=time_delay, threshold=None, backend='torch'))
 
 def side_by_side(mats, # (K, S, S) matrices
@@ -123,14 +125,16 @@ def patch_at(img, # (H, W, ...) image
     if rs < re and cs < ce: out[rs - r0:re - r0, cs - c0:ce - c0] = img[rs:re, cs:ce]
     return out
 
-# %% ../nbs/20_explorer.ipynb #4f4c73d3
+# %% ../nbs/20_explorer.ipynb #1fcd2746
 def as_embeddings(cube: Cube, # the cube the embeddings belong to
-                  encoder, # None, an (H, W, D) array / tensor, or an encoder / Run / checkpoint for `pimc.embed.embed_pixels`
+                  # None, an (H, W, D) array / tensor, or an encoder / Run / checkpoint for `pimc.embed.embed_pixels`
+                  encoder,
                  ) -> np.ndarray | None:
     "(H, W, D) float32 per-pixel embeddings of `cube`, or None without an encoder."
     if encoder is None: return None
     H, W = cube.shape[-2:]
-    if type(encoder).__module__.startswith('torch') and hasattr(encoder, 'detach') and not hasattr(encoder, 'parameters'):
+    if type(encoder).__module__.startswith('torch') and hasattr(encoder, 'detach') and not hasattr(encoder,
+                                                                                                   'parameters'):
         encoder = encoder.detach().cpu().numpy()
     if isinstance(encoder, np.ndarray): e = encoder
     else:
@@ -138,7 +142,8 @@ def as_embeddings(cube: Cube, # the cube the embeddings belong to
         e = embed_pixels(cube, encoder)
     e = np.asarray(e, np.float32)
     if e.ndim != 3 or e.shape[:2] != (H, W):
-        raise ValueError(f"embeddings must be (H, W, D) = ({H}, {W}, D) for cube {cube.name or 'unnamed'!r} (got shape {e.shape})")
+        raise ValueError(f"embeddings must be (H, W, D) = ({H}, {W}, D) for cube {cube.name or 'unnamed'!r} "
+                         f"(got shape {e.shape})")
     return e
 
 def cosine_map(emb, # (H, W, D) embeddings
@@ -157,10 +162,12 @@ def series_embedding(stack: IndexStack) -> np.ndarray:
     T, K, H, W = v.shape
     return np.ascontiguousarray(v.transpose(2, 3, 1, 0).reshape(H, W, K * T), np.float32)
 
-# %% ../nbs/20_explorer.ipynb #3ae8fdc7
+# %% ../nbs/20_explorer.ipynb #3a86a48e
 PALETTE = {'NDVI': '#2ca02c', 'EVI': '#1f77b4', 'SAVI': '#d62728'}  # index -> colour in every panel
-CLASS_COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
-                '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5')
+CLASS_COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
+                '#17becf',
+                '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d',
+                '#9edae5')
 KINDS = ('RP', 'GASF', 'GADF', 'MTF')  # what the plot panel can show
 PATCH_SIZES = (9, 16, 32, 64)  # patch-size choices (9: PretrainConfig's default)
 
@@ -173,7 +180,7 @@ def _hv():
 
 def _label(v) -> str: return str(v)[:10]
 
-# %% ../nbs/20_explorer.ipynb #15950175
+# %% ../nbs/20_explorer.ipynb #fe61733a
 class Outlet:
     "A jupyter_bokeh widget whose document changes are queued while held and sent as one PATCH-DOC message on release."
     def __init__(self, widget):
@@ -201,14 +208,15 @@ class Outlet:
         if not events: return
         from bokeh.protocol import Protocol
         msg = Protocol().create("PATCH-DOC", events)
-        for payload in (msg.header_json, msg.metadata_json, msg.content_json): self.widget.send({"msg": "patch", "payload": payload})
+        for payload in (msg.header_json, msg.metadata_json, msg.content_json):
+            self.widget.send({"msg": "patch", "payload": payload})
         for buffer in msg.buffers:
             self.widget.send({"msg": "patch", "payload": json.dumps(buffer.ref)})
             self.widget.send({"msg": "patch"}, [buffer.to_bytes()])
         self.sent += 1
 
 class Explorer:
-    "Linked views of a cube: tap a pixel to see its index series, recurrence plots, image patch and embedding similarity."
+    "Linked views of a cube: tap a pixel, see its index series, recurrence plots, image patch and similar pixels."
     def __init__(self, cube: Cube, # the cube to explore
                  encoder=None, # None, (H, W, D) embeddings, or an encoder / Run / checkpoint (see `as_embeddings`)
                  *,
@@ -220,7 +228,8 @@ class Explorer:
                  threshold=None, # RP threshold: None, 'point', 'distance' or ε > 0
                  percentage: float = 10, # for 'point' and 'distance'
                  patch_size: int = 9, # side P of the patch
-                 patch_date: str = 'median', # patch source: 'median' (clear-sky composite, like PixelPatchPairs) or 'date' (the slider's)
+                 # patch source: 'median' (clear-sky composite, like PixelPatchPairs) or 'date' (the slider's)
+                 patch_date: str = 'median',
                  pixel: tuple[int, int] | None = None, # pixel shown before the first tap (default: the centre)
                  dimension: int = 1, # RP trajectory dimension
                  time_delay: int = 1, # RP time delay
@@ -249,12 +258,15 @@ class Explorer:
         self._dist, self._median = {}, {}
         P = param.Parameter
         self.tap = hv.streams.Tap(x=None, y=None)
-        self.view = hv.streams.Stream.define('View', t=P(int(t)), image=P(image or self.modes[0]), labels=P(bool(labels)))()
-        self.plots = hv.streams.Stream.define('Plots', index=P(index), kind=P(kind), threshold=P(threshold), percentage=P(percentage))()
+        self.view = hv.streams.Stream.define('View', t=P(int(t)), image=P(image or self.modes[0]),
+                                             labels=P(bool(labels)))()
+        self.plots = hv.streams.Stream.define('Plots', index=P(index), kind=P(kind), threshold=P(threshold),
+                                              percentage=P(percentage))()
         self.patch = hv.streams.Stream.define('Patch', patch_size=P(int(patch_size)), patch_date=P(patch_date))()
         self._build()
         self.tap_times = []  # seconds each tap took in Python, from the tap event to the last panel update
-        self.outlets, self._held = [], None   # `Outlet`s of the widgets showing the panels (see `widget`), and the open hold
+        # `Outlet`s of the widgets showing the panels (see `widget`), and the open hold
+        self.outlets, self._held = [], None
         # HoloViews refreshes the plots at precedence 1.1: around them, start the clock and hold the documents (0),
         # then release them and stop the clock (10)
         self.tap.add_subscriber(lambda **_: self._begin(), precedence=0)
@@ -269,9 +281,12 @@ class Explorer:
         "Validate control values; the error names the control and lists what it accepts."
         ok = dict(image=self.modes, index=('all',) + self.names, kind=KINDS, patch_date=('median', 'date'))
         for k, v in kw.items():
-            if k in ok and v not in ok[k]: raise ValueError(f"{k} must be one of {', '.join(map(repr, ok[k]))} for cube {self.cube.name or 'unnamed'!r} (got {v!r})")
+            if k in ok and v not in ok[k]:
+                raise ValueError(f"{k} must be one of {', '.join(map(repr, ok[k]))} for cube "
+                                 f"{self.cube.name or 'unnamed'!r} (got {v!r})")
         check_rp_params(**{k: kw[k] for k in ('threshold', 'percentage') if k in kw})
-        if 't' in kw and not 0 <= kw['t'] < len(self.cube): raise ValueError(f"t must be a date index in [0, {len(self.cube) - 1}] (got {kw['t']})")
+        if 't' in kw and not 0 <= kw['t'] < len(self.cube):
+            raise ValueError(f"t must be a date index in [0, {len(self.cube) - 1}] (got {kw['t']})")
         if 'patch_size' in kw and not (isinstance(kw['patch_size'], (int, np.integer)) and kw['patch_size'] >= 1):
             raise ValueError(f"patch_size must be a positive integer (got {kw['patch_size']!r})")
 
@@ -289,7 +304,8 @@ class Explorer:
         key = (row, col, kind)
         if key not in self._dist:
             x, _ = self.series(row, col)
-            if not np.isfinite(x).all(): x = np.zeros_like(x)     # never observed: a flat series, as PixelPatchPairs does
+            # never observed: a flat series, as PixelPatchPairs does
+            if not np.isfinite(x).all(): x = np.zeros_like(x)
             if kind == 'RP': d = rp_distances(x, **self.rp_params)
             elif kind in ('GASF', 'GADF'):
                 from pimc.recurrence import gramian_angular_field
@@ -324,7 +340,8 @@ class Explorer:
         if 'class' in d: s += f" · class {d['label']} <b>{d['class']}</b>"
         if 'x' in d: s += f" · x {d['x']:.1f}, y {d['y']:.1f}" + (f" ({self.cube.crs})" if self.cube.crs else '')
         s += f" · observed on {d['observed']} of {d['dates']} dates"
-        s += ' · mean ' + ', '.join(f"{n} {v:.3f}" for n, v in d['mean'].items()) if d['mean'] else ' · never observed'
+        s += (' · mean ' + ', '.join(f"{n} {v:.3f}" for n, v in d['mean'].items()) if d['mean']
+              else ' · never observed')
         return s
 
     def image_array(self, t: int, image: str) -> np.ndarray:
@@ -363,21 +380,24 @@ class Explorer:
         hv, (H, W) = _hv(), self.shape
         lab = np.asarray(self.cube.labels, np.float32)
         if self.background is not None: lab = np.where(self.cube.labels == self.background, np.nan, lab)
-        return hv.Image(lab, bounds=(0, 0, W, H), kdims=['x', 'y'], vdims=['class']).opts(alpha=0.4 if labels else 0.0, clone=False)
+        return hv.Image(lab, bounds=(0, 0, W, H), kdims=['x', 'y'], vdims=['class']).opts(alpha=0.4 if labels else 0.0,
+                                                                                          clone=False)
 
     def marker_element(self, row: int, col: int, patch_size: int):
         "The tapped pixel (a cross) and its patch's footprint (dashed)."
         hv = _hv()
         x, y = pixel_xy(row, col, self.shape)
         lo, hi = patch_size // 2, patch_size - patch_size // 2
-        return hv.Bounds((x - 0.5 - lo, y + 0.5 - hi, x - 0.5 + hi, y + 0.5 + lo)) * hv.Points([(x, y)], kdims=['x', 'y'])
+        return hv.Bounds((x - 0.5 - lo, y + 0.5 - hi, x - 0.5 + hi, y + 0.5 + lo)) * hv.Points([(x, y)],
+                                                                                               kdims=['x', 'y'])
 
     def series_element(self, row: int, col: int, index: str = 'all'):
         "Gap-filled index series of pixel (row, col) over the dates: observed dots, masked dates as hollow circles."
         hv = _hv()
         vals, obs = self.series(row, col)
         dates, ks = self.stack.dates.astype('datetime64[ms]'), self._shown(index)
-        els = [hv.Curve((dates, vals[k]), 'date', 'index', label=n).opts(visible=k in ks, clone=False) for k, n in enumerate(self.names)]
+        els = [hv.Curve((dates, vals[k]), 'date', 'index', label=n).opts(visible=k in ks, clone=False) for k,
+               n in enumerate(self.names)]
         o, v = obs[ks], vals[ks]
         d, names = np.broadcast_to(dates, v.shape), np.broadcast_to(np.array(self.names)[ks][:, None], v.shape)
         els.append(hv.Scatter((d[o], v[o], names[o]), 'date', ['index', 'name'], group='Observed', label='observed'))
@@ -387,8 +407,9 @@ class Explorer:
         seen = f"{info['observed']}/{info['dates']} dates observed" if info['mean'] else 'never observed'
         return hv.Overlay(els).opts(title=f"series · row {row}, col {col}{cls} · {seen}", clone=False)
 
-    def plot_element(self, row: int, col: int, index: str = 'all', kind: str = 'RP', threshold=None, percentage: float = 10):
-        "The recurrence plots (or GASF / GADF / MTF) of pixel (row, col), side by side, origin at the bottom left; one slot per index."
+    def plot_element(self, row: int, col: int, index: str = 'all', kind: str = 'RP', threshold=None,
+                     percentage: float = 10):
+        "The recurrence plots (or GASF / GADF / MTF) of pixel (row, col) side by side, origin bottom left."
         hv = _hv()
         ks = self._shown(index)
         D = self.distances(row, col, kind)[ks]
@@ -397,30 +418,38 @@ class Explorer:
         elif kind == 'RP': R, cmap, clim = threshold_rp(D, threshold, percentage), ['white', 'black'], (0, 1)
         elif kind == 'MTF': R, cmap, clim = D, 'viridis', (0.0, float(max(D.max(), 1e-6)))
         else: R, cmap, clim = D, 'RdBu_r', (-1, 1)
-        clabel = {'RP': '|xi − xj|' if threshold is None else 'recurrent (1) or not (0)', 'MTF': 'transition probability'}.get(kind, kind)
+        clabel = {'RP': '|xi − xj|' if threshold is None else 'recurrent (1) or not (0)', 'MTF': 'transition '
+                  'probability'}.get(kind, kind)
         A = side_by_side(np.asarray(R, np.float32)[:, ::-1], gap)
-        slots = len(self.names) * (S + gap) - gap                      # the width of every index's plot: squares stay squares
+        # the width of every index's plot: squares stay squares
+        slots = len(self.names) * (S + gap) - gap
         A = np.pad(A, ((0, 0), (0, slots - A.shape[1])), constant_values=np.nan)
         what = ('|xi − xj|' if threshold is None else
-                f"threshold {threshold!r}" + (f" at {percentage:g} %" if isinstance(threshold, str) else '')) if kind == 'RP' else ''
+                "threshold "
+                f"{threshold!r}" + (" "
+                    f"at {percentage:g} %" if isinstance(threshold, str) else '')) if kind == 'RP' else ''
         ticks = [(k * (S + gap) + S / 2, self.names[i]) for k, i in enumerate(ks)]
         return hv.Image(A, bounds=(0, 0, A.shape[1], S), kdims=['i', 'j'], vdims=['value']).opts(
-            cmap=cmap, clim=clim, clabel=clabel, xticks=ticks, title=f"{kind} {what} · row {row}, col {col}", clone=False)
+            cmap=cmap, clim=clim, clabel=clabel, xticks=ticks, title=f"{kind} {what} · row {row}, col {col}",
+            clone=False)
 
     def patch_element(self, row: int, col: int, t: int, image: str, patch_size: int, patch_date: str = 'median'):
         "The patch_size × patch_size patch around pixel (row, col), the pixel marked."
         hv, P = _hv(), patch_size
         p = np.nan_to_num(patch_at(self.patch_source(t, image, patch_date), row, col, P), nan=1.0)
         src = 'median composite' if patch_date == 'median' else _label(self.cube.dates[t])
-        return (hv.RGB(p, bounds=(0, 0, P, P), kdims=['px', 'py']) * hv.Points([(P // 2 + 0.5, P - P // 2 - 0.5)], kdims=['px', 'py'])).opts(
+        centre = hv.Points([(P // 2 + 0.5, P - P // 2 - 0.5)], kdims=['px', 'py'])
+        return (hv.RGB(p, bounds=(0, 0, P, P), kdims=['px', 'py']) * centre).opts(
             title=f"patch {P}×{P} · {src} · row {row}, col {col}", clone=False)
 
     def similarity_element(self, row: int, col: int):
         "Cosine similarity of every pixel's embedding to pixel (row, col)'s."
         hv, (H, W) = _hv(), self.shape
         x, y = pixel_xy(row, col, self.shape)
-        return (hv.Image(cosine_map(self.emb, row, col), bounds=(0, 0, W, H), kdims=['x', 'y'], vdims=['cosine similarity'])
-                * hv.Points([(x, y)], kdims=['x', 'y'])).opts(title=f"embedding similarity · row {row}, col {col}", clone=False)
+        return (hv.Image(cosine_map(self.emb, row, col), bounds=(0, 0, W, H), kdims=['x', 'y'],
+                         vdims=['cosine similarity'])
+                * hv.Points([(x, y)], kdims=['x', 'y'])).opts(title=f"embedding similarity · row {row}, col {col}",
+                                                              clone=False)
 
     # -- wiring: each DynamicMap is a one-line wrapper over a builder; styles are set once, on the DynamicMaps --
     def _build(self):
@@ -433,47 +462,58 @@ class Explorer:
         if c.labels is not None:
             n = len(c.class_names) if c.class_names is not None else int(np.max(c.labels)) + 1
             cols = [CLASS_COLORS[i % len(CLASS_COLORS)] for i in range(n)]
-            self.labels_dm = hv.DynamicMap(lambda t, image, labels: self.labels_element(labels), streams=[self.view]).opts(
+            self.labels_dm = hv.DynamicMap(lambda t, image, labels: self.labels_element(labels),
+                                           streams=[self.view]).opts(
                 cmap=cols, clim=(-0.5, n - 0.5), clipping_colors={'NaN': (0, 0, 0, 0)}, tools=['tap'])
             layers.append(self.labels_dm)
             present = [int(v) for v in np.unique(c.labels) if v != self.background]
             names = [c.class_names[v] if c.class_names is not None else str(v) for v in present]
             nan = np.full(len(present), np.nan)                # legend entries only: one layer, one category per class
             layers.append(hv.Points((nan, nan, names), kdims=['x', 'y'], vdims=['class']).opts(
-                color='class', cmap={n: cols[v] for n, v in zip(names, present)}, marker='square', size=10, show_legend=True))
+                color='class', cmap={n: cols[v] for n, v in zip(names, present)}, marker='square', size=10,
+                show_legend=True))
         self.marker_dm = hv.DynamicMap(lambda x, y, patch_size, patch_date: self.marker_element(*P(x, y), patch_size),
                                        streams=[self.tap, self.patch]).opts(
-            {'Bounds': dict(color='white', line_width=1.5, line_dash='dashed'), 'Points': dict(color='magenta', marker='x', size=14, line_width=3)})
+            {'Bounds': dict(color='white', line_width=1.5, line_dash='dashed'),
+             'Points': dict(color='magenta', marker='x', size=14, line_width=3)})
         layers.append(self.marker_dm)
         legend = c.labels is not None
         self.image_panel = functools.reduce(operator.mul, layers).opts(
             frame_width=W, frame_height=H, legend_position='right', show_legend=legend)
         self.tap.source = self.image_dm
         colors = {n: PALETTE.get(n, 'black') for n in self.names}
-        self.series_dm = hv.DynamicMap(lambda x, y, index, kind, threshold, percentage: self.series_element(*P(x, y), index),
+        self.series_dm = hv.DynamicMap(lambda x, y, index, kind, threshold,
+                                       percentage: self.series_element(*P(x, y), index),
                                        streams=[self.tap, self.plots]).opts(
             {'Curve': dict(line_width=2, color=hv.Cycle(list(colors.values())), framewise=True),
              'Scatter.Observed': dict(color='name', cmap=colors, size=5, show_legend=False, framewise=True),
              'Scatter.Masked': dict(color='#666666', fill_alpha=0, size=7, line_width=1.5, framewise=True),
-             'Overlay': dict(frame_width=430, frame_height=max(H, 300) - 60, legend_position='right', show_grid=True, framewise=True,
+             'Overlay': dict(frame_width=430, frame_height=max(H, 300) - 60, legend_position='right', show_grid=True,
+                             framewise=True,
                              click_policy='hide', padding=(0.02, 0.05))})
-        self.plot_dm = hv.DynamicMap(lambda x, y, index, kind, threshold, percentage: self.plot_element(*P(x, y), index, kind, threshold, percentage),
+        self.plot_dm = hv.DynamicMap(lambda x, y, index, kind, threshold,
+                                     percentage: self.plot_element(*P(x, y), index, kind, threshold, percentage),
                                      streams=[self.tap, self.plots]).opts(
-            colorbar=True, frame_height=240, frame_width=int(240 * (len(self.names) * 1.1 - 0.1)), yaxis=None, framewise=True, xlabel='')
+            colorbar=True, frame_height=240, frame_width=int(240 * (len(self.names) * 1.1 - 0.1)), yaxis=None,
+            framewise=True, xlabel='')
         self.patch_dm = hv.DynamicMap(lambda x, y, t, image, labels, patch_size, patch_date:
                                       self.patch_element(*P(x, y), t, image, patch_size, patch_date),
                                       streams=[self.tap, self.view, self.patch]).opts(
-            {'RGB': dict(framewise=True), 'Points': dict(color='magenta', marker='x', size=14, line_width=3, framewise=True),
+            {'RGB': dict(framewise=True),
+             'Points': dict(color='magenta', marker='x', size=14, line_width=3, framewise=True),
              'Overlay': dict(frame_width=260, frame_height=260, framewise=True, **frame)})
-        self.sim_dm = None if self.emb is None else hv.DynamicMap(lambda x, y: self.similarity_element(*P(x, y)), streams=[self.tap]).opts(
+        self.sim_dm = None if self.emb is None else hv.DynamicMap(lambda x, y: self.similarity_element(*P(x, y)),
+                                                                  streams=[self.tap]).opts(
             {'Image': dict(cmap='RdBu_r', clim=(-1, 1), colorbar=True, clipping_colors={'NaN': '#dddddd'}),
-             'Points': dict(color='black', marker='x', size=14, line_width=3), 'Overlay': dict(frame_width=W, frame_height=H, **frame)})
+             'Points': dict(color='black', marker='x', size=14, line_width=3),
+             'Overlay': dict(frame_width=W, frame_height=H, **frame)})
 
     # -- driving it from code --------------------------------------------------------------------------------
     def select(self, row: int, col: int):
         "Act as if pixel (row, col) had been tapped."
         H, W = self.shape
-        if not (0 <= row < H and 0 <= col < W): raise IndexError(f"pixel ({row}, {col}) is outside the {H}x{W} cube {self.cube.name or 'unnamed'!r}")
+        if not (0 <= row < H and 0 <= col < W):
+            raise IndexError(f"pixel ({row}, {col}) is outside the {H}x{W} cube {self.cube.name or 'unnamed'!r}")
         x, y = pixel_xy(row, col, self.shape)
         self.tap.event(x=x, y=y)
 
@@ -495,7 +535,7 @@ class Explorer:
         if record and held is not None: self.tap_times.append(time.perf_counter() - self._t0)
 
     def update(self, **controls):
-        "Set controls: t, image, labels (image); index, kind, threshold, percentage (plots); patch_size, patch_date (patch)."
+        "Set controls: t, image, labels (image); index, kind, threshold, percentage (plots); patch_size, patch_date."
         streams = (self.view, self.plots, self.patch)
         known = [k for s in streams for k in s.contents]
         bad = [k for k in controls if k not in known]
@@ -508,10 +548,11 @@ class Explorer:
 
     def layout(self):
         "Every panel in one HoloViews layout (for headless rendering and `hv.save`)."
-        els = [self.image_panel, self.series_dm, self.plot_dm, self.patch_dm] + ([self.sim_dm] if self.sim_dm is not None else [])
+        els = [self.image_panel, self.series_dm, self.plot_dm, self.patch_dm] + ([self.sim_dm]
+                                                                                 if self.sim_dm is not None else [])
         return _hv().Layout(els).cols(2).opts(shared_axes=False, sync_legends=False)
 
-# %% ../nbs/20_explorer.ipynb #d3c636dc
+# %% ../nbs/20_explorer.ipynb #b1ca3d45
 def _threshold(mode: str, eps: float):
     "The `threshold` for a threshold-mode control value."
     if mode == 'none': return None
@@ -523,24 +564,34 @@ def _controls(self: Explorer):
     "The ipywidgets that drive the views (built once; kept as `self.w`)."
     import ipywidgets as w
     c, v, p, q = self.cube, self.view.contents, self.plots.contents, self.patch.contents
-    full = len({_label(d) for d in c.dates}) < len(c)                              # two passes on one day: show the time
+    # two passes on one day: show the time
+    full = len({_label(d) for d in c.dates}) < len(c)
     dl = [(str(d)[:16].replace('T', ' ') if full else _label(d), i) for i, d in enumerate(c.dates)]
     th = p['threshold']
     box = lambda px: w.Layout(width=px)
     self.w = ws = dict(
         t=w.SelectionSlider(options=dl, value=v['t'], description='date', continuous_update=False, layout=box('430px')),
-        image=w.Dropdown(options=[({'rgb': 'RGB', 'false': 'false colour'}.get(m, m), m) for m in self.modes], value=v['image'],
+        image=w.Dropdown(options=[({'rgb': 'RGB', 'false': 'false colour'}.get(m, m), m) for m in self.modes],
+                         value=v['image'],
                          description='image', layout=box('210px')),
-        labels=w.Checkbox(value=v['labels'], description='labels', disabled=c.labels is None, indent=False, layout=box('80px')),
-        index=w.ToggleButtons(options=['all', *self.names], value=p['index'], description='index', style={'button_width': '58px'}),
+        labels=w.Checkbox(value=v['labels'], description='labels', disabled=c.labels is None, indent=False,
+                          layout=box('80px')),
+        index=w.ToggleButtons(options=['all', *self.names], value=p['index'], description='index',
+                              style={'button_width': '58px'}),
         kind=w.Dropdown(options=list(KINDS), value=p['kind'], description='plot', layout=box('160px')),
-        threshold=w.Dropdown(options=[('none: distances', 'none'), ('point: % of points', 'point'), ('distance: % of max', 'distance'),
-                                      ('ε: fixed', 'ε')], value='none' if th is None else th if isinstance(th, str) else 'ε',
+        threshold=w.Dropdown(options=[('none: distances', 'none'), ('point: % of points', 'point'),
+                                      ('distance: % of max', 'distance'),
+                                      ('ε: fixed', 'ε')],
+                                      value='none' if th is None else th if isinstance(th, str) else 'ε',
                              description='threshold', layout=box('270px')),
-        percentage=w.FloatSlider(value=p['percentage'], min=0, max=100, step=1, description='%', continuous_update=False, layout=box('260px')),
-        eps=w.BoundedFloatText(value=th if isinstance(th, (int, float)) else 0.05, min=1e-6, max=10, step=0.01, description='ε', layout=box('170px')),
-        patch_size=w.Dropdown(options=sorted({*PATCH_SIZES, q['patch_size']}), value=q['patch_size'], description='patch', layout=box('150px')),
-        patch_date=w.Dropdown(options=[('median', 'median'), ('date', 'date')], value=q['patch_date'], description='from', layout=box('170px')),
+        percentage=w.FloatSlider(value=p['percentage'], min=0, max=100, step=1, description='%',
+                                 continuous_update=False, layout=box('260px')),
+        eps=w.BoundedFloatText(value=th if isinstance(th, (int, float)) else 0.05, min=1e-6, max=10, step=0.01,
+                               description='ε', layout=box('170px')),
+        patch_size=w.Dropdown(options=sorted({*PATCH_SIZES, q['patch_size']}), value=q['patch_size'],
+                              description='patch', layout=box('150px')),
+        patch_date=w.Dropdown(options=[('median', 'median'), ('date', 'date')], value=q['patch_date'],
+                              description='from', layout=box('170px')),
         info=w.HTML(self.info_html(*self.default_pixel)),
         status=w.HTML(''), timing=w.HTML(''))
     ws['info'].add_class('pimc-info'); ws['status'].add_class('pimc-status'); ws['timing'].add_class('pimc-timing')
@@ -548,15 +599,18 @@ def _controls(self: Explorer):
         ws[k].observe(lambda ch, k=k: self.update(**{k: ch['new']}), 'value')
     ws['kind'].observe(lambda ch: self._set_kind(ch['new']), 'value')
     for k in ('threshold', 'percentage', 'eps'):
-        ws[k].observe(lambda ch: self.update(threshold=_threshold(ws['threshold'].value, ws['eps'].value), percentage=ws['percentage'].value), 'value')
+        ws[k].observe(lambda ch: self.update(threshold=_threshold(ws['threshold'].value, ws['eps'].value),
+                                             percentage=ws['percentage'].value), 'value')
     self.tap.add_subscriber(lambda x, y: setattr(ws['info'], 'value', self.info_html(*self.pick(x, y))), precedence=0.5)
-    self.tap.add_subscriber(lambda **_: setattr(ws['timing'], 'value', f"<small>last tap: {self.tap_times[-1]:.2f} s in the kernel</small>"), precedence=11)
+    timing = lambda: f"<small>last tap: {self.tap_times[-1]:.2f} s in the kernel</small>"
+    self.tap.add_subscriber(lambda **_: setattr(ws['timing'], 'value', timing()), precedence=11)
     return w.VBox([w.HBox([ws['t'], ws['image'], ws['labels']]),
                    w.HBox([ws['index'], ws['kind'], ws['patch_size'], ws['patch_date']]),
-                   w.HBox([ws['threshold'], ws['percentage'], ws['eps'], ws['status']]), w.HBox([ws['info'], ws['timing']])])
+                   w.HBox([ws['threshold'], ws['percentage'], ws['eps'], ws['status']]),
+                   w.HBox([ws['info'], ws['timing']])])
 
 def _set_kind(self: Explorer, kind: str):
-    "Switch the plot kind; GASF / GADF / MTF import pyts first (about 30 s the first time), saying so, or say it is missing."
+    "Switch the plot kind; GASF / GADF / MTF import pyts first (~30 s the first time), saying so, or say it is missing."
     import sys
     if kind != 'RP':
         if 'pyts' not in sys.modules: self.w['status'].value = f"<i>{kind}: importing pyts (about 30 s, once)…</i>"
@@ -571,7 +625,8 @@ def _set_kind(self: Explorer, kind: str):
 def _rows(self: Explorer) -> list:
     "The panels in rows: image and series; plots (and patch); patch and similarity when there are embeddings."
     rows = [[self.image_panel, self.series_dm]]
-    return rows + ([[self.plot_dm], [self.patch_dm, self.sim_dm]] if self.sim_dm is not None else [[self.plot_dm, self.patch_dm]])
+    return rows + ([[self.plot_dm], [self.patch_dm, self.sim_dm]]
+                   if self.sim_dm is not None else [[self.plot_dm, self.patch_dm]])
 
 def _panel(self: Explorer):
     "The plots as one Panel layout (one bokeh document: for `pn.serve` or a Panel app)."
@@ -591,20 +646,25 @@ def _widget(self: Explorer):
 def _ipython_display_(self: Explorer):
     from IPython.display import display
     import holoviews as hv
-    if not hv.extension._loaded: hv.extension('bokeh', inline=True, comms='ipywidgets', logo=False)   # offline, Lab and Voilà
+    # offline, Lab and Voilà
+    if not hv.extension._loaded: hv.extension('bokeh', inline=True, comms='ipywidgets', logo=False)
     display(self.widget())
 
-Explorer.controls, Explorer._set_kind, Explorer.rows, Explorer.panel, Explorer.widget, Explorer._ipython_display_ = _controls, _set_kind, _rows, _panel, _widget, _ipython_display_
+Explorer.controls, Explorer._set_kind, Explorer.rows = _controls, _set_kind, _rows
+Explorer.panel, Explorer.widget, Explorer._ipython_display_ = _panel, _widget, _ipython_display_
 
 def explore(cube, # the cube to explore: a Cube, or an xarray DataArray (time, band, y, x; see `Cube.from_xarray`)
             encoder=None, # None, (H, W, D) embeddings, or an encoder / Run / checkpoint path (see `as_embeddings`)
-            **kw, # `Explorer` options: t, image, labels, index, kind, threshold, percentage, patch_size, patch_date, pixel, ...
+            # `Explorer` options: t, image, labels, index, kind, threshold, percentage, patch_size, patch_date, pixel,
+            # ...
+            **kw,
            ) -> Explorer:
     "Linked interactive views of `cube`; display the result (last line of a cell) to get the controls and plots."
     return Explorer(cube if isinstance(cube, Cube) else Cube.from_xarray(cube), encoder, **kw)
 
-# %% ../nbs/20_explorer.ipynb #137d6416
-def open_cube(source='synthetic', # a name of `pimc.sources.SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), or cubes
+# %% ../nbs/20_explorer.ipynb #1cfd2f64
+# a name of `pimc.sources.SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), or cubes
+def open_cube(source='synthetic',
               item: int = 0, # which cube of a source with several ('synthetic', a PASTIS root)
               **kw, # passed to the reader (e.g. size=128 for 'synthetic', folds= for a PASTIS root)
              ) -> Cube:
@@ -612,7 +672,7 @@ def open_cube(source='synthetic', # a name of `pimc.sources.SOURCES`, a path (PA
     from pimc.sources import open_source
     return open_source(source, items=[item], **kw)[0]
 
-# %% ../nbs/20_explorer.ipynb #8b74fa5d
+# %% ../nbs/20_explorer.ipynb #daf64bba
 def time_taps(ex: Explorer, # the explorer
               n: int = 20, # taps
               seed: int = 0, # random pixels
@@ -622,10 +682,12 @@ def time_taps(ex: Explorer, # the explorer
     rng = np.random.default_rng(seed)
     H, W = ex.shape
     wall, cpu = [], []
-    ex.select(*map(int, rng.integers(0, (H, W))))               # warm-up (first RP: torch kernels; first patch: the composite)
+    # warm-up (first RP: torch kernels; first patch: the composite)
+    ex.select(*map(int, rng.integers(0, (H, W))))
     for _ in range(n):
         r, c = map(int, rng.integers(0, (H, W)))
         t0, c0 = time.perf_counter(), time.process_time()
         ex.select(r, c)
         wall.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
-    return dict(n=n, median_s=float(np.median(wall)), max_s=float(np.max(wall)), median_cpu_s=float(np.median(cpu)), max_cpu_s=float(np.max(cpu)))
+    return dict(n=n, median_s=float(np.median(wall)), max_s=float(np.max(wall)), median_cpu_s=float(np.median(cpu)),
+                max_cpu_s=float(np.max(cpu)))

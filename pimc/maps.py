@@ -25,7 +25,8 @@ def _set_malloc():
     global _MALLOC_SET
     if _MALLOC_SET: return
     _MALLOC_SET = True
-    if not os.environ.get('MALLOC_TRIM_THRESHOLD_'): return         # glibc's dynamic mmap threshold is on: nothing to do
+    # glibc's dynamic mmap threshold is on: nothing to do
+    if not os.environ.get('MALLOC_TRIM_THRESHOLD_'): return
     try:
         import ctypes
         libc = ctypes.CDLL('libc.so.6')

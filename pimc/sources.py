@@ -271,14 +271,18 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
     for p, a in zip(files[1:], arrs[1:]):
         for what, x, y in (('shape', a.shape, ref.shape), ('CRS', a.rio.crs, ref.rio.crs),
                            ('transform', a.rio.transform(), ref.rio.transform()), ('data type', a.dtype, ref.dtype)):
-            if x != y: raise ReadError(p, f"{what} {x} differs from {y} of {files[0].name}", "one grid and type for all")
+            if x != y:
+                raise ReadError(p, f"{what} {x} differs from {y} of {files[0].name}", "one grid and type for all")
     desc = ref.attrs.get('long_name')
     desc = (desc,) if isinstance(desc, str) else desc
     if sensor is not None: bands = get_sensor(sensor).bands
     elif desc and all(desc) and len(desc) == ref.sizes['band']: bands = tuple(desc)
-    else: raise ReadError(files[0], f"{ref.sizes['band']} bands without names", "sensor= or band names in the descriptions")
+    else:
+        raise ReadError(files[0], f"{ref.sizes['band']} bands without names",
+                        "sensor= or band names in the descriptions")
     if len(bands) != ref.sizes['band']:
-        raise ReadError(files[0], f"{ref.sizes['band']} bands", f"{len(bands)} for sensor {sensor!r}: {', '.join(bands)}")
+        raise ReadError(files[0], f"{ref.sizes['band']} bands",
+                        f"{len(bands)} for sensor {sensor!r}: {', '.join(bands)}")
     da = xr.concat(arrs, dim=xr.DataArray(d, dims='time', name='time')).assign_coords(band=list(bands))
     nd = nodata if nodata is not None else ref.rio.nodata
     ok = None
