@@ -390,51 +390,61 @@ def loader_speed(x, # (N, C, H, W) chips (a memmap or an array)
         xb = torch.as_tensor(np.asarray(x[b], np.float32)); augment_batch(xb, g)
     return batches * batch_size / (time.perf_counter() - t0)
 
-# %% ../nbs/44_benchmarks.ipynb #ab03214a
-def benchmark_eurosat(root, # folder holding EuroSAT RGB (split files written there if missing: `write_splits`)
+# %% ../nbs/44_benchmarks.ipynb #fa7ee582
+def benchmark_eurosat(root, # folder holding EuroSAT RGB
                       methods: Sequence = ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn',
-                                           'pimc-finetune'), # method specs (see `pimc.fit.method_specs`)
+                                           'pimc-finetune'), # method specs (`pimc.fit.method_specs`; a spec's
+                                           # corpus= / patch_size= options pretrain its own encoder)
                       fractions: Sequence[float] = (0.01, 0.1, 1.0), # label fractions of the training split
                       seeds: Sequence[int] = (0, 1, 2), # seeds of the fractions below 1 (1.0: the first seed only)
                       epochs: int = 3, # epochs of the networks at 100 % labels
-                      min_steps: int = 150, # optimiser steps at least (small fractions run more epochs)
+                      min_steps: int = 60, # optimiser steps at least (small fractions run more epochs)
+                      val_max: int | None = 1000, # val chips the epoch is chosen on (each epoch: one pass over them)
                       corpus: str = 'real', patch_size: int = 9, pretrain_epochs: int = 5, # the PIMC encoder
                       max_per_class: int | None = None, # cap chips per class and split (tests)
                       out='results', threads: int | None = 1, progress: bool = True,
+                      split_dir=None, # folder of eurosat-{train,val,test}.txt (default: root; written if missing)
                      ):
-    "Scene methods on the real EuroSAT RGB split; rows appended to <out>/scene_eurosat_runs.csv; a DataFrame of them."
+    "Scene methods on the real EuroSAT RGB split; each row appended to <out>/scene_eurosat_runs.csv; a DataFrame of them."
     import pandas as pd
     from filelock import FileLock
     from pimc.eurosat import write_splits
     from pimc.scene import eurosat_data, compare_scene_methods, SceneSettings
     root, out = Path(root), Path(out); out.mkdir(parents=True, exist_ok=True)
-    if not (root / 'eurosat-val.txt').is_file(): write_splits(root)
+    split_dir = Path(split_dir or root)
+    if not (split_dir / 'eurosat-val.txt').is_file(): write_splits(root, split_dir)
     t0 = time.time()
-    data = eurosat_data(root, 'rgb', split='official', max_per_class=max_per_class, progress=progress)
-    if data.x_val is None: raise FileNotFoundError(f"no eurosat-val.txt in {root}: write one with `pimc benchmark scene-split --root {root}`")
+    data = eurosat_data(root, 'rgb', max_per_class=max_per_class, progress=progress, split_dir=split_dir)
+    if data.x_val is None: raise FileNotFoundError(f"no eurosat-val.txt in {split_dir}: write one with `pimc benchmark scene-split --root {root}`")
     load_s = time.time() - t0
-    specs = method_specs(methods)
-    enc, n_pairs = None, None
-    if any(needs_encoder(s['method']) and 'encoder' not in s for s in specs):
-        enc, n_pairs = pretrain_rgb_encoder(corpus, patch_size, pretrain_epochs, threads=threads)
+    specs, encoders = method_specs(methods), {}
+    def encoder(spec):                                 # (encoder, pairs, corpus, patch size) of a pimc-* spec
+        c, ps = spec.pop('corpus', corpus), int(spec.pop('patch_size', patch_size))
+        if not needs_encoder(spec['method']): return None, None, '', None
+        if 'encoder' in spec: return spec['encoder'], None, c, ps
+        if (c, ps) not in encoders: encoders[c, ps] = pretrain_rgb_encoder(c, ps, pretrain_epochs, threads=threads)
+        return (*encoders[c, ps], c, ps)
+    runs = [(s, *encoder(s)) for s in specs]
     speed = loader_speed(data.x_train)
     if progress: print(f"EuroSAT RGB: {len(data.x_train)}/{len(data.x_val)}/{len(data.x_test)} chips read in {load_s:.1f} s; "
-                       f"loader {speed:.0f} chips/s; encoder {enc} ({n_pairs} pairs)", flush=True)
-    frames, reps = [], {}
+                       f"loader {speed:.0f} chips/s; encoders {encoders}", flush=True)
+    frames = []
     for frac in fractions:
         for seed in (seeds if frac < 1 else seeds[:1]):
-            st = SceneSettings(epochs=epochs, min_steps=min_steps)
-            with torch_threads(threads):
-                df, r = compare_scene_methods(data, specs, enc, [frac], st, seed, progress=progress)
-            df = df.assign(loader_chips_per_s=round(speed, 1), corpus=corpus if enc else '',
-                           patch_size=patch_size if enc else None, pretrain_pairs=n_pairs)
-            with FileLock(str(out / 'scene_eurosat_runs.csv.lock')):
-                f = out / 'scene_eurosat_runs.csv'
-                old = pd.read_csv(f) if f.exists() else None
-                pd.concat([old, df]).to_csv(f, index=False) if old is not None else df.to_csv(f, index=False)
-                (out / 'scene_eurosat_cm').mkdir(exist_ok=True)
-                for (name, fr), rep in r.items(): np.save(out / 'scene_eurosat_cm' / f'{name}@{fr:g}#{seed}.npy', rep.cm)
-            frames.append(df)
+            st = SceneSettings(epochs=epochs, min_steps=min_steps, val_max=val_max)
+            for spec, enc, n_pairs, c, ps in runs:
+                with torch_threads(threads):
+                    df, r = compare_scene_methods(data, [dict(spec, encoder=enc)], None, [frac], st, seed, progress=progress)
+                df = df.assign(loader_chips_per_s=round(speed, 1), corpus=c, patch_size=ps, pretrain_pairs=n_pairs,
+                               pretrain_epochs=pretrain_epochs if enc is not None else None)
+                with FileLock(str(out / 'scene_eurosat_runs.csv.lock')):
+                    f = out / 'scene_eurosat_runs.csv'
+                    old = pd.read_csv(f) if f.exists() else None
+                    pd.concat([old, df]).to_csv(f, index=False) if old is not None else df.to_csv(f, index=False)
+                    (out / 'scene_eurosat_cm').mkdir(exist_ok=True)
+                    for (name, fr), rep in r.items():
+                        np.save(out / 'scene_eurosat_cm' / f'{name}@{fr:g}#{seed}.npy', rep.cm)
+                frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 # %% ../nbs/44_benchmarks.ipynb #1f52739b
@@ -528,7 +538,7 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
                        "initialisation and batch order. std: sample standard deviation over the seeds."], bold_best={'OA_mean': 'max', 'macro_F1_mean': 'max'})
     return res
 
-# %% ../nbs/44_benchmarks.ipynb #cebc33a0
+# %% ../nbs/44_benchmarks.ipynb #ce04e397
 def _scene_specs(methods):
     "CLI method names, 'name:key=value,...' for options (the label is the whole string)."
     if not methods: return ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn', 'pimc-finetune')
@@ -559,6 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='scene-eurosat: seeds of fractions < 1')
     ap.add_argument('--corpus', default='real', help="scene-eurosat: RGB pretraining corpus ('real', 'synthetic')")
     ap.add_argument('--patch-size', type=int, default=9, help='scene-eurosat: pretraining patch side')
+    ap.add_argument('--splits', help='scene-split/scene-eurosat: folder of the split files (default: --root)')
+    ap.add_argument('--min-steps', type=int, default=60, help='scene-eurosat: optimiser steps at least per network')
     a = ap.parse_args(argv)
     src = None if a.pretrain_source in ('none', 'None', '') else a.pretrain_source
     kw = dict(out=a.out, seed=a.seed, threads=a.threads)
@@ -572,10 +584,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                        seed=a.seed, progress=True)),
             'headline': lambda: print(headline(a.out).to_string(index=False)),
             'seeds': seeds,
-            'scene-split': lambda: print(write_splits(a.root)),
+            'scene-split': lambda: print(write_splits(a.root, a.splits)),
             'scene-eurosat': lambda: benchmark_eurosat(a.root, _scene_specs(a.methods), a.fractions, a.seeds,
-                                                       a.epochs or 3, corpus=a.corpus, patch_size=a.patch_size,
-                                                       pretrain_epochs=a.pretrain_epochs, out=a.out, threads=a.threads),
+                                                       a.epochs or 3, a.min_steps, corpus=a.corpus,
+                                                       patch_size=a.patch_size, pretrain_epochs=a.pretrain_epochs,
+                                                       out=a.out, threads=a.threads, split_dir=a.splits),
             'scene-report': lambda: print(scene_report(a.out).to_string(index=False)),
             'scene': lambda: benchmark_scene(a.root, a.kind, a.bands, src, a.pretrain_epochs, fractions=a.fractions,
                                              **kw)}
