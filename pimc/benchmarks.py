@@ -447,39 +447,66 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                 frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/44_benchmarks.ipynb #1f52739b
+# %% ../nbs/44_benchmarks.ipynb #82e1c1f9
+def _scene_notes(runs) -> list[str]:
+    "Protocol and timing lines of a scene run table (split, epochs, encoders, chips/s, input share)."
+    net = runs[runs.epochs.notna()]
+    full = net[net.label_fraction == runs.label_fraction.max()]
+    seeds = runs.groupby('label_fraction').seed.nunique()
+    out = [f"Fixed stratified seeded 60/20/20 split ({int(runs.n_test.iloc[0])} test chips); label fractions of the "
+           f"training split, seeds per fraction: {', '.join(f'{f:g}: {n}' for f, n in seeds.items())}. Networks: "
+           f"epochs at {runs.label_fraction.max():.0%} of the labels: {sorted(set(full.epochs.astype(int)))} (smaller fractions: "
+           "at least the steps of `min_steps`); the epoch with the lowest val loss is kept; test is predicted once."]
+    enc = runs[runs.corpus.notna() & (runs.corpus != '')] if 'corpus' in runs else runs.iloc[:0]
+    for (c, ps), d in enc.groupby(['corpus', 'patch_size']):
+        pairs, ep = d.pretrain_pairs.dropna(), d.pretrain_epochs.dropna() if 'pretrain_epochs' in d else d.iloc[:0, 0]
+        out.append(f"PIMC RGB encoder, corpus {c!r} ({', '.join(map(str, RGB_CORPORA.get(c, ())))}): "
+                   f"{int(pairs.iloc[0]) if len(pairs) else '?'} pairs, patch {int(ps)} px, "
+                   f"{int(ep.iloc[0]) if len(ep) else '?'} pretraining epochs ({', '.join(sorted(set(d.method)))}).")
+    if 'train_chips_per_s' in runs and net.train_chips_per_s.notna().any():
+        sp = net.groupby('method').agg(chips=('train_chips_per_s', 'median'), share=('input_share', 'median'))
+        out.append(f"Input: decoded uint8 cache, loader {runs.loader_chips_per_s.median():.0f} chips/s; training step "
+                   + '; '.join(f"{m} {r.chips:.0f} chips/s, input {r.share:.1%} of a step" for m, r in sp.iterrows())
+                   + " (1 torch thread, shared 2-core CPU).")
+    return out
+
 def scene_report(out='results', # folder holding scene_eurosat_runs.csv (from `benchmark_eurosat`)
                  title: str = 'Scene classification: EuroSAT RGB (real, 27 000 chips)',
-                 notes: Sequence[str] = (),
+                 notes: Sequence[str] = (), # lines under the table, after the protocol and timing lines
                 ):
     "Table (mean ± std over seeds), best method's confusion matrix and accuracy-vs-label-fraction plot; the table."
     import pandas as pd
     from matplotlib.figure import Figure
     from pimc.eurosat import EUROSAT_CLASSES
     from pimc.metrics import ClassReport
+    from pimc.scene import SCENE_METHODS
     out = Path(out); runs = pd.read_csv(out / 'scene_eurosat_runs.csv')
     runs = runs.drop_duplicates(['method', 'label_fraction', 'seed'], keep='last')
-    f1 = [c for c in runs.columns if c.startswith('F1_')]
+    f1 = [c for c in runs.columns if c.startswith('F1')]
     g = runs.groupby(['method', 'label_fraction'], sort=False)
     tab = g.agg(seeds=('seed', 'size'), n_train=('n_train', 'first'), OA=('OA', 'mean'), OA_std=('OA', 'std'),
                 macro_F1=('macro_F1', 'mean'), macro_F1_std=('macro_F1', 'std'), epochs=('epochs', 'first'),
-                best_epoch=('best_epoch', 'first'), seconds=('seconds', 'mean'),
+                best_epoch=('best_epoch', 'mean'), seconds=('seconds', 'mean'),
                 **{c: (c, 'mean') for c in f1}).reset_index()
-    order = list(dict.fromkeys(runs.method))
+    rank = {m: i for i, m in enumerate(SCENE_METHODS)}                 # the methods' order, options after their method
+    order = sorted(dict.fromkeys(runs.method), key=lambda m: (rank.get(m.split(':')[0], len(rank)), m))
     tab = tab.sort_values(['label_fraction', 'method'], key=lambda s: s.map(order.index) if s.name == 'method' else s)
-    write_results(tab, out / 'scene_eurosat', title, list(notes), bold_best={'OA': 'max', 'macro_F1': 'max'})
+    write_results(tab, out / 'scene_eurosat', title, _scene_notes(runs) + list(notes),
+                  bold_best={'OA': 'max', 'macro_F1': 'max'})
     full = tab[tab.label_fraction == tab.label_fraction.max()]
     best = full.loc[full.OA.idxmax()]
     cms = sorted((out / 'scene_eurosat_cm').glob(f"{best.method}@{best.label_fraction:g}#*.npy"))
-    rep = ClassReport(np.load(cms[0]), list(EUROSAT_CLASSES), name=best.method)
-    fig = Figure(figsize=(6, 5.2)); rep.plot(ax=fig.add_subplot(1, 1, 1)); fig.tight_layout()
+    rep = ClassReport(np.load(cms[0]), list(EUROSAT_CLASSES), name=f"{best.method} ({best.label_fraction:.0%} labels)")
+    fig = Figure(figsize=(6.4, 5.6)); rep.plot(ax=fig.add_subplot(1, 1, 1)); fig.tight_layout()
     fig.savefig(out / 'scene_eurosat_confusion.png', dpi=90)
-    fig = Figure(figsize=(6, 4)); ax = fig.add_subplot(1, 1, 1)
+    fig = Figure(figsize=(6.4, 4.2)); ax = fig.add_subplot(1, 1, 1)
     for m in order:
         d = tab[tab.method == m].sort_values('label_fraction')
-        ax.errorbar(d.label_fraction * 100, d.OA * 100, yerr=d.OA_std.fillna(0) * 100, marker='o', capsize=3, label=m)
+        ax.errorbar(d.label_fraction * 100, d.OA * 100, yerr=d.OA_std.fillna(0) * 100, marker='o', capsize=3, label=m,
+                    ls='-' if ':' not in m else ':')
     ax.set_xscale('log'); ax.set_xlabel('labels used (% of the training split)'); ax.set_ylabel('test OA (%)')
-    ax.set_title('EuroSAT RGB: accuracy vs label fraction (mean ± std over seeds)', fontsize=9)
+    ax.set_xticks([1, 10, 100], ['1 %', '10 %', '100 %'])
+    ax.set_title('EuroSAT RGB: test accuracy vs label fraction (mean ± std over seeds)', fontsize=9)
     ax.grid(alpha=.3); ax.legend(fontsize=7); fig.tight_layout(); fig.savefig(out / 'scene_eurosat_fractions.png', dpi=90)
     return tab
 
