@@ -447,7 +447,7 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                 frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/44_benchmarks.ipynb #82e1c1f9
+# %% ../nbs/44_benchmarks.ipynb #f0032bcc
 def _scene_notes(runs) -> list[str]:
     "Protocol and timing lines of a scene run table (split, epochs, encoders, chips/s, input share)."
     net = runs[runs.epochs.notna()]
@@ -492,14 +492,14 @@ def scene_report(out='results', # folder holding scene_eurosat_runs.csv (from `b
     order = sorted(dict.fromkeys(runs.method), key=lambda m: (rank.get(m.split(':')[0], len(rank)), m))
     tab = tab.sort_values(['label_fraction', 'method'], key=lambda s: s.map(order.index) if s.name == 'method' else s)
     write_results(tab, out / 'scene_eurosat', title, _scene_notes(runs) + list(notes),
-                  bold_best={'OA': 'max', 'macro_F1': 'max'})
+                  bold_best={'OA': 'max', 'macro_F1': 'max'}, formats={'epochs': '.0f', 'best_epoch': '.1f'})
     full = tab[tab.label_fraction == tab.label_fraction.max()]
     best = full.loc[full.OA.idxmax()]
     cms = sorted((out / 'scene_eurosat_cm').glob(f"{best.method}@{best.label_fraction:g}#*.npy"))
     rep = ClassReport(np.load(cms[0]), list(EUROSAT_CLASSES), name=f"{best.method} ({best.label_fraction:.0%} labels)")
     fig = Figure(figsize=(6.4, 5.6)); rep.plot(ax=fig.add_subplot(1, 1, 1)); fig.tight_layout()
     fig.savefig(out / 'scene_eurosat_confusion.png', dpi=90)
-    fig = Figure(figsize=(6.4, 4.2)); ax = fig.add_subplot(1, 1, 1)
+    fig = Figure(figsize=(8, 4.2)); ax = fig.add_subplot(1, 1, 1)
     for m in order:
         d = tab[tab.method == m].sort_values('label_fraction')
         ax.errorbar(d.label_fraction * 100, d.OA * 100, yerr=d.OA_std.fillna(0) * 100, marker='o', capsize=3, label=m,
@@ -507,7 +507,8 @@ def scene_report(out='results', # folder holding scene_eurosat_runs.csv (from `b
     ax.set_xscale('log'); ax.set_xlabel('labels used (% of the training split)'); ax.set_ylabel('test OA (%)')
     ax.set_xticks([1, 10, 100], ['1 %', '10 %', '100 %'])
     ax.set_title('EuroSAT RGB: test accuracy vs label fraction (mean ± std over seeds)', fontsize=9)
-    ax.grid(alpha=.3); ax.legend(fontsize=7); fig.tight_layout(); fig.savefig(out / 'scene_eurosat_fractions.png', dpi=90)
+    ax.grid(alpha=.3); ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5)); fig.tight_layout()
+    fig.savefig(out / 'scene_eurosat_fractions.png', dpi=90)
     return tab
 
 # %% ../nbs/44_benchmarks.ipynb #d5286162
