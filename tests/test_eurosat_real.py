@@ -60,4 +60,4 @@ def test_real_pipeline_20_per_class(tmp_path):
     assert df.set_index('method').loc['band-stats', 'OA'] > 0.3          # real chips: well above chance (0.1)
     tab = scene_report(tmp_path / 'out')
     assert all((tmp_path / 'out' / f'scene_eurosat_{k}.png').is_file() for k in ('confusion', 'fractions'))
-    assert len(tab) == 2 and time.time() - t0 < 180   # ~60 s on an idle 2-core CPU (listing 27 000 files x 3 splits)
+    assert len(tab) == 2 and time.time() - t0 < 180   # ~15 s on a 2-core CPU (27 000 files listed once per split)
