@@ -390,87 +390,125 @@ def loader_speed(x, # (N, C, H, W) chips (a memmap or an array)
         xb = torch.as_tensor(np.asarray(x[b], np.float32)); augment_batch(xb, g)
     return batches * batch_size / (time.perf_counter() - t0)
 
-# %% ../nbs/46_benchmarks.ipynb #ab03214a
-def benchmark_eurosat(root, # folder holding EuroSAT RGB (split files written there if missing: `write_splits`)
+# %% ../nbs/46_benchmarks.ipynb #fa7ee582
+def benchmark_eurosat(root, # folder holding EuroSAT RGB
                       methods: Sequence = ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn',
-                                           'pimc-finetune'), # method specs (see `pimc.fit.method_specs`)
+                                           'pimc-finetune'), # method specs (`pimc.fit.method_specs`; a spec's
+                                           # corpus= / patch_size= options pretrain its own encoder)
                       fractions: Sequence[float] = (0.01, 0.1, 1.0), # label fractions of the training split
                       seeds: Sequence[int] = (0, 1, 2), # seeds of the fractions below 1 (1.0: the first seed only)
                       epochs: int = 3, # epochs of the networks at 100 % labels
-                      min_steps: int = 150, # optimiser steps at least (small fractions run more epochs)
+                      min_steps: int = 60, # optimiser steps at least (small fractions run more epochs)
+                      val_max: int | None = 1000, # val chips the epoch is chosen on (each epoch: one pass over them)
                       corpus: str = 'real', patch_size: int = 9, pretrain_epochs: int = 5, # the PIMC encoder
                       max_per_class: int | None = None, # cap chips per class and split (tests)
                       out='results', threads: int | None = 1, progress: bool = True,
+                      split_dir=None, # folder of eurosat-{train,val,test}.txt (default: root; written if missing)
                      ):
-    "Scene methods on the real EuroSAT RGB split; rows appended to <out>/scene_eurosat_runs.csv; a DataFrame of them."
+    "Scene methods on the real EuroSAT RGB split; each row appended to <out>/scene_eurosat_runs.csv; a DataFrame of them."
     import pandas as pd
     from filelock import FileLock
     from pimc.eurosat import write_splits
     from pimc.scene import eurosat_data, compare_scene_methods, SceneSettings
     root, out = Path(root), Path(out); out.mkdir(parents=True, exist_ok=True)
-    if not (root / 'eurosat-val.txt').is_file(): write_splits(root)
+    split_dir = Path(split_dir or root)
+    if not (split_dir / 'eurosat-val.txt').is_file(): write_splits(root, split_dir)
     t0 = time.time()
-    data = eurosat_data(root, 'rgb', split='official', max_per_class=max_per_class, progress=progress)
-    if data.x_val is None: raise FileNotFoundError(f"no eurosat-val.txt in {root}: write one with `pimc benchmark scene-split --root {root}`")
+    data = eurosat_data(root, 'rgb', max_per_class=max_per_class, progress=progress, split_dir=split_dir)
+    if data.x_val is None: raise FileNotFoundError(f"no eurosat-val.txt in {split_dir}: write one with `pimc benchmark scene-split --root {root}`")
     load_s = time.time() - t0
-    specs = method_specs(methods)
-    enc, n_pairs = None, None
-    if any(needs_encoder(s['method']) and 'encoder' not in s for s in specs):
-        enc, n_pairs = pretrain_rgb_encoder(corpus, patch_size, pretrain_epochs, threads=threads)
+    specs, encoders = method_specs(methods), {}
+    def encoder(spec):                                 # (encoder, pairs, corpus, patch size) of a pimc-* spec
+        c, ps = spec.pop('corpus', corpus), int(spec.pop('patch_size', patch_size))
+        if not needs_encoder(spec['method']): return None, None, '', None
+        if 'encoder' in spec: return spec['encoder'], None, c, ps
+        if (c, ps) not in encoders: encoders[c, ps] = pretrain_rgb_encoder(c, ps, pretrain_epochs, threads=threads)
+        return (*encoders[c, ps], c, ps)
+    runs = [(s, *encoder(s)) for s in specs]
     speed = loader_speed(data.x_train)
     if progress: print(f"EuroSAT RGB: {len(data.x_train)}/{len(data.x_val)}/{len(data.x_test)} chips read in {load_s:.1f} s; "
-                       f"loader {speed:.0f} chips/s; encoder {enc} ({n_pairs} pairs)", flush=True)
-    frames, reps = [], {}
+                       f"loader {speed:.0f} chips/s; encoders {encoders}", flush=True)
+    frames = []
     for frac in fractions:
         for seed in (seeds if frac < 1 else seeds[:1]):
-            st = SceneSettings(epochs=epochs, min_steps=min_steps)
-            with torch_threads(threads):
-                df, r = compare_scene_methods(data, specs, enc, [frac], st, seed, progress=progress)
-            df = df.assign(loader_chips_per_s=round(speed, 1), corpus=corpus if enc else '',
-                           patch_size=patch_size if enc else None, pretrain_pairs=n_pairs)
-            with FileLock(str(out / 'scene_eurosat_runs.csv.lock')):
-                f = out / 'scene_eurosat_runs.csv'
-                old = pd.read_csv(f) if f.exists() else None
-                pd.concat([old, df]).to_csv(f, index=False) if old is not None else df.to_csv(f, index=False)
-                (out / 'scene_eurosat_cm').mkdir(exist_ok=True)
-                for (name, fr), rep in r.items(): np.save(out / 'scene_eurosat_cm' / f'{name}@{fr:g}#{seed}.npy', rep.cm)
-            frames.append(df)
+            st = SceneSettings(epochs=epochs, min_steps=min_steps, val_max=val_max)
+            for spec, enc, n_pairs, c, ps in runs:
+                with torch_threads(threads):
+                    df, r = compare_scene_methods(data, [dict(spec, encoder=enc)], None, [frac], st, seed, progress=progress)
+                df = df.assign(loader_chips_per_s=round(speed, 1), corpus=c, patch_size=ps, pretrain_pairs=n_pairs,
+                               pretrain_epochs=pretrain_epochs if enc is not None else None)
+                with FileLock(str(out / 'scene_eurosat_runs.csv.lock')):
+                    f = out / 'scene_eurosat_runs.csv'
+                    old = pd.read_csv(f) if f.exists() else None
+                    pd.concat([old, df]).to_csv(f, index=False) if old is not None else df.to_csv(f, index=False)
+                    (out / 'scene_eurosat_cm').mkdir(exist_ok=True)
+                    for (name, fr), rep in r.items():
+                        np.save(out / 'scene_eurosat_cm' / f'{name}@{fr:g}#{seed}.npy', rep.cm)
+                frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/46_benchmarks.ipynb #1f52739b
+# %% ../nbs/46_benchmarks.ipynb #f0032bcc
+def _scene_notes(runs) -> list[str]:
+    "Protocol and timing lines of a scene run table (split, epochs, encoders, chips/s, input share)."
+    net = runs[runs.epochs.notna()]
+    full = net[net.label_fraction == runs.label_fraction.max()]
+    seeds = runs.groupby('label_fraction').seed.nunique()
+    out = [f"Fixed stratified seeded 60/20/20 split ({int(runs.n_test.iloc[0])} test chips); label fractions of the "
+           f"training split, seeds per fraction: {', '.join(f'{f:g}: {n}' for f, n in seeds.items())}. Networks: "
+           f"epochs at {runs.label_fraction.max():.0%} of the labels: {sorted(set(full.epochs.astype(int)))} (smaller fractions: "
+           "at least the steps of `min_steps`); the epoch with the lowest val loss is kept; test is predicted once."]
+    enc = runs[runs.corpus.notna() & (runs.corpus != '')] if 'corpus' in runs else runs.iloc[:0]
+    for (c, ps), d in enc.groupby(['corpus', 'patch_size']):
+        pairs, ep = d.pretrain_pairs.dropna(), d.pretrain_epochs.dropna() if 'pretrain_epochs' in d else d.iloc[:0, 0]
+        out.append(f"PIMC RGB encoder, corpus {c!r} ({', '.join(map(str, RGB_CORPORA.get(c, ())))}): "
+                   f"{int(pairs.iloc[0]) if len(pairs) else '?'} pairs, patch {int(ps)} px, "
+                   f"{int(ep.iloc[0]) if len(ep) else '?'} pretraining epochs ({', '.join(sorted(set(d.method)))}).")
+    if 'train_chips_per_s' in runs and net.train_chips_per_s.notna().any():
+        sp = net.groupby('method').agg(chips=('train_chips_per_s', 'median'), share=('input_share', 'median'))
+        out.append(f"Input: decoded uint8 cache, loader {runs.loader_chips_per_s.median():.0f} chips/s; training step "
+                   + '; '.join(f"{m} {r.chips:.0f} chips/s, input {r.share:.1%} of a step" for m, r in sp.iterrows())
+                   + " (1 torch thread, shared 2-core CPU).")
+    return out
+
 def scene_report(out='results', # folder holding scene_eurosat_runs.csv (from `benchmark_eurosat`)
                  title: str = 'Scene classification: EuroSAT RGB (real, 27 000 chips)',
-                 notes: Sequence[str] = (),
+                 notes: Sequence[str] = (), # lines under the table, after the protocol and timing lines
                 ):
     "Table (mean ± std over seeds), best method's confusion matrix and accuracy-vs-label-fraction plot; the table."
     import pandas as pd
     from matplotlib.figure import Figure
     from pimc.eurosat import EUROSAT_CLASSES
     from pimc.metrics import ClassReport
+    from pimc.scene import SCENE_METHODS
     out = Path(out); runs = pd.read_csv(out / 'scene_eurosat_runs.csv')
     runs = runs.drop_duplicates(['method', 'label_fraction', 'seed'], keep='last')
-    f1 = [c for c in runs.columns if c.startswith('F1_')]
+    f1 = [c for c in runs.columns if c.startswith('F1')]
     g = runs.groupby(['method', 'label_fraction'], sort=False)
     tab = g.agg(seeds=('seed', 'size'), n_train=('n_train', 'first'), OA=('OA', 'mean'), OA_std=('OA', 'std'),
                 macro_F1=('macro_F1', 'mean'), macro_F1_std=('macro_F1', 'std'), epochs=('epochs', 'first'),
-                best_epoch=('best_epoch', 'first'), seconds=('seconds', 'mean'),
+                best_epoch=('best_epoch', 'mean'), seconds=('seconds', 'mean'),
                 **{c: (c, 'mean') for c in f1}).reset_index()
-    order = list(dict.fromkeys(runs.method))
+    rank = {m: i for i, m in enumerate(SCENE_METHODS)}                 # the methods' order, options after their method
+    order = sorted(dict.fromkeys(runs.method), key=lambda m: (rank.get(m.split(':')[0], len(rank)), m))
     tab = tab.sort_values(['label_fraction', 'method'], key=lambda s: s.map(order.index) if s.name == 'method' else s)
-    write_results(tab, out / 'scene_eurosat', title, list(notes), bold_best={'OA': 'max', 'macro_F1': 'max'})
+    write_results(tab, out / 'scene_eurosat', title, _scene_notes(runs) + list(notes),
+                  bold_best={'OA': 'max', 'macro_F1': 'max'}, formats={'epochs': '.0f', 'best_epoch': '.1f'})
     full = tab[tab.label_fraction == tab.label_fraction.max()]
     best = full.loc[full.OA.idxmax()]
     cms = sorted((out / 'scene_eurosat_cm').glob(f"{best.method}@{best.label_fraction:g}#*.npy"))
-    rep = ClassReport(np.load(cms[0]), list(EUROSAT_CLASSES), name=best.method)
-    fig = Figure(figsize=(6, 5.2)); rep.plot(ax=fig.add_subplot(1, 1, 1)); fig.tight_layout()
+    rep = ClassReport(np.load(cms[0]), list(EUROSAT_CLASSES), name=f"{best.method} ({best.label_fraction:.0%} labels)")
+    fig = Figure(figsize=(6.4, 5.6)); rep.plot(ax=fig.add_subplot(1, 1, 1)); fig.tight_layout()
     fig.savefig(out / 'scene_eurosat_confusion.png', dpi=90)
-    fig = Figure(figsize=(6, 4)); ax = fig.add_subplot(1, 1, 1)
+    fig = Figure(figsize=(8, 4.2)); ax = fig.add_subplot(1, 1, 1)
     for m in order:
         d = tab[tab.method == m].sort_values('label_fraction')
-        ax.errorbar(d.label_fraction * 100, d.OA * 100, yerr=d.OA_std.fillna(0) * 100, marker='o', capsize=3, label=m)
+        ax.errorbar(d.label_fraction * 100, d.OA * 100, yerr=d.OA_std.fillna(0) * 100, marker='o', capsize=3, label=m,
+                    ls='-' if ':' not in m else ':')
     ax.set_xscale('log'); ax.set_xlabel('labels used (% of the training split)'); ax.set_ylabel('test OA (%)')
-    ax.set_title('EuroSAT RGB: accuracy vs label fraction (mean ± std over seeds)', fontsize=9)
-    ax.grid(alpha=.3); ax.legend(fontsize=7); fig.tight_layout(); fig.savefig(out / 'scene_eurosat_fractions.png', dpi=90)
+    ax.set_xticks([1, 10, 100], ['1 %', '10 %', '100 %'])
+    ax.set_title('EuroSAT RGB: test accuracy vs label fraction (mean ± std over seeds)', fontsize=9)
+    ax.grid(alpha=.3); ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5)); fig.tight_layout()
+    fig.savefig(out / 'scene_eurosat_fractions.png', dpi=90)
     return tab
 
 # %% ../nbs/46_benchmarks.ipynb #d5286162
@@ -528,7 +566,7 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
                        "initialisation and batch order. std: sample standard deviation over the seeds."], bold_best={'OA_mean': 'max', 'macro_F1_mean': 'max'})
     return res
 
-# %% ../nbs/46_benchmarks.ipynb #cebc33a0
+# %% ../nbs/46_benchmarks.ipynb #ce04e397
 def _scene_specs(methods):
     "CLI method names, 'name:key=value,...' for options (the label is the whole string)."
     if not methods: return ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn', 'pimc-finetune')
@@ -559,6 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='scene-eurosat: seeds of fractions < 1')
     ap.add_argument('--corpus', default='real', help="scene-eurosat: RGB pretraining corpus ('real', 'synthetic')")
     ap.add_argument('--patch-size', type=int, default=9, help='scene-eurosat: pretraining patch side')
+    ap.add_argument('--splits', help='scene-split/scene-eurosat: folder of the split files (default: --root)')
+    ap.add_argument('--min-steps', type=int, default=60, help='scene-eurosat: optimiser steps at least per network')
     a = ap.parse_args(argv)
     src = None if a.pretrain_source in ('none', 'None', '') else a.pretrain_source
     kw = dict(out=a.out, seed=a.seed, threads=a.threads)
@@ -572,10 +612,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                        seed=a.seed, progress=True)),
             'headline': lambda: print(headline(a.out).to_string(index=False)),
             'seeds': seeds,
-            'scene-split': lambda: print(write_splits(a.root)),
+            'scene-split': lambda: print(write_splits(a.root, a.splits)),
             'scene-eurosat': lambda: benchmark_eurosat(a.root, _scene_specs(a.methods), a.fractions, a.seeds,
-                                                       a.epochs or 3, corpus=a.corpus, patch_size=a.patch_size,
-                                                       pretrain_epochs=a.pretrain_epochs, out=a.out, threads=a.threads),
+                                                       a.epochs or 3, a.min_steps, corpus=a.corpus,
+                                                       patch_size=a.patch_size, pretrain_epochs=a.pretrain_epochs,
+                                                       out=a.out, threads=a.threads, split_dir=a.splits),
             'scene-report': lambda: print(scene_report(a.out).to_string(index=False)),
             'scene': lambda: benchmark_scene(a.root, a.kind, a.bands, src, a.pretrain_epochs, fractions=a.fractions,
                                              **kw)}

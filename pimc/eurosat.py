@@ -34,7 +34,7 @@ IMAGE_DIRS = {
 }
 EXTENSIONS = {'rgb': ('.jpg', '.jpeg'), 'ms': ('.tif', '.tiff')}
 
-# %% ../nbs/05_eurosat.ipynb #602963db
+# %% ../nbs/05_eurosat.ipynb #3cdcfe70
 _STEM = re.compile(r'^(.*?)(?:_\d+)?$')
 
 def _class_of_stem(stem: str) -> str: return _STEM.match(stem).group(1)
@@ -104,7 +104,7 @@ def read_chip(path, # a EuroSAT .jpg or .tif chip
         raise DatasetFormatError(f"{path}: cannot read this EuroSAT MS chip as a GeoTIFF ({e}); the file is truncated or corrupt") from None
     return a.astype(np.float32) / get_sensor('eurosat_ms').scale
 
-# %% ../nbs/05_eurosat.ipynb #ab93ef9d
+# %% ../nbs/05_eurosat.ipynb #b2fcff38
 def _split_file(root: Path, image_dir: Path, split) -> Path:
     if split in ('train', 'val', 'test'):
         name, where = f'eurosat-{split}.txt', [root, image_dir, *image_dir.parents]
@@ -142,8 +142,8 @@ class EuroSAT:
             self.split_file = _split_file(self.root, self.image_dir, split)
             wanted = [Path(l.strip()).stem for l in self.split_file.read_text().splitlines() if l.strip()]
             if not wanted: raise DatasetFormatError(f"{self.split_file}: the split file lists no chips (expected one file name per line, e.g. AnnualCrop_1.jpg)")
-            have = {f.stem for f, _ in chips}
-            chips = [(f, c) for f, c in chips if f.stem in set(wanted)]
+            have, keep = {f.stem for f, _ in chips}, set(wanted)
+            chips = [(f, c) for f, c in chips if f.stem in keep]
             self.missing_from_split = [w for w in wanted if w not in have]
             if not chips:
                 raise DatasetNotFoundError(f"none of the {len(wanted)} chips listed in {self.split_file} is under {self.image_dir} "

@@ -24,7 +24,7 @@ __all__ = ['EUROSAT_RGB_REFLECTANCE', 'SCENE_METHODS', 'SceneData', 'eurosat_dat
            'band_statistics', 'augment_batch', 'set_stem_stride', 'SceneSettings', 'SceneRun', 'run_scene_method',
            'compare_scene_methods']
 
-# %% ../nbs/43_scene.ipynb #e6ddae15
+# %% ../nbs/43_scene.ipynb #f316ebed
 @dataclass
 class SceneData:
     "Scenes of a train/test split as arrays, with their band names."
@@ -58,21 +58,24 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
                  seed: int = 0, # random split and cap
                  progress: bool = True,
                  cache: bool = True, # RGB: read the chips through the decoded uint8 cache (`pimc.eurosat.chip_cache`)
+                 split_dir=None, # folder holding eurosat-{train,val,test}.txt (default: root; given: split 'official')
                 ) -> SceneData:
     "EuroSAT chips of one kind and band selection as a train/test `SceneData`."
     from pimc.eurosat import EuroSAT
     from pimc.errors import DatasetNotFoundError
     if split not in ('auto', 'official', 'random'): raise ValueError(f"split must be 'auto', 'official' or 'random' (got {split!r})")
-    notes = []
-    parts = None
+    notes, parts = [], None
+    if split_dir is not None: split = 'official'
+    where = lambda s: s if split_dir is None else Path(split_dir) / f'eurosat-{s}.txt'
     if split in ('auto', 'official'):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                parts = [EuroSAT(root, kind, bands, s) for s in ('train', 'test')]
-                try: parts.append(EuroSAT(root, kind, bands, 'val'))
+                parts = [EuroSAT(root, kind, bands, where(s)) for s in ('train', 'test')]
+                try: parts.append(EuroSAT(root, kind, bands, where('val')))
                 except DatasetNotFoundError: pass
-            notes.append(f"split lists in {root} ({', '.join(f'eurosat-{s}.txt' for s in ('train', 'test', 'val')[:len(parts)])})")
+            notes.append(f"split lists in {split_dir or root} "
+                         f"({', '.join(f'eurosat-{s}.txt' for s in ('train', 'test', 'val')[:len(parts)])})")
         except DatasetNotFoundError:
             if split == 'official': raise
     rng = np.random.default_rng(seed)
