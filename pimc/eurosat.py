@@ -34,7 +34,7 @@ IMAGE_DIRS = {
 }
 EXTENSIONS = {'rgb': ('.jpg', '.jpeg'), 'ms': ('.tif', '.tiff')}
 
-# %% ../nbs/05_eurosat.ipynb #3cdcfe70
+# %% ../nbs/05_eurosat.ipynb #08c5e201
 _STEM = re.compile(r'^(.*?)(?:_\d+)?$')
 
 def _class_of_stem(stem: str) -> str: return _STEM.match(stem).group(1)
@@ -57,7 +57,8 @@ def find_eurosat(root, # folder holding EuroSAT (any of the layouts above)
     "The folder of class folders under `root` and its (file, class name) chips, sorted by class then file name."
     if kind not in IMAGE_DIRS: raise ValueError(f"EuroSAT(kind=...): kind must be 'rgb' or 'ms' (got {kind!r})")
     root = Path(root)
-    if not root.is_dir(): raise DatasetNotFoundError(f"EuroSAT root {root} does not exist or is not a folder. {EUROSAT_SOURCE}")
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"EuroSAT root {root} does not exist or is not a folder. {EUROSAT_SOURCE}")
     strays = []
     for sub in IMAGE_DIRS[kind]:
         d = (root / sub) if sub != '.' else root
@@ -73,9 +74,10 @@ def find_eurosat(root, # folder holding EuroSAT (any of the layouts above)
                                    f"({', '.join(str(p) for p in strays[:5])}) are not EuroSAT classes; expected "
                                    f"class folders named {', '.join(EUROSAT_CLASSES)}. {EUROSAT_SOURCE}")
     looked = ', '.join(f"{sub}/<Class>/*{EXTENSIONS[kind][0]}" for sub in IMAGE_DIRS[kind])
-    raise DatasetNotFoundError(f"no EuroSAT {kind.upper()} chips under root {root}: looked for {looked}. {EUROSAT_SOURCE}")
+    raise DatasetNotFoundError(f"no EuroSAT {kind.upper()} chips under root {root}: looked for "
+                               f"{looked}. {EUROSAT_SOURCE}")
 
-# %% ../nbs/05_eurosat.ipynb #cb9dff81
+# %% ../nbs/05_eurosat.ipynb #af3d64a0
 def read_chip(path, # a EuroSAT .jpg or .tif chip
               kind: str = 'rgb', # 'rgb' or 'ms'
               band_idx: Sequence[int] | None = None, # stored band positions to read (default: all)
@@ -88,7 +90,8 @@ def read_chip(path, # a EuroSAT .jpg or .tif chip
         try:
             with Image.open(path) as im: im.load(); a = np.asarray(im.convert('RGB'))
         except Exception as e:
-            raise DatasetFormatError(f"{path}: cannot read this EuroSAT RGB chip as an image ({type(e).__name__}: {e}); the file is truncated or corrupt") from None
+            raise DatasetFormatError(f"{path}: cannot read this EuroSAT RGB chip as an image ({type(e).__name__}: "
+                                     f"{e}); the file is truncated or corrupt") from None
         a = a.transpose(2, 0, 1)
         return (a if band_idx is None else a[list(band_idx)]).astype(np.float32) / 255
     if kind != 'ms': raise ValueError(f"read_chip(kind=...): kind must be 'rgb' or 'ms' (got {kind!r})")
@@ -98,24 +101,29 @@ def read_chip(path, # a EuroSAT .jpg or .tif chip
     try:
         with rasterio.open(path) as src:
             if src.count != n:
-                raise DatasetFormatError(f"{path}: {src.count} bands, expected {n} (EuroSAT MS: {', '.join(get_sensor('eurosat_ms').bands)}, B8A last)")
+                raise DatasetFormatError(f"{path}: {src.count} bands, expected {n} (EuroSAT MS: "
+                                         f"{', '.join(get_sensor('eurosat_ms').bands)}, B8A last)")
             a = src.read([i + 1 for i in (range(n) if band_idx is None else band_idx)])
     except RasterioError as e:
-        raise DatasetFormatError(f"{path}: cannot read this EuroSAT MS chip as a GeoTIFF ({e}); the file is truncated or corrupt") from None
+        raise DatasetFormatError(f"{path}: cannot read this EuroSAT MS chip as a GeoTIFF ({e}); the file is "
+                                 "truncated or corrupt") from None
     return a.astype(np.float32) / get_sensor('eurosat_ms').scale
 
-# %% ../nbs/05_eurosat.ipynb #b2fcff38
+# %% ../nbs/05_eurosat.ipynb #4564fc7f
 def _split_file(root: Path, image_dir: Path, split) -> Path:
     if split in ('train', 'val', 'test'):
         name, where = f'eurosat-{split}.txt', [root, image_dir, *image_dir.parents]
         for d in where:
             if (d / name).is_file(): return d / name
             if d == root: break
-        raise DatasetNotFoundError(f"EuroSAT split file {name} not found in root {root} (nor in {image_dir}); {SPLIT_SOURCE}")
+        raise DatasetNotFoundError(f"EuroSAT split file {name} not found in root {root} (nor in "
+                                   f"{image_dir}); {SPLIT_SOURCE}")
     if isinstance(split, (str, Path)) and Path(split).suffix == '.txt':
-        if not Path(split).is_file(): raise DatasetNotFoundError(f"EuroSAT split file {split} does not exist (split={str(split)!r})")
+        if not Path(split).is_file():
+            raise DatasetNotFoundError(f"EuroSAT split file {split} does not exist (split={str(split)!r})")
         return Path(split)
-    raise ValueError(f"EuroSAT(split=...): split must be None, 'train', 'val', 'test' or the path of a .txt split file (got {split!r})")
+    raise ValueError("EuroSAT(split=...): split must be None, 'train', 'val', 'test' or the path of a .txt split "
+                     f"file (got {split!r})")
 
 class EuroSAT:
     "EuroSAT chips (RGB or 13-band MS) as {'image', 'label', 'path'} samples (torchgeo-style: `len`, indexing, `plot`)."
@@ -133,23 +141,29 @@ class EuroSAT:
         if isinstance(bands, str): bands = [bands]
         try: self.band_idx = list(range(len(full.bands))) if bands is None else [full.index(b) for b in bands]
         except KeyError as e: raise ValueError(f"EuroSAT(bands=...): {e.args[0]}") from None
-        if not self.band_idx: raise ValueError(f"EuroSAT(bands=...): give at least one band of {full.bands} (got {bands!r})")
+        if not self.band_idx:
+            raise ValueError(f"EuroSAT(bands=...): give at least one band of {full.bands} (got {bands!r})")
         sel = full if bands is None else full.select(bands)
-        self.sensor = Sensor(sel.name, sel.bands, 1.0, sel.roles, sel.description + ' (as returned: reflectance or 0-1, scale 1)')
+        self.sensor = Sensor(sel.name, sel.bands, 1.0, sel.roles,
+                             sel.description + ' (as returned: reflectance or 0-1, scale 1)')
         self.classes = self.CLASSES   # fixed ids: find_eurosat keeps only the EuroSAT class folders
         self.split, self.split_file, self.missing_from_split = split, None, []
         if split is not None:
             self.split_file = _split_file(self.root, self.image_dir, split)
             wanted = [Path(l.strip()).stem for l in self.split_file.read_text().splitlines() if l.strip()]
-            if not wanted: raise DatasetFormatError(f"{self.split_file}: the split file lists no chips (expected one file name per line, e.g. AnnualCrop_1.jpg)")
+            if not wanted:
+                raise DatasetFormatError(f"{self.split_file}: the split file lists no chips (expected one file name "
+                                         "per line, e.g. AnnualCrop_1.jpg)")
             have, keep = {f.stem for f, _ in chips}, set(wanted)
             chips = [(f, c) for f, c in chips if f.stem in keep]
             self.missing_from_split = [w for w in wanted if w not in have]
             if not chips:
-                raise DatasetNotFoundError(f"none of the {len(wanted)} chips listed in {self.split_file} is under {self.image_dir} "
+                raise DatasetNotFoundError(f"none of the {len(wanted)} chips listed in {self.split_file} is "
+                                           f"under {self.image_dir} "
                                            f"(first listed: {wanted[:3]}; first on disk: {sorted(have)[:3]})")
             if self.missing_from_split:
-                warnings.warn(f"EuroSAT split {self.split_file}: {len(self.missing_from_split)} of {len(wanted)} listed chips are not under "
+                warnings.warn(f"EuroSAT split {self.split_file}: {len(self.missing_from_split)} of {len(wanted)} "
+                              "listed chips are not under "
                               f"{self.image_dir} (e.g. {self.missing_from_split[:3]}); using the {len(chips)} present")
         self.paths = [f for f, _ in chips]
         self.targets = np.array([self.classes.index(c) for _, c in chips], np.int64)
@@ -164,17 +178,21 @@ class EuroSAT:
 
     def __getitem__(self, i: int) -> dict:
         "Sample `i`: {'image': float32 (C, H, W), 'label': int, 'path': str}."
-        if not isinstance(i, (int, np.integer)): raise TypeError(f"EuroSAT items are indexed by int (got {type(i).__name__})")
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"EuroSAT items are indexed by int (got {type(i).__name__})")
         if not -len(self) <= i < len(self): raise IndexError(f"EuroSAT index {i} out of range for {len(self)} chips")
-        s = {'image': read_chip(self.paths[i], self.kind, self.band_idx), 'label': int(self.targets[i]), 'path': str(self.paths[i])}
+        s = {'image': read_chip(self.paths[i], self.kind, self.band_idx), 'label': int(self.targets[i]),
+             'path': str(self.paths[i])}
         return self.transforms(s) if self.transforms else s
 
-# %% ../nbs/05_eurosat.ipynb #3d9b44e8
+# %% ../nbs/05_eurosat.ipynb #159715cf
 def _rgb(self: EuroSAT, x: np.ndarray) -> np.ndarray:
     "(H, W, 3) display image of a returned chip (MS: B04/B03/B02 reflectance 0-0.275, the EuroSAT RGB scaling)."
     s = self.sensor
     try: idx = [s.index(b) for b in ('red', 'green', 'blue')]
-    except KeyError: raise ValueError(f"EuroSAT.plot needs the red, green and blue bands; this dataset returns only {list(s.bands)}") from None
+    except KeyError:
+        raise ValueError("EuroSAT.plot needs the red, green and blue bands; this dataset returns "
+                         f"only {list(s.bands)}") from None
     img = x[idx].transpose(1, 2, 0)
     return np.clip(img if self.kind == 'rgb' else img / 0.275, 0, 1)
 
@@ -218,13 +236,15 @@ def _as_arrays(self: EuroSAT, idx: Sequence[int] | None = None, # which samples 
     X = np.empty((len(idx), *first.shape), np.float32); X[0] = first
     for n, k in enumerate(tqdm(idx[1:], desc=f'EuroSAT {self.kind}', disable=not progress, leave=False), 1):
         x = self[k]['image']
-        if x.shape != first.shape: raise DatasetFormatError(f"{self.paths[k]}: chip of shape {x.shape}, but {self.paths[idx[0]]} is {first.shape}; as_arrays needs one size")
+        if x.shape != first.shape:
+            raise DatasetFormatError(f"{self.paths[k]}: chip of shape {x.shape}, but {self.paths[idx[0]]} is "
+                                     f"{first.shape}; as_arrays needs one size")
         X[n] = x
     return X, self.targets[list(idx)]
 
 EuroSAT._rgb, EuroSAT.plot, EuroSAT.as_arrays = _rgb, _plot, _as_arrays
 
-# %% ../nbs/05_eurosat.ipynb #6e85cd99
+# %% ../nbs/05_eurosat.ipynb #b1bb062c
 FIXTURE_DIRS = {'torchgeo': {'ms': 'ds/images/remote_sensing/otherDatasets/sentinel_2/tif', 'rgb': '2750'},
                 'zenodo': {'ms': 'EuroSAT_MS', 'rgb': 'EuroSAT_RGB'}}  # layout -> kind -> folder of class folders
 # surface reflectance per band, EuroSAT order: B01 B02 B03 B04 B05 B06 B07 B08 B09 B10 B11 B12 B8A
@@ -258,18 +278,20 @@ def _fixture_rgb(ms: np.ndarray) -> np.ndarray:
 def make_eurosat(out, # folder to write the tree under (created)
                  n_per_class: int = 3, # chips per class
                  size: int = 64, # chip side in pixels (EuroSAT: 64)
-                 layout: str = 'torchgeo', # 'torchgeo' (DFKI EuroSAT.zip folders) or 'zenodo' (EuroSAT_MS/, EuroSAT_RGB/)
+                 # 'torchgeo' (DFKI EuroSAT.zip folders) or 'zenodo' (EuroSAT_MS/, EuroSAT_RGB/)
+                 layout: str = 'torchgeo',
                  classes: Sequence[str] = EUROSAT_CLASSES, # class folders to write
                  seed: int = 0, # seeds the imagery
                  rgb: bool = True, # also write the RGB JPEGs
                  splits: bool = True, # also write eurosat-{train,val,test}.txt (chip n goes to split (n - 1) % 3)
                  compress: str | None = 'lzw', # GeoTIFF compression
                 ) -> dict:
-    "Write a made-up EuroSAT tree in a real layout; returns {'ms': folder, 'rgb': folder or None, 'splits': {split: file}}."
+    "Write a made-up EuroSAT tree in a real layout; returns {'ms': folder, 'rgb': folder or None, 'splits': files}."
     import rasterio
     from rasterio.transform import Affine
     from PIL import Image
-    if layout not in FIXTURE_DIRS: raise ValueError(f"make_eurosat: layout must be one of {', '.join(FIXTURE_DIRS)} (got {layout!r})")
+    if layout not in FIXTURE_DIRS:
+        raise ValueError(f"make_eurosat: layout must be one of {', '.join(FIXTURE_DIRS)} (got {layout!r})")
     out, rng = Path(out), np.random.default_rng(seed)
     ms_dir, rgb_dir = out / FIXTURE_DIRS[layout]['ms'], out / FIXTURE_DIRS[layout]['rgb']
     lists = {'train': [], 'val': [], 'test': []}
@@ -277,7 +299,8 @@ def make_eurosat(out, # folder to write the tree under (created)
         for n in range(1, n_per_class + 1):
             x = _fixture_chip(cls, size, rng)
             f = ms_dir / cls / f'{cls}_{n}.tif'; f.parent.mkdir(parents=True, exist_ok=True)
-            prof = dict(driver='GTiff', dtype='uint16', count=13, height=size, width=size, crs=f'EPSG:{32631 + c_i % 5}',
+            prof = dict(driver='GTiff', dtype='uint16', count=13, height=size, width=size,
+                        crs=f'EPSG:{32631 + c_i % 5}',
                         transform=Affine(10, 0, 500_000 + 640 * n, 0, -10, 5_500_000 - 640 * c_i))
             if compress: prof['compress'] = compress
             with rasterio.open(f, 'w', **prof) as dst: dst.write(x)
@@ -317,7 +340,7 @@ def write_splits(root, # folder holding EuroSAT (any layout `find_eurosat` knows
         files[s].write_text(''.join(f'{x}\n' for x in sorted(names)))
     return files
 
-# %% ../nbs/05_eurosat.ipynb #16a55f45
+# %% ../nbs/05_eurosat.ipynb #2f2b6db1
 def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT.paths`)
                kind: str = 'rgb', # 'rgb' (only RGB chips are cached: uint8)
                cache_dir=None, # where the caches live (default: `$PIMC_CACHE` or ~/.cache/pimc, then eurosat/)
@@ -332,7 +355,8 @@ def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT
     h = hashlib.sha1()
     for p in paths:
         try: st = p.stat()
-        except FileNotFoundError: raise DatasetNotFoundError(f"EuroSAT chip {p} is missing (chip_cache). {EUROSAT_SOURCE}") from None
+        except FileNotFoundError:
+            raise DatasetNotFoundError(f"EuroSAT chip {p} is missing (chip_cache). {EUROSAT_SOURCE}") from None
         h.update(f"{p.resolve()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     if cache_dir is None:
         base = os.environ.get('PIMC_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'pimc'
@@ -350,8 +374,10 @@ def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT
                 try:
                     with Image.open(p) as im: x = np.asarray(im.convert('RGB')).transpose(2, 0, 1)
                 except Exception as e:
-                    raise DatasetFormatError(f"{p}: cannot read this EuroSAT RGB chip ({type(e).__name__}: {e})") from None
-                if x.shape != a.shape[1:]: raise DatasetFormatError(f"{p}: chip of shape {x.shape}, expected {a.shape[1:]} like {paths[0]}")
+                    raise DatasetFormatError(f"{p}: cannot read this EuroSAT RGB chip "
+                                             f"({type(e).__name__}: {e})") from None
+                if x.shape != a.shape[1:]:
+                    raise DatasetFormatError(f"{p}: chip of shape {x.shape}, expected {a.shape[1:]} like {paths[0]}")
                 a[i] = x
             a.flush(); del a
             os.replace(tmp, f)

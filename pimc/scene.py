@@ -24,7 +24,7 @@ __all__ = ['EUROSAT_RGB_REFLECTANCE', 'SCENE_METHODS', 'SceneData', 'eurosat_dat
            'band_statistics', 'augment_batch', 'set_stem_stride', 'SceneSettings', 'SceneRun', 'run_scene_method',
            'compare_scene_methods']
 
-# %% ../nbs/43_scene.ipynb #f316ebed
+# %% ../nbs/43_scene.ipynb #c0928b56
 @dataclass
 class SceneData:
     "Scenes of a train/test split as arrays, with their band names."
@@ -44,15 +44,20 @@ class SceneData:
         self.bands, self.class_names = tuple(self.bands), list(self.class_names)
         for p in ('train', 'test') + (('val',) if self.x_val is not None else ()):
             x = getattr(self, f'x_{p}')
-            if x.ndim != 4 or x.shape[1] != len(self.bands): raise ValueError(f"{self.name}: x_{p} must be (N, {len(self.bands)}, H, W) for bands {self.bands} (got {x.shape})")
+            if x.ndim != 4 or x.shape[1] != len(self.bands):
+                raise ValueError(f"{self.name}: x_{p} must be (N, {len(self.bands)}, H, W) for bands "
+                                 f"{self.bands} (got {x.shape})")
 
     n_classes = property(lambda self: len(self.class_names))
-    def __repr__(self): return f"SceneData({self.name}: {len(self.x_train)} train / {0 if self.x_val is None else len(self.x_val)} val / {len(self.x_test)} test scenes, {self.kind} bands {list(self.bands)}, {self.n_classes} classes)"
+    def __repr__(self):
+        return (f"SceneData({self.name}: {len(self.x_train)} train / {0 if self.x_val is None else len(self.x_val)} "
+            f"val / {len(self.x_test)} test scenes, {self.kind} bands {list(self.bands)}, {self.n_classes} classes)")
 
 def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_eurosat` knows)
                  kind: str = 'rgb', # 'rgb' (JPEG) or 'ms' (13-band GeoTIFF)
                  bands: Sequence[str] | None = None, # band names or roles, in the order wanted (default: all)
-                 split: str = 'auto', # 'official' (eurosat-train/test.txt), 'random', or 'auto' (official when the lists exist)
+                 # 'official' (eurosat-train/test.txt), 'random', or 'auto' (official when the lists exist)
+                 split: str = 'auto',
                  test_size: float = 0.2, # share of each class in the test set of a random split
                  max_per_class: int | None = None, # cap the chips read per class and split (None: all)
                  seed: int = 0, # random split and cap
@@ -63,7 +68,8 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
     "EuroSAT chips of one kind and band selection as a train/test `SceneData`."
     from pimc.eurosat import EuroSAT
     from pimc.errors import DatasetNotFoundError
-    if split not in ('auto', 'official', 'random'): raise ValueError(f"split must be 'auto', 'official' or 'random' (got {split!r})")
+    if split not in ('auto', 'official', 'random'):
+        raise ValueError(f"split must be 'auto', 'official' or 'random' (got {split!r})")
     notes, parts = [], None
     if split_dir is not None: split = 'official'
     where = lambda s: s if split_dir is None else Path(split_dir) / f'eurosat-{s}.txt'
@@ -90,19 +96,21 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
         tr, te = (np.sort(i) for i in parts)
         tr, te = cap(tr, ds.targets[tr]), cap(te, ds.targets[te])
         (xtr, ytr), (xte, yte) = ds.as_arrays(tr, progress), ds.as_arrays(te, progress); val = []
-        notes.append(f'stratified random split {round((1 - test_size) * 100)}/{round(test_size * 100)} (seed {seed}): no split lists in {root}')
+        notes.append(f'stratified random split {round((1 - test_size) * 100)}/{round(test_size * 100)} (seed {seed}): '
+                     f'no split lists in {root}')
     else:
         ds = parts[0]
         def arrays(p):
             idx = cap(np.arange(len(p)), p.targets)
-            if cache and kind == 'rgb' and not max_per_class: return np.asarray(p.cached(progress=progress)[idx], np.float32) / 255, p.targets[idx]
+            if cache and kind == 'rgb' and not max_per_class:
+                return np.asarray(p.cached(progress=progress)[idx], np.float32) / 255, p.targets[idx]
             return p.as_arrays(idx, progress)
         (xtr, ytr), (xte, yte), *val = (arrays(p) for p in parts)
     if max_per_class: notes.append(f'at most {max_per_class} chips per class and split (seed {seed})')
     xva, yva = val[0] if parts is not None and val else (None, None)
     return SceneData(xtr, ytr, xte, yte, ds.classes, ds.sensor.bands, kind, f'eurosat-{kind}', notes, xva, yva)
 
-# %% ../nbs/43_scene.ipynb #25701f41
+# %% ../nbs/43_scene.ipynb #2ee1219e
 EUROSAT_RGB_REFLECTANCE = 0.275  # EuroSAT RGB JPEGs: reflectance 0-0.275 (0-2750 x 1e-4) scaled to 0-255
 _RGB_NAMES = {'R': ('B04', 'B4', 'red', 'R'), 'G': ('B03', 'B3', 'green', 'G'), 'B': ('B02', 'B2', 'blue', 'B')}
 
@@ -120,19 +128,23 @@ def match_bands(x: np.ndarray, # (N, C, H, W) scenes
                 bands: Sequence[str], # their band names
                 wanted: Sequence[str], # the bands (in order) an image encoder was trained on
                 kind: str = 'ms', # 'rgb': JPEG values / 255, turned back into reflectance
-                mean: Sequence[float] | None = None, # per-band normalisation used in pretraining (encoder.meta['patch_mean'])
+                # per-band normalisation used in pretraining (encoder.meta['patch_mean'])
+                mean: Sequence[float] | None = None,
                 std: Sequence[float] | None = None,
                ) -> np.ndarray:
     "Scenes with the encoder's bands in its order, as reflectance, normalised like its pretraining patches."
     pos = [_band_position(b, bands) for b in wanted]
     missing = [b for b, p in zip(wanted, pos) if p is None]
-    if missing: raise KeyError(f"the image encoder was trained on bands {list(wanted)}; the scenes have {list(bands)} and lack {missing}")
+    if missing:
+        raise KeyError(f"the image encoder was trained on bands {list(wanted)}; the scenes have "
+                       f"{list(bands)} and lack {missing}")
     out = np.asarray(x, np.float32)[:, pos]
     if kind == 'rgb': out = out * EUROSAT_RGB_REFLECTANCE
-    if mean is not None: out = (out - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
+    if mean is not None:
+        out = (out - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
     return out
 
-# %% ../nbs/43_scene.ipynb #476369b8
+# %% ../nbs/43_scene.ipynb #bbeace70
 class SceneClassifier(nn.Module):
     "Per-band standardisation + image encoder backbone (global pooling) + dropout + linear head."
     def __init__(self, backbone: nn.Module, n_classes: int, dropout: float = 0.2):
@@ -299,7 +311,8 @@ def run_scene_method(method: str, # a key of SCENE_METHODS
                      **options, # the method's options (e.g. scale='standardize' for the pimc-* ones)
                     ) -> tuple[ClassReport, dict]:
     "Train one scene classifier and evaluate it on the test scenes: (report, info)."
-    if method not in SCENE_METHODS: raise ValueError(f"method must be one of {', '.join(SCENE_METHODS)} (got {method!r})")
+    if method not in SCENE_METHODS:
+        raise ValueError(f"method must be one of {', '.join(SCENE_METHODS)} (got {method!r})")
     if needs_encoder(method) and encoder is None:
         raise ValueError(f"method {method!r} needs a pretrained image encoder "
                          "(encoder=Run, Encoder or checkpoint path)")

@@ -197,3 +197,21 @@ def test_pretrain_on_a_real_sample_by_name(tmp_path, samples, name, folder, n_pa
     assert run.info["source"].startswith(f"{name} sample ({folder})") and run.rp_encoder.meta["indices"] == indices
     if n_pairs: assert run.info["n_pairs"] == n_pairs
     else: assert run.info["source"].endswith("columns < 50") and run.info["n_pairs"] < 101 * 100 // 8   # left half
+
+
+def test_variant_pairs_over_cubes_of_different_lengths():
+    "The synthetic corpus has patches of 38-61 dates: level-aware images are made per series length, pair by pair."
+    import warnings
+    from pimc.benchmarks import variant_pairs
+    from pimc.pairs import PixelPatchPairs
+    from pimc.recurrence import series_images
+    from pimc.sources import source_pairs
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        cubes, kw = source_pairs('synthetic', n_pixels=16, seed=0)
+        pairs = PixelPatchPairs(cubes, rp_size=16, patch_size=5, normalize=None, groups=5, seed=0, **kw)
+    assert len({c.shape[0] for c in cubes}) > 1
+    tp = variant_pairs(pairs, 'rp+level')
+    for i in (0, len(pairs) - 1):
+        ref = series_images(pairs.series(i)[None], 'rp+level', 16)[0]
+        assert np.allclose(np.asarray(tp.data['rp'][i]), np.asarray(ref))
