@@ -23,6 +23,12 @@ pip_install() {   # quiet, no .pyc compilation (most of the time of a torch inst
 }
 pip_install "$TORCH"
 pip_install "$whl[experiments]"
+if [ ! -x "$tmp/venv/bin/pimc" ]; then   # seen once on a busy machine: pip said nothing, yet no console script
+  echo "wheel check: no pimc command after installing $(basename "$whl"); pip's log and a second try:"
+  tail -20 "$tmp/pip.log"; "$tmp/venv/bin/pip" show -f pimc | tail -5 || true
+  pip_install --force-reinstall --no-deps "$whl"
+  [ -x "$tmp/venv/bin/pimc" ] || { echo "wheel check: still no pimc command in $tmp/venv/bin"; exit 1; }
+fi
 t1=$(date +%s)
 cd "$tmp"   # nothing of the checkout is importable from here
 env -u PYTHONPATH PIMC_CACHE="$tmp/cache" "$tmp/venv/bin/pimc" notebooks
