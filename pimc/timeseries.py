@@ -13,7 +13,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['FilledSeries', 'date_numbers', 'fill_gaps']
 
-# %% ../nbs/01_timeseries.ipynb #68cea1c3
+# %% ../nbs/01_timeseries.ipynb #76194374
 class FilledSeries(NamedTuple):
     "Gap-filled series, the original validity mask, and the pixels that had no valid date."
     values: np.ndarray  # (..., T) filled; NaN only where `empty`
