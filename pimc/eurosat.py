@@ -340,7 +340,7 @@ def write_splits(root, # folder holding EuroSAT (any layout `find_eurosat` knows
         files[s].write_text(''.join(f'{x}\n' for x in sorted(names)))
     return files
 
-# %% ../nbs/05_eurosat.ipynb #2f2b6db1
+# %% ../nbs/05_eurosat.ipynb #63dc526f
 def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT.paths`)
                kind: str = 'rgb', # 'rgb' (only RGB chips are cached: uint8)
                cache_dir=None, # where the caches live (default: `$PIMC_CACHE` or ~/.cache/pimc, then eurosat/)
@@ -359,8 +359,8 @@ def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT
             raise DatasetNotFoundError(f"EuroSAT chip {p} is missing (chip_cache). {EUROSAT_SOURCE}") from None
         h.update(f"{p.resolve()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     if cache_dir is None:
-        base = os.environ.get('PIMC_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'pimc'
-        cache_dir = Path(base).expanduser() / 'eurosat'
+        from pimc.synthetic import cache_dir as cache_root           # the one cache root of pimc
+        cache_dir = cache_root() / 'eurosat'
     cache_dir = Path(cache_dir); cache_dir.mkdir(parents=True, exist_ok=True)
     f = cache_dir / f'rgb-{len(paths)}-{h.hexdigest()[:16]}.npy'
     with FileLock(str(f) + '.lock'):
