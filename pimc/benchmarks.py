@@ -445,7 +445,7 @@ def loader_speed(x, # (N, C, H, W) chips (a memmap or an array)
         xb = torch.as_tensor(np.asarray(x[b], np.float32)); augment_batch(xb, g)
     return batches * batch_size / (time.perf_counter() - t0)
 
-# %% ../nbs/46_benchmarks.ipynb #6a36f41d
+# %% ../nbs/46_benchmarks.ipynb #12e3c020
 def benchmark_eurosat(root, # folder holding EuroSAT RGB
                       methods: Sequence = ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn',
                                            'pimc-finetune'), # method specs (`pimc.fit.method_specs`; a spec's
@@ -475,12 +475,15 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                                 f"scene-split --root {root}`")
     load_s = time.time() - t0
     specs, encoders = method_specs(methods), {}
-    def encoder(spec):                                 # (encoder, pairs, corpus, patch size) of a pimc-* spec
+    def encoder(spec):                                 # (encoder, pairs, corpus, patch size, epochs) of a pimc-* spec
         c, ps = spec.pop('corpus', corpus), int(spec.pop('patch_size', patch_size))
-        if not needs_encoder(spec['method']): return None, None, '', None
-        if 'encoder' in spec: return spec['encoder'], None, c, ps
-        if (c, ps) not in encoders: encoders[c, ps] = pretrain_rgb_encoder(c, ps, pretrain_epochs, threads=threads)
-        return (*encoders[c, ps], c, ps)
+        ep, npx = int(spec.pop('pretrain_epochs', pretrain_epochs)), spec.pop('n_pixels', None)
+        npx = None if npx in (None, 'None', '') else int(npx)                # a smaller corpus: pixels per cube
+        if not needs_encoder(spec['method']): return None, None, '', None, None
+        if 'encoder' in spec: return spec['encoder'], None, c, ps, None
+        if (c, ps, ep, npx) not in encoders:
+            encoders[c, ps, ep, npx] = pretrain_rgb_encoder(c, ps, ep, n_pixels=npx, threads=threads)
+        return (*encoders[c, ps, ep, npx], c, ps, ep)
     runs = [(s, *encoder(s)) for s in specs]
     speed = loader_speed(data.x_train)
     if progress:
@@ -490,12 +493,12 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
     for frac in fractions:
         for seed in (seeds if frac < 1 else seeds[:1]):
             st = SceneSettings(epochs=epochs, min_steps=min_steps, val_max=val_max)
-            for spec, enc, n_pairs, c, ps in runs:
+            for spec, enc, n_pairs, c, ps, ep in runs:
                 with torch_threads(threads):
                     df, r = compare_scene_methods(data, [dict(spec, encoder=enc)], None, [frac], st, seed,
                                                   progress=progress)
                 df = df.assign(loader_chips_per_s=round(speed, 1), corpus=c, patch_size=ps, pretrain_pairs=n_pairs,
-                               pretrain_epochs=pretrain_epochs if enc is not None else None)
+                               pretrain_epochs=ep)
                 with FileLock(str(out / 'scene_eurosat_runs.csv.lock')):
                     f = out / 'scene_eurosat_runs.csv'
                     old = pd.read_csv(f) if f.exists() else None
@@ -506,9 +509,10 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                 frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/46_benchmarks.ipynb #2a15d6e4
+# %% ../nbs/46_benchmarks.ipynb #1031b707
 def _scene_notes(runs) -> list[str]:
     "Protocol and timing lines of a scene run table (split, epochs, encoders, chips/s, input share)."
+    import pandas as pd
     net = runs[runs.epochs.notna()]
     full = net[net.label_fraction == runs.label_fraction.max()]
     seeds = runs.groupby('label_fraction').seed.nunique()
@@ -518,11 +522,11 @@ def _scene_notes(runs) -> list[str]:
            "(smaller fractions: "
            "at least the steps of `min_steps`); the epoch with the lowest val loss is kept; test is predicted once."]
     enc = runs[runs.corpus.notna() & (runs.corpus != '')] if 'corpus' in runs else runs.iloc[:0]
-    for (c, ps), d in enc.groupby(['corpus', 'patch_size']):
-        pairs, ep = d.pretrain_pairs.dropna(), d.pretrain_epochs.dropna() if 'pretrain_epochs' in d else d.iloc[:0, 0]
+    if 'pretrain_epochs' not in enc: enc = enc.assign(pretrain_epochs=np.nan)
+    for (c, ps, n, ep), d in enc.groupby(['corpus', 'patch_size', 'pretrain_pairs', 'pretrain_epochs'], dropna=False):
         out.append(f"PIMC RGB encoder, corpus {c!r} ({', '.join(map(str, RGB_CORPORA.get(c, ())))}): "
-                   f"{int(pairs.iloc[0]) if len(pairs) else '?'} pairs, patch {int(ps)} px, "
-                   f"{int(ep.iloc[0]) if len(ep) else '?'} pretraining epochs ({', '.join(sorted(set(d.method)))}).")
+                   f"{'?' if pd.isna(n) else int(n)} pairs, patch {int(ps)} px, "
+                   f"{'?' if pd.isna(ep) else int(ep)} pretraining epochs ({', '.join(sorted(set(d.method)))}).")
     if 'train_chips_per_s' in runs and net.train_chips_per_s.notna().any():
         sp = net.groupby('method').agg(chips=('train_chips_per_s', 'median'), share=('input_share', 'median'))
         out.append(f"Input: decoded uint8 cache, loader {runs.loader_chips_per_s.median():.0f} chips/s; training step "

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['DEVICES', 'resolve_device', 'torch_threads', 'predict', 'predict_classes', 'model_features', 'recalibrate_bn',
-           'fit_network', 'linear_probe', 'label_fraction', 'match_indices', 'RPSetup', 'needs_encoder', 'rp_setup',
-           'from_encoder', 'Outcome', 'method_specs', 'check_methods', 'compare']
+           'fit_network', 'linear_probe', 'probe_head', 'label_fraction', 'match_indices', 'RPSetup', 'needs_encoder',
+           'rp_setup', 'from_encoder', 'Outcome', 'method_specs', 'check_methods', 'compare']
 
 # %% ../nbs/12_fit.ipynb #77ac5432
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -108,7 +108,7 @@ def recalibrate_bn(model: nn.Module, # network with BatchNorm layers
     model.train(was)
     return model
 
-# %% ../nbs/12_fit.ipynb #712e1d67
+# %% ../nbs/12_fit.ipynb #b0d481ac
 def fit_network(model: nn.Module, # network whose forward takes the `inputs` in order
                 inputs, # a tensor or a list of tensors, N samples each (e.g. [images, stats])
                 targets, # (N,) integer labels for 'cross_entropy', or (N, ...) float targets for 'mse'
@@ -124,7 +124,9 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
                 progress: bool = False, # tqdm bar over epochs (with the last loss)
                 device=None, # where to train: None (where the model is), 'cpu', 'cuda', 'auto' (see `resolve_device`)
                 min_steps: int = 0, # train at least this many steps (more epochs on small training sets)
-                val=None, # (inputs, targets) held out: keep the weights of the epoch with the lowest validation loss
+                # (inputs, targets) held out: keep the weights of the epoch with the lowest validation loss, checked
+                # about `epochs` times (every k-th epoch when `min_steps` makes the epochs k times as many)
+                val=None,
                 augment=None, # augment(batch of the first input, generator) -> batch, applied to each training batch
                 # recalibrate batch norm on at most this many training samples (None: all)
                 bn_samples: int | None = None,
@@ -148,7 +150,8 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
     if bb is not None and not freeze: groups.append({'params': list(bb.parameters()), 'lr': encoder_lr or lr})
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     batch_size = min(batch_size, n)
-    epochs = max(epochs, math.ceil(min_steps / (n // batch_size)))
+    asked, epochs = epochs, max(epochs, math.ceil(min_steps / (n // batch_size)))
+    check_every = max(1, epochs // max(asked, 1))          # val costs what `epochs` checks cost, however small n is
     steps = epochs * (n // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [gr['lr'] for gr in groups], total_steps=steps, pct_start=0.2)
     w = None
@@ -180,7 +183,7 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
             opt.zero_grad(set_to_none=True); l.backward(); opt.step(); sched.step()
             timing[0] += t1 - t0; timing[1] += time.perf_counter() - t0; timing[2] += len(b)
         if progress: bar.set_postfix(loss=f'{float(l.detach()):.4f}')
-        if val is not None:
+        if val is not None and ((ep + 1) % check_every == 0 or ep + 1 == epochs):
             if not freeze: recalibrate_bn(model, bn_xs, batch_size=max(batch_size, 256))
             v = val_loss()
             if v < best[0]: best = (v, copy.deepcopy(model.state_dict()), ep + 1)
@@ -193,18 +196,42 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
     if not freeze: recalibrate_bn(model, bn_xs, batch_size=max(batch_size, 256))
     return model.eval()
 
-# %% ../nbs/12_fit.ipynb #36ef0a79
+# %% ../nbs/12_fit.ipynb #3fb99b6d
+def _probe(f, y, C):
+    "The fitted probe: scikit-learn's StandardScaler + LogisticRegression pipeline."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(f, y)
+
 def linear_probe(f_train: np.ndarray, # (N, D) frozen features of the training samples
                  y_train: np.ndarray, # (N,) labels
                  f_test: np.ndarray, # (M, D) features of the test samples
                  C: float = 1.0, # inverse L2 regularisation of the logistic regression
                 ) -> np.ndarray:
     "Predictions of a multinomial logistic regression (scikit-learn) on standardised frozen features."
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-    return clf.fit(f_train, y_train).predict(f_test)
+    return _probe(f_train, y_train, C).predict(f_test)
+
+# %% ../nbs/12_fit.ipynb #3a7eb970
+@torch.no_grad()
+def probe_head(model: nn.Module, # a task model with `features` and a linear `head` (e.g. `SceneClassifier`)
+               inputs, # its training inputs
+               targets, # (N,) integer labels (head rows); a class without samples gets a low bias
+               C: float = 1.0, # inverse L2 regularisation of the probe
+              ) -> nn.Module:
+    "The model with its head set to the linear probe on its frozen features: the 'LP' of LP-FT (Kumar et al. 2022)."
+    head = getattr(model, 'head', None)
+    if not isinstance(head, nn.Linear): raise ValueError(f"probe_head needs a model with an nn.Linear `head` "
+                                                         f"(got {type(head).__name__})")
+    f, y = model_features(model, inputs), np.asarray(targets)
+    clf = _probe(f, y, C); sc, lr = clf[0], clf[-1]
+    coef, icpt = lr.coef_, lr.intercept_
+    if len(lr.classes_) == 2: coef, icpt = np.vstack([-coef, coef]) / 2, np.r_[-icpt, icpt] / 2   # one logit → two
+    coef = coef / sc.scale_                                             # the scaler folded into the weights
+    w = np.zeros((head.out_features, f.shape[1])); b = np.full(head.out_features, icpt.min() - 10.0)
+    w[lr.classes_], b[lr.classes_] = coef, icpt - coef @ sc.mean_
+    head.weight.copy_(torch.as_tensor(w)); head.bias.copy_(torch.as_tensor(b))
+    return model
 
 # %% ../nbs/12_fit.ipynb #f061fd27
 def label_fraction(y, # (N,) labels of the training set
