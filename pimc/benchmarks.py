@@ -646,16 +646,10 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
                        bold_best={'OA_mean': 'max', 'macro_F1_mean': 'max'})
     return res
 
-# %% ../nbs/46_benchmarks.ipynb #e5e5b2b0
+# %% ../nbs/46_benchmarks.ipynb #8e1bc548
 def _scene_specs(methods):
-    "CLI method names, 'name:key=value,...' for options (the label is the whole string)."
-    if not methods: return ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn', 'pimc-finetune')
-    out = []
-    for m in methods:
-        name, _, opts = m.partition(':')
-        out.append({'method': name, **dict(o.split('=', 1) for o in opts.split(',') if o),
-                    **({'label': m} if opts else {})})
-    return out
+    "The CLI's scene methods ('name:key=value,...' for options, see `pimc.fit.method_specs`), or all of them."
+    return methods or ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn', 'pimc-finetune')
 
 def main(argv: Sequence[str] | None = None) -> int:
     "`python -m pimc.benchmarks TASK [options]`: regenerate result tables on the real samples."

@@ -302,7 +302,7 @@ def from_encoder(cls, # a task model class whose first argument is a backbone an
     with torch.no_grad(): m.mean.copy_(encoder.mean); m.std.copy_(encoder.std)
     return m
 
-# %% ../nbs/12_fit.ipynb #ba163123
+# %% ../nbs/12_fit.ipynb #f8b3e75b
 class Outcome(NamedTuple):
     "One method's run on one split, as a task's `one` function returns it to `compare`."
     name: str  # the row label (method and options)
@@ -311,12 +311,17 @@ class Outcome(NamedTuple):
     seconds: float  # time taken
     summary: str = ''  # one line for the progress print
 
-def method_specs(methods: Sequence, # names, (name, {options}) pairs, or dicts with a 'method' key
+def method_specs(methods: Sequence, # names ('name:key=value,...' too), (name, {options}) pairs, or dicts with 'method'
                 ) -> list[dict]:
     "Every method spec as a dict {'method': name, **options}."
     out = []
     for spec in methods:
-        if isinstance(spec, str): spec = {'method': spec}
+        if isinstance(spec, str):                          # 'name' or 'name:key=value,...' (labelled by the whole string)
+            name, _, opts = spec.partition(':'); pairs = [o.split('=', 1) for o in opts.split(',') if o]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError(f"method {spec!r}: options are key=value pairs after the name, e.g. 'pimc-finetune:"
+                                 "head=random,lr_ratio=1'")
+            spec = {'method': name, **dict(pairs), **({'label': spec} if opts else {})}
         elif isinstance(spec, (tuple, list)): spec = {'method': spec[0], **(spec[1] if len(spec) > 1 else {})}
         elif not isinstance(spec, dict) or 'method' not in spec:
             raise TypeError(f"a method is a name, a (name, options) pair or a dict with a 'method' key (got {spec!r})")

@@ -144,7 +144,7 @@ def match_bands(x: np.ndarray, # (N, C, H, W) scenes
         out = (out - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
     return out
 
-# %% ../nbs/43_scene.ipynb #4bdf30b4
+# %% ../nbs/43_scene.ipynb #7cd14cd3
 class SceneClassifier(nn.Module):
     "Per-band standardisation + image encoder backbone (global pooling) + dropout + linear head."
     def __init__(self, backbone: nn.Module, n_classes: int, dropout: float = 0.2):
@@ -212,7 +212,7 @@ class SceneSettings:
     bn_samples: int | None = 4096  # batch-norm recalibration on at most this many training chips
     min_steps: int = 0  # train at least this many steps (more epochs on small label fractions)
     val_max: int | None = 2000  # choose the epoch on at most this many val chips (stratified sample; None: all)
-    finetune_lr_ratio: float = 0.3
+    finetune_lr_ratio: float = 0.3  # 'pimc-finetune': the encoder's learning rate / the head's (option lr_ratio=)
     probe_C: float = 1.0
     device: str = 'cpu'  # where the networks train (see `pimc.fit.resolve_device`)
 
@@ -302,7 +302,8 @@ def _pimc_finetune(r: SceneRun):
         keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(r.seed))[:r.settings.bn_samples or len(x)]
         probe_head(recalibrate_bn(m, x[keep]), x, r.y_train, r.settings.probe_C)
     r.info['head'] = head
-    m = r.fit(m, xtr, x_val=xva, encoder_lr=r.settings.lr * r.settings.finetune_lr_ratio)
+    ratio = float(r.options.get('lr_ratio', r.settings.finetune_lr_ratio))
+    m = r.fit(m, xtr, x_val=xva, encoder_lr=r.settings.lr * ratio)
     return predict_classes(m, torch.as_tensor(xte))
 
 SCENE_METHODS = {'band-stats': _band_stats, 'cnn-scratch': _cnn_scratch, 'resnet-scratch': _resnet_scratch,

@@ -61,3 +61,22 @@ def test_real_pipeline_20_per_class(tmp_path):
     tab = scene_report(tmp_path / 'out')
     assert all((tmp_path / 'out' / f'scene_eurosat_{k}.png').is_file() for k in ('confusion', 'fractions'))
     assert len(tab) == 2 and time.time() - t0 < 180   # ~15 s on a 2-core CPU (27 000 files listed once per split)
+
+
+@pytest.mark.skipif(not (REAL / 'EuroSAT_RGB').is_dir(), reason='the real EuroSAT RGB set is not here')
+def test_corpus_size_spec_pretrains_its_own_encoder(tmp_path, monkeypatch):
+    "A spec's n_pixels= / pretrain_epochs= pretrain a smaller-corpus encoder; the row says its pairs and epochs."
+    from pimc.benchmarks import benchmark_eurosat, scene_report
+    monkeypatch.setenv('PIMC_CACHE', str(tmp_path / 'cache'))             # the encoders: not in the user's cache
+    root = tmp_path / 'eurosat'; root.mkdir()
+    (root / 'EuroSAT_RGB').symlink_to(REAL / 'EuroSAT_RGB', target_is_directory=True)
+    write_splits(root)
+    specs = ('pimc-probe:n_pixels=150,pretrain_epochs=2', 'pimc-finetune:n_pixels=150,pretrain_epochs=2')
+    df = benchmark_eurosat(root, specs,
+                           fractions=(1.0,), seeds=(0,), epochs=1, min_steps=0, max_per_class=10,
+                           out=tmp_path / 'out', progress=False)
+    assert len(list((tmp_path / 'cache' / 'pretrain').glob('rgb-*'))) == 1    # one encoder, shared by both rows
+    pairs = df.pretrain_pairs.unique()
+    assert len(pairs) == 1 and 150 < pairs[0] < 300 and (df.pretrain_epochs == 2).all()  # 2 cubes, 150 px at most
+    notes = (tmp_path / 'out' / 'scene_eurosat.md').read_text() if scene_report(tmp_path / 'out') is not None else ''
+    assert f"{int(pairs[0])} pairs, patch 9 px, 2 pretraining epochs" in notes
