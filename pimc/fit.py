@@ -108,7 +108,7 @@ def recalibrate_bn(model: nn.Module, # network with BatchNorm layers
     model.train(was)
     return model
 
-# %% ../nbs/12_fit.ipynb #b0d481ac
+# %% ../nbs/12_fit.ipynb #83b0bf55
 def fit_network(model: nn.Module, # network whose forward takes the `inputs` in order
                 inputs, # a tensor or a list of tensors, N samples each (e.g. [images, stats])
                 targets, # (N,) integer labels for 'cross_entropy', or (N, ...) float targets for 'mse'
@@ -127,12 +127,16 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
                 # (inputs, targets) held out: keep the weights of the epoch with the lowest validation loss, checked
                 # about `epochs` times (every k-th epoch when `min_steps` makes the epochs k times as many)
                 val=None,
+                val_metric: str = 'loss', # what picks the epoch: 'loss' (lowest) or 'accuracy' (highest; 'cross_entropy')
                 augment=None, # augment(batch of the first input, generator) -> batch, applied to each training batch
                 # recalibrate batch norm on at most this many training samples (None: all)
                 bn_samples: int | None = None,
                ) -> nn.Module:
     "Train a network (AdamW, one-cycle, drop last partial batch, recalibrate BN); in eval mode, with `.fit_timing`."
     if loss not in ('cross_entropy', 'mse'): raise ValueError(f"loss must be 'cross_entropy' or 'mse' (got {loss!r})")
+    if val_metric not in ('loss', 'accuracy') or (val_metric == 'accuracy' and loss != 'cross_entropy'):
+        raise ValueError(f"val_metric must be 'loss', or 'accuracy' with loss='cross_entropy' (got {val_metric!r} "
+                         f"with loss={loss!r})")
     xs = _tensors(inputs)
     y = torch.as_tensor(np.asarray(targets), dtype=torch.int64 if loss == 'cross_entropy' else torch.float32)
     n = len(y)
@@ -162,8 +166,9 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
     from tqdm.auto import tqdm
     if val is not None:
         vx, vy = _tensors(val[0]), torch.as_tensor(np.asarray(val[1]), dtype=y.dtype)
-        def val_loss():
+        def val_loss():                                    # what is minimised: the loss, or minus the accuracy
             out = predict(model, vx, 1024)
+            if val_metric == 'accuracy': return -float((out.argmax(1) == vy).float().mean())
             return float(crit(out, vy)) if loss == 'mse' else float(F.cross_entropy(out, vy))
         best = (val_loss(), copy.deepcopy(model.state_dict()), 0)
     model.train()

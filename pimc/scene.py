@@ -144,7 +144,7 @@ def match_bands(x: np.ndarray, # (N, C, H, W) scenes
         out = (out - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
     return out
 
-# %% ../nbs/43_scene.ipynb #7cd14cd3
+# %% ../nbs/43_scene.ipynb #eb31f634
 class SceneClassifier(nn.Module):
     "Per-band standardisation + image encoder backbone (global pooling) + dropout + linear head."
     def __init__(self, backbone: nn.Module, n_classes: int, dropout: float = 0.2):
@@ -212,6 +212,7 @@ class SceneSettings:
     bn_samples: int | None = 4096  # batch-norm recalibration on at most this many training chips
     min_steps: int = 0  # train at least this many steps (more epochs on small label fractions)
     val_max: int | None = 2000  # choose the epoch on at most this many val chips (stratified sample; None: all)
+    val_metric: str = 'loss'  # the epoch kept: lowest val 'loss' or highest val 'accuracy' (option val_metric=)
     finetune_lr_ratio: float = 0.3  # 'pimc-finetune': the encoder's learning rate / the head's (option lr_ratio=)
     probe_C: float = 1.0
     device: str = 'cpu'  # where the networks train (see `pimc.fit.resolve_device`)
@@ -244,7 +245,8 @@ class SceneRun:
         m = fit_network(model, torch.as_tensor(x), self.y_train, epochs=st.epochs, lr=st.lr,
                         batch_size=st.batch_size, weight_decay=st.weight_decay, seed=self.seed,
                         progress=self.progress, device=st.device, val=val, bn_samples=st.bn_samples,
-                        augment=augment_batch if st.augment else None, min_steps=st.min_steps, **kw)
+                        augment=augment_batch if st.augment else None, min_steps=st.min_steps,
+                        val_metric=self.options.get('val_metric', st.val_metric), **kw)
         self.info.update(m.fit_timing, best_epoch=getattr(m, 'best_epoch', None))
         return m
 
