@@ -509,18 +509,20 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                 frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/46_benchmarks.ipynb #1031b707
+# %% ../nbs/46_benchmarks.ipynb #ee151d02
 def _scene_notes(runs) -> list[str]:
     "Protocol and timing lines of a scene run table (split, epochs, encoders, chips/s, input share)."
     import pandas as pd
     net = runs[runs.epochs.notna()]
     full = net[net.label_fraction == runs.label_fraction.max()]
     seeds = runs.groupby('label_fraction').seed.nunique()
+    steps = (net.epochs * (net.n_train // 64)).groupby(net.label_fraction).min()   # optimiser steps (batch 64)
     out = [f"Fixed stratified seeded 60/20/20 split ({int(runs.n_test.iloc[0])} test chips); label fractions of the "
            f"training split, seeds per fraction: {', '.join(f'{f:g}: {n}' for f, n in seeds.items())}. Networks: "
-           f"epochs at {runs.label_fraction.max():.0%} of the labels: {sorted(set(full.epochs.astype(int)))} "
-           "(smaller fractions: "
-           "at least the steps of `min_steps`); the epoch with the lowest val loss is kept; test is predicted once."]
+           f"epochs at {runs.label_fraction.max():.0%} of the labels: {sorted(set(full.epochs.astype(int)))}; "
+           f"optimiser steps (batch 64) per fraction: {', '.join(f'{f:g}: {int(n)}' for f, n in steps.items())} "
+           "(small fractions run more epochs, val is checked as often as at 100 %); the epoch with the lowest val "
+           "loss is kept (`val_metric=accuracy` rows: the highest val accuracy); test is predicted once."]
     enc = runs[runs.corpus.notna() & (runs.corpus != '')] if 'corpus' in runs else runs.iloc[:0]
     if 'pretrain_epochs' not in enc: enc = enc.assign(pretrain_epochs=np.nan)
     for (c, ps, n, ep), d in enc.groupby(['corpus', 'patch_size', 'pretrain_pairs', 'pretrain_epochs'], dropna=False):
@@ -528,7 +530,8 @@ def _scene_notes(runs) -> list[str]:
                    f"{'?' if pd.isna(n) else int(n)} pairs, patch {int(ps)} px, "
                    f"{'?' if pd.isna(ep) else int(ep)} pretraining epochs ({', '.join(sorted(set(d.method)))}).")
     if 'train_chips_per_s' in runs and net.train_chips_per_s.notna().any():
-        sp = net.groupby('method').agg(chips=('train_chips_per_s', 'median'), share=('input_share', 'median'))
+        sp = net.groupby(net.method.str.split(':').str[0]).agg(chips=('train_chips_per_s', 'median'),  # variants too
+                                                              share=('input_share', 'median'))
         out.append(f"Input: decoded uint8 cache, loader {runs.loader_chips_per_s.median():.0f} chips/s; training step "
                    + '; '.join(f"{m} {r.chips:.0f} chips/s, input {r.share:.1%} of a step" for m, r in sp.iterrows())
                    + " (1 torch thread, shared 2-core CPU).")
@@ -564,16 +567,46 @@ def scene_report(out='results', # folder holding scene_eurosat_runs.csv (from `b
     fig = Figure(figsize=(6.4, 5.6)); rep.plot(ax=fig.add_subplot(1, 1, 1)); fig.tight_layout()
     fig.savefig(out / 'scene_eurosat_confusion.png', dpi=90)
     fig = Figure(figsize=(8, 4.2)); ax = fig.add_subplot(1, 1, 1)
-    for m in order:
+    for m in (m for m in order if ':' not in m):           # the methods; their variants are in the ablation table
         d = tab[tab.method == m].sort_values('label_fraction')
-        ax.errorbar(d.label_fraction * 100, d.OA * 100, yerr=d.OA_std.fillna(0) * 100, marker='o', capsize=3, label=m,
-                    ls='-' if ':' not in m else ':')
+        ax.errorbar(d.label_fraction * 100, d.OA * 100, yerr=d.OA_std.fillna(0) * 100, marker='o', capsize=3, label=m)
     ax.set_xscale('log'); ax.set_xlabel('labels used (% of the training split)'); ax.set_ylabel('test OA (%)')
     ax.set_xticks([1, 10, 100], ['1 %', '10 %', '100 %'])
     ax.set_title('EuroSAT RGB: test accuracy vs label fraction (mean ± std over seeds)', fontsize=9)
     ax.grid(alpha=.3); ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5)); fig.tight_layout()
     fig.savefig(out / 'scene_eurosat_fractions.png', dpi=90)
+    abl = _scene_ablation(runs)
+    if abl is not None:
+        write_results(abl, out / 'scene_eurosat_ablation', 'EuroSAT RGB ablations: one change at a time (seed 0)',
+                      ["Test OA of each variant beside its plain method, on the same seed-0 label subset; Δ: variant "
+                       "minus plain method. cnn-scratch is the same network from random weights. Options: head=random "
+                       "(fine-tune from a random head, not the probe), lr_ratio (encoder / head learning rate), "
+                       "scale=standardize (chips standardised per band on the training split, not reflectance), "
+                       "patch_size (pretraining patch side), n_pixels (a smaller real corpus: pixels per cube, "
+                       "pretrain_epochs raised to keep the optimiser steps), corpus=synthetic (the synthetic "
+                       "mini-PASTIS corpus), val_metric=accuracy (the epoch with the highest val accuracy)."],
+                      formats={'pretrain_pairs': '.0f'})
     return tab
+
+def _scene_ablation(runs):
+    "Seed-0 OA of every method variant ('name:options') beside its plain method, per label fraction; None if none."
+    import pandas as pd
+    r = runs[runs.seed == runs.seed.min()]
+    if not r.method.str.contains(':').any(): return None
+    base = r.method.str.split(':').str[0]
+    fr = sorted(r.label_fraction[r.method.str.contains(':')].unique())
+    oa = r[r.label_fraction.isin(fr)].pivot_table('OA', 'method', 'label_fraction')
+    pairs = r.groupby('method').pretrain_pairs.first() if 'pretrain_pairs' in r else pd.Series(dtype=float)
+    rows = []
+    for b in dict.fromkeys(['cnn-scratch'] + list(base[r.method.str.contains(':')])):
+        for m in [b] + sorted(set(r.method[(base == b) & r.method.str.contains(':')])):
+            if m not in oa.index: continue
+            row = {'method': m, 'pretrain_pairs': pairs.get(m)}
+            for f in fr:
+                row[f'OA {f:.0%}'] = oa.loc[m, f]
+                if m != b and b in oa.index: row[f'Δ {f:.0%}'] = oa.loc[m, f] - oa.loc[b, f]
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 # %% ../nbs/46_benchmarks.ipynb #0cbc8421
 SCENE_BASELINES = ('band-stats', 'cnn-scratch', 'resnet-scratch')  # the scene methods without PIMC pretraining
