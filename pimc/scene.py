@@ -21,8 +21,8 @@ from .fit import (Outcome, compare, fit_network, from_encoder, label_fraction, l
 
 # %% auto #0
 __all__ = ['EUROSAT_RGB_REFLECTANCE', 'SCENE_METHODS', 'SceneData', 'eurosat_data', 'match_bands', 'SceneClassifier',
-           'band_statistics', 'augment_batch', 'set_stem_stride', 'SceneSettings', 'SceneRun', 'run_scene_method',
-           'compare_scene_methods']
+           'band_statistics', 'augment_batch', 'set_stem_stride', 'SceneSettings', 'SceneRun', 'reinit',
+           'run_scene_method', 'compare_scene_methods']
 
 # %% ../nbs/43_scene.ipynb #c0928b56
 @dataclass
@@ -144,7 +144,7 @@ def match_bands(x: np.ndarray, # (N, C, H, W) scenes
         out = (out - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
     return out
 
-# %% ../nbs/43_scene.ipynb #eb31f634
+# %% ../nbs/43_scene.ipynb #8f291ece
 class SceneClassifier(nn.Module):
     "Per-band standardisation + image encoder backbone (global pooling) + dropout + linear head."
     def __init__(self, backbone: nn.Module, n_classes: int, dropout: float = 0.2):
@@ -278,10 +278,23 @@ def _on_encoder(r: SceneRun):
     if scale == 'reflectance': xs = [match_bands(x, r.data.bands, wanted, r.data.kind, mean, std) for x in xs]
     else: xs = [match_bands(x, r.data.bands, wanted, 'ms') for x in xs]     # bands in its order, values as they are
     m = SceneClassifier.from_encoder(enc, r.data.n_classes)
+    init = r.options.get('init', 'pretrained')
+    if init not in ('pretrained', 'random'): raise ValueError(f"init must be 'pretrained' or 'random' (got {init!r})")
+    if init == 'random': reinit(m.backbone, r.seed)               # the control: same everything, weights not learnt
     if scale == 'standardize': m.set_input_stats(xs[0])               # per band, fitted on the training chips
     set_stem_stride(m.backbone, r.settings.stem_stride)
-    r.info.update(bands=list(wanted), scale=scale)
+    r.info.update(bands=list(wanted), scale=scale, init=init)
     return m, xs[0], xs[1], (xs[2] if len(xs) > 2 else None)
+
+@torch.no_grad()
+def reinit(backbone: nn.Module, # a copy of a pretrained backbone
+           seed: int = 0) -> nn.Module:
+    "The backbone with fresh weights, as its class initialises them (Kaiming convolutions, unit batch norms)."
+    torch.manual_seed(seed)
+    for mod in backbone.modules():
+        if isinstance(mod, nn.Conv2d): nn.init.kaiming_normal_(mod.weight, mode='fan_out', nonlinearity='relu')
+        elif hasattr(mod, 'reset_parameters'): mod.reset_parameters()
+    return backbone
 
 def _pimc_probe(r: SceneRun):
     m, xtr, xte, _ = _on_encoder(r)
