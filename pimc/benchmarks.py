@@ -445,7 +445,11 @@ def loader_speed(x, # (N, C, H, W) chips (a memmap or an array)
         xb = torch.as_tensor(np.asarray(x[b], np.float32)); augment_batch(xb, g)
     return batches * batch_size / (time.perf_counter() - t0)
 
-# %% ../nbs/46_benchmarks.ipynb #6e053071
+# %% ../nbs/46_benchmarks.ipynb #eb2a5bbc
+def _cm_stem(method: str, fraction: float) -> str:
+    "A run's confusion-matrix file name before its seed, with no ':' (Windows): 'a:b=1' → 'a_b=1@0.1#'."
+    return re.sub(r'[^\w.=,@#+-]', '_', f'{method}@{fraction:g}#')
+
 def benchmark_eurosat(root, # folder holding EuroSAT RGB
                       methods: Sequence = ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn',
                                            'pimc-finetune'), # method specs (`pimc.fit.method_specs`; a spec's
@@ -505,12 +509,11 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                     pd.concat([old, df]).to_csv(f, index=False) if old is not None else df.to_csv(f, index=False)
                     (out / 'scene_eurosat_cm').mkdir(exist_ok=True)
                     for (name, fr), rep in r.items():
-                        safe = re.sub(r'[^\w.=,@#+-]', '_', f'{name}@{fr:g}#{seed}')   # 'a:b' → 'a_b' (Windows)
-                        np.save(out / 'scene_eurosat_cm' / f'{safe}.npy', rep.cm)
+                        np.save(out / 'scene_eurosat_cm' / f'{_cm_stem(name, fr)}{seed}.npy', rep.cm)
                 frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/46_benchmarks.ipynb #ee151d02
+# %% ../nbs/46_benchmarks.ipynb #991a7254
 def _scene_notes(runs) -> list[str]:
     "Protocol and timing lines of a scene run table (split, epochs, encoders, chips/s, input share)."
     import pandas as pd
@@ -562,8 +565,9 @@ def scene_report(out='results', # folder holding scene_eurosat_runs.csv (from `b
     write_results(tab, out / 'scene_eurosat', title, _scene_notes(runs) + list(notes),
                   bold_best={'OA': 'max', 'macro_F1': 'max'}, formats={'epochs': '.0f', 'best_epoch': '.1f'})
     full = tab[tab.label_fraction == tab.label_fraction.max()]
+    if (~full.method.str.contains(':')).any(): full = full[~full.method.str.contains(':')]   # a method, not a variant
     best = full.loc[full.OA.idxmax()]
-    cms = sorted((out / 'scene_eurosat_cm').glob(f"{best.method}@{best.label_fraction:g}#*.npy"))
+    cms = sorted((out / 'scene_eurosat_cm').glob(f"{_cm_stem(best.method, best.label_fraction)}*.npy"))
     rep = ClassReport(np.load(cms[0]), list(EUROSAT_CLASSES), name=f"{best.method} ({best.label_fraction:.0%} labels)")
     fig = Figure(figsize=(6.4, 5.6)); rep.plot(ax=fig.add_subplot(1, 1, 1)); fig.tight_layout()
     fig.savefig(out / 'scene_eurosat_confusion.png', dpi=90)
