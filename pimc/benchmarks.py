@@ -445,7 +445,7 @@ def loader_speed(x, # (N, C, H, W) chips (a memmap or an array)
         xb = torch.as_tensor(np.asarray(x[b], np.float32)); augment_batch(xb, g)
     return batches * batch_size / (time.perf_counter() - t0)
 
-# %% ../nbs/46_benchmarks.ipynb #eb2a5bbc
+# %% ../nbs/46_benchmarks.ipynb #6d211028
 def _cm_stem(method: str, fraction: float) -> str:
     "A run's confusion-matrix file name before its seed, with no ':' (Windows): 'a:b=1' → 'a_b=1@0.1#'."
     return re.sub(r'[^\w.=,@#+-]', '_', f'{method}@{fraction:g}#')
@@ -456,8 +456,8 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                                            # corpus= / patch_size= options pretrain its own encoder)
                       fractions: Sequence[float] = (0.01, 0.1, 1.0), # label fractions of the training split
                       seeds: Sequence[int] = (0, 1, 2), # seeds of the fractions below 1 (1.0: the first seed only)
-                      epochs: int = 3, # epochs of the networks at 100 % labels
-                      min_steps: int = 60, # optimiser steps at least (small fractions run more epochs)
+                      epochs: int = 30, # epochs of the networks at 100 % labels
+                      min_steps: int = 750, # optimiser steps at least (small fractions run more epochs: 30 at 10 %)
                       val_max: int | None = 1000, # val chips the epoch is chosen on (each epoch: one pass over them)
                       corpus: str = 'real', patch_size: int = 9, pretrain_epochs: int = 5, # the PIMC encoder
                       max_per_class: int | None = None, # cap chips per class and split (tests)
@@ -698,7 +698,7 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
                        bold_best={'OA_mean': 'max', 'macro_F1_mean': 'max'})
     return res
 
-# %% ../nbs/46_benchmarks.ipynb #8e1bc548
+# %% ../nbs/46_benchmarks.ipynb #a678daf8
 def _scene_specs(methods):
     "The CLI's scene methods ('name:key=value,...' for options, see `pimc.fit.method_specs`), or all of them."
     return methods or ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn', 'pimc-finetune')
@@ -727,7 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument('--corpus', default='real', help="scene-eurosat: RGB pretraining corpus ('real', 'synthetic')")
     ap.add_argument('--patch-size', type=int, default=9, help='scene-eurosat: pretraining patch side')
     ap.add_argument('--splits', help='scene-split/scene-eurosat: folder of the split files (default: --root)')
-    ap.add_argument('--min-steps', type=int, default=60, help='scene-eurosat: optimiser steps at least per network')
+    ap.add_argument('--min-steps', type=int, default=750, help='scene-eurosat: optimiser steps at least per network')
     a = ap.parse_args(argv)
     src = None if a.pretrain_source in ('none', 'None', '') else a.pretrain_source
     kw = dict(out=a.out, seed=a.seed, threads=a.threads)
@@ -743,7 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             'seeds': seeds,
             'scene-split': lambda: print(write_splits(a.root, a.splits)),
             'scene-eurosat': lambda: benchmark_eurosat(a.root, _scene_specs(a.methods), a.fractions, a.seeds,
-                                                       a.epochs or 3, a.min_steps, corpus=a.corpus,
+                                                       a.epochs or 30, a.min_steps, corpus=a.corpus,
                                                        patch_size=a.patch_size, pretrain_epochs=a.pretrain_epochs,
                                                        out=a.out, threads=a.threads, split_dir=a.splits),
             'scene-report': lambda: print(scene_report(a.out).to_string(index=False)),
