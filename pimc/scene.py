@@ -24,7 +24,7 @@ __all__ = ['EUROSAT_RGB_REFLECTANCE', 'SCENE_METHODS', 'SceneData', 'eurosat_dat
            'band_statistics', 'augment_batch', 'set_stem_stride', 'SceneSettings', 'SceneRun', 'reinit',
            'run_scene_method', 'compare_scene_methods']
 
-# %% ../nbs/43_scene.ipynb #c0928b56
+# %% ../nbs/43_scene.ipynb #e5bdd999
 @dataclass
 class SceneData:
     "Scenes of a train/test split as arrays, with their band names."
@@ -67,7 +67,7 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
                 ) -> SceneData:
     "EuroSAT chips of one kind and band selection as a train/test `SceneData`."
     from pimc.eurosat import EuroSAT
-    from pimc.errors import DatasetNotFoundError
+    from pimc.errors import DatasetFormatError, DatasetNotFoundError
     if split not in ('auto', 'official', 'random'):
         raise ValueError(f"split must be 'auto', 'official' or 'random' (got {split!r})")
     notes, parts = [], None
@@ -84,6 +84,11 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
                          f"({', '.join(f'eurosat-{s}.txt' for s in ('train', 'test', 'val')[:len(parts)])})")
         except DatasetNotFoundError:
             if split == 'official': raise
+    for p in parts or []:                                 # a split that no longer matches the files: never half-read
+        if p.missing_from_split:
+            raise DatasetFormatError(f"{p.split_file}: {len(p.missing_from_split)} listed chip(s) are not under "
+                                     f"{p.image_dir} (e.g. {p.missing_from_split[:3]}); expected every listed chip. "
+                                     "Restore them, or write new split files (`pimc benchmark scene-split`)")
     rng = np.random.default_rng(seed)
     def cap(idx, y):
         if not max_per_class: return np.asarray(idx)
@@ -108,6 +113,11 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
         (xtr, ytr), (xte, yte), *val = (arrays(p) for p in parts)
     if max_per_class: notes.append(f'at most {max_per_class} chips per class and split (seed {seed})')
     xva, yva = val[0] if parts is not None and val else (None, None)
+    for name, y in (('train', ytr), ('test', yte)):      # every class in every split, or the labels mean less
+        if absent := [c for i, c in enumerate(ds.classes) if not (np.asarray(y) == i).any()]:
+            raise DatasetFormatError(f"EuroSAT at {root}: class(es) {absent} have no chip in the {name} split; "
+                                     f"expected all {len(ds.classes)} classes ({', '.join(ds.classes)}), each a "
+                                     f"folder of chips under {ds.image_dir}")
     return SceneData(xtr, ytr, xte, yte, ds.classes, ds.sensor.bands, kind, f'eurosat-{kind}', notes, xva, yva)
 
 # %% ../nbs/43_scene.ipynb #2ee1219e

@@ -82,3 +82,28 @@ def test_real_rgb_chips(samples):
     np.testing.assert_allclose(refl[:, 2], x[:, 0] * 0.275)           # red (B04) is the JPEG's first channel
     f = model_features(SceneClassifier.from_encoder(_enc(['B02', 'B03', 'B04']), 10), torch.as_tensor(refl))
     assert f.shape == (5, 16) and np.isfinite(f).all()
+
+
+def _class_dir(root, name):
+    return next(p for p in Path(root).rglob(name) if p.is_dir())
+
+
+@pytest.mark.parametrize('splits', [True, False])
+def test_a_missing_class_is_an_error(tmp_path, splits):
+    "A class folder gone (split lists or a random split): an error naming the class and what was expected."
+    import shutil
+    from pimc.errors import DatasetFormatError
+    make_eurosat(tmp_path / 'e', n_per_class=6, size=16, rgb=True, splits=splits)
+    shutil.rmtree(_class_dir(tmp_path / 'e', 'Forest'))
+    match = r"listed chip\(s\) are not under" if splits else r"class\(es\) \['Forest'\] have no chip in the train split"
+    with pytest.raises(DatasetFormatError, match=match):
+        eurosat_data(tmp_path / 'e', 'rgb', progress=False)
+
+
+def test_split_lists_naming_missing_chips_are_an_error(tmp_path):
+    "One listed chip deleted: the split no longer matches the files; the error names the list, never a silent subset."
+    from pimc.errors import DatasetFormatError
+    make_eurosat(tmp_path / 'e', n_per_class=6, size=16, rgb=True)
+    gone = sorted(_class_dir(tmp_path / 'e', 'River').glob('*.jpg'))[0]; gone.unlink()
+    with pytest.raises(DatasetFormatError, match=rf"eurosat-\w+\.txt: 1 listed chip\(s\) .*{gone.stem}"):
+        eurosat_data(tmp_path / 'e', 'rgb', progress=False)
