@@ -513,7 +513,7 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                 frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/46_benchmarks.ipynb #991a7254
+# %% ../nbs/46_benchmarks.ipynb #f416651d
 def _scene_notes(runs) -> list[str]:
     "Protocol and timing lines of a scene run table (split, epochs, encoders, chips/s, input share)."
     import pandas as pd
@@ -589,7 +589,9 @@ def scene_report(out='results', # folder holding scene_eurosat_runs.csv (from `b
                        "scale=standardize (chips standardised per band on the training split, not reflectance), "
                        "patch_size (pretraining patch side), n_pixels (a smaller real corpus: pixels per cube, "
                        "pretrain_epochs raised to keep the optimiser steps), corpus=synthetic (the synthetic "
-                       "mini-PASTIS corpus), val_metric=accuracy (the epoch with the highest val accuracy)."],
+                       "mini-PASTIS corpus), val_metric=accuracy (the epoch with the highest val accuracy), "
+                       "init=random (the encoder's weights replaced by fresh ones: everything else as pretrained, "
+                       "pretrain_pairs then only names the recipe). Options joined by ',' change together."],
                       formats={'pretrain_pairs': '.0f'})
     return tab
 
