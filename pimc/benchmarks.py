@@ -433,12 +433,13 @@ def pretrain_rgb_encoder(corpus: str = 'real', # a key of RGB_CORPORA
         pretrain(tp, cfg)
     return out, len(tp)
 
-# %% ../nbs/46_benchmarks.ipynb #0b2e6f7d
+# %% ../nbs/46_benchmarks.ipynb #d9d8d657
 def loader_speed(x, # (N, C, H, W) chips (a memmap or an array)
                  batch_size: int = 64, batches: int = 50, seed: int = 0) -> float:
     "Chips per second of the input pipeline alone: random batches gathered, made float and augmented."
     from pimc.scene import augment_batch
     g, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
+    batch_size = min(batch_size, len(x))                  # a small set: batches of all of it
     t0 = time.perf_counter()
     for _ in range(batches):
         b = np.sort(rng.choice(len(x), batch_size, replace=False))
@@ -700,7 +701,7 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
                        bold_best={'OA_mean': 'max', 'macro_F1_mean': 'max'})
     return res
 
-# %% ../nbs/46_benchmarks.ipynb #a678daf8
+# %% ../nbs/46_benchmarks.ipynb #9a768af2
 def _scene_specs(methods):
     "The CLI's scene methods ('name:key=value,...' for options, see `pimc.fit.method_specs`), or all of them."
     return methods or ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn', 'pimc-finetune')
@@ -744,10 +745,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             'headline': lambda: print(headline(a.out).to_string(index=False)),
             'seeds': seeds,
             'scene-split': lambda: print(write_splits(a.root, a.splits)),
-            'scene-eurosat': lambda: benchmark_eurosat(a.root, _scene_specs(a.methods), a.fractions, a.seeds,
-                                                       a.epochs or 30, a.min_steps, corpus=a.corpus,
-                                                       patch_size=a.patch_size, pretrain_epochs=a.pretrain_epochs,
-                                                       out=a.out, threads=a.threads, split_dir=a.splits),
+            'scene-eurosat': lambda: (benchmark_eurosat(a.root, _scene_specs(a.methods), a.fractions, a.seeds,
+                                                        a.epochs or 30, a.min_steps, corpus=a.corpus,
+                                                        patch_size=a.patch_size, pretrain_epochs=a.pretrain_epochs,
+                                                        out=a.out, threads=a.threads, split_dir=a.splits),
+                                      scene_report(a.out), print(f"\nscene-eurosat: {Path(a.out) / 'scene_eurosat.md'}")),
             'scene-report': lambda: print(scene_report(a.out).to_string(index=False)),
             'scene': lambda: benchmark_scene(a.root, a.kind, a.bands, src, a.pretrain_epochs, fractions=a.fractions,
                                              **kw)}

@@ -80,3 +80,17 @@ def test_corpus_size_spec_pretrains_its_own_encoder(tmp_path, monkeypatch):
     assert len(pairs) == 1 and 150 < pairs[0] < 300 and (df.pretrain_epochs == 2).all()  # 2 cubes, 150 px at most
     notes = (tmp_path / 'out' / 'scene_eurosat.md').read_text() if scene_report(tmp_path / 'out') is not None else ''
     assert f"{int(pairs[0])} pairs, patch 9 px, 2 pretraining epochs" in notes
+
+
+def test_one_command_writes_table_and_plots(tmp_path, monkeypatch):
+    "`pimc benchmark scene-eurosat` trains, then writes the table, the confusion matrix and the fractions plot."
+    from pimc.benchmarks import main
+    monkeypatch.setenv('PIMC_CACHE', str(tmp_path / 'cache'))             # the decoded chips: not in the user's cache
+    make_eurosat(tmp_path / 'e', n_per_class=6, size=16, rgb=True)
+    rc = main(['scene-eurosat', '--root', str(tmp_path / 'e'), '--methods', 'band-stats', 'cnn-scratch',
+               '--fractions', '0.5', '1', '--seeds', '0', '--epochs', '1', '--min-steps', '0',
+               '--out', str(tmp_path / 'o')])
+    assert rc == 0
+    written = ('scene_eurosat.md', 'scene_eurosat.csv', 'scene_eurosat_confusion.png', 'scene_eurosat_fractions.png',
+               'scene_eurosat_runs.csv')
+    assert all((tmp_path / 'o' / f).is_file() for f in written)
