@@ -446,15 +446,15 @@ def loader_speed(x, # (N, C, H, W) chips (a memmap or an array)
         xb = torch.as_tensor(np.asarray(x[b], np.float32)); augment_batch(xb, g)
     return batches * batch_size / (time.perf_counter() - t0)
 
-# %% ../nbs/46_benchmarks.ipynb #6d211028
+# %% ../nbs/46_benchmarks.ipynb #ea0a21eb
 def _cm_stem(method: str, fraction: float) -> str:
     "A run's confusion-matrix file name before its seed, with no ':' (Windows): 'a:b=1' → 'a_b=1@0.1#'."
     return re.sub(r'[^\w.=,@#+-]', '_', f'{method}@{fraction:g}#')
 
 def benchmark_eurosat(root, # folder holding EuroSAT RGB
-                      methods: Sequence = ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn',
-                                           'pimc-finetune'), # method specs (`pimc.fit.method_specs`; a spec's
-                                           # corpus= / patch_size= options pretrain its own encoder)
+                      # method specs (`pimc.fit.method_specs`; None: every scene method); a spec's corpus= /
+                      # patch_size= / n_pixels= / pretrain_epochs= options pretrain its own encoder
+                      methods: Sequence | None = None,
                       fractions: Sequence[float] = (0.01, 0.1, 1.0), # label fractions of the training split
                       seeds: Sequence[int] = (0, 1, 2), # seeds of the fractions below 1 (1.0: the first seed only)
                       epochs: int = 30, # epochs of the networks at 100 % labels
@@ -469,7 +469,7 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
     import pandas as pd
     from filelock import FileLock
     from pimc.eurosat import write_splits
-    from pimc.scene import eurosat_data, compare_scene_methods, SceneSettings
+    from pimc.scene import eurosat_data, compare_scene_methods, SceneSettings, SCENE_METHODS
     root, out = Path(root), Path(out); out.mkdir(parents=True, exist_ok=True)
     split_dir = Path(split_dir or root)
     if not (split_dir / 'eurosat-val.txt').is_file(): write_splits(root, split_dir)
@@ -479,7 +479,7 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
         raise FileNotFoundError(f"no eurosat-val.txt in {split_dir}: write one with `pimc benchmark "
                                 f"scene-split --root {root}`")
     load_s = time.time() - t0
-    specs, encoders = method_specs(methods), {}
+    specs, encoders = method_specs(methods or list(SCENE_METHODS)), {}
     def encoder(spec):                                 # (encoder, pairs, corpus, patch size, epochs) of a pimc-* spec
         c, ps = spec.pop('corpus', corpus), int(spec.pop('patch_size', patch_size))
         ep, npx = int(spec.pop('pretrain_epochs', pretrain_epochs)), spec.pop('n_pixels', None)
@@ -701,11 +701,7 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
                        bold_best={'OA_mean': 'max', 'macro_F1_mean': 'max'})
     return res
 
-# %% ../nbs/46_benchmarks.ipynb #9a768af2
-def _scene_specs(methods):
-    "The CLI's scene methods ('name:key=value,...' for options, see `pimc.fit.method_specs`), or all of them."
-    return methods or ('band-stats', 'cnn-scratch', 'resnet-scratch', 'pimc-probe', 'pimc-knn', 'pimc-finetune')
-
+# %% ../nbs/46_benchmarks.ipynb #334508a2
 def main(argv: Sequence[str] | None = None) -> int:
     "`python -m pimc.benchmarks TASK [options]`: regenerate result tables on the real samples."
     ap = argparse.ArgumentParser(prog='python -m pimc.benchmarks', description=main.__doc__)
@@ -740,16 +736,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         folders = [Path(a.out)] + sorted((Path(a.out) / 'seeds').glob('seed*'))
         print(seed_summary(a.dataset or 'cawa', folders, a.fractions[-1], Path(a.out) / 'seeds').to_string(index=False))
     pre = dict(pretrain_source=src, pretrain_epochs=a.pretrain_epochs, **kw)
+    def scene_eurosat():                               # the runs, then the report over every run in --out
+        benchmark_eurosat(a.root, a.methods, a.fractions, a.seeds, a.epochs or 30, a.min_steps, corpus=a.corpus,
+                          patch_size=a.patch_size, pretrain_epochs=a.pretrain_epochs, out=a.out, threads=a.threads,
+                          split_dir=a.splits)
+        scene_report(a.out); print(f"\nscene-eurosat: {Path(a.out) / 'scene_eurosat.md'}")
     once = {'pretrain': lambda: print(pretrain_encoder(a.source, a.variant, a.pretrain_epochs, threads=a.threads,
                                                        seed=a.seed, progress=True)),
             'headline': lambda: print(headline(a.out).to_string(index=False)),
             'seeds': seeds,
             'scene-split': lambda: print(write_splits(a.root, a.splits)),
-            'scene-eurosat': lambda: (benchmark_eurosat(a.root, _scene_specs(a.methods), a.fractions, a.seeds,
-                                                        a.epochs or 30, a.min_steps, corpus=a.corpus,
-                                                        patch_size=a.patch_size, pretrain_epochs=a.pretrain_epochs,
-                                                        out=a.out, threads=a.threads, split_dir=a.splits),
-                                      scene_report(a.out), print(f"\nscene-eurosat: {Path(a.out) / 'scene_eurosat.md'}")),
+            'scene-eurosat': scene_eurosat,
             'scene-report': lambda: print(scene_report(a.out).to_string(index=False)),
             'scene': lambda: benchmark_scene(a.root, a.kind, a.bands, src, a.pretrain_epochs, fractions=a.fractions,
                                              **kw)}
