@@ -6,23 +6,39 @@ Docs: https://pimc-dev.github.io/pimc/cube.html.md"""
 
 # %% ../nbs/03_cube.ipynb #224f166b
 from __future__ import annotations
-import warnings
+import re, warnings
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 import numpy as np
 
 from .bands import Sensor, get_sensor, vegetation_index, index_bands, INDICES, IndexResult
-from .errors import plot_axes
+from .errors import plot_axes, requires
 from .timeseries import fill_gaps
 
 # %% auto #0
 __all__ = ['as_dates', 'Cube', 'stretch', 'median_composite', 'composite', 'LazyArray']
 
 # %% ../nbs/03_cube.ipynb #3ec11157
+# an ISO date and time with a zone: 'Z', '+02:00', '-0500' or '+02' after the time
+_TZ = re.compile(r'^(\d{4}-\d\d-\d\d[T ]\d\d(?::\d\d(?::\d\d(?:\.\d*)?)?)?)\s*(?:Z|[+-]\d\d(?::?\d\d)?)$')
+
+def _local(x):
+    "A date without its time zone: the date and clock time it reads in its own zone (strings: the offset dropped)."
+    if isinstance(x, str):
+        m = _TZ.match(x.strip())
+        return m.group(1) if m else x
+    return x.replace(tzinfo=None) if getattr(x, 'tzinfo', None) is not None else x
+
 def as_dates(dates, # anything numpy can read as dates: strings 'YYYY-MM-DD', 'YYYYMMDD' ints, datetime64, date objects
             ) -> np.ndarray:
-    "Dates as datetime64 (days, or finer when times are given; YYYYMMDD integers and strings included)."
+    "Dates as datetime64 (days, or finer when times are given); a date with a time zone keeps its local day and time."
+    if type(dates).__module__.startswith('xarray') and getattr(dates, 'ndim', 0) == 1:
+        dates = dates.to_index()                                   # (its `.values` would be UTC: the zone lost)
+    if getattr(getattr(dates, 'dtype', None), 'tz', None) is not None:              # tz-aware pandas Index / Series
+        dates = getattr(dates, 'dt', dates).tz_localize(None)
     d = np.asarray(dates)
+    if d.dtype.kind in 'UO' and d.size:
+        d = np.array([_local(x) for x in d.ravel()], d.dtype if d.dtype.kind == 'O' else None).reshape(d.shape)
     if d.dtype.kind in 'iu' or (d.dtype.kind in 'US' and d.size and len(str(d.flat[0])) == 8
                                 and str(d.flat[0]).isdigit()):
         s = d.astype(str)
@@ -336,7 +352,7 @@ def _affine(t): return None if t is None else tuple(float(v) for v in tuple(t)[:
 
 def _to_xarray(self: Cube):
     "The cube as an xarray DataArray (time, band, y, x) with its mask, labels and georeference; lazy values stay lazy."
-    import xarray as xr, rioxarray  # noqa: F401 (registers the .rio accessor)
+    xr, _ = requires('maps', 'xarray', 'rioxarray', what='Cube.to_xarray')    # (rioxarray: the .rio accessor)
     from affine import Affine
     T, C, H, W = self.shape
     raw = lambda a: a.data if isinstance(a, LazyArray) else a
@@ -360,8 +376,54 @@ def _to_xarray(self: Cube):
 
 Cube.to_xarray = _to_xarray
 
+# %% ../nbs/03_cube.ipynb #5629c4be
+_NODATA = ('_FillValue', 'missing_value', 'fill_value', 'nodata')   # attributes rioxarray reads as `rio.nodata`
+
+def _numbers(x) -> list[float]:
+    try: return [float(v) for v in np.ravel(x)]
+    except (TypeError, ValueError): return []
+
+def _xr_nodata(da) -> list | None:
+    "The stored values that mean no data (rioxarray's nodata and encoded nodata) in the values' dtype; None: none."
+    given = [da.attrs[k] for k in _NODATA if da.attrs.get(k) is not None]
+    enc = [da.encoding[k] for k in ('_FillValue', 'missing_value') if da.encoding.get(k) is not None]
+    if not given and not enc: return None
+    if da.encoding.get('scale_factor', 1) != 1 or da.encoding.get('add_offset', 0) != 0:
+        enc = []                                                     # unpacked values: the encoded ones became NaN
+    t, out = np.dtype(da.dtype), []
+    for v in (v for x in given + enc for v in _numbers(x)):
+        if not np.isfinite(v): continue                              # NaN nodata: `np.isfinite` below
+        if t.kind in 'iu' and not (v == int(v) and np.iinfo(t).min <= v <= np.iinfo(t).max): continue  # can't be stored
+        if t.kind in 'iuf' and t.type(v) not in out: out.append(t.type(v))
+    return out
+
+def _xr_valid(data, nodata: list):
+    "(time, y, x) validity of (time, band, y, x) values: no band at a nodata value (nor NaN); numpy or Dask."
+    ok = np.isfinite(data).all(1) if data.dtype.kind == 'f' else None
+    for v in nodata: ok = (data != v).all(1) if ok is None else ok & (data != v).all(1)
+    return ok
+
+def _grid(da, y: str, x: str, where: str) -> tuple | None:
+    "The affine transform of evenly spaced 1-D pixel-centre coordinates `y`, `x`; None if they can't give one."
+    steps = []
+    for n in (x, y):
+        c = np.asarray(da[n].values)
+        if c.ndim != 1 or c.size < 2 or c.dtype.kind not in 'iuf': return None       # one pixel: no spacing to read
+        c = c.astype(np.float64)
+        step = (c[-1] - c[0]) / (c.size - 1)
+        eps = np.finfo(da[n].dtype).eps if da[n].dtype.kind == 'f' else 0     # float32 coordinates: their rounding
+        if step == 0 or np.abs(c - c[0] - step * np.arange(c.size)).max() > max(0.01 * abs(step),
+                                                                            8 * eps * np.abs(c).max()):
+            warnings.warn(f"{where}: the {n} coordinates are not evenly spaced ({c[:3].tolist()}...), so they give no "
+                          "affine transform: the cube has none (Cube.transform is None)")
+            return None
+        steps.append((step, c[0]))
+    (a, x0), (e, y0) = steps
+    return (a, 0.0, x0 - a / 2, 0.0, e, y0 - e / 2)
+
 # %% ../nbs/03_cube.ipynb #c3c60298
 _SPATIAL = (('y', 'x'), ('latitude', 'longitude'), ('lat', 'lon'))
+_GEOGRAPHIC = _SPATIAL[1:]                                           # y/x dims that name degrees of latitude/longitude
 
 def _xr_where(da) -> str: return f"DataArray {da.name!r}" if da.name else "DataArray"
 
@@ -409,24 +471,33 @@ def _xr_dims(da) -> tuple[str, str]:
     return yx
 
 def _xr_transform(da, y, x) -> tuple | None:
-    "The affine transform: the one stored (GeoTransform) while the x/y coordinates agree with it, else rioxarray's."
+    "The affine transform: the one stored (GeoTransform) while the y/x coordinates agree with it, else theirs."
     gt = getattr(da.coords.get('spatial_ref'), 'attrs', {}).get('GeoTransform')
     has_xy = x in da.coords and y in da.coords
     if gt is not None:
         c, a, b, f, d, e = (float(v) for v in str(gt).split())
         centres = lambda n, o, r: o + r * (np.arange(da.sizes[n]) + 0.5)
-        if not has_xy or (b == d == 0 and np.array_equal(da[x].values, centres(x, c, a))
-                          and np.array_equal(da[y].values, centres(y, f, e))): return (a, b, c, d, e, f)
-    if not has_xy and gt is None: return None
-    try: return _affine(da.rio.transform(recalc=True))
-    except Exception: return None                                    # one pixel along an axis: no spacing to read
+        if not has_xy or b != 0 or d != 0 or (np.array_equal(da[x].values, centres(x, c, a))
+                                              and np.array_equal(da[y].values, centres(y, f, e))):
+            return (a, b, c, d, e, f)                                # (a rotated grid: 1-D coordinates can't say it)
+    return _grid(da, y, x, _xr_where(da)) if has_xy else None
+
+def _xr_crs(da, y, x) -> str | None:
+    "The CRS rioxarray reads; else EPSG:4326 for lat/lon dims whose coordinates are degrees."
+    crs = da.rio.crs
+    if crs is not None: return crs.to_string()
+    if (y, x) in _GEOGRAPHIC and y in da.coords and x in da.coords:
+        lat, lon = np.asarray(da[y].values), np.asarray(da[x].values)
+        if lat.size and lon.size and np.abs(lat).max() <= 90 and lon.min() >= -180 and lon.max() <= 360:
+            return 'EPSG:4326'
+    return None
 
 def _from_xarray(cls, da, # a DataArray with dims time, band, y, x (x/y may be longitude/latitude or lon/lat)
                  sensor=None, # band names and scale when the band coordinate lacks them (a registered name or Sensor)
                  name: str | None = None, # cube name (default: the DataArray's name)
                 ) -> Cube:
-    "A Cube from an xarray DataArray: values, dates, bands, mask, labels and georeference; a Dask array stays lazy."
-    import xarray as xr, rioxarray  # noqa: F401
+    "A Cube from an xarray DataArray: values, dates, bands, mask (and nodata), labels, georeference; Dask stays lazy."
+    xr, _ = requires('maps', 'xarray', 'rioxarray', what='Cube.from_xarray')
     if isinstance(da, xr.Dataset):
         raise TypeError(f"from_xarray takes a DataArray, not a Dataset with variables {list(da.data_vars)}: pick one "
                         "(ds['name']) or stack the band variables (ds.to_dataarray('band'))")
@@ -438,7 +509,7 @@ def _from_xarray(cls, da, # a DataArray with dims time, band, y, x (x/y may be l
     if 'time' not in da.coords:
         raise ValueError(f"{where} has a time dim but no time coordinate: give the dates (da.assign_coords(time=...))")
     s = _xr_sensor(da, sensor)
-    dates = as_dates(da.coords['time'].values)
+    dates = as_dates(da.coords['time'])                              # (tz-aware: the local date and time)
     unit = da.attrs.get('date_unit') or ('D' if (dates == dates.astype('datetime64[D]')).all() else 's')
     dates = dates.astype(f'datetime64[{unit}]')
     lazy = lambda a: LazyArray(a) if hasattr(a, 'dask') or type(a).__module__.startswith('dask') else np.asarray(a)
@@ -447,18 +518,22 @@ def _from_xarray(cls, da, # a DataArray with dims time, band, y, x (x/y may be l
         m = da.coords['mask']
         if set(m.dims) != {'time', y, x}:
             raise ValueError(f"{where}: the mask coordinate has dims {m.dims}; expected (time, {y}, {x})")
-        mask = lazy(m.transpose('time', y, x).data)
-        if mask.dtype != bool: mask = lazy(m.transpose('time', y, x).data.astype(bool))
+        mask = m.transpose('time', y, x).data
+        if mask.dtype != bool: mask = mask.astype(bool)
+    nodata = _xr_nodata(da)
+    if nodata is not None:                                           # nodata (and NaN) are not valid observations
+        ok = _xr_valid(da.data, nodata)
+        if ok is not None: mask = ok if mask is None else mask & ok
+    if mask is not None: mask = lazy(mask)
     if 'labels' in da.coords:
         lab = da.coords['labels']
         if set(lab.dims) != {y, x}:
             raise ValueError(f"{where}: the labels coordinate has dims {lab.dims}; expected ({y}, {x})")
         labels = np.asarray(lab.transpose(y, x).values)
-    crs = da.rio.crs
     transform = _xr_transform(da, y, x)
     a = da.attrs
     cube = cls(lazy(da.data), dates, s, mask=mask if isinstance(mask, np.ndarray) else None, labels=labels,
-               class_names=a.get('class_names'), crs=crs.to_string() if crs is not None else None, transform=transform,
+               class_names=a.get('class_names'), crs=_xr_crs(da, y, x), transform=transform,
                name=name if name is not None else (da.name or ''), meta=dict(a.get('meta', {})))
     if isinstance(mask, LazyArray): cube.mask = mask                 # checked above; stays lazy (Cube would read it)
     return cube

@@ -6,10 +6,11 @@ Docs: https://pimc-dev.github.io/pimc/errors.html.md"""
 
 # %% ../nbs/00_errors.ipynb #7969577b
 from __future__ import annotations
-import os
+import importlib, os
 
 # %% auto #0
-__all__ = ['PimcError', 'DatasetNotFoundError', 'DatasetFormatError', 'ReadError', 'TableError', 'FolderInUseError', 'plot_axes']
+__all__ = ['PimcError', 'DatasetNotFoundError', 'DatasetFormatError', 'ReadError', 'TableError', 'FolderInUseError',
+           'MissingExtraError', 'requires', 'plot_axes']
 
 # %% ../nbs/00_errors.ipynb #10406c40
 class PimcError(Exception):
@@ -42,6 +43,34 @@ class TableError(DatasetFormatError):
 # %% ../nbs/00_errors.ipynb #b6938f47
 class FolderInUseError(PimcError, RuntimeError):
     "A run, sweep or training folder is held by another process (`pimc.locks`); the message names that process."
+
+# %% ../nbs/00_errors.ipynb #4a0e21e3
+class MissingExtraError(PimcError, ModuleNotFoundError):
+    "An optional dependency is not installed: the message names the pimc extra that installs it and the pip command."
+    def __init__(self, what: str, # who needs it: a function or class ('Cube.to_xarray'), or 'importing xarray'
+                 extra: str, # the pimc extra that installs it ('maps', 'explore', ...)
+                 module: str, # the module that failed to import
+                 reason: str = '', # the import error's own message
+                ):
+        super().__init__(f"{what} needs the optional extra [{extra}]: pip install 'pimc[{extra}]'"
+                         + (f" ({reason})" if reason else ''))
+        self.what, self.extra, self.name, self.reason = what, extra, module, reason
+
+    def __reduce__(self): return (type(self), (self.what, self.extra, self.name, self.reason))
+
+# %% ../nbs/00_errors.ipynb #d2fb62cd
+def requires(extra: str, # the pimc extra that installs the modules: 'maps', 'explore', 'imaging', 'experiments', ...
+             *modules: str, # module names, imported in this order ('xarray', 'holoviews.plotting.bokeh', ...)
+             what: str | None = None, # who needs them, for the message (default: 'importing <module>')
+            ):
+    "The imported module (or a tuple of them for several names); `MissingExtraError` naming `extra` if one is missing."
+    out = []
+    for m in modules:
+        try: out.append(importlib.import_module(m))
+        except ImportError as e:
+            name = getattr(e, 'name', None) or m
+            raise MissingExtraError(what or f"importing {m}", extra, name, str(e)) from e
+    return out[0] if len(out) == 1 else tuple(out)
 
 # %% ../nbs/00_errors.ipynb #f2d237d0
 def plot_axes(ax, # the caller's `ax`: None, an Axes, or a sequence / array of Axes

@@ -12,6 +12,7 @@ import numpy as np
 
 from .bands import INDICES, vegetation_index, index_bands
 from .cube import Cube, composite, median_composite, stretch
+from .errors import requires
 from .recurrence import check_rp_params, recurrence_plot, threshold_rp
 
 # %% auto #0
@@ -173,8 +174,8 @@ PATCH_SIZES = (9, 16, 32, 64)  # patch-size choices (9: PretrainConfig's default
 
 def _hv():
     "HoloViews with its bokeh backend current (imported lazily: the pure functions above need no plotting library)."
-    import holoviews as hv
-    import holoviews.plotting.bokeh  # noqa: F401  registers the backend, displays nothing
+    # (holoviews.plotting.bokeh registers the backend, displays nothing)
+    hv, _ = requires('explore', 'holoviews', 'holoviews.plotting.bokeh', what='explore')
     if hv.Store.current_backend != 'bokeh': hv.Store.set_current_backend('bokeh')
     return hv
 
@@ -206,7 +207,7 @@ class Outlet:
         "Send the queued changes as one PATCH-DOC (the message layout of jupyter_bokeh's own per-event patches)."
         events, self.queue = self.queue, []
         if not events: return
-        from bokeh.protocol import Protocol
+        Protocol = requires('explore', 'bokeh.protocol', what='Explorer').Protocol
         msg = Protocol().create("PATCH-DOC", events)
         for payload in (msg.header_json, msg.metadata_json, msg.content_json):
             self.widget.send({"msg": "patch", "payload": payload})
@@ -236,7 +237,7 @@ class Explorer:
                  background: int | None = 0, # label value left undrawn (None: draw every class)
                  width: int = 360, # image width in screen pixels
                 ):
-        import param
+        param = requires('explore', 'param', what='explore')
         hv = _hv()
         self.cube = cube
         self.stack = index_stack(cube)
@@ -562,7 +563,7 @@ def _threshold(mode: str, eps: float):
 
 def _controls(self: Explorer):
     "The ipywidgets that drive the views (built once; kept as `self.w`)."
-    import ipywidgets as w
+    w = requires('explore', 'ipywidgets', what='Explorer.controls')
     c, v, p, q = self.cube, self.view.contents, self.plots.contents, self.patch.contents
     # two passes on one day: show the time
     full = len({_label(d) for d in c.dates}) < len(c)
@@ -630,13 +631,13 @@ def _rows(self: Explorer) -> list:
 
 def _panel(self: Explorer):
     "The plots as one Panel layout (one bokeh document: for `pn.serve` or a Panel app)."
-    import panel as pn
+    pn = requires('explore', 'panel', what='Explorer.panel')
     return pn.Column(*(pn.Row(*r) for r in self.rows()))
 
 def _widget(self: Explorer):
     "Controls and plots in one ipywidgets box (JupyterLab, Voilà); built once."
     if getattr(self, '_box', None) is None:
-        import ipywidgets as w, panel as pn
+        w, pn = requires('explore', 'ipywidgets', 'panel', what='Explorer.widget')
         plots = pn.ipywidget(self.panel())
         self.outlets.append(Outlet(plots))
         self._box = w.VBox([self.controls(), plots])
@@ -645,7 +646,7 @@ def _widget(self: Explorer):
 
 def _ipython_display_(self: Explorer):
     from IPython.display import display
-    import holoviews as hv
+    hv = _hv()
     # offline, Lab and Voilà
     if not hv.extension._loaded: hv.extension('bokeh', inline=True, comms='ipywidgets', logo=False)
     display(self.widget())

@@ -444,3 +444,54 @@ def test_date_from_name():
     assert date_from_name("tile_12345678_20190230_20190301.tif") == np.datetime64("2019-03-01")   # skips impossible dates
     with pytest.raises(ReadError, match="x_123.tif: no date in the file name"):
         date_from_name("/a/x_123.tif")
+
+
+# ---------------------------------------------------------------- issue 18, item 9: time zones keep the calendar day
+def _tz(hours):
+    import datetime as dt
+    return dt.timezone(dt.timedelta(hours=hours))
+
+
+@pytest.mark.parametrize("hours", [2, -5])
+def test_as_dates_keeps_local_day_and_time(hours):
+    "A tz-aware date keeps its wall-clock date and time in its own zone; the zone is dropped (no shift to UTC)."
+    import datetime as dt
+    import warnings
+    import pandas as pd
+    tz, want = _tz(hours), np.array(['2021-06-01T00:30', '2021-07-15T23:45'], 'datetime64[m]')
+    idx = pd.DatetimeIndex(['2021-06-01T00:30', '2021-07-15T23:45']).tz_localize(tz)
+    sign = '+' if hours >= 0 else '-'
+    iso = [f"2021-06-01T00:30{sign}{abs(hours):02d}:00", f"2021-07-15 23:45{sign}{abs(hours):02d}00"]
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')                           # no numpy "no explicit representation of timezones"
+        for given in (idx, pd.Series(idx), list(idx), [d.to_pydatetime() for d in idx], iso, np.array(iso, object)):
+            d = as_dates(given)
+            assert d.dtype.kind == 'M' and (d == want).all(), (type(given), d)
+        assert as_dates(idx[0]) == want[0]
+        assert as_dates(['2021-06-01T00:30Z']) == want[0]
+        assert as_dates(dt.datetime(2021, 6, 1, 0, 30, tzinfo=tz)) == want[0]
+        # plain dates stay what they were
+        assert as_dates(['2021-06-01', '2021-06-02']).dtype == np.dtype('datetime64[D]')
+        assert as_dates(['2021-06-01T00:30']).dtype == np.dtype('datetime64[m]')
+
+
+def test_tz_aware_dates_in_cubes_and_readers(tmp_path):
+    "Cube, sel_dates, read_npy_cube and read_eopatch all keep a tz-aware date's own calendar day."
+    import pandas as pd
+    from pimc.cube import Cube
+    berlin = pd.date_range('2021-06-01', periods=4, freq='7D', tz='Europe/Berlin')          # local midnights
+    ny = pd.date_range('2021-06-01 21:00', periods=4, freq='7D', tz='America/New_York')    # evenings
+    v = np.ones((4, 4, 3, 5), np.float32)
+    for idx in (berlin, ny):
+        c = Cube(v, idx, 'cbers4_awfi')
+        assert c.dates.astype('datetime64[D]').astype(str).tolist() == ['2021-06-01', '2021-06-08', '2021-06-15',
+                                                                        '2021-06-22']
+        assert len(c.sel_dates(idx[1], idx[2])) == 2
+    np.save(tmp_path / "c.npy", v)
+    c = read_npy_cube(tmp_path / "c.npy", berlin, "cbers4_awfi")
+    assert c.dates.astype('datetime64[D]').astype(str).tolist()[0] == '2021-06-01'
+    ep = write_eopatch(tmp_path / "patch", T=3)
+    (ep / "timestamps.json").write_text(json.dumps(["2016-01-01T00:30:00+02:00", "2016-02-01T23:30:00-05:00",
+                                                    "2016-03-01T10:00:00Z"]))
+    assert read_eopatch(ep).dates.astype(str).tolist() == ['2016-01-01T00:30:00', '2016-02-01T23:30:00',
+                                                          '2016-03-01T10:00:00']

