@@ -15,6 +15,7 @@ import numpy as np
 from .errors import DatasetNotFoundError, TableError, plot_axes
 from .bands import DEFAULT_ROLE_NAMES, INDICES, Sensor, get_sensor, vegetation_index, _NEEDS, _ambiguous
 from .timeseries import date_numbers, fill_gaps
+from .cube import as_dates
 
 # %% auto #0
 __all__ = ['table_sensor', 'SeriesTable', 'load_cawa', 'load_tempcnn', 'load_sits_csv']
@@ -408,7 +409,7 @@ def load_sits_csv(path, # a sits *_long.csv file
     ids = sizes.index.to_numpy(); N, T = len(ids), int(sizes.iloc[0])
     # sample order of first appearance, rows in file order
     d = d.set_index('sample_id').loc[ids]
-    dates = d['date'].to_numpy().astype('datetime64[D]').reshape(N, T)
+    dates = as_dates(d['date']).astype('datetime64[D]').reshape(N, T)   # a zone keeps its local day
     bad = np.diff(dates, axis=1) <= np.timedelta64(0)
     if bad.any():
         r, t = np.argwhere(bad)[0]

@@ -277,3 +277,15 @@ def test_import_stays_light():
     code = "import sys, pimc.tables; print(sorted(m for m in ('pandas', 'rasterio', 'matplotlib', 'pyts') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"pimc.tables imports {out} at module level"
+
+
+def test_sits_csv_dates_with_a_time_zone_keep_their_local_day(tmp_path):
+    "A date written with its zone (00:30 at UTC+2 is the day before in UTC) keeps the calendar day it reads."
+    rows = ['sample_id,longitude,latitude,label,date,NDVI']
+    for s in (0, 1):
+        for day, v in (('2021-06-01', .2), ('2021-06-17', .5), ('2021-07-03', .7)):
+            rows.append(f'{s},1,2,crop,{day}T00:30:00+02:00,{v}')
+    p = tmp_path / 'tz_long.csv'; p.write_text('\n'.join(rows) + '\n')
+    t = load_sits_csv(p)
+    days = np.asarray(t.dates).reshape(-1, 3)[0] if np.ndim(t.dates) else t.dates
+    assert [str(d)[:10] for d in days] == ['2021-06-01', '2021-06-17', '2021-07-03']
