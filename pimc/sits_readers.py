@@ -293,7 +293,7 @@ def plot_sits(cube: Cube, t: int | None = None, # time index of the image (defau
     "One date in colour, its index map, and the index over time (median and quartiles of the valid pixels); a Figure."
     T = len(cube)
     t = int(np.argmax(cube.valid.mean((1, 2)))) if t is None else t
-    fig, axs = plot_axes(ax, 3, 'plot_sits', figsize=(14, 3.8),
+    fig, axs = plot_axes(ax, 3, 'plot_sits', figsize=(12, 3.3),
                          gridspec_kw={'width_ratios': [1, 1.2, 2], 'wspace': 0.4})
     b = _colour_bands(cube)
     img = np.asarray(cube.values[t, [cube.sensor.index(x) for x in b]], np.float32).transpose(1, 2, 0)
