@@ -39,6 +39,11 @@ def _nc_variables(path: Path, what: str) -> list[str]:
     from rasterio.errors import RasterioError
     path = Path(path)
     if not path.is_file(): raise DatasetNotFoundError(f"{what} file {path} not found")
+    with rasterio.Env() as env:
+        if 'netCDF' not in env.drivers():
+            raise ImportError(f"reading {path} needs GDAL's netCDF driver, which this rasterio build lacks "
+                              f"(rasterio {rasterio.__version__}, GDAL {rasterio.__gdal_version__}); the PyPI "
+                              "wheels of rasterio have it")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')          # NotGeoreferencedWarning: the file itself has no grid

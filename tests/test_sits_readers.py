@@ -407,3 +407,11 @@ def test_plot_sits_on_fixtures(tmp_path):
     with pytest.raises(ValueError, match="plot_sits: ax must be 3 matplotlib Axes"):
         plot_sits(ls, ax=axs)
     plt.close("all")
+
+
+def test_netcdf_needs_gdal_netcdf_driver(tmp_path, monkeypatch):
+    "A rasterio build without GDAL's netCDF driver gets an error saying so, not a 'cannot read' about the file."
+    p, _ = write_minicube(tmp_path / "mc.nc")
+    monkeypatch.setattr(rasterio.Env, "drivers", lambda self: {"GTiff": "GeoTIFF"})
+    with pytest.raises(ImportError, match=r"mc\.nc needs GDAL's netCDF driver, which this rasterio build lacks"):
+        read_greenearthnet(p)
