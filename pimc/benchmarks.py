@@ -1,4 +1,4 @@
-"""One function per task and real dataset that builds the split, runs every method (baselines, the RP encoder from scratch, PIMC-pretrained encoders) on it, and writes the table (CSV + markdown) and its plots to `results/`; also the command line `python -m pimc.benchmarks`.
+"""One function per task and real dataset that builds the split, runs every method (baselines, the RP encoder from scratch, PIMC-pretrained encoders) on it, and writes the table (CSV + markdown) and its plots to `results/`; also the command `pimc benchmark TASK`.
 
 Docs: https://pimc-dev.github.io/pimc/benchmarks.html.md"""
 
@@ -6,13 +6,14 @@ Docs: https://pimc-dev.github.io/pimc/benchmarks.html.md"""
 
 # %% ../nbs/46_benchmarks.ipynb #8f951de2
 from __future__ import annotations
-import argparse, hashlib, json, math, os, re, shutil, sys, time, warnings
+import argparse, hashlib, json, math, os, pickle, re, shutil, sys, tempfile, time, warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 import numpy as np
 import torch
 
-from .errors import plot_axes
+from .errors import PimcError, plot_axes
 from .metrics import write_results, plot_confusion
 from .fit import torch_threads, method_specs, needs_encoder
 from .eurosat import write_splits
@@ -26,10 +27,69 @@ from .sources import SOURCES, source_pairs
 
 # %% auto #0
 __all__ = ['DEFAULT_VARIANT', 'DEFAULT_STATS', 'BASELINES', 'FORECAST_BASELINES', 'FORECAST_BEST', 'ABLATION_VARIANTS',
-           'RGB_CORPORA', 'SCENE_BASELINES', 'variant_pairs', 'pretrain_dir', 'pretrain_encoder', 'classify_methods',
-           'benchmark_classify', 'plot_pair', 'forecast_methods', 'benchmark_forecast', 'benchmark_ablation',
-           'plot_ablation', 'benchmark_scene', 'pretrain_rgb_encoder', 'loader_speed', 'benchmark_eurosat',
-           'scene_report', 'headline', 'seed_summary', 'main']
+           'RGB_CORPORA', 'SCENE_BASELINES', 'ResultsFolderError', 'UnsavedResultsError', 'results_dir', 'keep_results',
+           'variant_pairs', 'pretrain_dir', 'pretrain_encoder', 'classify_methods', 'benchmark_classify', 'plot_pair',
+           'forecast_methods', 'benchmark_forecast', 'benchmark_ablation', 'plot_ablation', 'benchmark_scene',
+           'pretrain_rgb_encoder', 'loader_speed', 'benchmark_eurosat', 'scene_report', 'headline', 'seed_summary',
+           'parser', 'main']
+
+# %% ../nbs/46_benchmarks.ipynb #b61d0f2a
+class ResultsFolderError(PimcError, ValueError):
+    "A benchmark's `out` cannot hold its tables: a file, a folder that cannot be made, or one not writable."
+
+class UnsavedResultsError(PimcError, OSError):
+    "Writing a benchmark's files failed after its methods ran; the message says where they were saved instead."
+    results = None  # what the runner computed (its return value)
+
+def results_dir(out, # folder for the tables and plots (None: nothing is written)
+                what: str = 'benchmark', # the runner, named in the message
+               ) -> Path | None:
+    "`out` as a folder, checked before anything trains: made if missing, written to once; None stays None."
+    if out is None: return None
+    out, expected = Path(out).expanduser(), 'a folder for the tables and plots, or a path where one can be made'
+    if out.exists() and not out.is_dir():
+        raise ResultsFolderError(out, f"{what}(out=...) is a file, not a folder", expected)
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ResultsFolderError(out, f"{what}(out=...): cannot make this folder ({e.strerror or e})",
+                                 expected) from None
+    try: tempfile.TemporaryFile(dir=out).close()
+    except OSError as e:
+        raise ResultsFolderError(out, f"{what}(out=...): cannot write into this folder ({e.strerror or e})",
+                                 'a folder this user can write to') from None
+    return out
+
+# %% ../nbs/46_benchmarks.ipynb #c3e85a47
+def _save_unsaved(name: str, results) -> Path | None:
+    "Save a runner's results (its table as CSV, everything pickled) in a fresh folder; the folder, or None."
+    df = results[0] if isinstance(results, tuple) else results
+    for root in (cache_dir() / 'unsaved', Path(tempfile.gettempdir()) / 'pimc-unsaved'):
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            d = Path(tempfile.mkdtemp(prefix=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-", dir=root))
+            df.to_csv(d / f'{name}.csv', index=False)
+        except OSError: continue
+        try:
+            with open(d / f'{name}.pkl', 'wb') as fh: pickle.dump(results, fh)
+        except Exception: (d / f'{name}.pkl').unlink(missing_ok=True)       # the table is what matters
+        return d
+    return None
+
+@contextmanager
+def keep_results(out, # the folder (or file) being written
+                 name: str, # the table's name, e.g. 'classify_cawa'
+                 results, # what the runner computed: a DataFrame, or a tuple whose first item is one
+                ):
+    "Write a runner's files inside this block; if that fails, save `results` elsewhere and say where."
+    try: yield
+    except Exception as e:
+        d = _save_unsaved(name, results)
+        where = (f"the results are saved in {d} ({name}.csv; {name}.pkl: the return value, pickled)" if d
+                 else "saving them elsewhere failed too")
+        err = UnsavedResultsError(f"{out}: writing {name} failed after the methods ran ({type(e).__name__}: {e}); "
+                                  f"{where}, and are on this error's .results")
+        err.results = results
+        raise err from e
 
 # %% ../nbs/46_benchmarks.ipynb #491b2668
 def variant_pairs(pairs, # a `pimc.pairs.PixelPatchPairs`
@@ -155,7 +215,7 @@ def benchmark_classify(dataset: str | ClassifyData = 'cawa', # one of CLASSIFY_D
                        seed: int = 0, threads: int | None = 1, progress: bool = True,
                       ):
     "Every method on one classification split: (DataFrame, reports); writes `classify_<name>.csv/.md/_confusion.png`."
-    t0 = time.time()
+    t0, out = time.time(), results_dir(out, 'benchmark_classify')     # before anything trains
     data, dataset = _split(dataset, ClassifyData, data_kw, classify_data)
     st = settings or TrainSettings()
     enc = (pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads,
@@ -165,21 +225,22 @@ def benchmark_classify(dataset: str | ClassifyData = 'cawa', # one of CLASSIFY_D
         df, reps = compare_methods(data, methods, fractions, encoder=enc, settings=st, seed=seed, progress=progress)
     df = df.drop(columns=['dataset'])
     if out is not None:
-        out = Path(out); full = df[df.label_fraction == max(fractions)]
-        notes = [*data.notes,
-            f"Networks: {st.epochs} epochs (at least {st.min_steps} steps), batch {st.batch_size}, lr {st.lr}, images "
-            f"{st.size}x{st.size}, "
-                 f"encoder {ENCODER_DEFAULTS}; PIMC encoder: {enc or 'none'} ({pretrain_epochs} epochs on "
-                 f"{pretrain_source}); seed {seed}; "
-                 f"total {time.time() - t0:.0f} s on "
-                 f"{torch.get_num_threads() if threads is None else threads} CPU thread(s).",
-                 _verdict(full, 'OA'), _verdict(full, 'macro_F1')]
-        short = df[['method', 'label_fraction', 'n_train', 'OA', 'macro_F1', 'seconds']]
-        write_results(df, out / f'classify_{dataset}', f'Pixel classification: {dataset}', notes,
-                      bold_best={'OA': 'max', 'macro_F1': 'max'})
-        write_results(short, out / f'classify_{dataset}_summary', f'Pixel classification: {dataset} (summary)', notes,
-                      bold_best={'OA': 'max', 'macro_F1': 'max'})
-        plot_pair(reps, full, max(fractions), out / f'classify_{dataset}_confusion.png', dataset)
+        with keep_results(out, f'classify_{dataset}', (df, reps)):
+            full = df[df.label_fraction == max(fractions)]
+            notes = [*data.notes,
+                f"Networks: {st.epochs} epochs (at least {st.min_steps} steps), batch {st.batch_size}, lr {st.lr}, "
+                f"images {st.size}x{st.size}, "
+                     f"encoder {ENCODER_DEFAULTS}; PIMC encoder: {enc or 'none'} ({pretrain_epochs} epochs on "
+                     f"{pretrain_source}); seed {seed}; "
+                     f"total {time.time() - t0:.0f} s on "
+                     f"{torch.get_num_threads() if threads is None else threads} CPU thread(s).",
+                     _verdict(full, 'OA'), _verdict(full, 'macro_F1')]
+            short = df[['method', 'label_fraction', 'n_train', 'OA', 'macro_F1', 'seconds']]
+            write_results(df, out / f'classify_{dataset}', f'Pixel classification: {dataset}', notes,
+                          bold_best={'OA': 'max', 'macro_F1': 'max'})
+            write_results(short, out / f'classify_{dataset}_summary', f'Pixel classification: {dataset} (summary)',
+                          notes, bold_best={'OA': 'max', 'macro_F1': 'max'})
+            plot_pair(reps, full, max(fractions), out / f'classify_{dataset}_confusion.png', dataset)
     return df, reps
 
 def plot_pair(reps: dict, # (method, label fraction) -> ClassReport, from `compare_methods`
@@ -228,7 +289,7 @@ def benchmark_forecast(dataset: str | ForecastData = 'eolearn', # one of FORECAS
                        progress: bool = True,
                       ):
     "Every forecaster on one dataset: (DataFrame, predictions); writes `forecast_<name>.csv/.md/.png`."
-    t0 = time.time()
+    t0, out = time.time(), results_dir(out, 'benchmark_forecast')     # before anything trains
     data, dataset = _split(dataset, ForecastData, data_kw, forecast_data)
     st = settings or ForecastSettings()
     enc = (pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads,
@@ -238,27 +299,27 @@ def benchmark_forecast(dataset: str | ForecastData = 'eolearn', # one of FORECAS
         df, preds = compare_forecasters(data, methods, encoder=enc, settings=st, seed=seed, progress=progress)
     df = df.drop(columns=['dataset'])
     if out is not None:
-        out = Path(out)
-        b, p = _best(df, baseline=True, **FORECAST_BEST), _best(df, baseline=False, **FORECAST_BEST)
-        verdict = ''
-        if b is not None and p is not None:
-            verdict = (f"Best pimc forecaster: {p.method} (mean RMSE {p['RMSE mean']:.4f}); best baseline: {b.method} "
-                       f"({b['RMSE mean']:.4f}) -> "
-                       + ("pimc beats every baseline." if p['RMSE mean'] < b['RMSE mean']
-                          else "pimc does not beat the best baseline."))
-        notes = [*data.notes, "Errors in standardised units (each window scaled by its input's mean and std), "
-                 f"over all test windows and the {data.n_out} steps; n_train: the windows a method was fitted on "
-                 "(a network's leave out its n_val validation windows, which pick its best epoch).",
-                 f"Networks: {st.epochs} epochs, batch {st.batch_size}, lr {st.lr}, RPs {st.size}x{st.size} of the "
-                 f"input window only; encoder {ENCODER_DEFAULTS}; "
-                 f"PIMC encoder: {enc or 'none'}; seed {seed}; total {time.time() - t0:.0f} s on "
-                 f"{threads} CPU thread(s).", verdict]
-        best = {c: 'min' for c in df.columns if c.startswith(('RMSE', 'MAE'))}
-        write_results(df, out / f'forecast_{dataset}',
-                      f'Pixel forecasting: {dataset} ({data.n_in} in, {data.n_out} out)', notes, bold_best=best)
-        keep = {k: v for k, v in preds.items() if k in FORECAST_BASELINES or (p is not None and k == p.method)}
-        fig = plot_forecasts(data, keep, 4); fig.savefig(out / f'forecast_{dataset}.png', dpi=80)
-        import matplotlib.pyplot as plt; plt.close(fig)
+        with keep_results(out, f'forecast_{dataset}', (df, preds)):
+            b, p = _best(df, baseline=True, **FORECAST_BEST), _best(df, baseline=False, **FORECAST_BEST)
+            verdict = ''
+            if b is not None and p is not None:
+                verdict = (f"Best pimc forecaster: {p.method} (mean RMSE {p['RMSE mean']:.4f}); best baseline: "
+                           f"{b.method} ({b['RMSE mean']:.4f}) -> "
+                           + ("pimc beats every baseline." if p['RMSE mean'] < b['RMSE mean']
+                              else "pimc does not beat the best baseline."))
+            notes = [*data.notes, "Errors in standardised units (each window scaled by its input's mean and std), "
+                     f"over all test windows and the {data.n_out} steps; n_train: the windows a method was fitted on "
+                     "(a network's leave out its n_val validation windows, which pick its best epoch).",
+                     f"Networks: {st.epochs} epochs, batch {st.batch_size}, lr {st.lr}, RPs {st.size}x{st.size} of the "
+                     f"input window only; encoder {ENCODER_DEFAULTS}; "
+                     f"PIMC encoder: {enc or 'none'}; seed {seed}; total {time.time() - t0:.0f} s on "
+                     f"{threads} CPU thread(s).", verdict]
+            best = {c: 'min' for c in df.columns if c.startswith(('RMSE', 'MAE'))}
+            write_results(df, out / f'forecast_{dataset}',
+                          f'Pixel forecasting: {dataset} ({data.n_in} in, {data.n_out} out)', notes, bold_best=best)
+            keep = {k: v for k, v in preds.items() if k in FORECAST_BASELINES or (p is not None and k == p.method)}
+            fig = plot_forecasts(data, keep, 4); fig.savefig(out / f'forecast_{dataset}.png', dpi=80)
+            import matplotlib.pyplot as plt; plt.close(fig)
     return df, preds
 
 # %% ../nbs/46_benchmarks.ipynb #1c91426a
@@ -280,7 +341,7 @@ def benchmark_ablation(dataset: str | ClassifyData = 'cawa', # one of CLASSIFY_D
                       ):
     "RP variants, statistics head, pretraining and index ablations on one split; writes `ablation_<dataset>.*`."
     import pandas as pd
-    t0 = time.time()
+    t0, out = time.time(), results_dir(out, 'benchmark_ablation')     # before anything trains
     data, dataset = _split(dataset, ClassifyData, data_kw, classify_data)
     st = settings or TrainSettings()
     groups = []
@@ -319,14 +380,14 @@ def benchmark_ablation(dataset: str | ClassifyData = 'cawa', # one of CLASSIFY_D
     df = pd.concat(frames, ignore_index=True)[['ablation', 'method', 'label_fraction', 'n_train', 'OA', 'macro_F1',
                                                'seconds']]
     if out is not None:
-        out = Path(out)
-        notes = [*data.notes,
-            f"All rows: the same encoder {ENCODER_DEFAULTS}, {st.epochs} epochs (at least {st.min_steps} steps), "
-            f"images {st.size}x{st.size}, seed {seed}; "
-                 f"PIMC encoder: {enc or 'none'}. Total {time.time() - t0:.0f} s on {threads} CPU thread(s)."]
-        write_results(df, out / f'ablation_{dataset}', f'Ablations: {dataset}', notes,
-                      bold_best={'OA': 'max', 'macro_F1': 'max'})
-        plot_ablation(df, out / f'ablation_{dataset}.png', dataset)
+        with keep_results(out, f'ablation_{dataset}', (df, reps)):
+            notes = [*data.notes,
+                f"All rows: the same encoder {ENCODER_DEFAULTS}, {st.epochs} epochs (at least {st.min_steps} steps), "
+                f"images {st.size}x{st.size}, seed {seed}; "
+                     f"PIMC encoder: {enc or 'none'}. Total {time.time() - t0:.0f} s on {threads} CPU thread(s)."]
+            write_results(df, out / f'ablation_{dataset}', f'Ablations: {dataset}', notes,
+                          bold_best={'OA': 'max', 'macro_F1': 'max'})
+            plot_ablation(df, out / f'ablation_{dataset}.png', dataset)
     return df, reps
 
 def plot_ablation(df, # table from `benchmark_ablations`
@@ -360,7 +421,7 @@ def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up ch
                    ):
     "EuroSAT protocol: band statistics, CNN from scratch, PIMC image encoder probe, fine-tune; writes `scene_<name>.*`"
     from pimc.scene import eurosat_data, compare_scene_methods, SceneSettings
-    t0 = time.time()
+    t0, out = time.time(), results_dir(out, 'benchmark_scene')        # before anything trains
     fixture = root is None
     if fixture:
         import tempfile
@@ -375,19 +436,19 @@ def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up ch
                                          progress=progress)
     name = f"scene_{'fixture_' if fixture else ''}{kind}"
     if out is not None:
-        out = Path(out)
-        notes = [*data.notes, ("FIXTURE: made-up chips from pimc.eurosat.make_eurosat (one spectrum per class); "
-                               "this checks the pipeline, it is not a result."
-                               if fixture else f"EuroSAT from {root}"),
-                 f"PIMC image encoder: {enc or 'none'}; {st.epochs} epochs; seed {seed}; total "
-                 f"{time.time() - t0:.0f} s."]
-        write_results(df.drop(columns=['dataset']), out / name,
-                      f"Scene classification: EuroSAT {kind.upper()}{' (fixture)' if fixture else ''}", notes,
-                      bold_best={'OA': 'max', 'macro_F1': 'max'})
-        best = df.loc[df.OA.idxmax()]
-        from matplotlib.figure import Figure
-        fig = Figure(figsize=(5.5, 4.8)); reps[(best.method, best.label_fraction)].plot(ax=fig.add_subplot(1, 1, 1))
-        fig.tight_layout(); fig.savefig(out / f'{name}.png', dpi=90)
+        with keep_results(out, name, (df, reps)):
+            notes = [*data.notes, ("FIXTURE: made-up chips from pimc.eurosat.make_eurosat (one spectrum per class); "
+                                   "this checks the pipeline, it is not a result."
+                                   if fixture else f"EuroSAT from {root}"),
+                     f"PIMC image encoder: {enc or 'none'}; {st.epochs} epochs; seed {seed}; total "
+                     f"{time.time() - t0:.0f} s."]
+            write_results(df.drop(columns=['dataset']), out / name,
+                          f"Scene classification: EuroSAT {kind.upper()}{' (fixture)' if fixture else ''}", notes,
+                          bold_best={'OA': 'max', 'macro_F1': 'max'})
+            best = df.loc[df.OA.idxmax()]
+            from matplotlib.figure import Figure
+            fig = Figure(figsize=(5.5, 4.8)); reps[(best.method, best.label_fraction)].plot(ax=fig.add_subplot(1, 1, 1))
+            fig.tight_layout(); fig.savefig(out / f'{name}.png', dpi=90)
     return df, reps
 
 # %% ../nbs/46_benchmarks.ipynb #dd66f5dc
@@ -470,7 +531,8 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
     from filelock import FileLock
     from pimc.eurosat import write_splits
     from pimc.scene import eurosat_data, compare_scene_methods, SceneSettings, SCENE_METHODS
-    root, out = Path(root), Path(out); out.mkdir(parents=True, exist_ok=True)
+    if out is None: raise ValueError("benchmark_eurosat(out=None): give the folder its runs are appended to")
+    root, out = Path(root), results_dir(out, 'benchmark_eurosat')  # before a chip is read
     split_dir = Path(split_dir or root)
     if not (split_dir / 'eurosat-val.txt').is_file(): write_splits(root, split_dir)
     t0 = time.time()
@@ -504,7 +566,9 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                                                   progress=progress)
                 df = df.assign(loader_chips_per_s=round(speed, 1), corpus=c, patch_size=ps, pretrain_pairs=n_pairs,
                                pretrain_epochs=ep)
-                with FileLock(str(out / 'scene_eurosat_runs.csv.lock')):
+                with keep_results(out / 'scene_eurosat_runs.csv', 'scene_eurosat_runs',   # this call's runs
+                                  pd.concat([*frames, df], ignore_index=True)), \
+                        FileLock(str(out / 'scene_eurosat_runs.csv.lock')):
                     f = out / 'scene_eurosat_runs.csv'
                     old = pd.read_csv(f) if f.exists() else None
                     pd.concat([old, df]).to_csv(f, index=False) if old is not None else df.to_csv(f, index=False)
@@ -678,11 +742,11 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
                 ):
     "Mean, std, min and max OA and macro-F1 per method over the seeds' tables; a DataFrame."
     import pandas as pd
-    frames = []
+    frames, out = [], results_dir(out, 'seed_summary')
     for f in map(Path, folders):
         csv = f / f'classify_{dataset}.csv'
         if not csv.exists():
-            raise FileNotFoundError(f"no {csv.name} in {f}: run `python -m pimc.benchmarks classify --dataset "
+            raise FileNotFoundError(f"no {csv.name} in {f}: run `pimc benchmark classify --dataset "
                                     f"{dataset} --out {f}` first")
         d = pd.read_csv(csv); frames.append(d[d.label_fraction == fraction].assign(folder=str(f)))
     d = pd.concat(frames)
@@ -693,7 +757,7 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
                         'macro_F1_mean': g.macro_F1.mean(), 'macro_F1_std': g.macro_F1.std(ddof=1)}
                       ).loc[order].reset_index()
     if out is not None:
-        write_results(res, Path(out) / f'classify_{dataset}_seeds',
+        write_results(res, out / f'classify_{dataset}_seeds',
                       f'Pixel classification over seeds: {dataset} ({fraction:g} of the labels)',
                       [f"Tables: {', '.join(str(Path(f) / f'classify_{dataset}.csv') for f in folders)}; the same "
                        "split, other seeds for label subsets, "
@@ -702,68 +766,142 @@ def seed_summary(dataset: str, # a classification table name, e.g. 'cawa'
     return res
 
 # %% ../nbs/46_benchmarks.ipynb #334508a2
+def _tables(a, tasks: Sequence[str]):
+    "Run the table tasks (classify, forecast, ablation) on --dataset or every dataset of each; then the headline."
+    kw = dict(pretrain_source=_src(a), pretrain_epochs=a.pretrain_epochs, out=a.out, seed=a.seed, threads=a.threads)
+    ep = {'epochs': a.epochs} if a.epochs else {}
+    runs = {'classify': (CLASSIFY_DATASETS, lambda d: benchmark_classify(d, fractions=a.fractions,
+                                                                         settings=TrainSettings(**ep), **kw)),
+            'forecast': (FORECAST_DATASETS, lambda d: benchmark_forecast(d, settings=ForecastSettings(**ep), **kw)),
+            'ablation': (('cawa',), lambda d: benchmark_ablation(d, fractions=a.fractions,
+                                                                 settings=TrainSettings(**ep), **kw))}
+    for task in tasks:
+        names, bench = runs[task]
+        for d in ([a.dataset] if getattr(a, 'dataset', None) else names):
+            bench(d); print(f"\n{task} {d}: {Path(a.out) / f'{task}_{d}.md'}")
+    headline(a.out)                                    # the README's table follows the tables just written
+
+def _scene_eurosat(a):
+    "The scene-eurosat runs, then the report over every run in --out."
+    benchmark_eurosat(a.root, a.methods, a.fractions, a.seeds, a.epochs or 30, a.min_steps, corpus=a.corpus,
+                      patch_size=a.patch_size, pretrain_epochs=a.pretrain_epochs, out=a.out, threads=a.threads,
+                      split_dir=a.splits)
+    scene_report(a.out); print(f"\nscene-eurosat: {Path(a.out) / 'scene_eurosat.md'}")
+
+def _seeds(a):
+    "results/ (seed 0) and results/seeds/seed*/ side by side: mean and spread per method."
+    folders = [Path(a.out)] + sorted((Path(a.out) / 'seeds').glob('seed*'))
+    print(seed_summary(a.dataset, folders, a.fractions[-1], Path(a.out) / 'seeds').to_string(index=False))
+
+# %% ../nbs/46_benchmarks.ipynb #e5f1a9b3
+def _options(**which) -> argparse.ArgumentParser:
+    "A parent parser holding the shared options named in `which` (name=True), for the subcommands that take them."
+    p = argparse.ArgumentParser(add_help=False)
+    if which.get('out'):
+        p.add_argument('--out', default='results', metavar='DIR',
+                       help='folder for the tables and plots (default: results; checked before anything trains)')
+    if which.get('fractions'):
+        p.add_argument('--fractions', type=float, nargs='+', default=[1.0], metavar='F',
+                       help='label fractions of the training split, e.g. 0.01 0.1 1 (default: 1)')
+    if which.get('epochs'):
+        p.add_argument('--epochs', type=int, metavar='N', help='training epochs of the networks (default: 30)')
+    if which.get('pretrain'):
+        p.add_argument('--pretrain-source', default='eolearn', metavar='SRC',
+                       help=f"source of the PIMC encoder ({', '.join(SOURCES)}, or a path), or 'none': no pimc rows")
+        p.add_argument('--pretrain-epochs', type=int, default=10, metavar='N',
+                       help='PIMC pretraining epochs (default: 10)')
+    if which.get('run'):
+        p.add_argument('--threads', type=int, default=1, metavar='N',
+                       help='torch threads (default 1: fastest on a shared machine)')
+    if which.get('seed'):
+        p.add_argument('--seed', type=int, default=0, metavar='N',
+                       help='seed of label subsets, initialisation, batches (default 0)')
+    return p
+
+class _Help(argparse.HelpFormatter):
+    "argparse's help, with room for the longest subcommand name (argparse forgets their extra indent)."
+    def add_argument(self, action):
+        super().add_argument(action)
+        if action.nargs == argparse.PARSER:
+            self._action_max_length = max(self._action_max_length, 2 + self._current_indent
+                                          + max(map(len, action.choices)))
+
+def _src(a): return None if a.pretrain_source in ('none', 'None', '') else a.pretrain_source
+
+def parser() -> argparse.ArgumentParser:
+    "The `pimc benchmark` argument parser: one subcommand per task, each with only its own options."
+    ap = argparse.ArgumentParser(prog='pimc benchmark', formatter_class=_Help, description='Regenerate the result '
+                                 'tables and plots on the real samples (`python -m pimc.benchmarks` is the same).')
+    sub = ap.add_subparsers(dest='task', required=True, metavar='TASK', title='tasks (`pimc benchmark TASK --help`)')
+    def task(name, line, more, run, *parents):        # `line` in the list; `line: more` atop the task's own help
+        p = sub.add_parser(name, help=line, description=f"{line[0].upper()}{line[1:]}: {more}.", parents=parents)
+        p.set_defaults(run=run); return p
+    table = _options(out=True, fractions=True, epochs=True, pretrain=True, run=True, seed=True)
+    ds = lambda names, default: f"one of {', '.join(names)} (default: {default})"
+    p = task('classify', 'every method on a pixel classification split', 'baselines, RP CNNs, PIMC rows; '
+             'classify_<dataset>.{csv,md} and confusion matrices', lambda a: _tables(a, ['classify']), table)
+    p.add_argument('--dataset', choices=list(CLASSIFY_DATASETS), metavar='NAME', help=ds(CLASSIFY_DATASETS, 'all'))
+    p = task('forecast', 'every forecaster on a pixel series dataset', '32 steps in, 10 out; '
+             'forecast_<dataset>.{csv,md,png}', lambda a: _tables(a, ['forecast']),
+             _options(out=True, epochs=True, pretrain=True, run=True, seed=True))
+    p.add_argument('--dataset', choices=list(FORECAST_DATASETS), metavar='NAME', help=ds(FORECAST_DATASETS, 'all'))
+    p = task('ablation', 'series image, statistics, pretraining, index ablations', 'one change at a time on one '
+             'split; ablation_<dataset>.{csv,md,png}', lambda a: _tables(a, ['ablation']), table)
+    p.add_argument('--dataset', choices=list(CLASSIFY_DATASETS), metavar='NAME', help=ds(CLASSIFY_DATASETS, 'cawa'))
+    task('all', 'classify, forecast and ablation on every real dataset', 'then the headline table',
+         lambda a: _tables(a, ['classify', 'forecast', 'ablation']), table)
+    p = task('scene', 'EuroSAT scene protocol, made-up chips or --root', 'band statistics, a CNN from scratch, the '
+             'PIMC image encoder probed and fine-tuned; scene_<kind>.{csv,md,png} (made-up chips: a pipeline check)',
+             lambda a: benchmark_scene(a.root, a.kind, a.bands, _src(a), a.pretrain_epochs, fractions=a.fractions,
+                                       out=a.out, seed=a.seed, threads=a.threads),
+             _options(out=True, fractions=True, pretrain=True, run=True, seed=True))
+    p.add_argument('--root', metavar='DIR', help='EuroSAT folder (default: a fixture of made-up chips)')
+    p.add_argument('--kind', default='ms', choices=('rgb', 'ms'), help='RGB JPEGs or 13-band GeoTIFFs (default: ms)')
+    p.add_argument('--bands', nargs='+', help='bands by name or role (default: all of the kind)')
+    p = task('scene-split', 'write a seeded 60/20/20 EuroSAT split', 'stratified by class; '
+             'eurosat-{train,val,test}.txt in --splits', lambda a: print(write_splits(a.root, a.splits)))
+    p.add_argument('--root', required=True, metavar='DIR', help='EuroSAT folder')
+    p.add_argument('--splits', metavar='DIR', help='folder for the split files (default: --root)')
+    p = task('scene-eurosat', 'scene methods on real EuroSAT RGB, then the report', 'each run (method, label '
+             'fraction, seed) added to scene_eurosat_runs.csv as it ends; then scene-report', _scene_eurosat,
+             _options(out=True, fractions=True, epochs=True, run=True))
+    p.add_argument('--root', required=True, metavar='DIR', help='folder holding EuroSAT RGB')
+    p.add_argument('--splits', metavar='DIR',
+                   help='folder of eurosat-{train,val,test}.txt (default: --root; written if missing)')
+    p.add_argument('--methods', nargs='+', metavar='SPEC',
+                   help='methods, e.g. band-stats cnn-scratch:lr_ratio=1 (default: every scene method)')
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], metavar='S',
+                   help='seeds of fractions < 1 (default: 0 1 2)')
+    p.add_argument('--min-steps', type=int, default=750, metavar='N',
+                   help='optimiser steps at least per network (default: 750)')
+    p.add_argument('--corpus', default='real', choices=list(RGB_CORPORA), help='RGB pretraining corpus (default: real)')
+    p.add_argument('--patch-size', type=int, default=9, metavar='PX', help='pretraining patch side (default: 9)')
+    p.add_argument('--pretrain-epochs', type=int, default=10, metavar='N',
+                   help='PIMC RGB pretraining epochs (default: 10)')
+    task('scene-report', 'EuroSAT table and plots of the runs in --out', "mean ± std over seeds, the best method's "
+         'confusion matrix, accuracy vs label fraction; scene_eurosat.{csv,md}, scene_eurosat_*.png',
+         lambda a: print(scene_report(a.out).to_string(index=False)), _options(out=True))
+    p = task('pretrain', "pretrain the benchmarks' PIMC encoder on a source", 'cached per recipe; prints the run '
+             'folder', lambda a: print(pretrain_encoder(a.source, a.variant, a.pretrain_epochs, threads=a.threads,
+                                                         seed=a.seed, progress=True)), _options(run=True, seed=True))
+    p.add_argument('--source', default='eolearn', help=f"a source ({', '.join(SOURCES)}) or a path (default: eolearn)")
+    p.add_argument('--variant', default=DEFAULT_VARIANT, help=f'the series image (default: {DEFAULT_VARIANT})')
+    p.add_argument('--pretrain-epochs', type=int, default=10, metavar='N', help='passes over the pairs (default: 10)')
+    task('headline', 'best baseline vs best pimc pipeline, per table', 'from the tables in --out; headline.{csv,md}',
+         lambda a: print(headline(a.out).to_string(index=False)), _options(out=True))
+    p = task('seeds', 'mean ± std over seeds of a classification table', 'the tables in --out and '
+             '--out/seeds/seed*/; --out/seeds/classify_<dataset>_seeds.{csv,md}', _seeds, _options(out=True))
+    p.add_argument('--dataset', default='cawa', help='the table: classify_<dataset>.csv (default: cawa)')
+    p.add_argument('--fractions', type=float, nargs='+', default=[1.0], metavar='F',
+                   help='label fraction summarised (the last given; default: 1)')
+    return ap
+
 def main(argv: Sequence[str] | None = None) -> int:
-    "`python -m pimc.benchmarks TASK [options]`: regenerate result tables on the real samples."
-    ap = argparse.ArgumentParser(prog='python -m pimc.benchmarks', description=main.__doc__)
-    ap.add_argument('task', choices=('classify', 'forecast', 'ablation', 'scene', 'scene-split', 'scene-eurosat',
-                                     'scene-report', 'pretrain', 'headline', 'seeds', 'all'))
-    ap.add_argument('--dataset',
-                    help=f"classify/ablation: {', '.join(CLASSIFY_DATASETS)}; forecast: {', '.join(FORECAST_DATASETS)}")
-    ap.add_argument('--out', default='results', help='folder for the tables and plots (default: results)')
-    ap.add_argument('--epochs', type=int, help='training epochs of the networks (default: 30 classify, 30 forecast)')
-    ap.add_argument('--fractions', type=float, nargs='+', default=[1.0], help='label fractions, e.g. 0.01 0.1 1')
-    ap.add_argument('--pretrain-source', default='eolearn',
-                    help=f"a source ({', '.join(SOURCES)}, or a path) or 'none'")
-    ap.add_argument('--pretrain-epochs', type=int, default=10)
-    ap.add_argument('--source', default='eolearn', help='pretrain: the source (a pimc.sources name or a path)')
-    ap.add_argument('--variant', default=DEFAULT_VARIANT, help='pretrain: the series image')
-    ap.add_argument('--root', help='scene: EuroSAT folder (default: a fixture of made-up chips)')
-    ap.add_argument('--kind', default='ms', choices=('rgb', 'ms')); ap.add_argument('--bands', nargs='+')
-    ap.add_argument('--threads', type=int, default=1, help='torch threads (default 1: fastest on a shared machine)')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--methods', nargs='+', help='scene-eurosat: methods (name or name:scale=standardize)')
-    ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='scene-eurosat: seeds of fractions < 1')
-    ap.add_argument('--corpus', default='real', help="scene-eurosat: RGB pretraining corpus ('real', 'synthetic')")
-    ap.add_argument('--patch-size', type=int, default=9, help='scene-eurosat: pretraining patch side')
-    ap.add_argument('--splits', help='scene-split/scene-eurosat: folder of the split files (default: --root)')
-    ap.add_argument('--min-steps', type=int, default=750, help='scene-eurosat: optimiser steps at least per network')
-    a = ap.parse_args(argv)
-    src = None if a.pretrain_source in ('none', 'None', '') else a.pretrain_source
-    kw = dict(out=a.out, seed=a.seed, threads=a.threads)
-    cls_st = TrainSettings(**({'epochs': a.epochs} if a.epochs else {}))
-    fc_st = ForecastSettings(**({'epochs': a.epochs} if a.epochs else {}))
-    def seeds():                                       # results/ (seed 0) and results/seeds/seed*/ side by side
-        folders = [Path(a.out)] + sorted((Path(a.out) / 'seeds').glob('seed*'))
-        print(seed_summary(a.dataset or 'cawa', folders, a.fractions[-1], Path(a.out) / 'seeds').to_string(index=False))
-    pre = dict(pretrain_source=src, pretrain_epochs=a.pretrain_epochs, **kw)
-    def scene_eurosat():                               # the runs, then the report over every run in --out
-        benchmark_eurosat(a.root, a.methods, a.fractions, a.seeds, a.epochs or 30, a.min_steps, corpus=a.corpus,
-                          patch_size=a.patch_size, pretrain_epochs=a.pretrain_epochs, out=a.out, threads=a.threads,
-                          split_dir=a.splits)
-        scene_report(a.out); print(f"\nscene-eurosat: {Path(a.out) / 'scene_eurosat.md'}")
-    once = {'pretrain': lambda: print(pretrain_encoder(a.source, a.variant, a.pretrain_epochs, threads=a.threads,
-                                                       seed=a.seed, progress=True)),
-            'headline': lambda: print(headline(a.out).to_string(index=False)),
-            'seeds': seeds,
-            'scene-split': lambda: print(write_splits(a.root, a.splits)),
-            'scene-eurosat': scene_eurosat,
-            'scene-report': lambda: print(scene_report(a.out).to_string(index=False)),
-            'scene': lambda: benchmark_scene(a.root, a.kind, a.bands, src, a.pretrain_epochs, fractions=a.fractions,
-                                             **kw)}
-    tables = {'classify': (CLASSIFY_DATASETS, lambda d: benchmark_classify(d, fractions=a.fractions, settings=cls_st,
-                                                                           **pre)),
-              'forecast': (FORECAST_DATASETS, lambda d: benchmark_forecast(d, settings=fc_st, **pre)),
-              'ablation': (('cawa',), lambda d: benchmark_ablation(d, fractions=a.fractions, settings=cls_st, **pre))}
-    try:
-        if a.task in once: once[a.task](); return 0
-        for task in (tables if a.task == 'all' else [a.task]):
-            names, bench = tables[task]
-            for d in ([a.dataset] if a.dataset else names):
-                bench(d); print(f"\n{task} {d}: {Path(a.out) / f'{task}_{d}.md'}")
-        headline(a.out)                                # the README's table follows the tables just written
-        return 0
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        print(f"pimc.benchmarks {a.task}: error: {e}", file=sys.stderr); return 2
+    "`pimc benchmark TASK [options]`: regenerate result tables on the real samples; the exit status."
+    a = parser().parse_args(argv)   # prints the help, or says what is wrong (exit 2)
+    try: a.run(a); return 0
+    except (ValueError, KeyError, OSError, PimcError) as e:   # bad data or --out; FileNotFoundError is an OSError
+        print(f"pimc benchmark {a.task}: error: {e}", file=sys.stderr); return 2
 
 # %% ../nbs/46_benchmarks.ipynb #c723f311
 if __name__ == '__main__':

@@ -364,23 +364,28 @@ def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT
     cache_dir = Path(cache_dir); cache_dir.mkdir(parents=True, exist_ok=True)
     f = cache_dir / f'rgb-{len(paths)}-{h.hexdigest()[:16]}.npy'
     with FileLock(str(f) + '.lock'):
+        for old in cache_dir.glob(f'{f.name}.*.tmp'): old.unlink(missing_ok=True)  # a killed writer's: the lock is ours
         if not f.is_file():
             from PIL import Image
             from tqdm.auto import tqdm
             first = read_chip(paths[0])
-            tmp = f.with_name(f.name + f'.{os.getpid()}.tmp')
-            a = np.lib.format.open_memmap(tmp, 'w+', np.uint8, (len(paths), *first.shape))
-            for i, p in enumerate(tqdm(paths, desc='decoding EuroSAT chips', disable=not progress, leave=False)):
-                try:
-                    with Image.open(p) as im: x = np.asarray(im.convert('RGB')).transpose(2, 0, 1)
-                except Exception as e:
-                    raise DatasetFormatError(f"{p}: cannot read this EuroSAT RGB chip "
-                                             f"({type(e).__name__}: {e})") from None
-                if x.shape != a.shape[1:]:
-                    raise DatasetFormatError(f"{p}: chip of shape {x.shape}, expected {a.shape[1:]} like {paths[0]}")
-                a[i] = x
-            a.flush(); del a
-            os.replace(tmp, f)
+            tmp, a = f.with_name(f.name + f'.{os.getpid()}.tmp'), None
+            try:
+                a = np.lib.format.open_memmap(tmp, 'w+', np.uint8, (len(paths), *first.shape))
+                for i, p in enumerate(tqdm(paths, desc='decoding EuroSAT chips', disable=not progress, leave=False)):
+                    try:
+                        with Image.open(p) as im: x = np.asarray(im.convert('RGB')).transpose(2, 0, 1)
+                    except Exception as e:
+                        raise DatasetFormatError(f"{p}: cannot read this EuroSAT RGB chip "
+                                                 f"({type(e).__name__}: {e})") from None
+                    if x.shape != a.shape[1:]:
+                        raise DatasetFormatError(f"{p}: chip of shape {x.shape}, expected {a.shape[1:]} like "
+                                                 f"{paths[0]}")
+                    a[i] = x
+                a.flush(); a = None
+                os.replace(tmp, f)
+            finally:                    # a failed decode or Ctrl-C leaves no full-size .tmp behind (map closed first)
+                a = None; tmp.unlink(missing_ok=True)
     return np.load(f, mmap_mode='r')
 
 def _cached(self: EuroSAT, cache_dir=None, progress: bool = True) -> np.ndarray:

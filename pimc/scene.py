@@ -53,6 +53,20 @@ class SceneData:
         return (f"SceneData({self.name}: {len(self.x_train)} train / {0 if self.x_val is None else len(self.x_val)} "
             f"val / {len(self.x_test)} test scenes, {self.kind} bands {list(self.bands)}, {self.n_classes} classes)")
 
+def _disjoint(parts: dict, # split name -> `pimc.eurosat.EuroSAT` read from its split file
+             ):
+    "Refuse split lists that share chips (a test or val chip trained on): name the files and a few chips."
+    from itertools import combinations
+    from pimc.errors import DatasetFormatError
+    stems = {s: {Path(f).stem for f in p.paths} for s, p in parts.items()}
+    clash = [(a, b, sorted(stems[a] & stems[b])) for a, b in combinations(parts, 2) if stems[a] & stems[b]]
+    if clash:
+        raise DatasetFormatError('; '.join(
+            f"{parts[a].split_file} and {parts[b].split_file}: {len(both)} chip(s) in both the {a} and the {b} split "
+            f"(e.g. {', '.join(both[:5])})" for a, b, both in clash)
+            + "; expected disjoint splits, or the accuracy is measured on chips the network was trained on. "
+              "Fix the lists, or write new split files (`pimc benchmark scene-split`)")
+
 def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_eurosat` knows)
                  kind: str = 'rgb', # 'rgb' (JPEG) or 'ms' (13-band GeoTIFF)
                  bands: Sequence[str] | None = None, # band names or roles, in the order wanted (default: all)
@@ -89,6 +103,7 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
             raise DatasetFormatError(f"{p.split_file}: {len(p.missing_from_split)} listed chip(s) are not under "
                                      f"{p.image_dir} (e.g. {p.missing_from_split[:3]}); expected every listed chip. "
                                      "Restore them, or write new split files (`pimc benchmark scene-split`)")
+    if parts: _disjoint(dict(zip(('train', 'test', 'val'), parts)))   # before a chip is read
     rng = np.random.default_rng(seed)
     def cap(idx, y):
         if not max_per_class: return np.asarray(idx)

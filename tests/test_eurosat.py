@@ -219,3 +219,24 @@ def test_dataloader_and_transforms(ms_tree):
     np.testing.assert_allclose(b["image"][0].numpy(), 2 * read_chip(ds.paths[0], "ms", [3, 7]))
     d, chips = find_eurosat(ms_tree, "ms")
     assert len(chips) == 30 and chips[0][1] == "AnnualCrop"
+
+
+# ---------------------------------------------------------------- the decoded-chip cache (issue 18, item 10)
+def test_chip_cache_leaves_no_temp_file_when_a_decode_fails(tmp_path):
+    "A corrupt chip halfway: the error names it, and no full-size .tmp stays in the cache (nor piles up per try)."
+    from pimc.eurosat import chip_cache
+    make_eurosat(tmp_path / "e", n_per_class=3, size=16, rgb=True, splits=False)
+    paths = EuroSAT(tmp_path / "e").paths
+    paths[5].write_bytes(b"not a jpeg")
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        with pytest.raises(DatasetFormatError, match=rf"{paths[5].name}: cannot read this EuroSAT RGB chip"):
+            chip_cache(paths, cache_dir=cache, progress=False)
+        assert not list(cache.glob("*.tmp")) and not list(cache.glob("*.npy"))
+    make_eurosat(tmp_path / "f", n_per_class=1, size=16, rgb=True, splits=False)
+    good = EuroSAT(tmp_path / "f").paths
+    a = chip_cache(good, cache_dir=cache, progress=False)                   # a killed writer's leftover goes too
+    (cache / f"{Path(a.filename).name}.999.tmp").write_bytes(b"x" * 10)
+    Path(a.filename).unlink()
+    b = chip_cache(good, cache_dir=cache, progress=False)
+    assert b.shape == (10, 3, 16, 16) and not list(cache.glob("*.tmp"))

@@ -107,3 +107,19 @@ def test_split_lists_naming_missing_chips_are_an_error(tmp_path):
     gone = sorted(_class_dir(tmp_path / 'e', 'River').glob('*.jpg'))[0]; gone.unlink()
     with pytest.raises(DatasetFormatError, match=rf"eurosat-\w+\.txt: 1 listed chip\(s\) .*{gone.stem}"):
         eurosat_data(tmp_path / 'e', 'rgb', progress=False)
+
+
+@pytest.mark.parametrize('into', ['test', 'val'])
+def test_overlapping_split_lists_are_refused(tmp_path, into):
+    "A train chip also in the test (or val) list: refused, naming both split files and the chip, before anything trains."
+    from pimc.errors import DatasetFormatError
+    make_eurosat(tmp_path / 'e', n_per_class=6, size=16, rgb=True)
+    train = (tmp_path / 'e' / 'eurosat-train.txt').read_text().split()
+    other = tmp_path / 'e' / f'eurosat-{into}.txt'
+    other.write_text(other.read_text() + ''.join(f'{c}\n' for c in train[:4]))
+    with pytest.raises(DatasetFormatError, match=rf"eurosat-train.txt and .*eurosat-{into}.txt: 4 chip\(s\) in both "
+                                                 rf".*{train[0].split('.')[0]}") as e:
+        eurosat_data(tmp_path / 'e', 'rgb', progress=False)
+    assert str(other) in str(e.value)
+    with pytest.raises(DatasetFormatError, match='in both'):                     # the folder of split files too
+        eurosat_data(tmp_path / 'e', 'rgb', split_dir=tmp_path / 'e', progress=False)
