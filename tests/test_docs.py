@@ -177,11 +177,14 @@ def test_license_and_citation():
 def test_wheel_ships_license(tmp_path):
     "The built wheel holds LICENSE in its .dist-info (pyproject `license-files`)."
     pytest.importorskip("build")
-    r = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), "."],
-                       cwd=ROOT, capture_output=True, text=True)
-    shutil.rmtree(ROOT / "build", ignore_errors=True)
+    src = tmp_path / "src"                                           # a copy: the build writes nothing into the checkout
+    src.mkdir()
+    for f in ("pyproject.toml", "README.md", "LICENSE"): shutil.copy(ROOT / f, src / f)
+    shutil.copytree(ROOT / "pimc", src / "pimc", ignore=shutil.ignore_patterns("__pycache__"))
+    r = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist"),
+                        str(src)], cwd=src, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     import zipfile
-    names = zipfile.ZipFile(next(tmp_path.glob("pimc-*.whl"))).namelist()
+    names = zipfile.ZipFile(next((tmp_path / "dist").glob("pimc-*.whl"))).namelist()
     assert any(re.fullmatch(r"pimc-[^/]+\.dist-info/licenses/LICENSE", n) for n in names), \
         [n for n in names if "dist-info" in n]

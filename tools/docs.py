@@ -178,9 +178,10 @@ MATH_JS = r"""// pimc docs: KaTeX renders the formulas of the notebooks' markdow
 """
 
 SITE_CSS = """/* pimc docs */
-/* wide tables (notebook markdown and DataFrame outputs) scroll sideways instead of being cut off */
+/* wide tables scroll sideways instead of running past the page: mkdocs-material wraps plain tables in a scrolling
+   box; these rules also cover the ones it leaves alone (HTML tables with a class, e.g. DataFrames in outputs) */
 .jupyter-wrapper .jp-RenderedHTMLCommon table { display: block; max-width: 100%; overflow-x: auto; }
-.md-typeset table:not([class]) { max-width: 100%; overflow-x: auto; }
+.md-typeset__scrollwrap, .jupyter-wrapper .jp-RenderedHTMLCommon table { scrollbar-width: auto; }
 /* formulas: KaTeX's MathML output */
 .katex math { font-size: 1.1em; }
 .katex-display { display: block; margin: 0.8em 0; text-align: center; overflow-x: auto; }
