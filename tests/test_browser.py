@@ -119,8 +119,9 @@ def docs_site():
     index = DOCS / "index.html"
     if not index.exists() or any(f.stat().st_mtime > index.stat().st_mtime for f in (ROOT / "tools" / "docs.py", ROOT / "README.md")):
         subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py")], check=True, cwd=ROOT)   # missing or older than its tool
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DOCS))
-    handler.log_message = lambda *a, **k: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a): pass                           # no line per request in a failing test's output
+    handler = functools.partial(Quiet, directory=str(DOCS))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", H.free_port()), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try: yield f"http://127.0.0.1:{srv.server_address[1]}"

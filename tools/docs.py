@@ -160,6 +160,7 @@ def stage() -> dict:
 
 MATH_JS = r"""// pimc docs: KaTeX renders the formulas of the notebooks' markdown ($..$, $$..$$) and of the markdown pages
 // (pymdownx.arithmatex: \(..\), \[..\]) as MathML, which the browser draws itself: no web fonts, no CDN.
+// KaTeX (katex.min.js, auto-render.min.js beside this file): Khan Academy and other contributors, MIT licence.
 (function () {
   const opts = {
     delimiters: [{left: "$$", right: "$$", display: true}, {left: "\\[", right: "\\]", display: true},
