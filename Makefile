@@ -62,7 +62,8 @@ bench: install
 	$(BIN)/pimc bench train
 
 # the site: README as home page, every notebook a page with its stored outputs (nothing re-executed), each exported
-# function's signature and docments (nbdev's show_doc); mkdocs --strict, then every internal link checked
+# function's signature and docments (nbdev's show_doc), formulas by KaTeX from disk; mkdocs --strict, then every
+# internal link, anchor, script and stylesheet checked (plain Python: works as any user, in a private folder too)
 docs: install
 	$(BIN)/python tools/docs.py
 

@@ -116,10 +116,12 @@ DOCS = ROOT / "_docs"
 def docs_site():
     "The built site served on a free local port (built first when _docs/ is missing); yields its base URL."
     import functools, http.server, subprocess, sys, threading
-    if not (DOCS / "index.html").exists():
-        subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py")], check=True, cwd=ROOT)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DOCS))
-    handler.log_message = lambda *a, **k: None
+    index = DOCS / "index.html"
+    if not index.exists() or any(f.stat().st_mtime > index.stat().st_mtime for f in (ROOT / "tools" / "docs.py", ROOT / "README.md")):
+        subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py")], check=True, cwd=ROOT)   # missing or older than its tool
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a): pass                           # no line per request in a failing test's output
+    handler = functools.partial(Quiet, directory=str(DOCS))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", H.free_port()), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try: yield f"http://127.0.0.1:{srv.server_address[1]}"
@@ -146,3 +148,70 @@ def test_docs_home_and_module_page(docs_site):
         expect(page.locator(".jp-OutputArea img").first).to_be_attached()   # a stored output: a figure
         doc.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "docs-module.png"))
+
+
+# every table on a page fits its article, or sits in (or is) a box that scrolls sideways: none is cut off
+JS_TABLES = """() => [...document.querySelectorAll('article table')].map(t => {
+  const art = t.closest('article'), width = art.clientWidth;
+  let e = t, scroller = null;
+  while (e && e !== art) {
+    const o = getComputedStyle(e).overflowX;
+    if ((o === 'auto' || o === 'scroll') && e.scrollWidth > e.clientWidth + 1) { scroller = e; break; }
+    e = e.parentElement;
+  }
+  let moved = 0;
+  if (scroller) { scroller.scrollLeft = 60; moved = scroller.scrollLeft; scroller.scrollLeft = 0; }
+  return {wide: t.scrollWidth > width + 1, scrolls: moved > 0, text: t.innerText.slice(0, 40)};
+})"""
+# text nodes of rendered markdown (outside code) that still hold $...$: a formula nobody typeset
+JS_RAW_TEX = """() => {
+  const out = [], w = document.createTreeWalker(document.querySelector('article'), NodeFilter.SHOW_TEXT);
+  for (let n = w.nextNode(); n; n = w.nextNode()) {
+    if (n.parentElement.closest('pre, code, script, style, annotation') || !n.parentElement.closest('.jp-RenderedMarkdown')) continue;
+    if (/\\$[^$\\s][^$]*\\$/.test(n.textContent)) out.push(n.textContent.slice(0, 80));
+  }
+  return out;
+}"""
+
+
+def test_docs_formulas_tables_and_helpers(docs_site):
+    "Formulas are typeset (KaTeX from the site itself, MathML), wide tables scroll, private helpers start collapsed;"
+    " the pages ask nothing of any other host and log no console error."
+    from playwright.sync_api import expect
+    SHOTS.mkdir(exist_ok=True)
+    errors, elsewhere = [], []
+    with H.browser(viewport=(1280, 1000), errors=errors) as page, H.on_failure(page, SHOTS / "docs-math-FAIL.png"):
+        page.on("request", lambda r: None if r.url.startswith((docs_site, "data:", "blob:")) else elsewhere.append(r.url))
+        page.goto(f"{docs_site}/recurrence.html", wait_until="load")
+        formula = page.locator(".jp-RenderedMarkdown .katex").filter(has=page.locator("math msub")).first
+        expect(formula).to_be_visible(timeout=15_000)                     # e.g. R_ij = |x_i - x_j|, as MathML
+        box = formula.bounding_box()
+        assert box["width"] > 20 and box["height"] > 8, box
+        n_math = page.locator(".jp-RenderedMarkdown .katex math").count()
+        assert n_math >= 10, f"only {n_math} formulas typeset on recurrence.html"
+        assert page.locator(".katex-error").count() == 0, page.locator(".katex-error").first.inner_text()
+        raw = page.evaluate(JS_RAW_TEX)
+        assert not raw, f"formulas left as raw TeX: {raw[:5]}"
+        formula.scroll_into_view_if_needed()
+        formula.screenshot(path=str(SHOTS / "docs-formula.png"))
+        helpers = page.locator("details.pimc-private")
+        assert helpers.count() >= 3
+        assert page.locator("details.pimc-private[open]").count() == 0
+        expect(helpers.first.locator("pre")).to_be_hidden()               # the source is there, folded
+        expect(page.locator("h3#recurrence_plot")).to_be_visible()        # the exported API is not
+        helpers.first.locator("summary").click()
+        expect(helpers.first.locator("pre")).to_be_visible()
+        for name in ("results.html", "index.html"):
+            page.goto(f"{docs_site}/{name}", wait_until="load")
+            tables = page.evaluate(JS_TABLES)
+            cut = [t for t in tables if t["wide"] and not t["scrolls"]]
+            assert tables and not cut, f"{name}: tables wider than the page that do not scroll: {cut}"
+            if name == "results.html":
+                assert any(t["wide"] and t["scrolls"] for t in tables), "no wide table on results.html to check"
+                page.screenshot(path=str(SHOTS / "docs-results.png"))
+    # mkdocs-material's repository widget (repo_url) asks the repository host for its stars: meant, and harmless offline
+    repo = re.compile(r"^https://api\.github\.com/repos/pimc-dev/pimc(/releases/latest)?$")
+    elsewhere = [u for u in elsewhere if not repo.match(u)]
+    assert not elsewhere, f"the docs asked other hosts for: {elsewhere[:5]}"
+    errors = [e for e in errors if not ("Failed to load resource" in e and "ERR_FAILED" in e)]   # those aborted requests
+    assert not errors, f"browser console errors: {errors}"

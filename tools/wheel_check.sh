@@ -16,6 +16,7 @@ unzip -l "$whl" >"$tmp/files.txt"
 for f in pimc/notebooks/pretrain.ipynb pimc/notebooks/smoke.ipynb pimc/cli.py pimc/bench/rp.py; do
   grep -q " $f\$" "$tmp/files.txt" || { echo "wheel check: $f is not in $(basename "$whl")"; exit 1; }
 done
+grep -qE " pimc-[^/]+\.dist-info/licenses/LICENSE\$" "$tmp/files.txt" || { echo "wheel check: no LICENSE in $(basename "$whl")"; exit 1; }
 if grep -qE " (nbs|tests)/" "$tmp/files.txt"; then echo "wheel check: the wheel holds nbs/ or tests/"; exit 1; fi
 "$PY" -m venv "$tmp/venv"
 pip_install() {   # quiet, no .pyc compilation (most of the time of a torch install); its log shown on failure
