@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/maps.html.md"""
 
 # %% ../nbs/47_maps.ipynb #e65ad2ad
 from __future__ import annotations
-import functools, os, shutil, uuid
+import contextlib, functools, glob, os, platform, shutil, uuid
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
@@ -332,7 +332,7 @@ def predict_pixels(cube: Cube, # the cube (any size)
     import torch, warnings
     _check_pixel_args(inputs, output)
     T, C, H, W = cube.shape
-    with warnings.catch_warnings():                                   # a wrong scale still warns (bands.vegetation_index)
+    with warnings.catch_warnings():                                   # a wrong scale still warns (vegetation_index)
         warnings.simplefilter('ignore', RuntimeWarning)               # never-observed pixels: NaN, set apart below
         s = np.asarray(cube.indices(indices, fill=True, on_empty='ignore').values, np.float32)
     s = s.transpose(2, 3, 1, 0).reshape(H * W, -1, T)                 # (N, K, T)
@@ -433,7 +433,7 @@ def _write_lock():
 _LATLON = (('lat', 'lon'), ('latitude', 'longitude'))
 
 def _latlon_to_yx(m, yx, where: str):
-    "lat/lon dims renamed y/x, with EPSG:4326 when the map has no CRS (the coordinates must then be degrees)."
+    "lat/lon dims renamed y/x, the transform from their coordinates, EPSG:4326 when the map has no CRS (degrees)."
     lat, lon = yx
     if m.rio.crs is None:
         if lat not in m.coords or lon not in m.coords:
@@ -445,7 +445,10 @@ def _latlon_to_yx(m, yx, where: str):
                              f"({la.min():g}..{la.max():g}, {lo.min():g}..{lo.max():g}) are not degrees; expected "
                              "latitude in [-90, 90] and longitude in [-180, 360], or a CRS (m.rio.write_crs(...))")
         m = m.rio.write_crs('EPSG:4326')
-    return m.rename({lat: 'y', lon: 'x'}).rio.set_spatial_dims(x_dim='x', y_dim='y')
+    m = m.rename({lat: 'y', lon: 'x'}).rio.set_spatial_dims(x_dim='x', y_dim='y')
+    if 'x' in m.coords and 'y' in m.coords and min(m.sizes['x'], m.sizes['y']) > 1:
+        m = m.rio.write_transform(m.rio.transform(recalc=True))       # from the coordinates: pixel centres
+    return m
 
 def _as_map(m, where: str):
     "m as the (band, y, x) DataArray a file takes: a 2-D map gets a band, lat/lon become y/x, band names described."
@@ -541,7 +544,7 @@ def _write_zarr(m, tmp: Path, progress: bool):
     _compute(d, progress)
 
 # %% ../nbs/47_maps.ipynb #f252348f
-_HOST = ''.join(ch for ch in __import__('platform').node() if ch.isalnum())[:24] or 'host'
+_HOST = ''.join(ch for ch in platform.node() if ch.isalnum())[:24] or 'host'
 
 def _remove(p: Path):
     "Remove a file or folder if it is there."
@@ -556,7 +559,7 @@ def _sweep(path: Path) -> list[Path]:
     "Remove the temporaries of `path` that a write_map on this host left when its process was killed; the removed."
     from pimc.locks import _alive
     pre, gone = f".{path.name}.tmp-{_HOST}-", []
-    for p in path.parent.glob(f".{path.name}.tmp-*"):
+    for p in path.parent.glob(glob.escape(f".{path.name}.tmp-") + '*'):
         pid = p.name[len(pre):].split('-')[0] if p.name.startswith(pre) else ''
         if pid.isdigit() and not _alive(int(pid)): _remove(p); gone.append(p)
     return gone
@@ -564,7 +567,7 @@ def _sweep(path: Path) -> list[Path]:
 class _Terminated(SystemExit):
     "SIGTERM during write_map: unwinds (removing temporaries) and exits with 128 + 15."
 
-@__import__('contextlib').contextmanager
+@contextlib.contextmanager
 def _removed_however(*paths: Path):
     "Remove `paths` when the block ends, by an error, by SIGTERM (default handler) or at interpreter exit."
     import atexit, signal, threading

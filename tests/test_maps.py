@@ -164,7 +164,7 @@ def test_lost_worker_marks_the_run_failed(tmp_path):
     assert rec['status'] == 'failed' and rec['params']['lr'] == 0.2 and rec['error']['cell'] is None
 
 
-# -- issue 18: scale, masked pixels, clear errors up front, writes that never lose or leave anything ---------------------
+# -- issue 18: scale, masked pixels, clear errors up front, writes that never lose or leave anything --------------
 
 def _noscale(da):
     "The DataArray stackstac / rioxarray give: reflectance x 10 000 and no `scale` attribute."
@@ -184,8 +184,8 @@ def test_missing_scale_is_refused_up_front(cube):
     ref = embed_map(cube.to_xarray().chunk({'y': 8, 'x': 8}), m).values
     np.testing.assert_allclose(embed_map(bare, m, scale=10000).values, ref, atol=1e-6)
     np.testing.assert_allclose(embed_map(bare, m, sensor='pastis_s2').values, ref, atol=1e-6)
-    np.testing.assert_allclose(predict_map(bare, clf, scale=10_000).values, predict_pixels(cube, clf).transpose(2, 0, 1),
-                               atol=2e-5)
+    np.testing.assert_allclose(predict_map(bare, clf, scale=10_000).values,
+                               predict_pixels(cube, clf).transpose(2, 0, 1), atol=2e-5)
     with pytest.raises(ValueError, match="is scale 1 right"): embed_map(bare, m, scale=1)
     with pytest.raises(ValueError, match=r"scale must be a number > 0.*got -3"): embed_map(bare, m, scale=-3)
 
@@ -229,7 +229,8 @@ def test_clear_errors_for_chunks_empty_input_and_date_count(cube, tmp_path):
     from pimc.classify import TempCNN
     da = cube.to_xarray()
     for bad in (0, -4, (8, 0), 2.5, 'auto'):
-        with pytest.raises(ValueError, match=r"chunks must be a block size in pixels >= 1"): embed_map(da, model(5), chunks=bad)
+        with pytest.raises(ValueError, match=r"chunks must be a block size in pixels >= 1"):
+            embed_map(da, model(5), chunks=bad)
     with pytest.raises(ValueError, match=r"the DataArray is empty .*expected at least one date, band and pixel"):
         tile_map(da.isel(x=slice(0, 0)), lambda c, m=None: np.zeros((*c.shape[2:], 1), np.float32), ['a'])
     with pytest.raises(ValueError, match=r"is empty .*expected at least one band and pixel"):
@@ -318,7 +319,8 @@ def test_sigterm_during_write_leaves_no_temporary(tmp_path, name):
                          stderr=subprocess.PIPE)
     t0 = time.time()
     while not any(out.iterdir()) and time.time() - t0 < 120 and p.poll() is None: time.sleep(0.05)
-    assert p.poll() is None and any(q.name.startswith('.m.') for q in out.iterdir())   # the write is under way
+    assert p.poll() is None, p.communicate()[1].decode()[-2000:]
+    assert any(q.name.startswith('.m.') for q in out.iterdir())       # the write is under way: its temporary is there
     time.sleep(0.3)
     p.send_signal(signal.SIGTERM)
     p.wait(60)
@@ -398,3 +400,9 @@ def test_lat_lon_maps_are_written(tmp_path):
     assert xr.open_zarr(z, decode_coords='all')['v'].rio.crs.to_epsg() == 4326
     with pytest.raises(ValueError, match="are not degrees"):
         write_map(m.assign_coords(lat=lat * 1e4), tmp_path / 'bad.tif', progress=False)
+    c = Cube(np.full((3, 4, 12, 10), 1000, np.int16), ['2020-01-01', '2020-02-01', '2020-03-01'], 'cbers4_awfi')
+    da = c.to_xarray().rename(y='lat', x='lon').assign_coords(lat=lat, lon=lon)      # lat/lon dims, no CRS
+    e = write_map(embed_map(da.chunk(lat=6, lon=5), model(3)), tmp_path / 'e.tif', progress=False)
+    with rasterio.open(e) as f:
+        assert f.crs.to_epsg() == 4326 and f.count == 6
+        np.testing.assert_allclose(tuple(f.transform)[:6], (0.01, 0, 10.0, 0, -0.01, 45.0), atol=1e-9)
