@@ -195,7 +195,6 @@ def _probe_span(n: int, size: int, chunks) -> slice:
 
 def _probe(da, sensor, size: int = 16) -> Cube:
     "A small in-memory Cube from the middle of the tile, read in this process (one Dask chunk)."
-    from pimc.cube import _xr_dims
     cube = Cube.from_xarray(da, sensor=sensor)
     v = cube.values.data if isinstance(cube.values, LazyArray) else cube.values
     ch = getattr(v, 'chunks', None) or (None,) * 4
@@ -561,7 +560,9 @@ def _sweep(path: Path) -> list[Path]:
     pre, gone = f".{path.name}.tmp-{_HOST}-", []
     for p in path.parent.glob(glob.escape(f".{path.name}.tmp-") + '*'):
         pid = p.name[len(pre):].split('-')[0] if p.name.startswith(pre) else ''
-        if pid.isdigit() and not _alive(int(pid)): _remove(p); gone.append(p)
+        if not (pid.isdigit() and not _alive(int(pid))): continue
+        try: _remove(p); gone.append(p)
+        except OSError: pass                                          # not ours to remove (permissions): leave it
     return gone
 
 class _Terminated(SystemExit):
