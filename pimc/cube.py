@@ -124,7 +124,7 @@ class Cube:
         extra = [f"mask {self.mask.mean():.0%} valid" if self.mask is not None else None,
                  f"labels ({len(self.class_names) if self.class_names else int(self.labels.max()) + 1} classes)"
                  if self.labels is not None else None,
-                 self.crs]
+                 self.crs if not self.crs or len(self.crs) <= 30 else self.crs[:27] + '…']   # (a WKT: its start)
         return (f"Cube({self.name or 'unnamed'}: T={T} {span}, {C} bands {self.sensor.name} {list(self.bands)}, "
                 f"{H}x{W} px, {self.values.dtype}" + ''.join(f", {e}" for e in extra if e) + ")")
 
@@ -485,7 +485,9 @@ def _xr_transform(da, y, x) -> tuple | None:
 def _xr_crs(da, y, x) -> str | None:
     "The CRS rioxarray reads; else EPSG:4326 for lat/lon dims whose coordinates are degrees."
     crs = da.rio.crs
-    if crs is not None: return crs.to_string()
+    if crs is not None:   # an exact authority match, else the definition: a guessed code (CBERS' Albers read as
+        auth = crs.to_authority(confidence_threshold=100)   # EPSG:10857) is unknown to older PROJ
+        return ':'.join(auth) if auth else crs.to_wkt()
     if (y, x) in _GEOGRAPHIC and y in da.coords and x in da.coords:
         lat, lon = np.asarray(da[y].values), np.asarray(da[x].values)
         if lat.size and lon.size and np.abs(lat).max() <= 90 and lon.min() >= -180 and lon.max() <= 360:
