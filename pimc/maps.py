@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .cube import Cube, LazyArray
+from .errors import requires
 
 # %% auto #0
 __all__ = ['PIXEL_INPUTS', 'PIXEL_OUTPUTS', 'MAP_FORMATS', 'tile_map', 'embed_patches', 'embed_map', 'predict_pixels',
@@ -109,7 +110,7 @@ def tile_map(da, # DataArray (time, band, y, x), Dask-backed or not (see `Cube.f
              name: str = 'map', # name of the output DataArray
             ):
     "fn over every block of the tile with `map_overlap` (halo `halo`): a lazy (band, y, x) DataArray, georeferenced."
-    import dask, dask.array as dsa, xarray as xr
+    dask, dsa, xr = requires('maps', 'dask', 'dask.array', 'xarray', what='tile_map (embed_map, predict_map)')
     from pimc.cube import _xr_dims
     where = f"tile_map({da.name or 'DataArray'})" if isinstance(da, xr.DataArray) else 'tile_map'
     cube = Cube.from_xarray(da, sensor=sensor)                       # checks dims, bands, dates; stays lazy
@@ -451,7 +452,7 @@ def _latlon_to_yx(m, yx, where: str):
 
 def _as_map(m, where: str):
     "m as the (band, y, x) DataArray a file takes: a 2-D map gets a band, lat/lon become y/x, band names described."
-    import xarray as xr, rioxarray  # noqa: F401
+    xr, _ = requires('maps', 'xarray', 'rioxarray', what='write_map')   # (rioxarray registers the .rio accessor)
     if not isinstance(m, xr.DataArray):
         raise TypeError(f"{where}: expected a map, an xarray DataArray (band, y, x) or (y, x) (got {type(m).__name__})")
     dims = tuple(m.dims)
