@@ -542,6 +542,9 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
                 else PretrainConfig())
         if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
         cfg = replace(base, **over)
+        from pimc.fit import resolve_device
+        try: resolve_device(cfg.device)                       # 'cuda' without CUDA: now, not after reading the data
+        except RuntimeError as e: raise ValueError(f"--device {cfg.device}: {e}") from None
         src = None if data == 'toy' or data.endswith('.pt') else find_source(data)
         kw = _reader_kw(src, data, sensor, scale, dates)
         pairs = _source_data(src or data, cfg, folds=folds, resume=resume, reader_kw=kw)

@@ -132,6 +132,16 @@ def test_pretrain_bad_arguments_one_line_exit_2(argv, says, capsys, tmp_path, mo
     assert not (tmp_path / '_runs').exists()
 
 
+def test_pretrain_cuda_without_cuda_is_one_line_before_reading_data(capsys, tmp_path):
+    import torch
+    if torch.cuda.is_available(): pytest.skip('this machine has CUDA')
+    with pytest.raises(SystemExit) as e:
+        cli.main(['pretrain', '--data', 'toy', '--device', 'cuda', '--out-dir', str(tmp_path / 'run')])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "--device cuda: device 'cuda' was asked for" in err[0], err
+    assert not (tmp_path / 'run').exists()
+
+
 def test_sweep_workers_must_be_positive(capsys, tmp_path):
     g = tmp_path / 'g.yaml'; g.write_text('lr: [0.1]\n')
     with pytest.raises(SystemExit) as e:
