@@ -305,6 +305,22 @@ def _kernel_env():
         if old is None: os.environ.pop('PYTHONPATH', None)
         else: os.environ['PYTHONPATH'] = old
 
+@contextlib.contextmanager
+def _ticking(every: float = 1.0, # seconds between refreshes
+            ):
+    "Redraw the open tqdm bars every `every` s inside the block: a long cell still shows its time going up."
+    import threading
+    from tqdm.std import tqdm
+    stop = threading.Event()
+    def tick():
+        while not stop.wait(every):
+            for bar in list(getattr(tqdm, '_instances', ())):
+                try: bar.refresh()
+                except Exception: pass                                   # a bar closing meanwhile
+    t = threading.Thread(target=tick, name='pimc-progress', daemon=True); t.start()
+    try: yield
+    finally: stop.set(); t.join()
+
 @functools.lru_cache(maxsize=None)
 def _own_python_km():
     "A kernel manager class whose `python3` is ipykernel on this interpreter, whatever kernelspecs are installed."
@@ -433,7 +449,7 @@ def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, k
     for attempt in (1, 2):
         _wait_turn()
         try:
-            with _kernel_env(), warnings.catch_warnings():
+            with _kernel_env(), warnings.catch_warnings(), _ticking() if progress else contextlib.nullcontext():
                 warnings.simplefilter('ignore')
                 pm.execute_notebook(str(nb), str(out_nb), parameters=inject, cwd=os.getcwd(),
                                     progress_bar={'desc': f'{nb.name}: cells'} if progress else False,

@@ -265,3 +265,14 @@ def test_demo_says_what_it_does_before_it_starts(tmp_path):
     assert re.search(r'\[1/3\].*parameters', out) and re.search(r'\[2/3\].*executing', out), out
     assert re.search(r'smoke.ipynb: cells.*\d+/\d+', out), out                        # the bar over the cells
     assert '[3/3]' in out and 'figures:' in out, out
+
+
+def test_progress_bars_tick_during_a_long_cell():
+    "While a cell runs (the training one takes a minute) the cell bar is redrawn, so its elapsed time goes up."
+    import io
+    from tqdm.std import tqdm
+    out = io.StringIO()
+    bar = tqdm(total=3, file=out, desc='pretrain.ipynb: cells')
+    with ex._ticking(0.05): time.sleep(0.6)
+    bar.close()
+    assert out.getvalue().count('pretrain.ipynb: cells') >= 5, out.getvalue()
