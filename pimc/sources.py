@@ -523,7 +523,7 @@ def _option_error(e: BaseException, given: set) -> str:
 def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.argv[1:])
                   prog: str = 'pimc pretrain', # the program name in usage and errors
                  ):
-    "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `Run`; bad input: one line, exit 2."
+    "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `Run`; bad input: one line."
     from pimc.errors import PimcError
     from pimc.train import PretrainConfig, pretrain
     a = vars(pretrain_parser(prog).parse_args(argv))

@@ -110,7 +110,8 @@ def test_scale_needs_band_names_and_a_positive_value(tmp_path, capsys):
 
 # ----------------------------------------------------------------------------------------------- item 12: one line
 def test_pretrain_bad_arguments_one_line_in_a_fresh_process(tmp_path):
-    _one_line_error(_pimc('pretrain', '--epochs', '-1'), 'pimc pretrain: error: --epochs must be an integer >= 1 (got -1)')
+    _one_line_error(_pimc('pretrain', '--epochs', '-1'),
+                    'pimc pretrain: error: --epochs must be an integer >= 1 (got -1)')
 
 
 @pytest.mark.parametrize('argv, says', [
