@@ -10,6 +10,7 @@ import argparse, importlib, sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import pimc
 from .errors import PimcError
 
 # %% auto #0
@@ -23,9 +24,15 @@ HANDOVER = {  # subcommand -> (module:function taking the rest of the command li
                   "headline, seeds (`pimc benchmark --help`)"),
     'demo': ('pimc.demo:main', "the main job: the pretraining notebook on the synthetic data, through the runner"),
 }
-BENCHES = {  # `pimc bench NAME` -> module:function
-    'rp': 'pimc.bench.rp:main', 'pairs': 'pimc.bench.pairs:main', 'train': 'pimc.bench.train:main',
-    'maps': 'pimc.bench.maps:main'}
+BENCHES = {  # `pimc bench NAME` -> (module:function, what it measures)
+    'rp': ('pimc.bench.rp:main', "recurrence plots per second on a PASTIS-sized batch: pimc's kernel, pyts, a copy"),
+    'pairs': ('pimc.bench.pairs:main', "pairs per second the pairs dataset feeds a trainer, with and without "
+              "DataLoader workers; synthetic data generation time"),
+    'train': ('pimc.bench.train:main', "pretraining throughput (pairs/s) and the share of time waiting for input, "
+              "with and without the pair cache, CPU or GPU"),
+    'maps': ('pimc.bench.maps:main', "tile maps on Dask: a 2048 x 2048 Zarr tile embedded with embed_map, pixels/s "
+             "per worker count and peak memory (--small: quick)"),
+}
 
 def _load(target: str, # 'package.module:function'
          ):
@@ -38,6 +45,17 @@ def _exit_code(res) -> int:
     return res if isinstance(res, int) and not isinstance(res, bool) else 0
 
 # %% ../nbs/50_cli.ipynb #24f9b265
+def _at_least(kind, low: float, strict: bool = False):
+    "An argparse type: a `kind` (int or float) >= low (> low when strict); the error says so and echoes the value."
+    def parse(s):
+        try: v = kind(s)
+        except ValueError: v = None
+        if v is None or v != v or (v <= low if strict else v < low):
+            what = 'an integer' if kind is int else 'a number'
+            raise argparse.ArgumentTypeError(f"must be {what} {'>' if strict else '>='} {low:g} (got {s!r})")
+        return v
+    return parse
+
 def _runner_parsers(sub):
     "The subcommands of the experiment runner: run, sweep, collate, params, notebooks."
     r = sub.add_parser('run', help='execute a notebook once: <out>/<run>.ipynb and <out>/<run>/run.json')
@@ -49,12 +67,13 @@ def _runner_parsers(sub):
     r.add_argument('--name', help='run name (default: from the parameters)')
     s = sub.add_parser('sweep', help='execute a notebook over a grid of parameters and collate the results')
     s.add_argument('notebook', help='a notebook, or the name of a packaged one')
-    s.add_argument('--grid', required=True, help='YAML: name: [values...], optional fixed: {name: value}')
-    s.add_argument('--workers', type=int, default=1)
+    s.add_argument('--grid', required=True, help='YAML file: name: [values...], optional fixed: {name: value}; '
+                   'or the name of a packaged grid (grid.example.yaml)')
+    s.add_argument('--workers', type=_at_least(int, 1), default=1, help='runs at once (default: 1)')
     s.add_argument('--name', help='sweep folder name (default: <notebook>_<grid>)')
     s.add_argument('--out-root', help='where sweep folders go (default: _runs or $PIMC_RUNS)')
     s.add_argument('--force', action='store_true', help='re-run runs that are already complete')
-    s.add_argument('--stagger', type=float, default=1.0, help='seconds between kernel starts')
+    s.add_argument('--stagger', type=_at_least(float, 0), default=1.0, help='seconds between kernel starts')
     s.add_argument('--executor',
                    help="'dask': a local Dask cluster of --workers processes; 'dask://HOST:PORT': a cluster")
     c = sub.add_parser('collate', help='table (results.csv/.md) and plot from the sidecars of a sweep folder')
@@ -63,7 +82,7 @@ def _runner_parsers(sub):
     pp.add_argument('notebook', help='a notebook, or the name of a packaged one')
     sub.add_parser('notebooks', help='list the experiment notebooks shipped with the package')
     for q in (r, s):
-        q.add_argument('--timeout', type=float, help='seconds allowed per cell')
+        q.add_argument('--timeout', type=_at_least(float, 0, strict=True), help='seconds allowed per cell')
         q.add_argument('--kernel', help="installed kernelspec (default: this interpreter)")
     for q in (s, c):
         q.add_argument('--metric', help='metric to plot'); q.add_argument('--x', help='parameter for the x axis')
@@ -71,11 +90,15 @@ def _runner_parsers(sub):
 def parser() -> argparse.ArgumentParser:
     "The `pimc` argument parser: the runner's subcommands, plus those handed over to other modules."
     ap = argparse.ArgumentParser(prog='pimc', description='pimc: experiment notebooks, pretraining, benchmarks.')
+    ap.add_argument('--version', action='version', version=f'pimc {pimc.__version__}')
     sub = ap.add_subparsers(dest='cmd', required=True, metavar='COMMAND')
     _runner_parsers(sub)
     for name, (_, help) in HANDOVER.items(): sub.add_parser(name, help=help, add_help=False)
-    b = sub.add_parser('bench', help='throughput of the hot paths: ' + ', '.join(BENCHES) + ' (`pimc bench rp --help`)')
-    b.add_argument('which', choices=list(BENCHES))
+    b = sub.add_parser('bench', help='throughput of the hot paths: ' + ', '.join(BENCHES) + ' (`pimc bench --help`)',
+                       description='Throughput of the hot paths. Each benchmark has its own options: '
+                                   '`pimc bench NAME --help`.')
+    bs = b.add_subparsers(dest='which', required=True, metavar='NAME', title='benchmarks')
+    for name, (_, help) in BENCHES.items(): bs.add_parser(name, help=help, add_help=False)
     return ap
 
 # %% ../nbs/50_cli.ipynb #6660421a
@@ -142,10 +165,11 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
     if args and args[0] in HANDOVER:
         return _exit_code(_load(HANDOVER[args[0]][0])(args[1:]))
     if args and args[0] == 'bench' and len(args) > 1 and args[1] in BENCHES:
-        return _exit_code(_load(BENCHES[args[1]])(args[2:]))
+        return _exit_code(_load(BENCHES[args[1]][0])(args[2:]))
     a = parser().parse_args(args)   # prints the help, or says what is wrong (exit 2)
     try: return _run_cmd(a)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PimcError) as e:   # PimcError: a folder in use
+    # PimcError: a folder in use; ConnectionError: no scheduler at a sweep's --executor address
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ConnectionError, PimcError) as e:
         print(f"pimc {a.cmd}: error: {e}", file=sys.stderr); return 2
 
 # %% ../nbs/50_cli.ipynb #c723f311

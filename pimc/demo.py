@@ -41,8 +41,6 @@ def _rel(p) -> str:
 def main(argv: Sequence[str] | None = None, # command-line arguments (default: sys.argv[1:])
         ) -> int:
     "Run the demo notebook through the experiment runner and print where its figures and metrics are; the exit status."
-    from pimc.experiments import (run_notebook, notebook_params, parse_cli_value, check_params, _flat, _error_text,
-                                  _skip_slow_optional_imports, find_notebook)
     ap = argparse.ArgumentParser(prog='pimc demo', description=main.__doc__)
     ap.add_argument('--out', default='_demo',
                     help='folder for the executed notebook and its run folder (default: _demo)')
@@ -52,17 +50,23 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
                     help='parameter override (repeatable)')
     ap.add_argument('--timeout', type=float, help='seconds allowed per cell')
     a = ap.parse_args(argv)
+    print(f"pimc {pimc.__version__} demo: an experiment notebook on built-in synthetic data, through the runner",
+          flush=True)                                                  # at once: the imports below take seconds
+    print("[1/3] reading the notebook and checking its parameters ...", flush=True)
+    from pimc.experiments import (run_notebook, notebook_params, parse_cli_value, check_params, _flat, _error_text,
+                                  _skip_slow_optional_imports, find_notebook)
     if argv is None: _skip_slow_optional_imports()   # only when this process is `python -m pimc.demo`
     try:
         nb = find_notebook(a.notebook) if a.notebook else demo_notebook()
         declared = notebook_params(nb)
         params = check_params(nb, {k: parse_cli_value(v, declared.get(k)) for k, v in a.param or []}, declared)
         shown = ', '.join(f'{k}={v!r}' for k, v in params.items()) or 'its defaults'
-        print(f"pimc {pimc.__version__} demo: running {_rel(nb)} with {shown} (papermill, one kernel) ...", flush=True)
-        rec = run_notebook(nb, params, out_dir=a.out, name=nb.stem, timeout=a.timeout)
+        print(f"[2/3] executing {_rel(nb)} with {shown} in one kernel (papermill): the bar counts its cells; the "
+              "training cell takes most of the time ...", flush=True)
+        rec = run_notebook(nb, params, out_dir=a.out, name=nb.stem, timeout=a.timeout, progress=True)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         print(f"pimc demo: error: {e}", file=sys.stderr); return 2
-    print(f"{nb.name}: {rec['status']} in {rec['timings'].get('total_s', 0):.1f} s")
+    print(f"[3/3] {nb.name}: {rec['status']} in {rec['timings'].get('total_s', 0):.1f} s; what it wrote:")
     metrics = _flat(rec.get('metrics', {}))
     if metrics:
         print('metrics:\n'

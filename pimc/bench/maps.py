@@ -254,7 +254,7 @@ SMALL = dict(size=256, n_dates=24, block=64, window=128, rss_sizes=(128, 256))
 
 def main(argv=None):
     "Command line: `python -m pimc.bench.maps [--small] [--path DIR] [--size N] [--window W] [--json PATH]`."
-    p = argparse.ArgumentParser(prog='python -m pimc.bench.maps', description=__doc__)
+    p = argparse.ArgumentParser(prog='pimc bench maps', description=__doc__)
     p.add_argument('--small', action='store_true', help=f"a quick run: {SMALL}")
     p.add_argument('--path', help='Zarr store of the tile (written if absent; default: a temporary one)')
     p.add_argument('--size', type=int, default=2048, help='tile side in pixels')
