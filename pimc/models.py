@@ -30,7 +30,7 @@ def norm_layer(kind: str, # 'group' (GroupNorm, batch-independent), 'batch' (Bat
     if kind == 'none': return nn.Identity()
     raise ValueError(f"norm must be one of {NORMS} (got {kind!r})")
 
-# %% ../nbs/10_models.ipynb #4dccafbd
+# %% ../nbs/10_models.ipynb #07a39913
 class BasicBlock(nn.Module):
     "ResNet basic block: two 3 × 3 convolutions with normalisation, a shortcut (1 × 1 when the shape changes), ReLU."
     def __init__(self, cin: int, # input channels
@@ -50,7 +50,7 @@ class BasicBlock(nn.Module):
         y = F.relu(self.n1(self.conv1(x)))
         return F.relu(self.n2(self.conv2(y)) + self.short(x))
 
-# %% ../nbs/10_models.ipynb #274782aa
+# %% ../nbs/10_models.ipynb #05a11223
 def _check_int_seq(name, v, lo=1):
     if isinstance(v, int): v = (v,)
     v = tuple(v)
@@ -58,6 +58,7 @@ def _check_int_seq(name, v, lo=1):
         raise ValueError(f"{name} must be a non-empty sequence of integers >= {lo} (got {v!r})")
     return v
 
+# %% ../nbs/10_models.ipynb #c0dffd6f
 class ResNetEncoder(nn.Module):
     "ResNet-style 2D CNN: stem, stages of `BasicBlock`s (stride 2 between stages), global pooling → (N, out_dim)."
     # input channels: 3 for an NDVI/EVI/SAVI recurrence plot, the band count for a patch
@@ -106,7 +107,7 @@ class ResNetEncoder(nn.Module):
         if self.pool == 'max': return h.amax((2, 3))
         return torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
 
-# %% ../nbs/10_models.ipynb #f250fe96
+# %% ../nbs/10_models.ipynb #ed99980f
 class ProjectionHead(nn.Module):
     "MLP from encoder features to the shared embedding space (Linear, then [ReLU, Linear] × (layers − 1))."
     def __init__(self, in_dim: int, # encoder feature size
@@ -129,7 +130,7 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x): return self.net(x)
 
-# %% ../nbs/10_models.ipynb #6fb5c974
+# %% ../nbs/10_models.ipynb #02dd5dde
 class Encoder(nn.Module):
     "Input standardisation + `ResNetEncoder` + `ProjectionHead`: raw RPs or patches in, (N, embed_dim) embeddings out."
     def __init__(self, backbone: ResNetEncoder, # feature extractor
@@ -167,7 +168,7 @@ class Encoder(nn.Module):
         z = self.head(self.features(x))
         return F.normalize(z, dim=-1) if normalize else z
 
-# %% ../nbs/10_models.ipynb #f36a13e8
+# %% ../nbs/10_models.ipynb #4c20d6cb
 class PIMC(nn.Module):
     "RP encoder + image encoder + learnable temperature: `forward(rp, patch)` → (z_rp, z_img, logit_scale)."
     def __init__(self, image_channels: int, # bands of the image patches
