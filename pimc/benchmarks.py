@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .errors import PimcError, plot_axes
+from .errors import PimcError
+from .plots import plot_axes
 from .metrics import write_results, plot_confusion
 from .fit import torch_threads, method_specs, needs_encoder
 from .eurosat import write_splits

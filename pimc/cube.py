@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 
 from .bands import Sensor, get_sensor, vegetation_index, index_bands, INDICES, IndexResult
-from .errors import plot_axes, requires
+from .errors import requires
+from .plots import plot_axes
 from .timeseries import fill_gaps
 
 # %% auto #0

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import plot_axes
+from .plots import plot_axes
 from .fit import _device_of
 from .train import Run, load_encoders, toy_pairs
 

@@ -12,7 +12,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .bands import Sensor, get_sensor
-from .errors import DatasetFormatError, DatasetNotFoundError, plot_axes
+from .errors import DatasetFormatError, DatasetNotFoundError
+from .plots import plot_axes
 
 # %% auto #0
 __all__ = ['EUROSAT_CLASSES', 'EUROSAT_SOURCE', 'SPLIT_SOURCE', 'IMAGE_DIRS', 'EXTENSIONS', 'FIXTURE_DIRS', 'FIXTURE_SPECTRA',

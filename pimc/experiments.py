@@ -765,7 +765,7 @@ def plot_metric(df, # table from collate/sweep
     "`metric` against parameter `x`, one line per combination of the other varying parameters, failed runs marked."
     from matplotlib.figure import Figure
     from matplotlib.transforms import blended_transform_factory
-    from pimc.errors import plot_axes
+    from pimc.plots import plot_axes
     import pandas as pd
     for what, c in (('metric', metric), ('parameter', x)):
         if c not in df.columns:

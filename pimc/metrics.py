@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 
-from .errors import plot_axes
+from .plots import plot_axes
 
 # %% auto #0
 __all__ = ['PASTIS_VOID', 'PASTIS_BACKGROUND', 'pastis_ignore', 'confusion_matrix', 'f1_from_confusion', 'ClassReport',

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .cube import Cube, as_dates, median_composite, stretch
-from .errors import plot_axes
+from .plots import plot_axes
 from .bands import INDICES
 from .recurrence import recurrence_plot, check_rp_params
 

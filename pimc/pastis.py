@@ -13,7 +13,8 @@ import numpy as np
 
 from .bands import get_sensor
 from .cube import Cube, as_dates, composite
-from .errors import DatasetFormatError, DatasetNotFoundError, plot_axes
+from .errors import DatasetFormatError, DatasetNotFoundError
+from .plots import plot_axes
 
 # %% auto #0
 __all__ = ['PASTIS_CLASSES', 'PASTIS_FOLDS', 'PASTIS_SOURCE', 'PASTIS_REFERENCE_DATE', 'parse_dates_s2', 'dates_to_s2',

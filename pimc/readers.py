@@ -14,7 +14,8 @@ import numpy as np
 
 from .bands import Sensor, get_sensor, register_sensor
 from .cube import Cube, as_dates
-from .errors import DatasetNotFoundError, ReadError, plot_axes
+from .errors import DatasetNotFoundError, ReadError
+from .plots import plot_axes
 
 # %% auto #0
 __all__ = ['SAMPLES_ENV', 'LULC_CLASSES', 'EOPATCH_REFERENCE_DATES', 'CROPHARVEST_BANDS', 'samples_dir', 'has_samples',

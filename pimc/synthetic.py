@@ -12,7 +12,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .cube import Cube
-from .errors import plot_axes
+from .plots import plot_axes
 from .pastis import (PASTIS, PASTIS_CLASSES, pastis_cmap, write_pastis_patch, write_pastis_metadata,
                          write_pastis_norm)
 

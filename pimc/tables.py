@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 
-from .errors import DatasetNotFoundError, TableError, plot_axes
+from .errors import DatasetNotFoundError, TableError
+from .plots import plot_axes
 from .bands import DEFAULT_ROLE_NAMES, INDICES, Sensor, get_sensor, vegetation_index, _NEEDS, _ambiguous
 from .timeseries import date_numbers, fill_gaps
 from .cube import as_dates

@@ -16,7 +16,8 @@ from torch import nn
 import torch.distributed as dist
 from fastcore.basics import patch
 
-from .errors import DatasetFormatError, plot_axes
+from .errors import DatasetFormatError
+from .plots import plot_axes
 from .locks import folder_lock
 from .models import PIMC, count_params, NORMS
 from .loss import ClipLoss, world
