@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import pimc
 from .errors import FolderInUseError
-from .locks import folder_lock
+from .locks import atomic_write, folder_lock
 
 # %% auto #0
 __all__ = ['SIDECAR', 'STATUSES', 'RUN_DIR_PARAMS', 'runs_root', 'git_commit', 'write_sidecar', 'read_sidecar', 'timed',
@@ -55,10 +55,7 @@ def _jsonable(o):
 
 def _write_json(path, rec):
     "Write `rec` as JSON atomically (a reader never sees half a file)."
-    path = Path(path); tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(_jsonable(rec), indent=1) + '\n')
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, json.dumps(_jsonable(rec), indent=1) + '\n')
 
 # %% ../nbs/30_experiments.ipynb #2170986f
 def write_sidecar(run_dir, # the run folder (the notebook's `run_dir` parameter); created if missing

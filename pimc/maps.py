@@ -6,13 +6,14 @@ Docs: https://pimc-dev.github.io/pimc/maps.html.md"""
 
 # %% ../nbs/47_maps.ipynb #e65ad2ad
 from __future__ import annotations
-import contextlib, functools, glob, os, platform, shutil, uuid
+import functools, os, uuid
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 
 from .cube import Cube, LazyArray
 from .errors import requires
+from .locks import atomic_path, sweep_temps
 
 # %% auto #0
 __all__ = ['PIXEL_INPUTS', 'PIXEL_OUTPUTS', 'MAP_FORMATS', 'tile_map', 'embed_patches', 'embed_map', 'predict_pixels',
@@ -544,78 +545,6 @@ def _write_zarr(m, tmp: Path, progress: bool):
     _compute(d, progress)
 
 # %% ../nbs/47_maps.ipynb #f252348f
-_HOST = ''.join(ch for ch in platform.node() if ch.isalnum())[:24] or 'host'
-
-def _remove(p: Path):
-    "Remove a file or folder if it is there."
-    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
-    else: p.unlink(missing_ok=True)
-
-def _temp_of(path: Path) -> Path:
-    "A hidden temporary beside path that names this host and process (so a later write can tell a dead one's)."
-    return path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
-
-def _sweep(path: Path) -> list[Path]:
-    "Remove the temporaries of `path` that a write_map on this host left when its process was killed; the removed."
-    from pimc.locks import _alive
-    pre, gone = f".{path.name}.tmp-{_HOST}-", []
-    for p in path.parent.glob(glob.escape(f".{path.name}.tmp-") + '*'):
-        pid = p.name[len(pre):].split('-')[0] if p.name.startswith(pre) else ''
-        if not (pid.isdigit() and not _alive(int(pid))): continue
-        try: _remove(p); gone.append(p)
-        except OSError: pass                                          # not ours to remove (permissions): leave it
-    return gone
-
-class _Terminated(SystemExit):
-    "SIGTERM during write_map: unwinds (removing temporaries) and exits with 128 + 15."
-
-@contextlib.contextmanager
-def _removed_however(*paths: Path):
-    "Remove `paths` when the block ends, by an error, by SIGTERM (default handler) or at interpreter exit."
-    import atexit, signal, threading
-    def clean():
-        for p in paths: _remove(p)
-    prev = None
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        def on_term(signum, frame): raise _Terminated(128 + signal.SIGTERM)
-        prev = signal.signal(signal.SIGTERM, on_term)
-    atexit.register(clean)                          # Dask threads may still write a block after an error: exit cleans
-    done = False
-    try:
-        yield
-        done = True
-    finally:
-        clean()
-        if prev is not None: signal.signal(signal.SIGTERM, prev)
-        if done: atexit.unregister(clean)
-
-def _claim(tmp: Path, path: Path, where: str):
-    "Move tmp to path only if nothing is there, atomically: a hard link for a file, a rename for a folder."
-    import errno
-    try:
-        if tmp.is_dir(): os.rename(tmp, path)                         # fails onto a file or a non-empty folder
-        else:
-            try: os.link(tmp, path)
-            except FileExistsError: raise
-            except OSError:                                           # no hard links here: claim the name, then fill it
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)); os.replace(tmp, path)
-    except OSError as e:
-        if isinstance(e, FileExistsError) or e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
-            raise FileExistsError(f"{where}: {path} appeared while the map was computed (another writer?): it was "
-                                  "kept and this map was not written; pass overwrite=True to replace it") from None
-        raise
-
-def _swap_in(tmp: Path, path: Path):
-    "Rename tmp to path; an existing path is moved aside first and restored if the rename fails."
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}"); os.replace(path, old)
-    try: os.replace(tmp, path)
-    except BaseException:
-        if old is not None: os.replace(old, path)
-        raise
-    if old is not None: _remove(old)
-
 def write_map(m, # a map from `embed_map` / `predict_map` / `tile_map` (or any (band, y, x) or (y, x) DataArray)
               path, # .tif / .tiff: Cloud-Optimized GeoTIFF; .zarr: Zarr store
               overwrite: bool = False, # replace an existing file (only once the new one is complete)
@@ -635,12 +564,9 @@ def write_map(m, # a map from `embed_map` / `predict_map` / `tile_map` (or any (
     if fmt == 'COG' and not (isinstance(blocksize, (int, np.integer)) and blocksize >= 16 and blocksize % 16 == 0):
         raise ValueError(f"{where}: blocksize must be a GeoTIFF tile size, a multiple of 16 (got {blocksize!r})")
     m = _as_map(m, where)
-    _sweep(path)
-    tmp = _temp_of(path)
-    tiff = tmp.with_name(tmp.name + '.tiled.tif')
-    with _removed_however(tmp, tiff):
-        if fmt == 'COG': _write_cog(m, tmp, tiff, progress, compress, int(blocksize), colormap)
+    sweep_temps(path)                                                  # a killed write_map's, on this host
+    with atomic_path(path, overwrite=overwrite, on_term=True, where=where, what='the map') as tmp:
+        if fmt == 'COG': _write_cog(m, tmp, tmp.with_name(tmp.name + '.tiled.tif'), progress, compress,
+                                    int(blocksize), colormap)
         else: _write_zarr(m, tmp, progress)
-        if overwrite: _swap_in(tmp, path)
-        else: _claim(tmp, path, where)
     return path

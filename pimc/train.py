@@ -18,7 +18,7 @@ from fastcore.basics import patch
 
 from .errors import DatasetFormatError
 from .plots import plot_axes
-from .locks import folder_lock
+from .locks import atomic_write, folder_lock
 from .models import PIMC, count_params, NORMS
 from .loss import ClipLoss, world
 from .fit import DEVICES, resolve_device  # the one device rule, shared with the downstream fits
@@ -256,18 +256,10 @@ def save_atomic(obj, # a checkpoint dict (torch.save), text (a str), or for a .j
                 path: str | Path, # target file
                ) -> Path:
     "Write `obj` to `path` through a temporary file and a rename: `path` is either the old or the complete new file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            if isinstance(obj, str): f.write(obj.encode())
-            elif path.suffix == '.json': f.write(json.dumps(obj, indent=1).encode())
-            else: torch.save(obj, f)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+    path = Path(path)
+    data = (obj if isinstance(obj, str) else json.dumps(obj, indent=1) if path.suffix == '.json'
+            else lambda f: torch.save(obj, f))
+    return atomic_write(path, data, fsync=True)
 
 def rng_state() -> dict:
     "The torch (CPU and CUDA), numpy and python RNG states, as tensors and lists."
