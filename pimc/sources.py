@@ -1,4 +1,4 @@
-"""One table of named sources (sample name → cubes and the pair settings pretraining uses on them), the same for any data a user has (a PASTIS root with its folds, a folder of GeoTIFFs, a `.npy` cube, cubes in memory), and pretraining on any of them in one call: `pretrain_source(spec)`.
+"""One table of named sources (sample name → cubes and the pair settings pretraining uses on them), the same for any data a user has (a PASTIS root with its folds, a folder of GeoTIFFs, a `.npy` cube, cubes in memory).
 
 Docs: https://pimc-dev.github.io/pimc/sources.html.md"""
 
@@ -6,8 +6,8 @@ Docs: https://pimc-dev.github.io/pimc/sources.html.md"""
 
 # %% ../nbs/15_sources.ipynb #e47f020c
 from __future__ import annotations
-import argparse, json, math, os, re, sys, warnings
-from dataclasses import dataclass, replace
+import math, os, re, warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 import numpy as np
@@ -17,7 +17,7 @@ from .cube import Cube
 
 # %% auto #0
 __all__ = ['SOURCES', 'PATH_KINDS', 'source_indices', 'Source', 'find_source', 'open_source', 'read_zarr', 'open_geotiff_stack',
-           'source_pairs', 'check_valid_pixels', 'pretrain_source', 'pretrain_parser', 'pretrain_main']
+           'source_pairs', 'check_valid_pixels']
 
 # %% ../nbs/15_sources.ipynb #655abc2c
 def _is_cube(x) -> bool: return isinstance(x, Cube)
@@ -356,15 +356,6 @@ def source_pairs(spec, # a name of `SOURCES`, a path, a Source, or cubes (see `o
     return cubes, src.pairs_kw(cubes, hilbert_step=hilbert_step, n_pixels=n_pixels, split_col=split_col, seed=seed)
 
 # %% ../nbs/15_sources.ipynb #83245291
-def _pairs_spec(spec, cfg):
-    "Pairs named by a spec ('toy', a .pt file), or None."
-    from pimc.train import TensorPairs, toy_pairs
-    if isinstance(spec, str) and spec == 'toy': return toy_pairs(2048, rp_size=cfg.rp_size, patch_size=cfg.patch_size)
-    if isinstance(spec, (str, os.PathLike)) and str(spec).endswith('.pt'):
-        import torch
-        return TensorPairs(**torch.load(spec, weights_only=True))
-    return None
-
 def _role_values(cube: Cube, rows, cols) -> np.ndarray:
     "The observed values of the red and NIR bands (all bands without those roles) at some pixels, flat."
     s = cube.sensor
@@ -419,162 +410,3 @@ def check_valid_pixels(cubes: Sequence[Cube], # the cubes of a source
             tried += len(r)
             if s == 0: values.append(_role_values(cube, r[:512], c[:512])); scales.add(float(cube.sensor.scale))
     raise _why_no_index(where, indices, tried, np.concatenate(values) if values else np.zeros(0), scales or {1.0})
-
-def _source_data(spec, cfg, folds=None, resume=False, reader_kw=None):
-    "The pairs `pretrain_source` trains on, every check done (config, run folder, data, a valid pixel)."
-    from pimc.train import as_pairs, check_out_dir
-    cfg.validate()
-    if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
-    data = _pairs_spec(spec, cfg)
-    if data is None:
-        step = cfg.pairs.get('hilbert_step')
-        src = find_source(spec) if isinstance(spec, (str, os.PathLike, Source)) else None
-        cubes, kw = source_pairs(src or spec, hilbert_step=step, seed=cfg.seed, folds=folds, **(reader_kw or {}))
-        where = src.name if src else f"{len(cubes)} cube(s)"
-        check_valid_pixels(cubes, kw['indices'], kw.get('pixels'), where)
-        data, _ = as_pairs(cubes, cfg, **kw)
-        data.source = src.describe(step) if src else where
-    elif folds is not None or reader_kw:
-        raise ValueError(f"folds= and reader_kw= apply to sources, not to the pairs of {spec!r}")
-    return data
-
-def pretrain_source(spec, # a name of `SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), cubes, 'toy' or a .pt
-                    config=None, # a `pimc.train.PretrainConfig` (default: PretrainConfig())
-                    out_dir=None, # run folder (default: config.out_dir, else _runs/pretrain/<date-time>)
-                    folds=None, # official folds to keep (PASTIS layout)
-                    resume: bool = False, # continue the run in out_dir from its latest checkpoint
-                    reader_kw: dict | None = None, # to the reader (dates=, sensor= for a .npy cube, sensor= for TIFFs)
-                    **overrides, # PretrainConfig fields that replace those of `config`
-                   ):
-    "Open a source, make its pairs with the source's settings and pretrain on them; returns the `pimc.train.Run`."
-    from pimc.train import PretrainConfig, pretrain
-    cfg = replace(config or PretrainConfig(), **overrides, **({'out_dir': str(out_dir)} if out_dir is not None else {}))
-    return pretrain(_source_data(spec, cfg, folds, resume, reader_kw), cfg, resume=resume)
-
-# %% ../nbs/15_sources.ipynb #4e0db8fd
-def _read_dates(values: Sequence[str]):
-    "Dates given on the command line: the dates themselves, or one file (.npy, .json list, or text, one date a line)."
-    if len(values) == 1 and Path(values[0]).is_file():
-        p = Path(values[0])
-        if p.suffix == '.npy': return np.load(p, allow_pickle=False)
-        if p.suffix == '.json': return json.loads(p.read_text())
-        return [s.strip() for s in p.read_text().split() if s.strip()]
-    return list(values)
-
-class _OneLineParser(argparse.ArgumentParser):
-    "An ArgumentParser whose errors are one line (what was wrong, where the options are listed); exit status 2."
-    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
-
-def _number(kind, low: float, strict: bool = False):
-    "An argparse type: a `kind` (int or float) >= low (> low when strict), the error saying so."
-    def parse(s):
-        try: v = kind(s)
-        except ValueError: v = None
-        if v is None or not math.isfinite(v) or (v <= low if strict else v < low):
-            what = 'an integer' if kind is int else 'a number'
-            raise argparse.ArgumentTypeError(f"must be {what} {'>' if strict else '>='} {low:g} (got {s!r})")
-        return v
-    return parse
-
-def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage line
-                    **kw, # other `argparse.ArgumentParser` arguments (e.g. add_help=False for a parent parser)
-                   ):
-    "The argument parser of the pretraining command: the data options, then every `PretrainConfig` field."
-    from dataclasses import fields
-    from pimc.train import PretrainConfig
-    ap = _OneLineParser(prog=prog, description='PIMC contrastive pretraining on any source (torchrun too).', **kw)
-    ap.add_argument('--data', default='synthetic', help=f"a source name ({', '.join(SOURCES)}), the path of "
-                    f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data)")
-    ap.add_argument('--folds', type=int, nargs='+', help='PASTIS layout: official folds to keep (default: all)')
-    ap.add_argument('--sensor', nargs='+', help='.npy cube or GeoTIFFs: a registered sensor name, or band names '
-                    '(in storage order)')
-    ap.add_argument('--scale', type=_number(float, 0, strict=True), help='with --sensor: the reflectance scale, '
-                    'value / scale = reflectance (e.g. 10000 for int16 reflectance x 10 000; default: the '
-                    "sensor's, 1 for band names)")
-    ap.add_argument('--dates', nargs='+', help='.npy cube: its dates, or a file of them (.npy, .json, text)')
-    ap.add_argument('--hilbert-step', type=_number(int, 1),
-                    help='pair every k-th pixel along a Hilbert curve (default: all)')
-    ap.add_argument('--config', default=None, help='a config.json to start from (options below override it)')
-    ap.add_argument('--resume', action='store_true', help='continue from the latest checkpoint in --out-dir')
-    for f in fields(PretrainConfig):
-        if f.name == 'pairs': continue
-        d = f.default if f.default is not getattr(f, 'default_factory', None) else None
-        opt = '--' + f.name.replace('_', '-')
-        if f.name == 'cache':
-            ap.add_argument(opt, type=lambda s: s if s == 'auto' else s.lower() in ('1', 'true', 'yes'), default=None,
-                            help="true, false or auto")
-        elif isinstance(d, tuple) or f.name in ('depths', 'image_widths', 'image_depths'):
-            ap.add_argument(opt, nargs='+', type=int, default=None)
-        elif isinstance(d, bool): ap.add_argument(opt, type=lambda s: s.lower() in ('1', 'true', 'yes'), default=None)
-        elif isinstance(d, int) or f.name == 'max_steps': ap.add_argument(opt, type=int, default=None)
-        elif isinstance(d, float) or f.name == 'grad_clip': ap.add_argument(opt, type=float, default=None)
-        else: ap.add_argument(opt, default=None)
-    return ap
-
-def _reader_kw(src: Source | None, data: str, sensor, scale, dates) -> dict:
-    "The reader arguments of --sensor, --scale and --dates, checked against the source they go to."
-    given = [o for o, v in (('--sensor', sensor), ('--scale', scale), ('--dates', dates)) if v]
-    if not given: return {}
-    if src is None or src.folds or src.name in SOURCES:
-        what = f"the pairs {data!r}" if src is None else f"{data!r} ({src.what})"
-        raise ValueError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to a folder of GeoTIFFs, "
-                         f"a .npy cube or a Zarr store, not to {what}")
-    if scale is not None and not sensor:
-        raise ValueError(f"--scale needs --sensor: the band names (or a registered sensor) the scale applies to")
-    kw = {}
-    if sensor:
-        s = sensor[0] if len(sensor) == 1 else tuple(sensor)
-        if scale is not None:
-            from pimc.bands import get_sensor
-            s = get_sensor(s, scale=scale)
-        kw['sensor'] = s
-    if dates: kw['dates'] = _read_dates(dates)
-    return kw
-
-def _option_error(e: BaseException, given: set) -> str:
-    "An exception's message for the command line: PretrainConfig fields given as options named as those options."
-    msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-    return re.sub(r'PretrainConfig\.(\w+)',
-                  lambda m: '--' + m[1].replace('_', '-') if m[1] in given else m[0], msg)
-
-def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.argv[1:])
-                  prog: str = 'pimc pretrain', # the program name in usage and errors
-                 ):
-    "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `Run`; bad input: one line."
-    from pimc.errors import PimcError
-    from pimc.train import PretrainConfig, pretrain
-    a = vars(pretrain_parser(prog).parse_args(argv))
-    data, folds, resume, step = a.pop('data'), a.pop('folds'), a.pop('resume'), a.pop('hilbert_step')
-    sensor, scale, dates, config = a.pop('sensor'), a.pop('scale'), a.pop('dates'), a.pop('config')
-    def value(k, v):
-        if not isinstance(v, list): return v
-        return v[0] if k in ('depths', 'image_depths') and len(v) == 1 else tuple(v)   # one depth: every stage
-    over = {k: value(k, v) for k, v in a.items() if v is not None}
-    try:                                   # everything up to training: a mistake is one line, not a traceback
-        if not data.strip():
-            raise ValueError(f"--data is empty: expected a source name ({', '.join(SOURCES)}), a path or 'toy'")
-        if config and not Path(config).is_file():
-            raise FileNotFoundError(f"--config {config}: no such file (expected the config.json of a run)")
-        base = (PretrainConfig.from_dict(json.loads(Path(config).read_text()), 'config file') if config
-                else PretrainConfig())
-        if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
-        cfg = replace(base, **over)
-        from pimc.fit import resolve_device
-        try: resolve_device(cfg.device)                       # 'cuda' without CUDA: now, not after reading the data
-        except RuntimeError as e: raise ValueError(f"--device {cfg.device}: {e}") from None
-        src = None if data == 'toy' or data.endswith('.pt') else find_source(data)
-        kw = _reader_kw(src, data, sensor, scale, dates)
-        pairs = _source_data(src or data, cfg, folds=folds, resume=resume, reader_kw=kw)
-    except (ValueError, TypeError, KeyError, IndexError, OSError, PimcError) as e:
-        print(f"{prog}: error: {_option_error(e, set(over))}", file=sys.stderr)
-        raise SystemExit(2) from None
-    run = pretrain(pairs, cfg, resume=resume)
-    if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
-    return run
-
-# %% ../nbs/15_sources.ipynb #efa32bfa
-def _in_ipython() -> bool:
-    import builtins
-    return bool(getattr(builtins, '__IPYTHON__', False))
-
-if __name__ == '__main__' and not _in_ipython(): pretrain_main(prog='python -m pimc.sources')
