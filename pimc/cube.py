@@ -137,6 +137,8 @@ class Cube:
         return ok if self.mask is None else ok & self.mask
 
 # %% ../nbs/03_cube.ipynb #8553d78f
+def _is_cube(x) -> bool: return isinstance(x, Cube)
+
 def _shift_transform(t, r0, c0):
     if t is None: return None
     a, b, cx, d, e, f = t[:6]

@@ -13,14 +13,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .bands import INDICES, vegetation_index
-from .cube import Cube
+from .cube import Cube, _is_cube
 
 # %% auto #0
 __all__ = ['SOURCES', 'PATH_KINDS', 'source_indices', 'Source', 'find_source', 'open_source', 'read_zarr', 'open_geotiff_stack',
            'source_pairs', 'check_valid_pixels']
 
 # %% ../nbs/15_sources.ipynb #655abc2c
-def _is_cube(x) -> bool: return isinstance(x, Cube)
+def _quiet(f, *a, **k):
+    "f(*a, **k) with warnings silenced (a sample's few never-observed series)."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore'); return f(*a, **k)
 
 def _as_list(cubes, items=None) -> list:
     "A Cube, a list of cubes or a dataset of cubes as a list (only `items` of it, when given)."
@@ -69,9 +72,7 @@ class Source:
                 raise ValueError(f"source {self.name!r} ({self.what}) has no folds: folds= only applies to "
                                  "PASTIS-layout sources")
             kw['folds'] = folds
-        with warnings.catch_warnings():
-            if self.quiet: warnings.simplefilter('ignore')
-            return _as_list(self.reader(**kw), items)
+        return _as_list(_quiet(self.reader, **kw) if self.quiet else self.reader(**kw), items)
 
     def pairs_kw(self, cubes: Sequence[Cube], # the cubes (from `cubes`)
                  hilbert_step: int | None = None, # every k-th pixel along a Hilbert curve (1 or None: all)
@@ -80,21 +81,13 @@ class Source:
                  seed: int = 0, # seeds the Hilbert-curve offset and the random pixels
                 ) -> dict:
         "`PixelPatchPairs` arguments for this source: indices, patch date, patch cubes and the pixels to pair."
-        from pimc.pairs import PixelIndex, hilbert_pixels, random_pixels
+        from pimc.pairs import choose_pixels
         split = self.split_col if split_col == 'default' else split_col
         kw = dict(indices=tuple(self.indices or source_indices(cubes[0])), patch_date=self.patch_date)
         if self.patches is not None:
-            with warnings.catch_warnings():
-                if self.quiet: warnings.simplefilter('ignore')
-                kw['patch_cubes'] = _as_list(self.patches())
-        if hilbert_step and hilbert_step > 1: px = hilbert_pixels(cubes, step=hilbert_step, seed=seed)
-        elif n_pixels: px = random_pixels(cubes, n=n_pixels, seed=seed)
-        elif split is None and not hilbert_step: return kw            # every observed pixel (PixelPatchPairs' default)
-        else: px = random_pixels(cubes, n=np.iinfo(np.int64).max, seed=seed)   # every observed pixel, in row order
-        if split is not None:
-            keep = np.asarray(px.col) < split
-            px = PixelIndex(*(np.asarray(a)[keep] for a in px))
-        return {**kw, 'pixels': px}
+            kw['patch_cubes'] = _as_list(_quiet(self.patches) if self.quiet else self.patches())
+        px = choose_pixels(cubes, hilbert_step, n_pixels, split, seed)
+        return kw if px is None else {**kw, 'pixels': px}
 
     def describe(self, hilbert_step: int | None = None, split_col: int | None | str = 'default') -> str:
         "One line for a run's summary: the source, and which of its pixels were paired."

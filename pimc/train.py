@@ -16,6 +16,7 @@ from torch import nn
 import torch.distributed as dist
 from fastcore.basics import patch
 
+from .cube import _is_cube
 from .errors import DatasetFormatError
 from .plots import plot_axes
 from .locks import atomic_write, folder_lock
@@ -681,8 +682,6 @@ def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a 
     return m.rp, m.image
 
 # %% ../nbs/13_train.ipynb #f7288b4e
-def _is_cube(x) -> bool: return type(x).__name__ == 'Cube' and hasattr(x, 'values') and hasattr(x, 'sensor')
-
 def _plain(v):
     "JSON- and weights_only-safe version of a value (numbers, strings, lists, dicts)."
     if v is None or isinstance(v, (bool, int, float, str)): return v
@@ -730,11 +729,12 @@ def as_pairs(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (nam
         if cfg.patch_size > min(H, W):
             raise ValueError(f"PretrainConfig.patch_size={cfg.patch_size} is larger than cube "
                              f"{c.name or '?'!r} ({H}x{W} px)")
-    from pimc.pairs import PixelPatchPairs, hilbert_pixels
+    from pimc.pairs import PixelPatchPairs, choose_pixels
     kw = dict(cfg.pairs)
     step = kw.pop('hilbert_step', None)
     kw.setdefault('normalize', None); kw.setdefault('groups', cfg.patch_size)
-    if step is not None and 'pixels' not in pairs_kw: kw['pixels'] = hilbert_pixels(cubes, step=step, seed=cfg.seed)
+    px = choose_pixels(cubes, step, seed=cfg.seed) if 'pixels' not in pairs_kw else None
+    if px is not None: kw['pixels'] = px
     kw.update(pairs_kw)
     try: ds = PixelPatchPairs(cubes, rp_size=cfg.rp_size, patch_size=cfg.patch_size, seed=cfg.seed, **kw)
     except TypeError as e:
