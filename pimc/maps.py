@@ -16,8 +16,7 @@ from .errors import requires
 from .locks import atomic_path, sweep_temps
 
 # %% auto #0
-__all__ = ['PIXEL_INPUTS', 'PIXEL_OUTPUTS', 'MAP_FORMATS', 'tile_map', 'embed_patches', 'embed_map', 'predict_pixels',
-           'predict_map', 'write_map']
+__all__ = ['PIXEL_INPUTS', 'PIXEL_OUTPUTS', 'MAP_FORMATS', 'tile_map', 'embed_map', 'predict_pixels', 'predict_map', 'write_map']
 
 # %% ../nbs/47_maps.ipynb #64855d8e
 _MALLOC_SET = False
@@ -135,46 +134,6 @@ def tile_map(da, # DataArray (time, band, y, x), Dask-backed or not (see `Cube.f
                        attrs={'long_name': tuple(str(b) for b in bands)})   # long_name: GeoTIFF band descriptions
     return _georef(out, da, cube, y, x)
 
-# %% ../nbs/47_maps.ipynb #7111a6b4
-def _encoder_meta(enc, which: str) -> dict:
-    m = dict(enc.meta)
-    if 'size' not in m:
-        raise ValueError(f"the {which} encoder does not record its input size (encoder.meta['size']); was it trained "
-                         "by pimc.train.pretrain?")
-    return m
-
-def embed_patches(cube: Cube, # the cube (any size)
-                  encoder, # image encoder, Run, (rp, image) pair or checkpoint path
-                  features: bool = False, # backbone features instead of normalised embeddings
-                  batch_size: int = 512, # patches per forward pass
-                  device=None, # where to compute (default: the encoder's device)
-                 ) -> np.ndarray:
-    "(H, W, D) map of every pixel's patch embedding: patches cut as `PixelPatchPairs` cuts them (bands, date, padding)."
-    from numpy.lib.stride_tricks import sliding_window_view
-    from pimc.embed import as_encoder, embed_images
-    from pimc.pairs import _image
-    enc = as_encoder(encoder, 'image', device)
-    meta = _encoder_meta(enc, 'image')
-    P, bands = int(meta['size']), tuple(meta.get('bands') or cube.bands)
-    if len(bands) != enc.in_channels:
-        raise ValueError(f"the image encoder takes {enc.in_channels} bands but records {list(bands)}; "
-                         f"cube {cube.name!r} has {list(cube.bands)}")
-    date = meta.get('patch_date', 'median')
-    img = _image(cube, bands, tuple(date) if isinstance(date, list) else date)
-    top, bottom = P // 2, P - 1 - P // 2                            # the pixel sits at row and column P // 2
-    mode = 'reflect' if meta.get('pad', 'reflect') == 'reflect' else 'constant'
-    pad = np.pad(img, ((0, 0), (top, bottom), (top, bottom)), mode=mode)
-    win = sliding_window_view(pad, (P, P), axis=(1, 2))              # (C, H, W, P, P), a view
-    T, C, H, W = cube.shape
-    rows, cols = np.divmod(np.arange(H * W), W)
-    D = enc.feature_dim if features else enc.embed_dim
-    out = np.empty((H * W, D), np.float32)
-    for i in range(0, H * W, batch_size):
-        r, c = rows[i:i + batch_size], cols[i:i + batch_size]
-        out[i:i + batch_size] = embed_images(win[:, r, c].transpose(1, 0, 2, 3), enc, batch_size, features)
-    out[~cube.valid.any(0).ravel()] = np.nan                          # never observed: no embedding (as embed_pixels)
-    return out.reshape(H, W, D)
-
 # %% ../nbs/47_maps.ipynb #a1probe0
 def _map_sensor(da, sensor, scale, where: str):
     "What blocks take as `sensor`: `sensor` as given, or with `scale` the DataArray's bands at that reflectance scale."
@@ -249,7 +208,7 @@ def _need_bands(sensor, bands: Sequence[str], where: str, what: str) -> list[str
 
 # %% ../nbs/47_maps.ipynb #404a33a0
 def _embed_block(cube, encoder, which, features, batch_size, device):
-    from pimc.embed import embed_pixels
+    from pimc.embed import embed_patches, embed_pixels
     if which == 'rp': return embed_pixels(cube, encoder, features=features, batch_size=batch_size, device=device)
     return embed_patches(cube, encoder, features=features, batch_size=batch_size, device=device)
 
@@ -268,7 +227,7 @@ def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (s
              ):
     "A lazy (D, y, x) map of pixel embeddings over the whole tile, on Dask; NaN where a pixel was never observed."
     from pimc.bands import INDICES
-    from pimc.embed import as_encoder
+    from pimc.embed import _encoder_meta, as_encoder
     where = _where('embed_map', da)
     if which not in ('rp', 'image'): raise ValueError(f"which must be 'rp' or 'image' (got {which!r})")
     enc = as_encoder(encoder, which, device)

@@ -10,7 +10,8 @@ import torch
 
 from pimc.cube import Cube
 from pimc.embed import embed_pixels
-from pimc.maps import embed_map, embed_patches, predict_map, predict_pixels, tile_map, write_map
+from pimc.embed import embed_patches
+from pimc.maps import embed_map, predict_map, predict_pixels, tile_map, write_map
 from pimc.models import PIMC
 
 TRANSFORM = (20.0, 0.0, 399960.0, 0.0, -20.0, 5000040.0)

@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/bench_train.html.md"""
 
 # %% ../../nbs/93_bench_train.ipynb #c47ea3a2
 from __future__ import annotations
-import argparse, json, os, shutil, statistics, sys, tempfile, time
+import argparse, json, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
