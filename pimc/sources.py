@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/sources.html.md"""
 
 # %% ../nbs/15_sources.ipynb #e47f020c
 from __future__ import annotations
-import math, os, re, warnings
+import math, os, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -173,30 +173,8 @@ def _pastis(root: Path) -> Callable:
         return PASTIS(root, folds=folds, **kw)
     return reader
 
-_CBERS_FILE = re.compile(r'.*_(B1[3-6]|CMASK)_\d{4}-\d{2}-\d{2}\.tiff?', re.I)   # the sits CBERS-4 AWFI names
-
-def _one_file_per_date(files: Sequence[Path]):
-    "A ReadError when two files share a date (one GeoTIFF per band and date), naming what reads that layout."
-    from pimc.errors import ReadError
-    from pimc.readers import date_from_name
-    by_date = {}
-    for p in files: by_date.setdefault(date_from_name(p), []).append(Path(p))
-    same = next((v for _, v in sorted(by_date.items()) if len(v) > 1), None)
-    if same is None: return
-    shown = ', '.join(p.name for p in same[:5]) + (', ...' if len(same) > 5 else '')
-    how = ("one multi-band GeoTIFF per date; this is the CBERS-4 AWFI layout (<prefix>_<B13..B16|CMASK>_<YYYY-MM-DD>"
-           ".tif), which pimc.readers.read_cbers_awfi(folder) reads (the 'cbers4' source, --data cbers4, is the sample "
-           "of it)" if all(_CBERS_FILE.fullmatch(p.name) for p in same) else
-           "one multi-band GeoTIFF per date: stack each date's bands into one file (e.g. `gdal_merge.py -separate` or "
-           "rasterio), in the order --sensor / sensor= names them")
-    raise ReadError(same[0].parent, f"{len(same)} files share the date {date_from_name(same[0])} ({shown}): one "
-                    "GeoTIFF per band and date", how)
-
 def _geotiffs(folder: Path) -> Callable:
     def reader(chunks=None, **kw):                                   # chunks=: lazily, through Dask
-        if kw.get('dates') is None:
-            from pimc.readers import _as_paths
-            _one_file_per_date(_as_paths(folder, 'GeoTIFF'))
         if chunks is not None: return Cube.from_xarray(open_geotiff_stack(folder, chunks=chunks, **kw))
         from pimc.readers import read_geotiff_stack
         return read_geotiff_stack(folder, **kw)
@@ -282,6 +260,14 @@ def read_zarr(path, # a Zarr store holding a DataArray (time, band, y, x), e.g. 
     return Cube.from_xarray(da, sensor=sensor, name=name if name is not None else (da.name or path.stem))
 
 # %% ../nbs/15_sources.ipynb #f41a64a6
+def _no_inf(block, path: str):
+    "A block of a lazy GeoTIFF, unchanged; a ReadError naming the file when it holds ±inf (as `read_geotiff_stack`)."
+    inf = np.isinf(block)
+    if inf.any():
+        from pimc.errors import ReadError
+        raise ReadError(path, f"{int(inf.sum())} ±inf values", "finite values or NaN for missing")
+    return block
+
 def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern or a list of paths
                        chunks=512, # block size in y/x (an int, or a dict for `rioxarray.open_rasterio`)
                        dates=None, # one date per file (default: from the file names)
@@ -293,13 +279,8 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
     import dask.array as dsa, rioxarray, xarray as xr
     from pimc.bands import get_sensor
     from pimc.errors import ReadError
-    from pimc.readers import _as_paths, date_from_name
-    from pimc.cube import as_dates
-    files = _as_paths(paths, 'GeoTIFF')
-    if dates is None: _one_file_per_date(files)
-    d = as_dates(dates) if dates is not None else np.array([date_from_name(p) for p in files])
-    if d.shape != (len(files),): raise ValueError(f"{d.size} dates for {len(files)} GeoTIFFs (one per file expected)")
-    order = np.argsort(d, kind='stable'); files, d = [files[i] for i in order], d[order]
+    from pimc.readers import _stack_sensor, geotiff_stack_files
+    files, d, _ = geotiff_stack_files(paths, dates)                   # the same listing and checks as the reader's
     ch = {'x': chunks, 'y': chunks} if isinstance(chunks, (int, np.integer)) else chunks
     arrs = [rioxarray.open_rasterio(p, chunks=ch, mask_and_scale=False) for p in files]
     ref = arrs[0]
@@ -309,15 +290,9 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
             if x != y:
                 raise ReadError(p, f"{what} {x} differs from {y} of {files[0].name}", "one grid and type for all")
     desc = ref.attrs.get('long_name')
-    desc = (desc,) if isinstance(desc, str) else desc
-    if sensor is not None: bands = get_sensor(sensor).bands
-    elif desc and all(desc) and len(desc) == ref.sizes['band']: bands = tuple(desc)
-    else:
-        raise ReadError(files[0], f"{ref.sizes['band']} bands without names",
-                        "sensor= or band names in the descriptions")
-    if len(bands) != ref.sizes['band']:
-        raise ReadError(files[0], f"{ref.sizes['band']} bands",
-                        f"{len(bands)} for sensor {sensor!r}: {', '.join(bands)}")
+    bands = _stack_sensor(files[0], ref.sizes['band'], (desc,) if isinstance(desc, str) else desc, sensor).bands
+    if ref.dtype.kind == 'f':                                        # ±inf: an error naming the file, when read
+        arrs = [a.copy(data=a.data.map_blocks(_no_inf, path=str(p), dtype=a.dtype)) for p, a in zip(files, arrs)]
     da = xr.concat(arrs, dim=xr.DataArray(d, dims='time', name='time')).assign_coords(band=list(bands))
     nd = nodata if nodata is not None else ref.rio.nodata
     ok = None
