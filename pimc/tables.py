@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from .errors import DatasetNotFoundError, TableError, plot_axes
-from .bands import DEFAULT_ROLE_NAMES, INDICES, Sensor, get_sensor, vegetation_index, _NEEDS, _ambiguous
+from .bands import (DEFAULT_ROLE_NAMES, INDEX_ROLES, INDICES, Sensor, ambiguous_band_numbers, get_sensor,
+                        vegetation_index)
 from .timeseries import date_numbers, fill_gaps
 from .cube import as_dates
 
@@ -27,7 +28,7 @@ def table_sensor(names: Sequence[str], # channel names
     "A Sensor for the channels, with blue/green/red/nir roles found by name, case-insensitively (BLUE, Red, nir …)."
     names = tuple(names)
     roles = {}
-    bare = {'b2', 'b3', 'b4', 'b8'} if _ambiguous(names) else set()   # B8: Sentinel-2 NIR, Landsat 8 panchromatic
+    bare = {'b2', 'b3', 'b4', 'b8'} if ambiguous_band_numbers(names) else set()   # B8: S2 NIR, Landsat 8 panchromatic
     for role, cands in DEFAULT_ROLE_NAMES.items():
         cands = tuple(c for c in cands if c.lower() not in bare)
         low = {c.lower() for c in cands}
@@ -187,7 +188,7 @@ def _indices(self: SeriesTable, names: Sequence[str] = INDICES, # which indices,
             raise KeyError(f"{n} is not a channel of {self.name or 'the table'} ({', '.join(self.names)}) and there "
                            "are no bands to compute it from")
         try:
-            used = [self.sensor.index(role) for role in _NEEDS[n]]      # the bands this index reads
+            used = [self.sensor.index(role) for role in INDEX_ROLES[n]]      # the bands this index reads
             r = vegetation_index(n, self.series, self.sensor, axis=1, mask=obs[:, used].all(1))
         except KeyError as e:
             raise KeyError(f"{n} cannot be computed from the channels of {self.name or 'the table'} "
