@@ -155,7 +155,7 @@ def _run_cmd(a) -> int:
     if 'plot' in df.attrs: print(f"plot: {df.attrs['plot']}")
     return int((df.status != 'complete').any())
 
-# %% ../nbs/50_cli.ipynb #a539d4df
+# %% ../nbs/50_cli.ipynb #724bb24a
 def main(argv: Sequence[str] | None = None, # command-line arguments (default: sys.argv[1:])
         ) -> int:
     "The `pimc` command; returns the exit status."
@@ -173,10 +173,7 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, ConnectionError, PimcError) as e:
         print(f"pimc {a.cmd}: error: {e}", file=sys.stderr); return 2
 
-# %% ../nbs/50_cli.ipynb #c723f311
-if __name__ == '__main__':
-    try: get_ipython   # inside IPython/Jupyter (this notebook) nothing runs
-    except NameError: sys.exit(main())
+
 
 # %% ../nbs/50_cli.ipynb #88f779e8
 def _tables(a, tasks: Sequence[str]):
@@ -453,3 +450,8 @@ def demo_main(argv: Sequence[str] | None = None, # the arguments after `pimc dem
     a = ap.parse_args(argv)
     from pimc.demo import run_demo
     return run_demo(a.notebook, dict(a.param or []), a.out, a.timeout)
+
+# %% ../nbs/50_cli.ipynb #c723f311
+if __name__ == '__main__':
+    try: get_ipython   # inside IPython/Jupyter (this notebook) nothing runs
+    except NameError: sys.exit(main())
