@@ -437,13 +437,14 @@ CLASSIFY = Task('classify', ClassifyData, TrainSettings, METHODS,
                     data, methods, fractions, encoder, settings, seed, progress=progress),
                 _classify_notes, _classify_write)
 
-# %% ../nbs/41_classify.ipynb #40cc4f86
+# %% ../nbs/41_classify.ipynb #fcbdf176
 ABLATION_VARIANTS = ('rp', 'signed', 'rp+level', 'signed+level', 'gasf', 'gasf-raw', 'gadf', 'mtf')
 
 def ablation_methods(data: ClassifyData, # the split (its index channels decide the index rows)
                      pretrain_source: str | None = 'eolearn', # PIMC vs random init rows (None: none)
                      variants: Sequence[str] = ABLATION_VARIANTS, # series images compared (RP CNN, no stats)
-                     stats_variants: Sequence[str] = ('rp', 'rp+level'), # also run these with the statistics in the head
+                     # also run these with the statistics in the head
+                     stats_variants: Sequence[str] = ('rp', 'rp+level'),
                      indices: bool = True, # one index (NDVI) vs all, when the split has several
                     ) -> list:
     "The ablation rows: method specs with their group ('ablation') and, for the one-index row, 'indices'."
