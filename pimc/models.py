@@ -125,7 +125,7 @@ def coord_channels(x, # (N, C, H, W) images
 
 # %% ../nbs/10_models.ipynb #8eb16f1a
 class AttnPool(nn.Module):
-    "Attention pooling: a learned query attends over the positions of a feature map plus a learned positional embedding."
+    "Attention pooling: a learned query attends over the positions of a feature map plus a positional embedding."
     def __init__(self, dim: int, # channels of the feature map
                  grid: int = 4, # side of the learned positional-embedding grid (resized to the map's size)
                  heads: int | None = None, # attention heads (default: 4 if 4 divides `dim`, else 1)

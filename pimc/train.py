@@ -429,8 +429,8 @@ def build(self: Trainer):
     self.model = PIMC(self.patch_shape[0], rp_channels=self.rp_shape[0], embed_dim=cfg.embed_dim, widths=cfg.widths,
                       depths=cfg.depths,
                       image_widths=cfg.image_widths, image_depths=cfg.image_depths, head_layers=cfg.head_layers,
-                      norm=cfg.norm,
-                      pool=cfg.pool, rp_pool=cfg.rp_pool, rp_stem_stride=cfg.rp_stem_stride, temperature=cfg.temperature,
+                      norm=cfg.norm, pool=cfg.pool, rp_pool=cfg.rp_pool,
+                      rp_stem_stride=cfg.rp_stem_stride, temperature=cfg.temperature,
                       max_logit_scale=cfg.max_logit_scale,
                       rp_meta=meta, image_meta=dict(self.describe.get('image_meta', {}), size=cfg.patch_size))
     idx = np.sort(np.random.default_rng([cfg.seed, 7]).permutation(self.n)[:4096])

@@ -131,7 +131,7 @@ def test_position_pools_shapes_and_gradients(pool, cin, size, widths, stride):
     assert all(p.grad is not None for p in net.parameters())
     if pool == "attn":
         assert net.attn.pos.grad.abs().sum() > 0
-        if size >= 9: assert net.attn.query.grad.abs().sum() > 0    # (one position: the softmax is 1, flat in the query)
+        if size >= 9: assert net.attn.query.grad.abs().sum() > 0   # (one position: the softmax is 1, flat in q)
     else:
         assert net.stem[0].in_channels == cin + 2 and net.stem[0].weight.grad[:, cin:].abs().sum() > 0
 
