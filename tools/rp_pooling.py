@@ -58,7 +58,7 @@ def main(argv=None):
     ap.add_argument('--name', default='rp_pooling', help='stem of the written tables')
     a = ap.parse_args(argv)
     import torch
-    from pimc.benchmarks import pretrain_encoder
+    from pimc.pretrained import pretrain_encoder
     from pimc.datasets import classify_data
     from pimc.classify import run_method
     torch.set_num_threads(1)
