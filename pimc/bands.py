@@ -12,9 +12,9 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['DEFAULT_ROLE_NAMES', 'ROLE_TABLES', 'S2_L1C_BANDS', 'SENSORS', 'REFLECTANCE_RANGE', 'INDICES', 'Sensor',
-           'register_sensor', 'get_sensor', 'IndexResult', 'vegetation_index', 'ndvi', 'evi', 'savi', 'compute_indices',
-           'index_bands']
+__all__ = ['DEFAULT_ROLE_NAMES', 'ROLE_TABLES', 'S2_L1C_BANDS', 'SENSORS', 'REFLECTANCE_RANGE', 'INDICES', 'INDEX_ROLES',
+           'ambiguous_band_numbers', 'Sensor', 'register_sensor', 'get_sensor', 'IndexResult', 'vegetation_index',
+           'ndvi', 'evi', 'savi', 'compute_indices', 'index_bands']
 
 # %% ../nbs/00_bands.ipynb #8df0067d
 #: spectral roles the indices use, and the band names that play them when a sensor does not say otherwise
@@ -41,7 +41,7 @@ def _table_roles(table: str, bands) -> dict:
     num = {int(m.group(1)): b for b in bands if (m := _BARE.fullmatch(b))}
     return {r: num[int(n[1:])] for r, n in ROLE_TABLES[table].items() if int(n[1:]) in num}
 
-def _ambiguous(bands) -> bool:
+def ambiguous_band_numbers(bands) -> bool:
     "Are B1..B9 of `bands` bare band numbers that Sentinel-2 and Landsat read differently (no B8A, B12 or B0n)?"
     up = {b.upper() for b in bands}
     return not (up & _S2_ONLY) and any(re.fullmatch(r'B\d', b) for b in up)
@@ -63,7 +63,7 @@ class Sensor:
         if not self.scale > 0: raise ValueError(f"Sensor {self.name!r}: scale must be > 0 (got {self.scale})")
         roles = _table_roles(self.roles, self.bands) if isinstance(self.roles, str) else dict(self.roles)
         upper = {b.upper(): b for b in self.bands}  # 'Red', 'RED' and 'red' all play the red role
-        skip = {'B2', 'B3', 'B4', 'B8'} if _ambiguous(self.bands) else set()   # B8: S2 NIR, Landsat 8 panchromatic
+        skip = {'B2', 'B3', 'B4', 'B8'} if ambiguous_band_numbers(self.bands) else set()  # B8: S2 NIR, L8 panchromatic
         for role, names in DEFAULT_ROLE_NAMES.items():
             if role not in roles:
                 hit = next((upper[n.upper()] for n in names if n.upper() in upper and n.upper() not in skip), None)
@@ -77,7 +77,7 @@ class Sensor:
         name = self.roles.get(band, band)
         if name not in self.bands:
             known = ', '.join(f'{r}={b}' for r, b in self.roles.items())
-            bare = band in DEFAULT_ROLE_NAMES and _ambiguous(self.bands)
+            bare = band in DEFAULT_ROLE_NAMES and ambiguous_band_numbers(self.bands)
             raise KeyError(f"band {band!r} not found in sensor {self.name!r}: bands present are {', '.join(self.bands)}"
                            + (f"; roles known are {known}" if self.roles else '')
                            + (f"; bare band numbers do not say the sensor (B8 is Sentinel-2's NIR but Landsat 8's "
@@ -202,10 +202,12 @@ def _safe_ratio(num, den, valid):
         out = np.where(ok, num / np.where(ok, den, 1), np.nan).astype(num.dtype, copy=False)
     return IndexResult(out, ok)
 
-# %% ../nbs/00_bands.ipynb #397ec2e1
+# %% ../nbs/00_bands.ipynb #38fdbd7e
 INDICES = ('NDVI', 'EVI', 'SAVI')
-_NEEDS = {'NDVI': ('nir', 'red'), 'EVI': ('nir', 'red', 'blue'), 'SAVI': ('nir', 'red')}
+INDEX_ROLES = {'NDVI': ('nir', 'red'), 'EVI': ('nir', 'red', 'blue'), 'SAVI': ('nir', 'red')}
+_NEEDS = INDEX_ROLES   # its former name, still imported by pimc.maps
 
+# %% ../nbs/00_bands.ipynb #397ec2e1
 def vegetation_index(name: str, # 'NDVI', 'EVI' or 'SAVI' (case-insensitive)
                      x, # stored values (numpy array or torch tensor), bands along `axis`
                      sensor, # a Sensor, a registered sensor name, or the band names of `x`
@@ -217,14 +219,14 @@ def vegetation_index(name: str, # 'NDVI', 'EVI' or 'SAVI' (case-insensitive)
                     ) -> IndexResult:
     "One vegetation index by band name, with safe division and a validity mask."
     key = name.upper()
-    if key not in _NEEDS: raise ValueError(f"index must be one of {', '.join(INDICES)} (got {name!r})")
+    if key not in INDEX_ROLES: raise ValueError(f"index must be one of {', '.join(INDICES)} (got {name!r})")
     _check_real(x, key)
     s = get_sensor(sensor, scale)
     if x.shape[axis] != len(s.bands):
         raise ValueError(f"{key}: x has {x.shape[axis]} values along axis {axis} (shape {tuple(x.shape)}) but sensor "
                          f"{s.name!r} has {len(s.bands)} bands {s.bands}")
-    try: b = {r: _band(x, s.index(r), axis) / s.scale for r in _NEEDS[key]}
-    except KeyError as e: raise KeyError(f"{key} needs the {', '.join(_NEEDS[key])} bands: {e.args[0]}") from None
+    try: b = {r: _band(x, s.index(r), axis) / s.scale for r in INDEX_ROLES[key]}
+    except KeyError as e: raise KeyError(f"{key} needs the {', '.join(INDEX_ROLES[key])} bands: {e.args[0]}") from None
     n, r = b['nir'], b['red']
     valid = True if mask is None else mask
     if _is_torch(n):
