@@ -29,6 +29,7 @@ def _local(x):
         return m.group(1) if m else x
     return x.replace(tzinfo=None) if getattr(x, 'tzinfo', None) is not None else x
 
+# %% ../nbs/03_cube.ipynb #84e5846b
 def as_dates(dates, # anything numpy can read as dates: strings 'YYYY-MM-DD', 'YYYYMMDD' ints, datetime64, date objects
             ) -> np.ndarray:
     "Dates as datetime64 (days, or finer when times are given); a date with a time zone keeps its local day and time."
@@ -69,6 +70,7 @@ def _class_ids(labels, where) -> np.ndarray:
                          "give unlabelled pixels a class of their own, e.g. 0 = 'no data'")
     return y
 
+# %% ../nbs/03_cube.ipynb #3669bff3
 @dataclass(eq=False)
 class Cube:
     "A satellite image time series: (T, C, H, W) values with dates, named bands, validity, labels and georeference."
@@ -124,7 +126,7 @@ class Cube:
         extra = [f"mask {self.mask.mean():.0%} valid" if self.mask is not None else None,
                  f"labels ({len(self.class_names) if self.class_names else int(self.labels.max()) + 1} classes)"
                  if self.labels is not None else None,
-                 self.crs]
+                 self.crs if not self.crs or len(self.crs) <= 30 else self.crs[:27] + '…']   # (a WKT: its start)
         return (f"Cube({self.name or 'unnamed'}: T={T} {span}, {C} bands {self.sensor.name} {list(self.bands)}, "
                 f"{H}x{W} px, {self.values.dtype}" + ''.join(f", {e}" for e in extra if e) + ")")
 
@@ -141,6 +143,7 @@ def _shift_transform(t, r0, c0):
     a, b, cx, d, e, f = t[:6]
     return (a, b, cx + a * c0 + b * r0, d, e, f + d * c0 + e * r0)
 
+# %% ../nbs/03_cube.ipynb #304c6caf
 def _window(self: Cube, rows: slice, cols: slice) -> Cube:
     "The cube cropped to `rows` × `cols` (a view; georeference shifted)."
     T, C, H, W = self.shape
@@ -151,6 +154,7 @@ def _window(self: Cube, rows: slice, cols: slice) -> Cube:
                    labels=None if self.labels is None else self.labels[r0:r1, c0:c1],
                    transform=_shift_transform(self.transform, r0, c0), meta=dict(self.meta))
 
+# %% ../nbs/03_cube.ipynb #c3bada00
 def _sel_dates(self: Cube, start=None, # first date kept (inclusive), anything `as_dates` reads
                end=None, # last date kept (inclusive)
                idx=None, # or explicit time indices
@@ -168,6 +172,7 @@ def _sel_dates(self: Cube, start=None, # first date kept (inclusive), anything `
     return replace(self, values=self.values[idx], dates=self.dates[idx],
                    mask=None if self.mask is None else self.mask[idx], meta=dict(self.meta))
 
+# %% ../nbs/03_cube.ipynb #b518ee4c
 def _sel_bands(self: Cube, bands: Sequence[str]) -> Cube:
     "The cube with only `bands` (names or roles), in that order."
     s = self.sensor.select(bands)
@@ -197,6 +202,7 @@ def _indices_of(x, # stored values, bands along `axis`
             vals.append(r.values); oks.append(r.valid)
     return IndexResult(np.stack(vals, axis), np.stack(oks, axis))
 
+# %% ../nbs/03_cube.ipynb #823cac00
 def _index_names(sensor: Sensor, names) -> tuple[str, ...]:
     "Upper-case index names; None: the sensor's index bands, else NDVI, EVI, SAVI."
     if names is None: names = tuple(index_bands(sensor)) or INDICES
@@ -205,12 +211,14 @@ def _index_names(sensor: Sensor, names) -> tuple[str, ...]:
     if bad: raise ValueError(f"index names must be among {', '.join(INDICES)} (got {bad})")
     return names
 
+# %% ../nbs/03_cube.ipynb #e03ef9c2
 def _filled(r: IndexResult, dates, axis: int, fill: bool, on_empty: str) -> IndexResult:
     "`r` gap-filled along its date axis when `fill`; `valid` keeps the observed mask."
     if not fill: return r
     f = fill_gaps(r.values, r.valid, dates, axis=axis, on_empty=on_empty)
     return IndexResult(f.values, f.valid)
 
+# %% ../nbs/03_cube.ipynb #d76e6ec0
 def _indices(self: Cube, names: Sequence[str] | str | None = None, # None: the cube's index bands, else NDVI, EVI, SAVI
              fill: bool = True, # gap-fill invalid dates by date (see `fill_gaps`)
              on_empty: str = 'warn', # pixels never observed: 'warn', 'raise' or 'ignore'
@@ -219,6 +227,7 @@ def _indices(self: Cube, names: Sequence[str] | str | None = None, # None: the c
     r = _indices_of(np.asarray(self.values), self.sensor, _index_names(self.sensor, names), 1, self.valid)
     return _filled(r, self.dates, 0, fill, on_empty)
 
+# %% ../nbs/03_cube.ipynb #b4ca171d
 def _index_series(self: Cube, rows, # pixel rows (ints or array)
                   cols, # pixel columns, same length as rows
                   names: Sequence[str] | str | None = None, # as in `Cube.indices`
@@ -248,6 +257,7 @@ def stretch(img, # values, any shape (e.g. (H, W, 3)); NaN where unknown
     lo, hi = np.percentile(img[fin], pct)
     return np.clip((img - lo) / max(hi - lo, 1e-9), 0, 1)
 
+# %% ../nbs/03_cube.ipynb #a9b54ff8
 def median_composite(cube: Cube, # the cube
                      bands: Sequence[str] | None = None, # band names or roles (default: every band)
                      idx=None, # time indices to use (default: every date)
@@ -265,6 +275,7 @@ def median_composite(cube: Cube, # the cube
     if never.any(): img[:, never] = np.median(x[:, :, never], 0)
     return img.astype(np.float32)
 
+# %% ../nbs/03_cube.ipynb #992b83cc
 def composite(cube: Cube, t: int = 0, # time index
               # three band names or roles; ('nir', 'red', 'green') for false colour
               bands: Sequence[str] = ('red', 'green', 'blue'),
@@ -397,12 +408,14 @@ def _xr_nodata(da) -> list | None:
         if t.kind in 'iuf' and t.type(v) not in out: out.append(t.type(v))
     return out
 
+# %% ../nbs/03_cube.ipynb #351cbd0b
 def _xr_valid(data, nodata: list):
     "(time, y, x) validity of (time, band, y, x) values: no band at a nodata value (nor NaN); numpy or Dask."
     ok = np.isfinite(data).all(1) if data.dtype.kind == 'f' else None
     for v in nodata: ok = (data != v).all(1) if ok is None else ok & (data != v).all(1)
     return ok
 
+# %% ../nbs/03_cube.ipynb #11a01102
 def _grid(da, y: str, x: str, where: str) -> tuple | None:
     "The affine transform of evenly spaced 1-D pixel-centre coordinates `y`, `x`; None if they can't give one."
     steps = []
@@ -457,6 +470,7 @@ def _xr_sensor(da, sensor):
         return reg
     return Sensor(a.get('sensor', 'custom'), tuple(names), scale, roles, a.get('sensor_description', ''))
 
+# %% ../nbs/03_cube.ipynb #39f581b1
 def _xr_dims(da) -> tuple[str, str]:
     "The (y, x) dim names of a DataArray that should be (time, band, y, x); an error naming what is missing."
     where, dims = _xr_where(da), tuple(da.dims)
@@ -470,6 +484,7 @@ def _xr_dims(da) -> tuple[str, str]:
         raise ValueError(f"{where} has dims {dims}: {extra} are more than time, band, y, x (select or stack them)")
     return yx
 
+# %% ../nbs/03_cube.ipynb #03317905
 def _xr_transform(da, y, x) -> tuple | None:
     "The affine transform: the one stored (GeoTransform) while the y/x coordinates agree with it, else theirs."
     gt = getattr(da.coords.get('spatial_ref'), 'attrs', {}).get('GeoTransform')
@@ -482,16 +497,20 @@ def _xr_transform(da, y, x) -> tuple | None:
             return (a, b, c, d, e, f)                                # (a rotated grid: 1-D coordinates can't say it)
     return _grid(da, y, x, _xr_where(da)) if has_xy else None
 
+# %% ../nbs/03_cube.ipynb #d8c3312a
 def _xr_crs(da, y, x) -> str | None:
     "The CRS rioxarray reads; else EPSG:4326 for lat/lon dims whose coordinates are degrees."
     crs = da.rio.crs
-    if crs is not None: return crs.to_string()
+    if crs is not None:   # an exact authority match, else the definition: a guessed code (CBERS' Albers read as
+        auth = crs.to_authority(confidence_threshold=100)   # EPSG:10857) is unknown to older PROJ
+        return ':'.join(auth) if auth else crs.to_wkt()
     if (y, x) in _GEOGRAPHIC and y in da.coords and x in da.coords:
         lat, lon = np.asarray(da[y].values), np.asarray(da[x].values)
         if lat.size and lon.size and np.abs(lat).max() <= 90 and lon.min() >= -180 and lon.max() <= 360:
             return 'EPSG:4326'
     return None
 
+# %% ../nbs/03_cube.ipynb #b372abdc
 def _from_xarray(cls, da, # a DataArray with dims time, band, y, x (x/y may be longitude/latitude or lon/lat)
                  sensor=None, # band names and scale when the band coordinate lacks them (a registered name or Sensor)
                  name: str | None = None, # cube name (default: the DataArray's name)

@@ -22,6 +22,7 @@ def _cap(labels, cap, rng) -> np.ndarray:
     "Sorted indices keeping at most `cap` random items of each label."
     return np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:cap] for c in np.unique(labels)]))
 
+# %% ../nbs/45_datasets.ipynb #628709ef
 def _quiet(f, *a, **k):
     "f(*a, **k) with warnings silenced (a sample's few never-observed series)."
     with warnings.catch_warnings():

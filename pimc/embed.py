@@ -72,6 +72,15 @@ def embed_images(images,
 # %% ../nbs/14_embed.ipynb #d7fe09bb
 RP_META_KEYS = ('dimension', 'time_delay', 'threshold', 'percentage')
 
+def _seen(cube, rows, cols, indices) -> np.ndarray:
+    "(N,) pixels with a valid date in every index series (masked values: clouds, or all of them under a wrong scale)."
+    import warnings
+    if not len(rows): return np.zeros(0, bool)
+    with warnings.catch_warnings():                               # a wrong scale warns (bands.vegetation_index)
+        warnings.simplefilter('ignore', RuntimeWarning)
+        ok = cube.index_series(rows, cols, tuple(indices), fill=False, on_empty='ignore').valid   # (N, K, T)
+    return np.asarray(ok).any(-1).all(-1)
+
 def pixel_rps(cube, # a `pimc.cube.Cube`
               rows, cols, # pixel coordinates (equal-length int arrays)
               size: int, # side S of the recurrence plots
@@ -79,7 +88,7 @@ def pixel_rps(cube, # a `pimc.cube.Cube`
               backend: str | None = None, # the pairs dataset's `rp_backend` (None: its default)
               **rp_params, # dimension, time_delay, threshold, percentage of `recurrence_plot`
              ) -> tuple[np.ndarray, np.ndarray]:
-    "(N, 3, S, S) float32 RPs as `PixelPatchPairs` makes them (same series, gap filling, RP code); (N,) ever observed."
+    "(N, 3, S, S) float32 RPs as `PixelPatchPairs` makes them (same series, gap filling, RP code); (N,) observed."
     import warnings
     from pimc.pairs import PixelPatchPairs, PixelIndex
     rows, cols = np.asarray(rows, np.int64).ravel(), np.asarray(cols, np.int64).ravel()
@@ -92,7 +101,11 @@ def pixel_rps(cube, # a `pimc.cube.Cube`
         items = ds.__getitems__(list(range(len(rows))))
     rp = (np.stack([np.asarray(it['rp'], np.float32) for it in items]) if items
           else np.zeros((0, len(indices), size, size), np.float32))
-    return rp, cube.valid[:, rows, cols].any(0)
+    if len(cube) < 2:
+        warnings.warn(f"pixel_rps: cube {cube.name or ''!r} has {len(cube)} date: the recurrence plot of one date is a "
+                      "single 0, the same for every pixel, and carries no information; expected >= 2 dates",
+                      stacklevel=2)
+    return rp, _seen(cube, rows, cols, indices)
 
 @torch.no_grad()
 def embed_pixels(cube, # a `pimc.cube.Cube`

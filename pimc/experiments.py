@@ -18,9 +18,10 @@ from .locks import folder_lock
 
 # %% auto #0
 __all__ = ['SIDECAR', 'STATUSES', 'RUN_DIR_PARAMS', 'runs_root', 'git_commit', 'write_sidecar', 'read_sidecar', 'timed',
-           'notebooks_dir', 'packaged_notebooks', 'find_notebook', 'Param', 'notebook_params', 'check_value',
-           'read_yaml', 'parse_cli_value', 'check_params', 'sanitize', 'run_name', 'notebook_hash', 'run_notebook',
-           'load_grid', 'sweep', 'write_table', 'collate', 'plot_metric', 'dask_executor', 'run_elsewhere']
+           'notebooks_dir', 'packaged_notebooks', 'find_notebook', 'packaged_grids', 'find_grid', 'Param',
+           'notebook_params', 'check_value', 'read_yaml', 'parse_cli_value', 'check_params', 'sanitize', 'run_name',
+           'notebook_hash', 'run_notebook', 'load_grid', 'sweep', 'write_table', 'collate', 'plot_metric',
+           'check_executor', 'dask_executor', 'run_elsewhere']
 
 # %% ../nbs/30_experiments.ipynb #9c4b6163
 SIDECAR = 'run.json'  # file name of a run's sidecar inside its run folder
@@ -117,6 +118,19 @@ def find_notebook(nb, # a notebook path, or the name of a packaged one ('pretrai
     if p.exists() or len(p.parts) > 1: return p
     q = notebooks_dir() / (p.name if p.suffix == '.ipynb' else f'{p.name}.ipynb')
     return q if q.exists() else p
+
+def packaged_grids() -> list:
+    "Names of the grid files shipped beside the notebooks (what `pimc sweep --grid NAME` accepts), sorted."
+    return sorted(p.name for p in notebooks_dir().iterdir() if p.suffix in ('.yaml', '.yml'))
+
+def find_grid(grid, # a grid file path, or the name of a packaged one ('grid.example.yaml' or 'grid.example')
+             ) -> Path:
+    "`grid` when that file exists, else the packaged grid of that name (a bare name only: a path is never replaced)."
+    p = Path(grid)
+    if p.exists() or len(p.parts) > 1: return p
+    for n in (p.name, f'{p.name}.yaml', f'{p.name}.yml'):
+        if (notebooks_dir() / n).is_file(): return notebooks_dir() / n
+    return p
 
 # %% ../nbs/30_experiments.ipynb #10fe5b1d
 @dataclass(frozen=True)
@@ -291,6 +305,22 @@ def _kernel_env():
         if old is None: os.environ.pop('PYTHONPATH', None)
         else: os.environ['PYTHONPATH'] = old
 
+@contextlib.contextmanager
+def _ticking(every: float = 1.0, # seconds between refreshes
+            ):
+    "Redraw the open tqdm bars every `every` s inside the block: a long cell still shows its time going up."
+    import threading
+    from tqdm.std import tqdm
+    stop = threading.Event()
+    def tick():
+        while not stop.wait(every):
+            for bar in list(getattr(tqdm, '_instances', ())):
+                try: bar.refresh()
+                except Exception: pass                                   # a bar closing meanwhile
+    t = threading.Thread(target=tick, name='pimc-progress', daemon=True); t.start()
+    try: yield
+    finally: stop.set(); t.join()
+
 @functools.lru_cache(maxsize=None)
 def _own_python_km():
     "A kernel manager class whose `python3` is ipykernel on this interpreter, whatever kernelspecs are installed."
@@ -398,13 +428,14 @@ def _wait_turn():
         if wait > 0: time.sleep(wait)
         last.value = time.time()
 
-def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None) -> dict:
+def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None, progress=False) -> dict:
     "Execute one run (in this process), its folder held; returns its completed sidecar, never raises for a failed run."
     run_dir = Path(out_dir).resolve() / name
     with folder_lock(run_dir, f"run folder {run_dir}"):   # another process running it: FolderInUseError naming it
-        return _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout, kernel_name)
+        return _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout, kernel_name, progress)
 
-def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None) -> dict:
+def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None,
+                  progress=False) -> dict:
     import logging, papermill as pm
     logging.getLogger('papermill').setLevel(logging.ERROR)
     nb, out_dir = Path(nb).resolve(), Path(out_dir).resolve()
@@ -418,9 +449,10 @@ def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, k
     for attempt in (1, 2):
         _wait_turn()
         try:
-            with _kernel_env(), warnings.catch_warnings():
+            with _kernel_env(), warnings.catch_warnings(), _ticking() if progress else contextlib.nullcontext():
                 warnings.simplefilter('ignore')
-                pm.execute_notebook(str(nb), str(out_nb), parameters=inject, cwd=os.getcwd(), progress_bar=False,
+                pm.execute_notebook(str(nb), str(out_nb), parameters=inject, cwd=os.getcwd(),
+                                    progress_bar={'desc': f'{nb.name}: cells'} if progress else False,
                                     log_output=False, execution_timeout=timeout, kernel_name=kernel_name or 'python3',
                                     **({} if kernel_name else dict(kernel_manager_class=_own_python_km())))
             err = None; break
@@ -518,6 +550,7 @@ def run_notebook(nb, # the experiment notebook
                  kernel_name: str | None = None, # installed kernelspec to use; None: the runner's own interpreter
                  # raise RuntimeError when the notebook fails (the sidecar is written first)
                  raise_on_error: bool = False,
+                 progress: bool = False, # a bar over the notebook's cells while it runs (stderr)
                 ) -> dict:
     "Execute `nb` with papermill into `out_dir/<name>.ipynb`, with `run_dir` = `out_dir/<name>/`; returns the sidecar."
     nb = _check_nb(nb)
@@ -529,7 +562,8 @@ def run_notebook(nb, # the experiment notebook
     if done is not None: return {**done, 'skipped': True}
     _check_run_dir(out_dir / name)
     args = (str(nb), params, defaults, str(out_dir), name, rd, timeout, kernel_name)
-    rec = _in_own_thread(_execute, *args) if _loop_running() else _execute(*args)
+    run = functools.partial(_execute, *args, progress=progress)
+    rec = _in_own_thread(run) if _loop_running() else run()
     rec['skipped'] = False
     if raise_on_error and rec['status'] == 'failed':
         e = rec['error']
@@ -538,14 +572,20 @@ def run_notebook(nb, # the experiment notebook
     return rec
 
 # %% ../nbs/30_experiments.ipynb #7c2c6719
+def _is_grid_file(grid) -> bool:
+    "Whether `grid` names a file (a Path, or one line ending in .yaml/.yml or without a ':'), not YAML text."
+    return isinstance(grid, Path) or (isinstance(grid, str) and '\n' not in grid
+                                      and (grid.endswith(('.yaml', '.yml')) or ':' not in grid))
+
 def load_grid(grid, # a YAML file, YAML text, or a dict: name -> list of values, plus optional `fixed: {name: value}`
              ) -> tuple:
     "`(runs, swept, fixed)`: the list of parameter dicts (cartesian product), the swept names, the fixed values."
     where = 'grid'
-    if isinstance(grid, (str, Path)) and (isinstance(grid, Path) or '\n' not in grid
-                                          and str(grid).endswith(('.yaml', '.yml'))):
-        p = Path(grid)
-        if not p.exists(): raise FileNotFoundError(f"grid file not found: {p}")
+    if _is_grid_file(grid):
+        p = find_grid(grid)
+        if not p.exists():
+            raise FileNotFoundError(f"grid file not found: {grid} (resolved from {Path.cwd()}; packaged grids: "
+                                    f"{', '.join(packaged_grids()) or 'none'})")
         where, grid = str(p), read_yaml(p.read_text(), f"grid file {p}")
     elif isinstance(grid, str): grid = read_yaml(grid, 'grid text')
     if not isinstance(grid, Mapping) or not grid:
@@ -583,10 +623,14 @@ def sweep(nb, # the experiment notebook
           executor=None,
          ):
     "Run `nb` over the cartesian product of `grid` into `<out_root>/<name>/`; returns the collated table (a DataFrame)."
+    if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1):
+        raise ValueError(f"workers must be an integer >= 1 (got {workers!r})")
     nb = _check_nb(nb)
+    if _is_grid_file(grid): grid = find_grid(grid)
     combos, swept, fixed = load_grid(grid)
     declared = notebook_params(nb)
     prepared = [_prepare(nb, {**fixed, **c}, declared) for c in combos]     # all checked before anything runs
+    if executor is not None: check_executor(executor)                        # before any folder: fail fast
     names = [run_name({k: p[k] for k in swept}) for p, _, _ in prepared]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -759,18 +803,46 @@ def plot_metric(df, # table from collate/sweep
     return fig
 
 # %% ../nbs/30_experiments.ipynb #e047d7c4
+_WANT_ADDRESS = ("expected 'dask' (a local cluster) or 'dask://HOST:PORT', the scheduler of a running cluster "
+                 "(e.g. dask://10.0.0.5:8786)")
+
+def check_executor(executor, # 'dask', 'dask://HOST:PORT' (or tcp://, tls://), or a concurrent.futures Executor
+                   timeout: float = 3.0, # seconds to wait for the scheduler's port to answer
+                  ):
+    "`executor` checked before a sweep starts: a well-formed address whose scheduler's port answers; returned as is."
+    if not isinstance(executor, str):
+        if hasattr(executor, 'submit'): return executor
+        raise TypeError(f"executor must be 'dask', 'dask://HOST:PORT' or an Executor (got {executor!r})")
+    if executor == 'dask': return executor
+    scheme, sep, rest = executor.partition('://')
+    if not sep or scheme not in ('dask', 'tcp', 'tls'):
+        raise ValueError(f"executor must be 'dask' or 'dask://HOST:PORT' (got {executor!r}); {_WANT_ADDRESS}")
+    host, colon, port = rest.rstrip('/').rpartition(':')
+    host = host.strip('[]')                                            # [::1]:8786
+    bad = ('no port' if not colon else 'no host' if not host else
+           f"port {port!r} is not a number" if not port.isdigit() else
+           f"port {port} is out of range 1..65535" if not 0 < int(port) < 65536 else None)
+    if bad: raise ValueError(f"executor {executor!r}: {bad}; {_WANT_ADDRESS}")
+    import socket
+    try: socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        why = f"no answer within {timeout:g} s" if isinstance(e, TimeoutError) else (e.strerror or str(e)).lower()
+        raise ConnectionError(f"no Dask scheduler at {host}:{port} ({why}); expected a running scheduler there "
+                              f"(`dask scheduler --port {port}`), or 'dask' for a local cluster") from None
+    return executor
+
 @contextlib.contextmanager
 def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:PORT' or 'tcp://HOST:PORT': a scheduler
                   workers: int = 1, # worker processes of a LocalCluster (one run at a time each)
                  ):
     "A `concurrent.futures` executor on dask.distributed (`Client.get_executor`), closed with its client and cluster."
+    check_executor(address)                       # a bad address or no scheduler: at once, not after Dask's 30 s
     from distributed import Client, LocalCluster
     cluster = None
     if address == 'dask':
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     elif address.startswith(('dask://', 'tcp://', 'tls://')): client = Client(address.replace('dask://', 'tcp://', 1))
-    else: raise ValueError(f"executor must be 'dask' or 'dask://HOST:PORT' (got {address!r})")
     try: yield client.get_executor(pure=False)
     finally:
         client.close()

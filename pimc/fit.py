@@ -350,7 +350,7 @@ def check_methods(specs: Sequence[dict], # from `method_specs`
     missing = list(dict.fromkeys(missing))
     if missing:
         raise ValueError(f"method(s) {', '.join(missing)} need a pretrained RP/image encoder (encoder=Run, Encoder or "
-                         "checkpoint path, e.g. from pimc.benchmarks.pretrain_encoder): give one, "
+                         "checkpoint path, e.g. from pimc.pretrained.pretrain_encoder): give one, "
                          "or leave the pimc-* methods out")
 
 def compare(data_name: str, # the dataset's name (first column of the table)

@@ -26,7 +26,7 @@ def same_group_mask(groups_a: torch.Tensor, # (Na,) group id of each row
     m[i, i + offset] = False
     return m
 
-# %% ../nbs/11_loss.ipynb #d8e421ed
+# %% ../nbs/11_loss.ipynb #0a258660
 def clip_loss(za: torch.Tensor, # (N, D) L2-normalised embeddings of modality a (RPs)
               zb: torch.Tensor, # (N, D) L2-normalised embeddings of modality b (patches); row i pairs with za[i]
               logit_scale: torch.Tensor | float, # exponentiated (and clamped) logit scale 1/τ
@@ -51,12 +51,13 @@ def clip_loss(za: torch.Tensor, # (N, D) L2-normalised embeddings of modality a 
         la, lb = la.masked_fill(drop, -math.inf), lb.masked_fill(drop, -math.inf)
     return (F.cross_entropy(la, lab) + F.cross_entropy(lb, lab)) / 2
 
-# %% ../nbs/11_loss.ipynb #2eb635af
+# %% ../nbs/11_loss.ipynb #258b3428
 def world() -> tuple[int, int]:
     "(rank, world size) of the default process group, (0, 1) without one."
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
+# %% ../nbs/11_loss.ipynb #0e111154
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     "All-gather equal-sized slices along dim 0 (rank order); gradients flow back to the local slice. Identity alone."
     if world()[1] == 1: return x
@@ -65,6 +66,7 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
         warnings.filterwarnings('ignore', 'torch.distributed.nn.functional.all_gather is deprecated', FutureWarning)
         return torch.cat(all_gather(x))
 
+# %% ../nbs/11_loss.ipynb #83a1cec0
 def gather_nograd(x: torch.Tensor) -> torch.Tensor:
     "All-gather equal-sized slices along dim 0 without gradient (e.g. group ids). Identity alone."
     if world()[1] == 1: return x

@@ -6,12 +6,13 @@ Docs: https://pimc-dev.github.io/pimc/maps.html.md"""
 
 # %% ../nbs/47_maps.ipynb #e65ad2ad
 from __future__ import annotations
-import functools, os, shutil, uuid
+import contextlib, functools, glob, os, platform, shutil, uuid
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 
 from .cube import Cube, LazyArray
+from .errors import requires
 
 # %% auto #0
 __all__ = ['PIXEL_INPUTS', 'PIXEL_OUTPUTS', 'MAP_FORMATS', 'tile_map', 'embed_patches', 'embed_map', 'predict_pixels',
@@ -55,6 +56,16 @@ def _block(values, mask=None, *, fn, model, dates, sensor, halo, threads, block_
     return np.moveaxis(out, -1, 0)[:, None]
 
 # %% ../nbs/47_maps.ipynb #4cb64bb5
+def _check_chunks(chunks, where: str) -> tuple[int, int]:
+    "chunks as (y, x) block sizes; an error naming the bad value."
+    pair = (chunks, chunks) if isinstance(chunks, (int, np.integer)) else chunks
+    ok = (isinstance(pair, (tuple, list)) and len(pair) == 2
+          and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1 for c in pair))
+    if not ok:
+        raise ValueError(f"{where}: chunks must be a block size in pixels >= 1, an int or a (y, x) pair, or None for "
+                         f"the input's chunks (got {chunks!r}); e.g. chunks=512")
+    return int(pair[0]), int(pair[1])
+
 def _chunked(cube: Cube, chunks, halo: int, where: str):
     "(values, mask) Dask arrays chunked in y/x only; an error when a block is smaller than the halo."
     import dask.array as dsa
@@ -62,7 +73,7 @@ def _chunked(cube: Cube, chunks, halo: int, where: str):
     v = raw(cube.values)
     T, C, H, W = cube.shape
     if chunks is None: chunks = v.chunks[2:] if hasattr(v, 'chunks') else (512, 512)
-    elif isinstance(chunks, (int, np.integer)): chunks = (int(chunks), int(chunks))
+    else: chunks = _check_chunks(chunks, where)
     v = dsa.asarray(v).rechunk({0: -1, 1: -1, 2: chunks[0], 3: chunks[1]})
     yx = []
     for ax, name in ((2, 'y'), (3, 'x')):
@@ -82,7 +93,8 @@ def _georef(out, da, cube: Cube, y: str, x: str):
     import rioxarray  # noqa: F401
     from affine import Affine
     out = out.assign_coords({k: da.coords[k] for k in (y, x) if k in da.coords})
-    if cube.crs: out = out.rio.write_crs(cube.crs)
+    crs = da.rio.crs if da.rio.crs is not None else cube.crs          # the input's own CRS (its WKT), not a code
+    if crs: out = out.rio.write_crs(crs)
     if cube.transform is not None: out = out.rio.write_transform(Affine(*cube.transform[:6]))
     return out
 
@@ -98,11 +110,14 @@ def tile_map(da, # DataArray (time, band, y, x), Dask-backed or not (see `Cube.f
              name: str = 'map', # name of the output DataArray
             ):
     "fn over every block of the tile with `map_overlap` (halo `halo`): a lazy (band, y, x) DataArray, georeferenced."
-    import dask, dask.array as dsa, xarray as xr
+    dask, dsa, xr = requires('maps', 'dask', 'dask.array', 'xarray', what='tile_map (embed_map, predict_map)')
     from pimc.cube import _xr_dims
     where = f"tile_map({da.name or 'DataArray'})" if isinstance(da, xr.DataArray) else 'tile_map'
     cube = Cube.from_xarray(da, sensor=sensor)                       # checks dims, bands, dates; stays lazy
     y, x = _xr_dims(da)
+    if 0 in cube.shape:
+        raise ValueError(f"{where}: the DataArray is empty ({dict(zip(('time', 'band', y, x), cube.shape))}); "
+                         "expected at least one date, band and pixel")
     if not (isinstance(halo, (int, np.integer)) and halo >= 0):
         raise ValueError(f"{where}: halo must be an integer >= 0 (got {halo!r})")
     halo = int(halo)
@@ -159,11 +174,85 @@ def embed_patches(cube: Cube, # the cube (any size)
     out[~cube.valid.any(0).ravel()] = np.nan                          # never observed: no embedding (as embed_pixels)
     return out.reshape(H, W, D)
 
+# %% ../nbs/47_maps.ipynb #a1probe0
+def _map_sensor(da, sensor, scale, where: str):
+    "What blocks take as `sensor`: `sensor` as given, or with `scale` the DataArray's bands at that reflectance scale."
+    if scale is None: return sensor
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) or not scale > 0:
+        raise ValueError(f"{where}: scale must be a number > 0, stored value / scale = reflectance (got {scale!r}); "
+                         "e.g. scale=10000 for stackstac / odc-stac / rioxarray Sentinel-2 L2A")
+    from pimc.bands import get_sensor
+    from pimc.cube import _xr_sensor
+    return get_sensor(_xr_sensor(da, sensor), float(scale))
+
+def _probe_span(n: int, size: int, chunks) -> slice:
+    "`size` px around the middle of an axis of length `n`, inside the Dask chunk that holds the middle."
+    lo, hi = 0, n
+    if chunks is not None:
+        ends = np.cumsum(chunks); k = int(np.searchsorted(ends, n // 2, side='right'))
+        lo, hi = int(ends[k] - chunks[k]), int(ends[k])
+    start = max(lo, min(n // 2 - size // 2, hi - size))
+    return slice(start, min(hi, start + size))
+
+def _probe(da, sensor, size: int = 16) -> Cube:
+    "A small in-memory Cube from the middle of the tile, read in this process (one Dask chunk)."
+    cube = Cube.from_xarray(da, sensor=sensor)
+    v = cube.values.data if isinstance(cube.values, LazyArray) else cube.values
+    ch = getattr(v, 'chunks', None) or (None,) * 4
+    w = cube.window(_probe_span(cube.shape[2], size, ch[2]), _probe_span(cube.shape[3], size, ch[3]))
+    return Cube(np.asarray(w.values), w.dates, w.sensor, mask=None if w.mask is None else np.asarray(w.mask),
+                crs=w.crs, transform=w.transform, name=w.name)
+
+def _check_scale(probe: Cube, bands: Sequence[str], where: str, told: bool):
+    "An error when most reflectances (value / scale) of `bands` in the probe are too large: a missing or wrong scale."
+    from pimc.bands import REFLECTANCE_RANGE
+    s, hi = probe.sensor, REFLECTANCE_RANGE[1]
+    idx = sorted({s.index(b) for b in bands})
+    x = np.asarray(probe.values[:, idx], np.float64)                 # (T, B, h, w) stored values
+    ok = np.isfinite(x) & probe.valid[:, None]
+    n, big = int(ok.sum()), int((ok & (x / s.scale > hi)).sum())     # negative values: fill values, not a scale
+    if not n or big * 2 <= n: return
+    why = ("the DataArray has no 'scale' attribute and neither sensor= nor scale= was given (stackstac, odc-stac "
+           "and rioxarray give reflectance x 10 000)" if not told else f"is scale {s.scale:g} right?")
+    raise ValueError(f"{where}: {big:,} of {n:,} observations ({big / n:.0%}) of bands {[s.bands[i] for i in idx]} "
+                     f"in a {probe.shape[2]}x{probe.shape[3]}-px probe of the tile are above reflectance {hi} "
+                     f"(stored value / scale {s.scale:g}; median stored value {np.median(x[ok]):g}): {why}; expected "
+                     f"reflectance in {list(REFLECTANCE_RANGE)}: pass scale= (e.g. scale=10000), or sensor= a "
+                     "registered sensor name or a pimc.bands.Sensor with its scale")
+
+def _index_inputs(sensor, indices) -> list[str]:
+    "The bands (names or roles) the index series read: index bands, else the reflectance bands the formulas need."
+    from pimc.bands import _NEEDS, index_bands
+    from pimc.cube import _index_names
+    have = index_bands(sensor)
+    return list(dict.fromkeys(b for n in _index_names(sensor, indices) for b in ([sensor.bands[have[n]]]
+                                                                                  if n in have else _NEEDS[n])))
+
+def _run_probe(fn, probe: Cube, model, where: str, what: str, hint: str = ''):
+    "fn on the probe, in this process: an error names the input here, not inside a Dask worker."
+    try: return np.asarray(fn(probe, model))
+    except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        raise ValueError(f"{where}: {what} fails on a {probe.shape[2]}x{probe.shape[3]}-px probe of the tile "
+                         f"({len(probe)} dates, bands {list(probe.bands)}), checked in this process before any "
+                         f"block: {type(e).__name__}: {msg}{hint}") from e
+
+def _need_bands(sensor, bands: Sequence[str], where: str, what: str) -> list[str]:
+    "`bands` (names or roles) as band names of `sensor`; an error naming the role the sensor does not give."
+    try: return [sensor.bands[sensor.index(b)] for b in bands]
+    except KeyError as e:
+        raise ValueError(f"{where}: {what} need the bands {list(bands)}, but sensor {sensor.name!r} with bands "
+                         f"{list(sensor.bands)} does not give them ({e.args[0] if e.args else e}): pass sensor= a "
+                         "registered sensor name (e.g. 'pastis_s2') or a pimc.bands.Sensor(name, bands, scale, roles="
+                         "{'nir': ..., 'red': ..., 'blue': ...})") from None
+
 # %% ../nbs/47_maps.ipynb #404a33a0
 def _embed_block(cube, encoder, which, features, batch_size, device):
     from pimc.embed import embed_pixels
     if which == 'rp': return embed_pixels(cube, encoder, features=features, batch_size=batch_size, device=device)
     return embed_patches(cube, encoder, features=features, batch_size=batch_size, device=device)
+
+def _where(fn: str, da) -> str: return f"{fn}({getattr(da, 'name', None) or 'DataArray'})"
 
 def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (see `tile_map`)
               encoder, # RP or image encoder, Run, (rp, image) pair or checkpoint path
@@ -173,16 +262,31 @@ def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (s
               batch_size: int = 64, # RPs or patches per forward pass (small: big CPU batches page-fault, 2x slower)
               threads: int | None = 1, # torch threads per process computing blocks
               device=None, # where blocks are computed (default: the encoder's device)
-              sensor=None, # band names when the band coordinate does not give them
+              sensor=None, # band names and scale when the DataArray does not give them (a registered name or Sensor)
+              scale: float | None = None, # reflectance = stored value / scale (stackstac, rioxarray: 10000)
              ):
     "A lazy (D, y, x) map of pixel embeddings over the whole tile, on Dask; NaN where a pixel was never observed."
+    from pimc.bands import INDICES
     from pimc.embed import as_encoder
+    where = _where('embed_map', da)
     if which not in ('rp', 'image'): raise ValueError(f"which must be 'rp' or 'image' (got {which!r})")
     enc = as_encoder(encoder, which, device)
     meta = _encoder_meta(enc, which)
     halo = int(meta['size']) // 2 if which == 'image' else 0
     D = enc.feature_dim if features else enc.embed_dim
     fn = functools.partial(_embed_block, which=which, features=features, batch_size=batch_size, device=device)
+    told = sensor is not None or scale is not None or 'scale' in getattr(da, 'attrs', {})
+    sensor = _map_sensor(da, sensor, scale, where)
+    probe = _probe(da, sensor, max(16, 2 * halo + 1))                  # checks in this process, not in a worker
+    if which == 'rp' and len(probe) < 2:
+        raise ValueError(f"{where}: the DataArray has {len(probe)} date ({probe.dates[0]}): the recurrence plot of "
+                         "one date is a single 0 and every pixel would get the same embedding; expected a series of "
+                         ">= 2 dates (which='image' embeds the image of one date)")
+    need = (_index_inputs(probe.sensor, meta.get('indices', INDICES)) if which == 'rp'
+            else list(meta.get('bands') or probe.bands))
+    what = 'the index series of the RP encoder' if which == 'rp' else 'the image encoder patches'
+    _check_scale(probe, _need_bands(probe.sensor, need, where, what), where, told)
+    _run_probe(fn, probe, enc, where, f'the {which} encoder')
     out = tile_map(da, fn, [f"{'f' if features else 'z'}{i}" for i in range(D)], halo, enc, chunks, threads, np.float32,
                    sensor, f'{which}_embedding')
     return out.rio.write_nodata(np.nan, encoded=False)
@@ -204,6 +308,15 @@ def _pixel_inputs(s, inputs, n_in, variant, size, min_std):
     w = ((w - mu) / sd).astype(np.float32)
     return ((w,) if inputs == 'window' else (series_images(w, variant, size), w)), mu, sd
 
+def _check_pixel_args(inputs, output):
+    if output not in PIXEL_OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(PIXEL_OUTPUTS)} (got {output!r})")
+    if not callable(inputs) and inputs not in PIXEL_INPUTS:
+        raise ValueError(f"inputs must be one of {', '.join(PIXEL_INPUTS)} or a function (got {inputs!r})")
+    if output == 'forecast' and inputs not in ('window', 'image+window'):
+        raise ValueError(f"output='forecast' restores index units from the input window: inputs must be 'window' or "
+                         f"'image+window' (got {inputs!r})")
+
 def predict_pixels(cube: Cube, # the cube (any size)
                    model, # a torch module taking the inputs below
                    inputs='series', # one of PIXEL_INPUTS, or a function (N, K, T) series -> tuple of inputs
@@ -217,16 +330,10 @@ def predict_pixels(cube: Cube, # the cube (any size)
                   ) -> np.ndarray:
     "(H, W, F) model outputs for every pixel of the cube from its gap-filled index series; NaN where never observed."
     import torch, warnings
-    if output not in PIXEL_OUTPUTS:
-        raise ValueError(f"output must be one of {', '.join(PIXEL_OUTPUTS)} (got {output!r})")
-    if not callable(inputs) and inputs not in PIXEL_INPUTS:
-        raise ValueError(f"inputs must be one of {', '.join(PIXEL_INPUTS)} or a function (got {inputs!r})")
-    if output == 'forecast' and inputs not in ('window', 'image+window'):
-        raise ValueError(f"output='forecast' restores index units from the input window: inputs must be 'window' or "
-                         f"'image+window' (got {inputs!r})")
+    _check_pixel_args(inputs, output)
     T, C, H, W = cube.shape
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')                                # never-observed pixels: NaN, set apart below
+    with warnings.catch_warnings():                                   # a wrong scale still warns (vegetation_index)
+        warnings.simplefilter('ignore', RuntimeWarning)               # never-observed pixels: NaN, set apart below
         s = np.asarray(cube.indices(indices, fill=True, on_empty='ignore').values, np.float32)
     s = s.transpose(2, 3, 1, 0).reshape(H * W, -1, T)                 # (N, K, T)
     seen = np.isfinite(s).all((1, 2))
@@ -270,20 +377,31 @@ def predict_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x 
                 chunks=None, # block size in y/x (None: the input's chunks)
                 batch_size: int = 1024, # pixels per forward pass
                 threads: int | None = 1, # torch threads per process computing blocks
-                sensor=None, # band names when the band coordinate does not give them
+                sensor=None, # band names and scale when the DataArray does not give them (a registered name or Sensor)
+                scale: float | None = None, # reflectance = stored value / scale (stackstac, rioxarray: 10000)
                ):
     "A lazy (F, y, x) map of a pixel model's outputs (class probabilities, classes, forecasts) on Dask."
-    import dask
     from pimc.cube import _index_names
+    where = _where('predict_map', da)
+    _check_pixel_args(inputs, output)
     kw = dict(inputs=inputs, output=output, indices=indices, n_in=n_in, variant=variant, size=size,
               batch_size=batch_size)
-    probe = Cube.from_xarray(da, sensor=sensor)
-    probe = probe.window(slice(0, 1), slice(0, 1))                     # one pixel: the number of outputs
-    one = Cube(np.asarray(probe.values), probe.dates, probe.sensor, mask=None)
-    n = predict_pixels(one, model, **kw).shape[-1]
-    bands = _output_names(output, n, names, _index_names(one.sensor, indices))
-    return tile_map(da, functools.partial(_predict_block, **kw), bands, 0, model, chunks, threads, np.float32, sensor,
-                    output).rio.write_nodata(np.nan, encoded=False)
+    told = sensor is not None or scale is not None or 'scale' in getattr(da, 'attrs', {})
+    sensor = _map_sensor(da, sensor, scale, where)
+    probe = _probe(da, sensor)                                         # checks in this process, not in a worker
+    names_k = _index_names(probe.sensor, indices)
+    _check_scale(probe, _need_bands(probe.sensor, _index_inputs(probe.sensor, indices), where,
+                                    f"the index series {list(names_k)}"), where, told)
+    got = (f"; it got {inputs!r} inputs from {len(names_k)} index series ({', '.join(names_k)}) of {len(probe)} dates"
+           f"{f' (n_in={n_in})' if n_in is not None else ''}: was it built for another number of dates or indices?")
+    n_out = _run_probe(functools.partial(_predict_block, **dict(kw, output='logits' if output == 'class' else output)),
+                       probe, model, where, 'the model', got).shape[-1]
+    n = 1 if output == 'class' else n_out
+    bands = _output_names(output, n, names, names_k)
+    out = tile_map(da, functools.partial(_predict_block, **kw), bands, 0, model, chunks, threads, np.float32, sensor,
+                   output).rio.write_nodata(np.nan, encoded=False)
+    if output == 'class': out.attrs['n_classes'] = int(n_out)        # write_map: a uint8 GeoTIFF with a colour table
+    return out
 
 # %% ../nbs/47_maps.ipynb #39ba70f0
 MAP_FORMATS = {'.tif': 'COG', '.tiff': 'COG', '.zarr': 'Zarr'}
@@ -311,27 +429,182 @@ def _write_lock():
         default_client(); return Lock(f'pimc-write-{uuid.uuid4().hex}')
     except (ImportError, ValueError): return threading.Lock()
 
-def _write_cog(m, tmp: Path, progress: bool, compress: str, blocksize: int):
-    import rasterio.shutil
+# %% ../nbs/47_maps.ipynb #a3asmap0
+_LATLON = (('lat', 'lon'), ('latitude', 'longitude'))
+
+def _latlon_to_yx(m, yx, where: str):
+    "lat/lon dims renamed y/x, the transform from their coordinates, EPSG:4326 when the map has no CRS (degrees)."
+    lat, lon = yx
+    if m.rio.crs is None:
+        if lat not in m.coords or lon not in m.coords:
+            raise ValueError(f"{where}: map {m.name!r} has {lat}/{lon} dims without coordinates and no CRS; expected "
+                             f"{lat}/{lon} coordinates in degrees, or a CRS (m.rio.write_crs(...))")
+        la, lo = np.asarray(m[lat].values, np.float64), np.asarray(m[lon].values, np.float64)
+        if not (np.all(np.abs(la) <= 90) and np.all((lo >= -180) & (lo <= 360))):
+            raise ValueError(f"{where}: map {m.name!r} has {lat}/{lon} dims and no CRS, but its coordinates "
+                             f"({la.min():g}..{la.max():g}, {lo.min():g}..{lo.max():g}) are not degrees; expected "
+                             "latitude in [-90, 90] and longitude in [-180, 360], or a CRS (m.rio.write_crs(...))")
+        m = m.rio.write_crs('EPSG:4326')
+    m = m.rename({lat: 'y', lon: 'x'}).rio.set_spatial_dims(x_dim='x', y_dim='y')
+    if 'x' in m.coords and 'y' in m.coords and min(m.sizes['x'], m.sizes['y']) > 1:
+        m = m.rio.write_transform(m.rio.transform(recalc=True))       # from the coordinates: pixel centres
+    return m
+
+def _as_map(m, where: str):
+    "m as the (band, y, x) DataArray a file takes: a 2-D map gets a band, lat/lon become y/x, band names described."
+    xr, _ = requires('maps', 'xarray', 'rioxarray', what='write_map')   # (rioxarray registers the .rio accessor)
+    if not isinstance(m, xr.DataArray):
+        raise TypeError(f"{where}: expected a map, an xarray DataArray (band, y, x) or (y, x) (got {type(m).__name__})")
+    dims = tuple(m.dims)
+    yx = next((p for p in (('y', 'x'), *_LATLON) if set(p) <= set(dims)), None)
+    rest = [d for d in dims if yx is None or d not in yx]
+    if yx is None or len(rest) > 1:
+        raise ValueError(f"{where}: map {m.name!r} has dims {dims}; expected (band, y, x) or (y, x) (lat/lon or "
+                         "latitude/longitude for y/x): select or stack the others")
+    if not rest: m = m.expand_dims('band') if 'band' in m.coords else m.expand_dims(band=[m.name or 'map'])
+    elif rest[0] != 'band': m = m.rename({rest[0]: 'band'})
+    m = m.transpose('band', *yx)
+    if 0 in m.shape:
+        raise ValueError(f"{where}: map {m.name!r} is empty ({dict(m.sizes)}); expected at least one band and pixel")
+    if yx != ('y', 'x'): m = _latlon_to_yx(m, yx, where)
+    names = [str(b) for b in m['band'].values] if 'band' in m.coords else [f'b{i}' for i in range(m.sizes['band'])]
+    m = m.assign_attrs(long_name=tuple(names))                        # GeoTIFF band descriptions, one per band
+    if m.dtype.kind in 'iub':                                         # NaN cannot be an integer map's no-data value
+        for d in (m.attrs, m.encoding):
+            if isinstance(d.get('_FillValue'), (float, np.floating)) and np.isnan(d['_FillValue']): d.pop('_FillValue')
+    return m
+
+def _class_map(m):
+    "predict_map's 'class' band (float, NaN where unseen) as uint8 with 255 for no data; other maps unchanged."
+    n = m.attrs.get('n_classes')
+    if m.sizes['band'] != 1 or n is None or m.dtype.kind != 'f' or not 0 < int(n) <= 255: return m
+    attrs = {k: v for k, v in m.attrs.items() if k != '_FillValue'}
+    out = m.fillna(255).astype(np.uint8).assign_attrs(attrs)
+    out.encoding = {}
+    return out.rio.write_nodata(255, encoded=False)
+
+def _colormap(m, colormap) -> dict | None:
+    "The colour table of a single-band uint8 map: {value: (r, g, b, a)}; None for other maps or colormap=False."
+    if colormap is False or m.dtype != np.uint8 or m.sizes['band'] != 1: return None
+    if isinstance(colormap, dict): return {int(k): tuple(int(c) for c in v) for k, v in colormap.items()}
+    import matplotlib
+    cmap = matplotlib.colormaps[colormap or 'tab20']
+    n = int(m.attrs.get('n_classes') or 255)
+    rgba = {k: tuple(int(round(255 * c)) for c in cmap(k % cmap.N if hasattr(cmap, 'colors') else k / max(n - 1, 1)))
+            for k in range(min(n, 255))}
+    if m.rio.nodata is not None and 0 <= m.rio.nodata <= 255: rgba[int(m.rio.nodata)] = (0, 0, 0, 0)
+    return rgba
+
+# %% ../nbs/47_maps.ipynb #a4writer
+def _portable_crs(crs):
+    "The map's CRS for a GeoTIFF: its full definition (no EPSG code) when this PROJ cannot resolve its EPSG code."
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+    from rasterio.crs import CRS as RioCRS
+    if crs is None: return None
+    wkt = crs.to_wkt() if hasattr(crs, 'to_wkt') else str(crs)
+    try: p = CRS.from_user_input(wkt)
+    except CRSError: return crs
+    j = p.to_json_dict()
+    code = j.get('id', {}).get('code') if j.get('id', {}).get('authority') == 'EPSG' else None
+    if code is None: return RioCRS.from_wkt(wkt)
+    try: CRS.from_epsg(code); return RioCRS.from_wkt(wkt)
+    except CRSError:                                                  # e.g. EPSG:10857 (CBERS Albers) on older PROJ
+        j.pop('id'); return RioCRS.from_wkt(CRS.from_json_dict(j).to_wkt())
+
+def _tile_aligned(m, blocksize: int):
+    "m rechunked in y/x to whole GeoTIFF tiles (a multiple of blocksize), so that each tile is compressed once."
+    if m.chunks is None: return m
+    ok = lambda c: all(k % blocksize == 0 for k in c[:-1])
+    cy, cx = m.chunks[1], m.chunks[2]
+    if ok(cy) and ok(cx): return m
+    side = lambda c: max(blocksize, max(c) // blocksize * blocksize)
+    return m.chunk({'band': -1, 'y': side(cy), 'x': side(cx)})
+
+def _write_cog(m, tmp: Path, tiff: Path, progress: bool, compress: str, blocksize: int, colormap=None):
+    "m (band, y, x) as a COG at tmp: streamed by Dask into a tiled GeoTIFF at tiff, then copied by the COG driver."
+    import rasterio, rasterio.shutil
     if m.rio.crs is None:
         raise ValueError(f"map {m.name!r} has no CRS: a GeoTIFF needs one (the input DataArray had none): set it with "
                          "m.rio.write_crs('EPSG:...'), or write Zarr (a .zarr path)")
-    if m.ndim == 2: m = m.expand_dims(band=[m.name or 'map'])
-    tiff = tmp.with_name(tmp.name + '.tiled.tif')                     # streamed by Dask, block by block
-    try:
-        d = m.rio.to_raster(tiff, driver='GTiff', tiled=True, blockxsize=blocksize, blockysize=blocksize,
-                            compress=compress, BIGTIFF='IF_SAFER', lock=_write_lock(), compute=False,
-                            recalc_transform=False)
-        if d is not None: _compute(d, progress)
-        rasterio.shutil.copy(tiff, tmp, driver='COG', COMPRESS=compress, BLOCKSIZE=blocksize,
-                             BIGTIFF='IF_SAFER')                          # the COG driver copies block by block
-    finally: tiff.unlink(missing_ok=True)
+    m = _tile_aligned(_class_map(m), blocksize)
+    m = m.rio.write_crs(_portable_crs(m.rio.crs))
+    cmap = _colormap(m, colormap)
+    d = m.rio.to_raster(tiff, driver='GTiff', tiled=True, blockxsize=blocksize, blockysize=blocksize,
+                        compress=compress, BIGTIFF='IF_SAFER', lock=_write_lock(), compute=False,
+                        recalc_transform=False)
+    if d is not None: _compute(d, progress)
+    if cmap is not None:
+        with rasterio.open(tiff, 'r+') as f: f.write_colormap(1, cmap)
+    rasterio.shutil.copy(tiff, tmp, driver='COG', COMPRESS=compress, BLOCKSIZE=blocksize,
+                         BIGTIFF='IF_SAFER')                              # the COG driver copies block by block
 
 def _write_zarr(m, tmp: Path, progress: bool):
     d = m.to_dataset(name=m.name or 'map').to_zarr(tmp, mode='w-', compute=False)
     _compute(d, progress)
 
 # %% ../nbs/47_maps.ipynb #f252348f
+_HOST = ''.join(ch for ch in platform.node() if ch.isalnum())[:24] or 'host'
+
+def _remove(p: Path):
+    "Remove a file or folder if it is there."
+    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+    else: p.unlink(missing_ok=True)
+
+def _temp_of(path: Path) -> Path:
+    "A hidden temporary beside path that names this host and process (so a later write can tell a dead one's)."
+    return path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
+
+def _sweep(path: Path) -> list[Path]:
+    "Remove the temporaries of `path` that a write_map on this host left when its process was killed; the removed."
+    from pimc.locks import _alive
+    pre, gone = f".{path.name}.tmp-{_HOST}-", []
+    for p in path.parent.glob(glob.escape(f".{path.name}.tmp-") + '*'):
+        pid = p.name[len(pre):].split('-')[0] if p.name.startswith(pre) else ''
+        if not (pid.isdigit() and not _alive(int(pid))): continue
+        try: _remove(p); gone.append(p)
+        except OSError: pass                                          # not ours to remove (permissions): leave it
+    return gone
+
+class _Terminated(SystemExit):
+    "SIGTERM during write_map: unwinds (removing temporaries) and exits with 128 + 15."
+
+@contextlib.contextmanager
+def _removed_however(*paths: Path):
+    "Remove `paths` when the block ends, by an error, by SIGTERM (default handler) or at interpreter exit."
+    import atexit, signal, threading
+    def clean():
+        for p in paths: _remove(p)
+    prev = None
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        def on_term(signum, frame): raise _Terminated(128 + signal.SIGTERM)
+        prev = signal.signal(signal.SIGTERM, on_term)
+    atexit.register(clean)                          # Dask threads may still write a block after an error: exit cleans
+    done = False
+    try:
+        yield
+        done = True
+    finally:
+        clean()
+        if prev is not None: signal.signal(signal.SIGTERM, prev)
+        if done: atexit.unregister(clean)
+
+def _claim(tmp: Path, path: Path, where: str):
+    "Move tmp to path only if nothing is there, atomically: a hard link for a file, a rename for a folder."
+    import errno
+    try:
+        if tmp.is_dir(): os.rename(tmp, path)                         # fails onto a file or a non-empty folder
+        else:
+            try: os.link(tmp, path)
+            except FileExistsError: raise
+            except OSError:                                           # no hard links here: claim the name, then fill it
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)); os.replace(tmp, path)
+    except OSError as e:
+        if isinstance(e, FileExistsError) or e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            raise FileExistsError(f"{where}: {path} appeared while the map was computed (another writer?): it was "
+                                  "kept and this map was not written; pass overwrite=True to replace it") from None
+        raise
+
 def _swap_in(tmp: Path, path: Path):
     "Rename tmp to path; an existing path is moved aside first and restored if the rename fails."
     old = None
@@ -341,27 +614,33 @@ def _swap_in(tmp: Path, path: Path):
     except BaseException:
         if old is not None: os.replace(old, path)
         raise
-    if old is not None: shutil.rmtree(old) if old.is_dir() else old.unlink()
+    if old is not None: _remove(old)
 
-def write_map(m, # a map from `embed_map` / `predict_map` / `tile_map` (or any (band, y, x) DataArray)
+def write_map(m, # a map from `embed_map` / `predict_map` / `tile_map` (or any (band, y, x) or (y, x) DataArray)
               path, # .tif / .tiff: Cloud-Optimized GeoTIFF; .zarr: Zarr store
               overwrite: bool = False, # replace an existing file (only once the new one is complete)
               progress: bool = True, # progress bar while blocks are computed
               compress: str = 'DEFLATE', # GeoTIFF compression
-              blocksize: int = 512, # GeoTIFF tile size
+              blocksize: int = 512, # GeoTIFF tile size (a multiple of 16); blocks are gathered into whole tiles
+              colormap=None, # colour table of a one-band uint8 GeoTIFF (class maps): None: tab20; a dict; False: none
              ) -> Path:
     "Compute the map block by block and write it, atomically: a temporary name renamed into place; returns the path."
     path = Path(path)
+    where = f"write_map({path})"
     fmt = MAP_FORMATS.get(path.suffix.lower())
     if fmt is None: raise ValueError(f"write_map: cannot tell the format of {path}: use {', '.join(MAP_FORMATS)}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"write_map: {path} exists; pass overwrite=True to replace it (nothing was written)")
     if not path.parent.is_dir(): raise FileNotFoundError(f"write_map: folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        if fmt == 'COG': _write_cog(m, tmp, progress, compress, blocksize)
+    if fmt == 'COG' and not (isinstance(blocksize, (int, np.integer)) and blocksize >= 16 and blocksize % 16 == 0):
+        raise ValueError(f"{where}: blocksize must be a GeoTIFF tile size, a multiple of 16 (got {blocksize!r})")
+    m = _as_map(m, where)
+    _sweep(path)
+    tmp = _temp_of(path)
+    tiff = tmp.with_name(tmp.name + '.tiled.tif')
+    with _removed_however(tmp, tiff):
+        if fmt == 'COG': _write_cog(m, tmp, tiff, progress, compress, int(blocksize), colormap)
         else: _write_zarr(m, tmp, progress)
-        _swap_in(tmp, path)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+        if overwrite: _swap_in(tmp, path)
+        else: _claim(tmp, path, where)
     return path

@@ -13,7 +13,8 @@ from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['NORMS', 'norm_layer', 'BasicBlock', 'ResNetEncoder', 'ProjectionHead', 'Encoder', 'PIMC', 'count_params']
+__all__ = ['NORMS', 'POOLS', 'norm_layer', 'BasicBlock', 'ResNetEncoder', 'coord_channels', 'AttnPool', 'ProjectionHead',
+           'Encoder', 'PIMC', 'count_params']
 
 # %% ../nbs/10_models.ipynb #f44b6f5b
 NORMS = ('group', 'batch', 'none')
@@ -30,7 +31,7 @@ def norm_layer(kind: str, # 'group' (GroupNorm, batch-independent), 'batch' (Bat
     if kind == 'none': return nn.Identity()
     raise ValueError(f"norm must be one of {NORMS} (got {kind!r})")
 
-# %% ../nbs/10_models.ipynb #4dccafbd
+# %% ../nbs/10_models.ipynb #07a39913
 class BasicBlock(nn.Module):
     "ResNet basic block: two 3 × 3 convolutions with normalisation, a shortcut (1 × 1 when the shape changes), ReLU."
     def __init__(self, cin: int, # input channels
@@ -50,13 +51,16 @@ class BasicBlock(nn.Module):
         y = F.relu(self.n1(self.conv1(x)))
         return F.relu(self.n2(self.conv2(y)) + self.short(x))
 
-# %% ../nbs/10_models.ipynb #274782aa
+# %% ../nbs/10_models.ipynb #05a11223
 def _check_int_seq(name, v, lo=1):
     if isinstance(v, int): v = (v,)
     v = tuple(v)
     if not v or not all(isinstance(x, int) and not isinstance(x, bool) and x >= lo for x in v):
         raise ValueError(f"{name} must be a non-empty sequence of integers >= {lo} (got {v!r})")
     return v
+
+# %% ../nbs/10_models.ipynb #c0dffd6f
+POOLS = ('avg', 'max', 'avgmax', 'coord', 'attn')
 
 class ResNetEncoder(nn.Module):
     "ResNet-style 2D CNN: stem, stages of `BasicBlock`s (stride 2 between stages), global pooling → (N, out_dim)."
@@ -65,7 +69,9 @@ class ResNetEncoder(nn.Module):
                  widths: Sequence[int] = (32, 64, 128, 256), # channels of each stage
                  depths: Sequence[int] | int = 1, # BasicBlocks per stage (an int: the same for every stage)
                  norm: str = 'group', # 'group', 'batch' or 'none'
-                 pool: str = 'avg', # global pooling: 'avg', 'max' or 'avgmax' (both, concatenated)
+                 # global pooling: 'avg', 'max', 'avgmax' (both, concatenated); 'coord' and 'attn' keep where things
+                 # are (see 'Pooling that keeps time'): coordinate channels at the input, or `AttnPool`
+                 pool: str = 'avg',
                  stem: str = 'small', # 'small': one 3 × 3 conv; 'imagenet': 7 × 7 stride 2 + max-pool
                  stem_stride: int = 1, # stride of the small stem (2 for large recurrence plots)
                 ):
@@ -76,17 +82,16 @@ class ResNetEncoder(nn.Module):
         depths = _check_int_seq('depths', (depths,) * len(widths) if isinstance(depths, int) else depths)
         if len(depths) != len(widths):
             raise ValueError(f"depths has {len(depths)} stages but widths has {len(widths)}: {depths} vs {widths}")
-        if pool not in ('avg', 'max', 'avgmax'):
-            raise ValueError(f"pool must be 'avg', 'max' or 'avgmax' (got {pool!r})")
+        if pool not in POOLS: raise ValueError(f"pool must be one of {POOLS} (got {pool!r})")
         if stem not in ('small', 'imagenet'): raise ValueError(f"stem must be 'small' or 'imagenet' (got {stem!r})")
         if stem_stride not in (1, 2): raise ValueError(f"stem_stride must be 1 or 2 (got {stem_stride!r})")
         norm_layer(norm, 8)  # validates the name
-        w0 = widths[0]
+        w0, cin0 = widths[0], in_channels + (2 if pool == 'coord' else 0)   # 'coord': + the two coordinate channels
         if stem == 'small':
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, w0, 3, stem_stride, 1, bias=False), norm_layer(norm, w0),
+            self.stem = nn.Sequential(nn.Conv2d(cin0, w0, 3, stem_stride, 1, bias=False), norm_layer(norm, w0),
                                       nn.ReLU())
         else:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, w0, 7, 2, 3, bias=False), norm_layer(norm, w0), nn.ReLU(),
+            self.stem = nn.Sequential(nn.Conv2d(cin0, w0, 7, 2, 3, bias=False), norm_layer(norm, w0), nn.ReLU(),
                                       nn.MaxPool2d(3, 2, 1))
         layers, cin = [], w0
         for i, (w, d) in enumerate(zip(widths, depths)):
@@ -94,6 +99,7 @@ class ResNetEncoder(nn.Module):
                 layers.append(BasicBlock(cin, w, stride=2 if (i > 0 and j == 0) else 1, norm=norm)); cin = w
         self.stages = nn.Sequential(*layers)
         self.pool, self.in_channels = pool, in_channels
+        if pool == 'attn': self.attn = AttnPool(cin)
         self.out_dim = cin * (2 if pool == 'avgmax' else 1)
         for m in self.modules():
             if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
@@ -101,12 +107,51 @@ class ResNetEncoder(nn.Module):
     def forward(self, x):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"ResNetEncoder expects (N, {self.in_channels}, H, W) input (got {tuple(x.shape)})")
+        if self.pool == 'coord': x = torch.cat([x, coord_channels(x)], 1)
         h = self.stages(self.stem(x))
-        if self.pool == 'avg': return h.mean((2, 3))
+        if self.pool in ('avg', 'coord'): return h.mean((2, 3))
         if self.pool == 'max': return h.amax((2, 3))
+        if self.pool == 'attn': return self.attn(h)
         return torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
 
-# %% ../nbs/10_models.ipynb #f250fe96
+# %% ../nbs/10_models.ipynb #93a317f3
+def coord_channels(x, # (N, C, H, W) images
+                  ) -> torch.Tensor:
+    "(N, 2, H, W) the row and column coordinates i/H and j/W of every pixel (CoordConv's extra channels)."
+    N, _, H, W = x.shape
+    i = torch.arange(H, device=x.device, dtype=x.dtype) / H
+    j = torch.arange(W, device=x.device, dtype=x.dtype) / W
+    return torch.stack(torch.meshgrid(i, j, indexing='ij')).expand(N, 2, H, W)
+
+# %% ../nbs/10_models.ipynb #8eb16f1a
+class AttnPool(nn.Module):
+    "Attention pooling: a learned query attends over the positions of a feature map plus a positional embedding."
+    def __init__(self, dim: int, # channels of the feature map
+                 grid: int = 4, # side of the learned positional-embedding grid (resized to the map's size)
+                 heads: int | None = None, # attention heads (default: 4 if 4 divides `dim`, else 1)
+                ):
+        super().__init__()
+        heads = heads or (4 if dim % 4 == 0 else 1)
+        if dim % heads: raise ValueError(f"AttnPool: heads ({heads}) must divide dim ({dim})")
+        self.pos = nn.Parameter(torch.randn(dim, grid, grid) * dim ** -0.5)   # as CLIP
+        self.query = nn.Parameter(torch.randn(dim) * dim ** -0.5)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+
+    def _tokens(self, h):
+        pos = self.pos if tuple(h.shape[-2:]) == tuple(self.pos.shape[1:]) else \
+              F.interpolate(self.pos[None], h.shape[-2:], mode='bilinear', align_corners=False)[0]
+        return (h + pos).flatten(2).transpose(1, 2)                       # (N, H·W, C)
+
+    def forward(self, h): # (N, C, H, W) feature map
+        t = self._tokens(h)
+        return self.attn(self.query.expand(len(h), 1, -1), t, t, need_weights=False)[0][:, 0]
+
+    def weights(self, h): # (N, C, H, W) feature map
+        "(N, H, W) the attention weights over the positions (mean over heads)."
+        t = self._tokens(h)
+        return self.attn(self.query.expand(len(h), 1, -1), t, t)[1][:, 0].reshape(len(h), *h.shape[-2:])
+
+# %% ../nbs/10_models.ipynb #ed99980f
 class ProjectionHead(nn.Module):
     "MLP from encoder features to the shared embedding space (Linear, then [ReLU, Linear] × (layers − 1))."
     def __init__(self, in_dim: int, # encoder feature size
@@ -129,7 +174,7 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x): return self.net(x)
 
-# %% ../nbs/10_models.ipynb #6fb5c974
+# %% ../nbs/10_models.ipynb #02dd5dde
 class Encoder(nn.Module):
     "Input standardisation + `ResNetEncoder` + `ProjectionHead`: raw RPs or patches in, (N, embed_dim) embeddings out."
     def __init__(self, backbone: ResNetEncoder, # feature extractor
@@ -167,7 +212,7 @@ class Encoder(nn.Module):
         z = self.head(self.features(x))
         return F.normalize(z, dim=-1) if normalize else z
 
-# %% ../nbs/10_models.ipynb #f36a13e8
+# %% ../nbs/10_models.ipynb #4c20d6cb
 class PIMC(nn.Module):
     "RP encoder + image encoder + learnable temperature: `forward(rp, patch)` → (z_rp, z_img, logit_scale)."
     def __init__(self, image_channels: int, # bands of the image patches
@@ -180,7 +225,8 @@ class PIMC(nn.Module):
                  head_layers: int = 2, # Linear layers of each projection head
                  head_hidden: int | None = None, # hidden size of the heads (default: feature size)
                  norm: str = 'group', # 'group', 'batch' or 'none'
-                 pool: str = 'avg', # global pooling of both encoders
+                 pool: str = 'avg', # global pooling of both encoders (see `POOLS`)
+                 rp_pool: str | None = None, # pooling of the RP encoder alone (None: `pool`), e.g. 'coord' or 'attn'
                  rp_stem_stride: int = 1, # 2 halves the recurrence plot in the stem (large RPs)
                  temperature: float = 0.07, # initial temperature τ (logit scale = 1/τ)
                  max_logit_scale: float = 100., # clamp of the exponentiated logit scale
@@ -197,14 +243,14 @@ class PIMC(nn.Module):
                             image_widths=None if image_widths is None else tuple(image_widths),
                             image_depths=image_depths if image_depths is None or isinstance(image_depths, int)
                             else tuple(image_depths),
-                            head_layers=head_layers, head_hidden=head_hidden, norm=norm, pool=pool,
+                            head_layers=head_layers, head_hidden=head_hidden, norm=norm, pool=pool, rp_pool=rp_pool,
                             rp_stem_stride=rp_stem_stride,
                             temperature=temperature, max_logit_scale=max_logit_scale, rp_meta=dict(rp_meta or {}),
                             image_meta=dict(image_meta or {}))
-        def enc(cin, w, d, stem_stride, modality, meta):
+        def enc(cin, w, d, stem_stride, modality, meta, pool=pool):
             bb = ResNetEncoder(cin, w, d, norm=norm, pool=pool, stem_stride=stem_stride)
             return Encoder(bb, ProjectionHead(bb.out_dim, embed_dim, head_hidden, head_layers), modality, meta)
-        self.rp = enc(rp_channels, widths, depths, rp_stem_stride, 'rp', rp_meta)
+        self.rp = enc(rp_channels, widths, depths, rp_stem_stride, 'rp', rp_meta, rp_pool or pool)
         self.image = enc(image_channels, image_widths or widths, depths if image_depths is None else image_depths, 1,
                          'image', image_meta)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))

@@ -33,6 +33,7 @@ def _extent(name: str, v, T):
         raise ValueError(f"{name} must be in (0, 1] when a float, a fraction of n_timestamps (got {_show(v)})")
     return v if T is None else math.ceil(v * T)
 
+# %% ../nbs/02_recurrence.ipynb #d88b2380
 def _threshold(name: str, v, T):
     if isinstance(v, str):
         if v not in ('point', 'distance'):
@@ -65,6 +66,7 @@ def _one_of(options):
         return v
     return check
 
+# %% ../nbs/02_recurrence.ipynb #79f19092
 _RESIZE_MODES = ('bilinear', 'bicubic', 'area', 'nearest', 'nearest-exact')
 _CHECKS = dict(dimension=_extent, time_delay=_extent, threshold=_threshold, percentage=_percentage, size=_size,
                mode=_one_of(_RESIZE_MODES), variant=_one_of(lambda: RP_VARIANTS),
@@ -122,8 +124,6 @@ def _as_series(X, # (N, T) or (N, C, T) numpy array, torch tensor or nested list
     return X2, shape[:-1], shape[-1]
 
 # %% ../nbs/02_recurrence.ipynb #793246cf
-_NUMBA: dict = {}
-
 def _build_kernels(prange, # numba.prange for the threaded kernels, range for single-threaded ones
                    parallel: bool):
     "Compile-on-first-call numba kernels (rp1, rpn), cached on disk where numba can locate this source."
@@ -156,6 +156,9 @@ def _build_kernels(prange, # numba.prange for the threaded kernels, range for si
                     o[i, j] = np.sqrt(total)
 
     return rp1, rpn
+
+# %% ../nbs/02_recurrence.ipynb #7ca026cd
+_NUMBA: dict = {}
 
 # single-threaded kernels (also forced in a fork of a process running OpenMP threads)
 def _numba_kernels(serial: bool = False,
@@ -191,6 +194,7 @@ def _percentile_rows(D, # (m, k) float64 tensor
     diff = b - a
     return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
 
+# %% ../nbs/02_recurrence.ipynb #d6b97fb1
 def _binarize(D, # (..., n, n) distances, numpy array or torch tensor
               threshold, # 'point', 'distance' or a number ε > 0 (checked by the caller)
               percentage, # for 'point' and 'distance'
@@ -229,6 +233,7 @@ def _rp_numba(X, # (M, T) float32/float64 numpy array, C-contiguous
         else: rpn(x, D, dimension, time_delay)
         _binarize(D, threshold, percentage, out[a:a + len(x)])
 
+# %% ../nbs/02_recurrence.ipynb #7d981f39
 def _rp_numpy(X, # (M, T) float32/float64 numpy array
               out, # (M, n, n) float32/float64 numpy array, written in place
               dimension: int, time_delay: int, threshold, percentage):
@@ -290,6 +295,7 @@ def _dtype_name(dtype, out=None) -> str:
         raise ValueError(f"out has dtype {out.dtype} but dtype={name} was asked for")
     return name
 
+# %% ../nbs/02_recurrence.ipynb #94ffb444
 def _empty_like(X, shape, dtype: str):
     "An uninitialised result of the kind of X; large CPU tensors are numpy-allocated, which asks Linux for huge pages."
     if not _is_torch(X): return np.empty(shape, dtype)
@@ -297,6 +303,7 @@ def _empty_like(X, shape, dtype: str):
     if X.device.type == 'cpu' and math.prod(shape) >= _SERIAL_BELOW: return torch.from_numpy(np.empty(shape, dtype))
     return torch.empty(shape, dtype=getattr(torch, dtype), device=X.device)
 
+# %% ../nbs/02_recurrence.ipynb #b09c3d56
 def _free_bytes(X) -> int | None:
     "Memory free for a result beside X: the GPU's for a CUDA tensor, else the RAM the system has available."
     if _is_torch(X) and X.device.type == 'cuda':
@@ -324,6 +331,7 @@ def _check_memory(X, n: int, per_series: int, what: str, way_out: str = ''):
     raise MemoryError(f"{what} needs {_gb(need)} for {n:,} series, and {_gb(free)} are free {where}; compute it in "
                       f"batches of at most {fit:,} series (X[i:i + {fit}]){way_out}")
 
+# %% ../nbs/02_recurrence.ipynb #552e1d26
 def _check_out(out, X, shape, dtype: str):
     kind = 'a torch tensor' if _is_torch(X) else 'a numpy array'
     if _is_torch(out) != _is_torch(X): raise TypeError(f"out must be {kind} like X (got {type(out).__name__})")
@@ -333,6 +341,7 @@ def _check_out(out, X, shape, dtype: str):
         raise ValueError(f"out must be on {X.device} like X (got {out.device})")
     if not _is_torch(out) and not out.flags.writeable: raise ValueError("out must be writeable (got a read-only array)")
 
+# %% ../nbs/02_recurrence.ipynb #1135770d
 def _pick_backend(backend, X) -> str:
     "The kernel to use: numba on the CPU when installed, torch otherwise (always on a GPU)."
     on_gpu = _is_torch(X) and X.device.type != 'cpu'
@@ -433,6 +442,7 @@ def _resize_matrix(n: int, # side T′ of the plots
         else: _RESIZE[k] = M.astype(like.dtype)
     return _RESIZE[k]
 
+# %% ../nbs/02_recurrence.ipynb #55b64273
 def resize_rp(R, # (..., T′, T′) recurrence plots: numpy array or torch tensor
               size: int, # side S of the resized plots
               mode: str = 'bilinear', # 'bilinear' / 'bicubic' (antialiased), 'area', 'nearest', 'nearest-exact'
@@ -516,6 +526,7 @@ def _pyts_image(cls: str, X, size, dtype, **params):
     if _is_torch(X2): A = __import__('torch').from_numpy(A).to(X2.device)
     return A if size is None else resize_rp(A, size)
 
+# %% ../nbs/02_recurrence.ipynb #8d5651e4
 def gramian_angular_field(X, # (N, T) or (N, C, T) series, numpy or torch
                           method: str = 'summation', # 'summation' (GASF) or 'difference' (GADF)
                           size: int | None = None, # resize to size × size; None keeps T × T
@@ -527,6 +538,7 @@ def gramian_angular_field(X, # (N, T) or (N, C, T) series, numpy or torch
     check_rp_params(method=method)
     return _pyts_image('GramianAngularField', X, size, dtype, method=method, sample_range=sample_range)
 
+# %% ../nbs/02_recurrence.ipynb #e483e8fc
 def markov_transition_field(X, # (N, T) or (N, C, T) series, numpy or torch
                             n_bins: int = 5, # number of bins the values are discretised into, ≥ 2
                             size: int | None = None, # resize to size × size; None keeps T × T
@@ -557,6 +569,7 @@ def variant_channels(variant: str, # one of RP_VARIANTS
     "Number of image channels `series_images` makes from K index series."
     return _PER_INDEX[check_rp_params(variant=variant)['variant']] * n_indices
 
+# %% ../nbs/02_recurrence.ipynb #36512505
 def series_images(series, # (N, K, T) or (N, T) gap-filled index series, numpy or torch
                   variant: str = 'rp', # how to turn a series into an image, see RP_VARIANTS
                   size: int | None = 32, # side S of the images (`resize_rp`); None keeps T × T

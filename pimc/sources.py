@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/sources.html.md"""
 
 # %% ../nbs/15_sources.ipynb #e47f020c
 from __future__ import annotations
-import json, os, warnings
+import argparse, json, math, os, re, sys, warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,7 +17,7 @@ from .cube import Cube
 
 # %% auto #0
 __all__ = ['SOURCES', 'PATH_KINDS', 'source_indices', 'Source', 'find_source', 'open_source', 'read_zarr', 'open_geotiff_stack',
-           'source_pairs', 'pretrain_source', 'pretrain_parser', 'pretrain_main']
+           'source_pairs', 'check_valid_pixels', 'pretrain_source', 'pretrain_parser', 'pretrain_main']
 
 # %% ../nbs/15_sources.ipynb #655abc2c
 def _is_cube(x) -> bool: return isinstance(x, Cube)
@@ -180,8 +180,30 @@ def _pastis(root: Path) -> Callable:
         return PASTIS(root, folds=folds, **kw)
     return reader
 
+_CBERS_FILE = re.compile(r'.*_(B1[3-6]|CMASK)_\d{4}-\d{2}-\d{2}\.tiff?', re.I)   # the sits CBERS-4 AWFI names
+
+def _one_file_per_date(files: Sequence[Path]):
+    "A ReadError when two files share a date (one GeoTIFF per band and date), naming what reads that layout."
+    from pimc.errors import ReadError
+    from pimc.readers import date_from_name
+    by_date = {}
+    for p in files: by_date.setdefault(date_from_name(p), []).append(Path(p))
+    same = next((v for _, v in sorted(by_date.items()) if len(v) > 1), None)
+    if same is None: return
+    shown = ', '.join(p.name for p in same[:5]) + (', ...' if len(same) > 5 else '')
+    how = ("one multi-band GeoTIFF per date; this is the CBERS-4 AWFI layout (<prefix>_<B13..B16|CMASK>_<YYYY-MM-DD>"
+           ".tif), which pimc.readers.read_cbers_awfi(folder) reads (the 'cbers4' source, --data cbers4, is the sample "
+           "of it)" if all(_CBERS_FILE.fullmatch(p.name) for p in same) else
+           "one multi-band GeoTIFF per date: stack each date's bands into one file (e.g. `gdal_merge.py -separate` or "
+           "rasterio), in the order --sensor / sensor= names them")
+    raise ReadError(same[0].parent, f"{len(same)} files share the date {date_from_name(same[0])} ({shown}): one "
+                    "GeoTIFF per band and date", how)
+
 def _geotiffs(folder: Path) -> Callable:
     def reader(chunks=None, **kw):                                   # chunks=: lazily, through Dask
+        if kw.get('dates') is None:
+            from pimc.readers import _as_paths
+            _one_file_per_date(_as_paths(folder, 'GeoTIFF'))
         if chunks is not None: return Cube.from_xarray(open_geotiff_stack(folder, chunks=chunks, **kw))
         from pimc.readers import read_geotiff_stack
         return read_geotiff_stack(folder, **kw)
@@ -211,6 +233,8 @@ def find_source(spec: str | os.PathLike | Source, # a name of `SOURCES`, a path,
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"a source is a name or a path (got {type(spec).__name__})")
     if isinstance(spec, str) and spec in SOURCES: return SOURCES[spec]
+    if not str(spec).strip():                                          # Path('') is the current folder: never guess
+        raise ValueError(f"source {str(spec)!r} is empty: expected a name ({', '.join(SOURCES)}) or a path")
     p = Path(spec).expanduser()
     if p.is_dir() and _is_zarr(p): return Source(str(p), 'Zarr store (lazy)', _zarr(p))
     if p.is_dir():
@@ -279,6 +303,7 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
     from pimc.readers import _as_paths, date_from_name
     from pimc.cube import as_dates
     files = _as_paths(paths, 'GeoTIFF')
+    if dates is None: _one_file_per_date(files)
     d = as_dates(dates) if dates is not None else np.array([date_from_name(p) for p in files])
     if d.shape != (len(files),): raise ValueError(f"{d.size} dates for {len(files)} GeoTIFFs (one per file expected)")
     order = np.argsort(d, kind='stable'); files, d = [files[i] for i in order], d[order]
@@ -340,6 +365,79 @@ def _pairs_spec(spec, cfg):
         return TensorPairs(**torch.load(spec, weights_only=True))
     return None
 
+def _role_values(cube: Cube, rows, cols) -> np.ndarray:
+    "The observed values of the red and NIR bands (all bands without those roles) at some pixels, flat."
+    s = cube.sensor
+    bands = [s.index(r) for r in ('red', 'nir') if r in s.roles] or list(range(len(s.bands)))
+    v = np.asarray(cube.values[:, :, rows, cols])[:, bands]                                  # (T, C', N)
+    ok = np.ones((v.shape[0], v.shape[2]), bool) if cube.mask is None else np.asarray(cube.mask[:, rows, cols])
+    v = v.astype(np.float64)[np.broadcast_to(ok[:, None], v.shape)]
+    return v[np.isfinite(v)]
+
+def _why_no_index(where, indices, tried: int, values: np.ndarray, scales: set):
+    "The DatasetFormatError for a source whose pixels give no valid index: most often a missing reflectance scale."
+    from pimc.bands import REFLECTANCE_RANGE
+    from pimc.errors import DatasetFormatError
+    lo, hi = REFLECTANCE_RANGE
+    problem = f"no valid pair: no pixel has a valid {', '.join(indices)} value on any date ({tried} pixels tried)"
+    if not values.size:
+        return DatasetFormatError(where, problem + ": every value is nodata or masked", "observed values")
+    med, scale = float(np.median(values)), max(scales)
+    refl = med / scale
+    if refl > hi:
+        guess = 10 ** max(1, math.ceil(math.log10(med / 0.5)))
+        return DatasetFormatError(where, f"{problem}: the red/NIR values are around {med:g} (median), reflectance "
+            f"{refl:g} at scale {scale:g}, above the {hi:g} a reflectance reaches",
+            f"values / scale = reflectance: give the scale, likely --scale {guess} with --sensor band names "
+            f"(in Python a sensor with scale={guess})")
+    if refl < lo:
+        return DatasetFormatError(where, f"{problem}: the red/NIR values are around {med:g} (median), below 0",
+                                  "reflectances >= 0 (a fill value or an offset left in?: pass nodata=)")
+    return DatasetFormatError(where, problem, "bands named in storage order (--sensor / sensor=) and the reflectance "
+                              "scale (--scale)")
+
+def check_valid_pixels(cubes: Sequence[Cube], # the cubes of a source
+                       indices: Sequence[str], # the index channels of the recurrence plots
+                       pixels=None, # a `PixelIndex` of the pixels to pair (default: every observed pixel)
+                       where: str = 'source', # the source, for the error
+                       chunk: int = 4096, # pixels read at a time (it stops at the first valid one)
+                      ):
+    "Raise a DatasetFormatError saying why when no pixel gives every index on some date (pairs would be all-zero)."
+    from pimc.pairs import _observed
+    tried, values, scales = 0, [], set()
+    for i, cube in enumerate(cubes):
+        if pixels is None: rows, cols = np.nonzero(_observed(cube))
+        else:
+            sel = np.asarray(pixels.cube) == i
+            rows, cols = np.asarray(pixels.row)[sel], np.asarray(pixels.col)[sel]
+        for s in range(0, len(rows), chunk):
+            r, c = rows[s:s + chunk], cols[s:s + chunk]
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                res = cube.index_series(r, c, tuple(indices), fill=False, on_empty='ignore')
+            if np.asarray(res.valid).any(-1).all(-1).any(): return
+            tried += len(r)
+            if s == 0: values.append(_role_values(cube, r[:512], c[:512])); scales.add(float(cube.sensor.scale))
+    raise _why_no_index(where, indices, tried, np.concatenate(values) if values else np.zeros(0), scales or {1.0})
+
+def _source_data(spec, cfg, folds=None, resume=False, reader_kw=None):
+    "The pairs `pretrain_source` trains on, every check done (config, run folder, data, a valid pixel)."
+    from pimc.train import as_pairs, check_out_dir
+    cfg.validate()
+    if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
+    data = _pairs_spec(spec, cfg)
+    if data is None:
+        step = cfg.pairs.get('hilbert_step')
+        src = find_source(spec) if isinstance(spec, (str, os.PathLike, Source)) else None
+        cubes, kw = source_pairs(src or spec, hilbert_step=step, seed=cfg.seed, folds=folds, **(reader_kw or {}))
+        where = src.name if src else f"{len(cubes)} cube(s)"
+        check_valid_pixels(cubes, kw['indices'], kw.get('pixels'), where)
+        data, _ = as_pairs(cubes, cfg, **kw)
+        data.source = src.describe(step) if src else where
+    elif folds is not None or reader_kw:
+        raise ValueError(f"folds= and reader_kw= apply to sources, not to the pairs of {spec!r}")
+    return data
+
 def pretrain_source(spec, # a name of `SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), cubes, 'toy' or a .pt
                     config=None, # a `pimc.train.PretrainConfig` (default: PretrainConfig())
                     out_dir=None, # run folder (default: config.out_dir, else _runs/pretrain/<date-time>)
@@ -349,20 +447,9 @@ def pretrain_source(spec, # a name of `SOURCES`, a path (PASTIS root, GeoTIFF fo
                     **overrides, # PretrainConfig fields that replace those of `config`
                    ):
     "Open a source, make its pairs with the source's settings and pretrain on them; returns the `pimc.train.Run`."
-    from pimc.train import PretrainConfig, as_pairs, check_out_dir, pretrain
+    from pimc.train import PretrainConfig, pretrain
     cfg = replace(config or PretrainConfig(), **overrides, **({'out_dir': str(out_dir)} if out_dir is not None else {}))
-    cfg.validate()
-    if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
-    data = _pairs_spec(spec, cfg)
-    if data is None:
-        step = cfg.pairs.get('hilbert_step')
-        src = find_source(spec) if isinstance(spec, (str, os.PathLike, Source)) else None
-        cubes, kw = source_pairs(src or spec, hilbert_step=step, seed=cfg.seed, folds=folds, **(reader_kw or {}))
-        data, _ = as_pairs(cubes, cfg, **kw)
-        data.source = src.describe(step) if src else f"{len(cubes)} cube(s)"
-    elif folds is not None or reader_kw:
-        raise ValueError(f"folds= and reader_kw= apply to sources, not to the pairs of {spec!r}")
-    return pretrain(data, cfg, resume=resume)
+    return pretrain(_source_data(spec, cfg, folds, resume, reader_kw), cfg, resume=resume)
 
 # %% ../nbs/15_sources.ipynb #4e0db8fd
 def _read_dates(values: Sequence[str]):
@@ -374,21 +461,39 @@ def _read_dates(values: Sequence[str]):
         return [s.strip() for s in p.read_text().split() if s.strip()]
     return list(values)
 
+class _OneLineParser(argparse.ArgumentParser):
+    "An ArgumentParser whose errors are one line (what was wrong, where the options are listed); exit status 2."
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
+
+def _number(kind, low: float, strict: bool = False):
+    "An argparse type: a `kind` (int or float) >= low (> low when strict), the error saying so."
+    def parse(s):
+        try: v = kind(s)
+        except ValueError: v = None
+        if v is None or not math.isfinite(v) or (v <= low if strict else v < low):
+            what = 'an integer' if kind is int else 'a number'
+            raise argparse.ArgumentTypeError(f"must be {what} {'>' if strict else '>='} {low:g} (got {s!r})")
+        return v
+    return parse
+
 def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage line
                     **kw, # other `argparse.ArgumentParser` arguments (e.g. add_help=False for a parent parser)
                    ):
     "The argument parser of the pretraining command: the data options, then every `PretrainConfig` field."
-    import argparse
     from dataclasses import fields
     from pimc.train import PretrainConfig
-    ap = argparse.ArgumentParser(prog=prog, description='PIMC contrastive pretraining on any source (torchrun too).',
-                                 **kw)
+    ap = _OneLineParser(prog=prog, description='PIMC contrastive pretraining on any source (torchrun too).', **kw)
     ap.add_argument('--data', default='synthetic', help=f"a source name ({', '.join(SOURCES)}), the path of "
                     f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data)")
     ap.add_argument('--folds', type=int, nargs='+', help='PASTIS layout: official folds to keep (default: all)')
-    ap.add_argument('--sensor', nargs='+', help='.npy cube or GeoTIFFs: a registered sensor name, or band names')
+    ap.add_argument('--sensor', nargs='+', help='.npy cube or GeoTIFFs: a registered sensor name, or band names '
+                    '(in storage order)')
+    ap.add_argument('--scale', type=_number(float, 0, strict=True), help='with --sensor: the reflectance scale, '
+                    'value / scale = reflectance (e.g. 10000 for int16 reflectance x 10 000; default: the '
+                    "sensor's, 1 for band names)")
     ap.add_argument('--dates', nargs='+', help='.npy cube: its dates, or a file of them (.npy, .json, text)')
-    ap.add_argument('--hilbert-step', type=int, help='pair every k-th pixel along a Hilbert curve (default: all)')
+    ap.add_argument('--hilbert-step', type=_number(int, 1),
+                    help='pair every k-th pixel along a Hilbert curve (default: all)')
     ap.add_argument('--config', default=None, help='a config.json to start from (options below override it)')
     ap.add_argument('--resume', action='store_true', help='continue from the latest checkpoint in --out-dir')
     for f in fields(PretrainConfig):
@@ -406,25 +511,64 @@ def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage
         else: ap.add_argument(opt, default=None)
     return ap
 
+def _reader_kw(src: Source | None, data: str, sensor, scale, dates) -> dict:
+    "The reader arguments of --sensor, --scale and --dates, checked against the source they go to."
+    given = [o for o, v in (('--sensor', sensor), ('--scale', scale), ('--dates', dates)) if v]
+    if not given: return {}
+    if src is None or src.folds or src.name in SOURCES:
+        what = f"the pairs {data!r}" if src is None else f"{data!r} ({src.what})"
+        raise ValueError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to a folder of GeoTIFFs, "
+                         f"a .npy cube or a Zarr store, not to {what}")
+    if scale is not None and not sensor:
+        raise ValueError(f"--scale needs --sensor: the band names (or a registered sensor) the scale applies to")
+    kw = {}
+    if sensor:
+        s = sensor[0] if len(sensor) == 1 else tuple(sensor)
+        if scale is not None:
+            from pimc.bands import get_sensor
+            s = get_sensor(s, scale=scale)
+        kw['sensor'] = s
+    if dates: kw['dates'] = _read_dates(dates)
+    return kw
+
+def _option_error(e: BaseException, given: set) -> str:
+    "An exception's message for the command line: PretrainConfig fields given as options named as those options."
+    msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    return re.sub(r'PretrainConfig\.(\w+)',
+                  lambda m: '--' + m[1].replace('_', '-') if m[1] in given else m[0], msg)
+
 def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.argv[1:])
                   prog: str = 'pimc pretrain', # the program name in usage and errors
                  ):
-    "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `Run`."
-    from pimc.train import PretrainConfig
+    "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `Run`; bad input: one line."
+    from pimc.errors import PimcError
+    from pimc.train import PretrainConfig, pretrain
     a = vars(pretrain_parser(prog).parse_args(argv))
-    base = (PretrainConfig.from_dict(json.loads(Path(a['config']).read_text()), 'config file') if a['config']
-            else PretrainConfig())
     data, folds, resume, step = a.pop('data'), a.pop('folds'), a.pop('resume'), a.pop('hilbert_step')
-    sensor, dates = a.pop('sensor'), a.pop('dates')
-    a.pop('config')
-    reader_kw = {**({'sensor': sensor[0] if len(sensor) == 1 else tuple(sensor)} if sensor else {}),
-                 **({'dates': _read_dates(dates)} if dates else {})}
+    sensor, scale, dates, config = a.pop('sensor'), a.pop('scale'), a.pop('dates'), a.pop('config')
     def value(k, v):
         if not isinstance(v, list): return v
         return v[0] if k in ('depths', 'image_depths') and len(v) == 1 else tuple(v)   # one depth: every stage
     over = {k: value(k, v) for k, v in a.items() if v is not None}
-    if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
-    run = pretrain_source(data, replace(base, **over), folds=folds, resume=resume, reader_kw=reader_kw)
+    try:                                   # everything up to training: a mistake is one line, not a traceback
+        if not data.strip():
+            raise ValueError(f"--data is empty: expected a source name ({', '.join(SOURCES)}), a path or 'toy'")
+        if config and not Path(config).is_file():
+            raise FileNotFoundError(f"--config {config}: no such file (expected the config.json of a run)")
+        base = (PretrainConfig.from_dict(json.loads(Path(config).read_text()), 'config file') if config
+                else PretrainConfig())
+        if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
+        cfg = replace(base, **over)
+        from pimc.fit import resolve_device
+        try: resolve_device(cfg.device)                       # 'cuda' without CUDA: now, not after reading the data
+        except RuntimeError as e: raise ValueError(f"--device {cfg.device}: {e}") from None
+        src = None if data == 'toy' or data.endswith('.pt') else find_source(data)
+        kw = _reader_kw(src, data, sensor, scale, dates)
+        pairs = _source_data(src or data, cfg, folds=folds, resume=resume, reader_kw=kw)
+    except (ValueError, TypeError, KeyError, IndexError, OSError, PimcError) as e:
+        print(f"{prog}: error: {_option_error(e, set(over))}", file=sys.stderr)
+        raise SystemExit(2) from None
+    run = pretrain(pairs, cfg, resume=resume)
     if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
     return run
 

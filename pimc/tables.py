@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from .errors import DatasetNotFoundError, TableError, plot_axes
-from .bands import DEFAULT_ROLE_NAMES, INDICES, Sensor, get_sensor, vegetation_index, _NEEDS, _ambiguous
+from .bands import (DEFAULT_ROLE_NAMES, INDEX_ROLES, INDICES, Sensor, ambiguous_band_numbers, get_sensor,
+                        vegetation_index)
 from .timeseries import date_numbers, fill_gaps
 from .cube import as_dates
 
@@ -27,7 +28,7 @@ def table_sensor(names: Sequence[str], # channel names
     "A Sensor for the channels, with blue/green/red/nir roles found by name, case-insensitively (BLUE, Red, nir …)."
     names = tuple(names)
     roles = {}
-    bare = {'b2', 'b3', 'b4', 'b8'} if _ambiguous(names) else set()   # B8: Sentinel-2 NIR, Landsat 8 panchromatic
+    bare = {'b2', 'b3', 'b4', 'b8'} if ambiguous_band_numbers(names) else set()   # B8: S2 NIR, Landsat 8 panchromatic
     for role, cands in DEFAULT_ROLE_NAMES.items():
         cands = tuple(c for c in cands if c.lower() not in bare)
         low = {c.lower() for c in cands}
@@ -35,6 +36,7 @@ def table_sensor(names: Sequence[str], # channel names
         if hit is not None and hit.upper() not in INDICES: roles[role] = hit
     return Sensor(name, names, scale, roles)
 
+# %% ../nbs/07_tables.ipynb #b9fdb142
 @dataclass(eq=False)
 class SeriesTable:
     "Labelled series without imagery: (N, K, T) values (NaN = missing), dates, channel names, labels and class names."
@@ -134,6 +136,7 @@ def _subset(self: SeriesTable, rows, # boolean mask or integer indices of the se
                    columns={k: v[rows] for k, v in self.columns.items()},
                    meta=dict(self.meta))
 
+# %% ../nbs/07_tables.ipynb #08c8bfda
 def _classes_with_at_least(self: SeriesTable, n: int, # minimum number of series per class
                           ) -> SeriesTable:
     "Only the classes with at least `n` series, renumbered 0..C'-1 in their old order."
@@ -145,6 +148,7 @@ def _classes_with_at_least(self: SeriesTable, n: int, # minimum number of series
     return replace(t, labels=new[t.labels], class_names=tuple(self.class_names[k] for k in keep),
                    meta={**t.meta, 'dropped_classes': tuple(c for c, m in zip(self.class_names, cnt) if m < n)})
 
+# %% ../nbs/07_tables.ipynb #1395394b
 def _split_stratified(self: SeriesTable, test_size: float = 0.2, # share of each class in the test part
                       seed: int = 0, # random seed
                       groups: str | None = None, # a column whose values must not be split (e.g. 'polygon')
@@ -187,7 +191,7 @@ def _indices(self: SeriesTable, names: Sequence[str] = INDICES, # which indices,
             raise KeyError(f"{n} is not a channel of {self.name or 'the table'} ({', '.join(self.names)}) and there "
                            "are no bands to compute it from")
         try:
-            used = [self.sensor.index(role) for role in _NEEDS[n]]      # the bands this index reads
+            used = [self.sensor.index(role) for role in INDEX_ROLES[n]]      # the bands this index reads
             r = vegetation_index(n, self.series, self.sensor, axis=1, mask=obs[:, used].all(1))
         except KeyError as e:
             raise KeyError(f"{n} cannot be computed from the channels of {self.name or 'the table'} "
@@ -198,6 +202,7 @@ def _indices(self: SeriesTable, names: Sequence[str] = INDICES, # which indices,
                    sensor=None,
                    valid=None if self.valid is None else ok, meta=dict(self.meta))
 
+# %% ../nbs/07_tables.ipynb #5423fe75
 def _fill_gaps(self: SeriesTable, on_empty: str = 'warn', # series with no observed value: 'warn', 'raise' or 'ignore'
               ) -> SeriesTable:
     "Missing values interpolated along the dates (edges: nearest value); `valid` keeps what was observed."
@@ -283,6 +288,7 @@ def _read_numeric_csv(path: Path, header: bool, allow_missing: bool) -> tuple[li
         raise TableError(f"{at(i, j)} is infinite; expected a finite number")
     return head, out
 
+# %% ../nbs/07_tables.ipynb #2d0dc336
 def _check_fields(path: Path):
     "TableError naming the first line whose number of fields differs from the header's."
     with open(path, newline='') as fh:
@@ -293,6 +299,7 @@ def _check_fields(path: Path):
             if r and len(r) != len(head):
                 raise TableError(f"{path}: line {i} has {len(r)} fields; expected {len(head)} like the header")
 
+# %% ../nbs/07_tables.ipynb #a90570b2
 def _class_codes(values, order: str = 'alpha') -> tuple[np.ndarray, tuple]:
     "Integer codes and class names of string labels, by name ('alpha') or by decreasing frequency ('count')."
     v = np.asarray(values).astype(str)

@@ -13,13 +13,14 @@ import numpy as np
 # %% auto #0
 __all__ = ['FilledSeries', 'date_numbers', 'fill_gaps']
 
-# %% ../nbs/01_timeseries.ipynb #76194374
+# %% ../nbs/01_timeseries.ipynb #d1e73401
 class FilledSeries(NamedTuple):
     "Gap-filled series, the original validity mask, and the pixels that had no valid date."
     values: np.ndarray  # (..., T) filled; NaN only where `empty`
     valid: np.ndarray   # (..., T) True where the value was observed (not filled)
     empty: np.ndarray   # (...,) True for series without a single valid observation
 
+# %% ../nbs/01_timeseries.ipynb #2f318644
 def date_numbers(dates, # datetime64 / date strings / numbers, one per time step
                 ) -> np.ndarray:
     "Dates as float days (datetime64 → days since 1970-01-01, fractions kept; numbers pass through)."
@@ -28,6 +29,7 @@ def date_numbers(dates, # datetime64 / date strings / numbers, one per time step
     if d.dtype.kind == 'M': return d.astype('datetime64[s]').astype(np.int64) / 86400.0
     return d.astype(np.float64)
 
+# %% ../nbs/01_timeseries.ipynb #ee9723d4
 def fill_gaps(values, # (..., T) series (or T along `axis`); NaN/inf count as invalid
               valid=None, # optional bool mask, True = observed, same shape as `values`
               dates=None, # (T,) acquisition dates or day numbers; default: equally spaced

@@ -18,7 +18,7 @@ from fastcore.basics import patch
 
 from .errors import DatasetFormatError, plot_axes
 from .locks import folder_lock
-from .models import PIMC, count_params, NORMS
+from .models import PIMC, count_params, NORMS, POOLS
 from .loss import ClipLoss, world
 from .fit import DEVICES, resolve_device  # the one device rule, shared with the downstream fits
 
@@ -58,7 +58,8 @@ class PretrainConfig:
     image_depths: tuple | int | None = None  # image encoder blocks per stage (None: `depths`)
     head_layers: int = 2  # Linear layers per projection head
     norm: str = 'group'  # 'group' (batch-independent), 'batch' or 'none'
-    pool: str = 'avg'  # global pooling: 'avg', 'max', 'avgmax'
+    pool: str = 'avg'  # global pooling of both encoders: one of `pimc.models.POOLS`
+    rp_pool: str | None = None  # the RP encoder's own pooling (None: `pool`); 'coord' or 'attn' keep where in time
     rp_stem_stride: int = 1  # 2 halves large recurrence plots in the stem
     # --- loss
     temperature: float = 0.07  # initial temperature τ (logit scale log(1/τ), learnable)
@@ -115,7 +116,8 @@ class PretrainConfig:
             if not (isinstance(v, tuple) and len(v) == len(w) and all(is_int(x) and x >= 1 for x in v)):
                 bad(k, f'an integer >= 1 or a tuple of {len(w)} integers >= 1 (one per stage of {w})')
         if self.norm not in NORMS: bad('norm', f'one of {NORMS}')
-        if self.pool not in ('avg', 'max', 'avgmax'): bad('pool', "'avg', 'max' or 'avgmax'")
+        if self.pool not in POOLS: bad('pool', f'one of {POOLS}')
+        if self.rp_pool is not None and self.rp_pool not in POOLS: bad('rp_pool', f'None or one of {POOLS}')
         if self.rp_stem_stride not in (1, 2): bad('rp_stem_stride', '1 or 2')
         if self.amp not in AMP_MODES: bad('amp', f'one of {AMP_MODES}')
         if self.cache not in (True, False, 'auto'): bad('cache', "True, False or 'auto'")
@@ -427,8 +429,8 @@ def build(self: Trainer):
     self.model = PIMC(self.patch_shape[0], rp_channels=self.rp_shape[0], embed_dim=cfg.embed_dim, widths=cfg.widths,
                       depths=cfg.depths,
                       image_widths=cfg.image_widths, image_depths=cfg.image_depths, head_layers=cfg.head_layers,
-                      norm=cfg.norm,
-                      pool=cfg.pool, rp_stem_stride=cfg.rp_stem_stride, temperature=cfg.temperature,
+                      norm=cfg.norm, pool=cfg.pool, rp_pool=cfg.rp_pool,
+                      rp_stem_stride=cfg.rp_stem_stride, temperature=cfg.temperature,
                       max_logit_scale=cfg.max_logit_scale,
                       rp_meta=meta, image_meta=dict(self.describe.get('image_meta', {}), size=cfg.patch_size))
     idx = np.sort(np.random.default_rng([cfg.seed, 7]).permutation(self.n)[:4096])

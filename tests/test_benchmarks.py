@@ -4,7 +4,8 @@ import json, re, shlex
 from pathlib import Path
 import pytest
 
-import pimc.benchmarks as bm
+import pimc.cli as cli
+import pimc.scene as scene
 from pimc.errors import PimcError
 from pimc.eurosat import make_eurosat
 
@@ -14,7 +15,7 @@ TASKS = ('classify', 'forecast', 'ablation', 'scene', 'scene-split', 'scene-euro
 
 
 def _help(capsys, *argv):
-    with pytest.raises(SystemExit) as e: bm.main([*argv, '--help'])
+    with pytest.raises(SystemExit) as e: cli.benchmark_main([*argv, '--help'])
     assert e.value.code == 0
     return capsys.readouterr().out
 
@@ -55,18 +56,19 @@ def test_every_documented_command_line_still_parses():
     cmds = _documented()
     assert len(cmds) >= 12 and any('--min-steps' not in c and 'scene-eurosat' in c for c in cmds)
     for c in cmds:
-        a = bm.parser().parse_args(shlex.split(c)[2:])
+        a = cli.benchmark_parser().parse_args(shlex.split(c)[2:])
         assert a.task == shlex.split(c)[2], c
-    a = bm.parser().parse_args(shlex.split('scene-eurosat --root R --splits S --fractions 0.01 0.1 1 --seeds 0 1 2 '
+    a = cli.benchmark_parser().parse_args(shlex.split('scene-eurosat --root R --splits S --fractions 0.01 0.1 1 --seeds 0 1 2 '
                                            '--pretrain-epochs 20 --methods band-stats pimc-finetune:head=random'))
     assert (a.root, a.splits, a.fractions, a.seeds, a.pretrain_epochs) == ('R', 'S', [0.01, 0.1, 1], [0, 1, 2], 20)
     assert a.methods == ['band-stats', 'pimc-finetune:head=random']
 
 
 def test_cli_refuses_an_out_file_before_training(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(bm, 'compare_methods', lambda *a, **k: pytest.fail('trained before out= was checked'))
+    import pimc.datasets
+    monkeypatch.setattr(pimc.datasets, 'classify_data', lambda *a, **k: pytest.fail('read data before out= was checked'))
     f = tmp_path / 'out.txt'; f.write_text('')
-    assert bm.main(['classify', '--dataset', 'cawa', '--out', str(f)]) == 2
+    assert cli.benchmark_main(['classify', '--dataset', 'cawa', '--out', str(f)]) == 2
     err = capsys.readouterr().err
     assert err.startswith('pimc benchmark classify: error:') and str(f) in err and 'not a folder' in err
 
@@ -77,9 +79,9 @@ def test_scene_runners_check_out_first(tmp_path, monkeypatch):
     monkeypatch.setattr(pimc.scene, 'eurosat_data', lambda *a, **k: pytest.fail('read chips before out= was checked'))
     f = tmp_path / 'out'; f.write_text('')
     with pytest.raises(PimcError, match='is a file, not a folder'):
-        bm.benchmark_eurosat(tmp_path / 'nowhere', out=f, progress=False)
+        scene.benchmark_eurosat(tmp_path / 'nowhere', out=f, progress=False)
     with pytest.raises(PimcError, match='is a file, not a folder'):
-        bm.benchmark_scene(None, pretrain_source=None, out=f, progress=False)
+        scene.benchmark_scene(None, pretrain_source=None, out=f, progress=False)
 
 
 def test_eurosat_run_kept_when_its_row_cannot_be_written(tmp_path, monkeypatch):
@@ -89,7 +91,7 @@ def test_eurosat_run_kept_when_its_row_cannot_be_written(tmp_path, monkeypatch):
     make_eurosat(tmp_path / 'e', n_per_class=6, size=16, rgb=True)
     (tmp_path / 'o' / 'scene_eurosat_runs.csv').mkdir(parents=True)
     with pytest.raises(OSError, match=r'scene_eurosat_runs') as e:
-        bm.benchmark_eurosat(tmp_path / 'e', ['band-stats'], fractions=(1.0,), seeds=(0,), out=tmp_path / 'o',
+        scene.benchmark_eurosat(tmp_path / 'e', ['band-stats'], fractions=(1.0,), seeds=(0,), out=tmp_path / 'o',
                              progress=False)
     saved = next((tmp_path / 'cache' / 'unsaved').glob('scene_eurosat_runs-*'))
     assert str(saved) in str(e.value)
@@ -102,7 +104,7 @@ def test_scene_eurosat_refuses_overlapping_splits(tmp_path, capsys, monkeypatch)
     make_eurosat(tmp_path / 'e', n_per_class=6, size=16, rgb=True)
     chip = (tmp_path / 'e' / 'eurosat-train.txt').read_text().split()[0]
     with open(tmp_path / 'e' / 'eurosat-test.txt', 'a') as fh: fh.write(chip + '\n')
-    rc = bm.main(['scene-eurosat', '--root', str(tmp_path / 'e'), '--methods', 'band-stats', '--out',
+    rc = cli.benchmark_main(['scene-eurosat', '--root', str(tmp_path / 'e'), '--methods', 'band-stats', '--out',
                   str(tmp_path / 'o')])
     err = capsys.readouterr().err
     assert rc == 2 and 'eurosat-train.txt and' in err and 'eurosat-test.txt' in err and chip.split('.')[0] in err

@@ -130,15 +130,15 @@ def test_real_cawa_rf_beats_chance(samples):
 # ---------------------------------------------------------------- the benchmark's output folder (issue 18, item 6)
 def test_benchmark_checks_out_before_training(toy, tmp_path, monkeypatch):
     "out= a file, or a folder that cannot be made: refused before the encoder is pretrained or any method trains."
-    import pimc.benchmarks as bm
+    import pimc.tasks as tasks
+    from pimc.classify import ABLATION, CLASSIFY
     from pimc.errors import PimcError
-    monkeypatch.setattr(bm, 'compare_methods', lambda *a, **k: pytest.fail('trained before out= was checked'))
-    monkeypatch.setattr(bm, 'pretrain_encoder', lambda *a, **k: pytest.fail('pretrained before out= was checked'))
+    monkeypatch.setattr(tasks, 'pretrain_encoder', lambda *a, **k: pytest.fail('pretrained before out= was checked'))
     f = tmp_path / 'results.md'; f.write_text('not a folder')
     for out, match in ((f, 'is a file, not a folder'), (f / 'sub', 'cannot make this folder')):
-        for run in (bm.benchmark_classify, bm.benchmark_ablation):
+        for task in (CLASSIFY, ABLATION):
             with pytest.raises(PimcError, match=match) as e:
-                run(toy, pretrain_source='eolearn', out=out, progress=False)
+                tasks.benchmark(task, toy, pretrain_source='eolearn', out=out, progress=False)
             assert str(out) in str(e.value) and isinstance(e.value, ValueError)
     assert f.read_text() == 'not a folder'
 
@@ -146,12 +146,13 @@ def test_benchmark_checks_out_before_training(toy, tmp_path, monkeypatch):
 def test_benchmark_keeps_the_table_when_writing_fails(toy, tmp_path, monkeypatch):
     "The disk fills up after training: the error says where the table and results went; nothing computed is lost."
     import pandas as pd
-    import pimc.benchmarks as bm
+    import pimc.classify as classify
+    from pimc.tasks import benchmark
     def full(*a, **k): raise OSError(28, 'No space left on device')
-    monkeypatch.setattr(bm, 'write_results', full)
+    monkeypatch.setattr(classify, 'write_results', full)
     monkeypatch.setenv('PIMC_CACHE', str(tmp_path / 'cache'))
     with pytest.raises(OSError, match='No space left on device') as e:
-        bm.benchmark_classify(toy, methods=['rf'], pretrain_source=None, out=tmp_path / 'out', progress=False)
+        benchmark(classify.CLASSIFY, toy, methods=['rf'], pretrain_source=None, out=tmp_path / 'out', progress=False)
     df, reps = e.value.results
     saved = next((tmp_path / 'cache' / 'unsaved').glob('classify_toy-*'))
     assert str(saved) in str(e.value) and 'classify_toy' in str(e.value)

@@ -48,7 +48,7 @@ def test_val_not_test_picks_the_epoch(tmp_path):
 
 @pytest.mark.skipif(not (REAL / 'EuroSAT_RGB').is_dir(), reason='the real EuroSAT RGB set is not here')
 def test_real_pipeline_20_per_class(tmp_path):
-    from pimc.benchmarks import benchmark_eurosat, scene_report
+    from pimc.scene import benchmark_eurosat, scene_report
     root = tmp_path / 'eurosat'; root.mkdir()                          # the real chips, with split files of our own
     (root / 'EuroSAT_RGB').symlink_to(REAL / 'EuroSAT_RGB', target_is_directory=True)
     write_splits(root)
@@ -66,7 +66,7 @@ def test_real_pipeline_20_per_class(tmp_path):
 @pytest.mark.skipif(not (REAL / 'EuroSAT_RGB').is_dir(), reason='the real EuroSAT RGB set is not here')
 def test_corpus_size_spec_pretrains_its_own_encoder(tmp_path, monkeypatch):
     "A spec's n_pixels= / pretrain_epochs= pretrain a smaller-corpus encoder; the row says its pairs and epochs."
-    from pimc.benchmarks import benchmark_eurosat, scene_report
+    from pimc.scene import benchmark_eurosat, scene_report
     monkeypatch.setenv('PIMC_CACHE', str(tmp_path / 'cache'))             # the encoders: not in the user's cache
     root = tmp_path / 'eurosat'; root.mkdir()
     (root / 'EuroSAT_RGB').symlink_to(REAL / 'EuroSAT_RGB', target_is_directory=True)
@@ -84,7 +84,7 @@ def test_corpus_size_spec_pretrains_its_own_encoder(tmp_path, monkeypatch):
 
 def test_one_command_writes_table_and_plots(tmp_path, monkeypatch):
     "`pimc benchmark scene-eurosat` trains, then writes the table, the confusion matrix and the fractions plot."
-    from pimc.benchmarks import main
+    from pimc.cli import benchmark_main as main
     monkeypatch.setenv('PIMC_CACHE', str(tmp_path / 'cache'))             # the decoded chips: not in the user's cache
     make_eurosat(tmp_path / 'e', n_per_class=6, size=16, rgb=True)
     rc = main(['scene-eurosat', '--root', str(tmp_path / 'e'), '--methods', 'band-stats', 'cnn-scratch',

@@ -80,3 +80,16 @@ def test_import_pimc_stays_light():
             "('xarray', 'rioxarray', 'holoviews', 'param', 'panel', 'bokeh') if m in sys.modules))")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == '[]'
+
+
+@pytest.mark.parametrize("module", ["dask", "dask.array"])
+def test_maps_name_the_maps_extra(monkeypatch, module, tmp_path):
+    pytest.importorskip('dask'); pytest.importorskip('xarray')
+    from pimc.maps import tile_map, write_map
+    da = _cube().to_xarray()
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(MissingExtraError, match=r"tile_map \(embed_map, predict_map\) needs the optional extra \[maps\]"):
+        tile_map(da, lambda c, m: np.zeros((3, 3, 1), np.float32), bands=["b"])
+    monkeypatch.setitem(sys.modules, 'rioxarray', None)
+    with pytest.raises(MissingExtraError, match=r"write_map needs the optional extra \[maps\]"):
+        write_map(da.isel(time=0), tmp_path / "x.tif")

@@ -124,19 +124,20 @@ def test_real_forecast_data(samples, name, K, n_test):
 def test_benchmark_checks_out_before_training(toy, tmp_path, monkeypatch):
     "out= a file: refused before any forecaster trains; a failed write keeps the table computed."
     import pandas as pd
-    import pimc.benchmarks as bm
+    import pimc.forecast as fc
+    from pimc.tasks import benchmark
     from pimc.errors import PimcError
-    real = bm.compare_forecasters
-    monkeypatch.setattr(bm, 'compare_forecasters', lambda *a, **k: pytest.fail('trained before out= was checked'))
+    real = fc.compare_forecasters
+    monkeypatch.setattr(fc, 'compare_forecasters', lambda *a, **k: pytest.fail('trained before out= was checked'))
     f = tmp_path / 'results'; f.write_text('a file')
     with pytest.raises(PimcError, match=r'results: .*is a file, not a folder'):
-        bm.benchmark_forecast(toy, methods=['persistence'], pretrain_source=None, out=f, progress=False)
-    monkeypatch.setattr(bm, 'compare_forecasters', real)
+        benchmark(fc.FORECAST, toy, methods=['persistence'], pretrain_source=None, out=f, progress=False)
+    monkeypatch.setattr(fc, 'compare_forecasters', real)
     def full(*a, **k): raise OSError(28, 'No space left on device')
-    monkeypatch.setattr(bm, 'write_results', full)
+    monkeypatch.setattr(fc, 'write_results', full)
     monkeypatch.setenv('PIMC_CACHE', str(tmp_path / 'cache'))
     with pytest.raises(OSError, match='No space left on device') as e:
-        bm.benchmark_forecast(toy, methods=['persistence', 'ridge'], pretrain_source=None, out=tmp_path / 'o',
+        benchmark(fc.FORECAST, toy, methods=['persistence', 'ridge'], pretrain_source=None, out=tmp_path / 'o',
                               progress=False)
     saved = next((tmp_path / 'cache' / 'unsaved').glob('forecast_toy-*'))
     assert pd.read_csv(saved / 'forecast_toy.csv').method.tolist() == ['persistence', 'ridge']

@@ -56,7 +56,7 @@ def test_groupnorm_encoder_is_batch_independent():
     (dict(widths=(8, -1)), "widths must be a non-empty sequence of integers >= 1 (got (8, -1))"),
     (dict(depths=(1, 1, 1)), "depths has 3 stages but widths has 2"),
     (dict(depths=0), "depths must be a non-empty sequence of integers >= 1 (got (0, 0))"),
-    (dict(pool="mean"), "pool must be 'avg', 'max' or 'avgmax' (got 'mean')"),
+    (dict(pool="mean"), "pool must be one of ('avg', 'max', 'avgmax', 'coord', 'attn') (got 'mean')"),
     (dict(stem="big"), "stem must be 'small' or 'imagenet' (got 'big')"),
     (dict(stem_stride=3), "stem_stride must be 1 or 2 (got 3)"),
     (dict(norm="layer"), "norm must be one of ('group', 'batch', 'none') (got 'layer')"),
@@ -95,6 +95,88 @@ def test_encoder_takes_numpy_and_standardises():
     ref = Encoder(ResNetEncoder(2, (8,)), ProjectionHead(8, 4), "image").eval()
     ref.load_state_dict({**enc.state_dict(), "mean": torch.zeros(2), "std": torch.ones(2)})
     torch.testing.assert_close(enc(x), ref(torch.from_numpy((x - 1000) / 300)), atol=1e-5, rtol=1e-5)
+
+# ----------------------------------------------------------------------------------------------- position-aware pools
+def test_avg_pool_output_unchanged():
+    "The default pooling gives the outputs it gave before 'coord' and 'attn' existed (same seed, same numbers)."
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0); net = ResNetEncoder(3, (8, 16)).eval()
+    with torch.no_grad(): y = net(x)[:, :6]
+    ref = [[0.20675383508205414, 1.0391740798950195, 0.1903790533542633, 0.21643631160259247, 0.0034194630570709705,
+            0.12625426054000854],
+           [0.24805907905101776, 1.1288968324661255, 0.19442181289196014, 0.23249641060829163, 0.0,
+            0.11213169246912003]]
+    torch.testing.assert_close(y, torch.tensor(ref), atol=1e-5, rtol=1e-4)
+    torch.manual_seed(0); m = PIMC(4, embed_dim=8, widths=(8, 16)).eval()
+    p = torch.randn(2, 4, 9, 9, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad(): a, b, _ = m(x, p)
+    torch.testing.assert_close(a[:, :4], torch.tensor([[0.29366883635520935, 0.19538618624210358, -0.651048481464386,
+                                                        -0.4396660029888153],
+                                                       [0.3197633922100067, 0.19717735052108765, -0.6339942216873169,
+                                                        -0.45942580699920654]]), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(b[:, :4], torch.tensor([[-0.30902010202407837, 0.18966984748840332, 0.6768373847007751,
+                                                        -0.2098664790391922],
+                                                       [-0.3058020770549774, 0.18123464286327362, 0.7283483147621155,
+                                                        -0.06048158183693886]]), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("pool", ["coord", "attn"])
+@pytest.mark.parametrize("cin,size", [(3, 32), (3, 17), (10, 9), (1, 3)])
+@pytest.mark.parametrize("widths,stride", [((8,), 1), ((8, 16, 32), 2)])
+def test_position_pools_shapes_and_gradients(pool, cin, size, widths, stride):
+    net = ResNetEncoder(cin, widths, 1, pool=pool, stem_stride=stride)
+    y = net(torch.randn(2, cin, size, size))
+    assert y.shape == (2, widths[-1]) == (2, net.out_dim) and torch.isfinite(y).all()
+    y.square().sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    if pool == "attn":
+        assert net.attn.pos.grad.abs().sum() > 0
+        if size >= 9: assert net.attn.query.grad.abs().sum() > 0   # (one position: the softmax is 1, flat in q)
+    else:
+        assert net.stem[0].in_channels == cin + 2 and net.stem[0].weight.grad[:, cin:].abs().sum() > 0
+
+
+def _shifted_blobs(size=64, at=(20, 36)):
+    "Two RP-like images: the same small bump on the diagonal at two dates (a time shift), zero elsewhere."
+    x = torch.zeros(2, 3, size, size)
+    for n, t in enumerate(at): x[n, :, t:t + 3, t:t + 3] = torch.tensor([1., 2., 1.])[:, None, None]
+    return x
+
+
+@pytest.mark.parametrize("norm", ["group", "none"])
+def test_position_pools_tell_a_time_shift_apart(norm):
+    x = _shifted_blobs()
+    out = {}
+    for pool in ("avg", "coord", "attn"):
+        torch.manual_seed(0)
+        net = ResNetEncoder(3, (8, 16), 1, norm=norm, pool=pool).eval()
+        with torch.no_grad(): out[pool] = net(x)
+    # the bump moves by 16 pixels (a multiple of the stride), far from the borders: the feature map moves with it
+    # and the average cannot see where it went
+    torch.testing.assert_close(out["avg"][0], out["avg"][1], atol=1e-5, rtol=1e-5)
+    for pool in ("coord", "attn"):
+        gap = (out[pool][0] - out[pool][1]).abs().max() / out[pool].abs().max()
+        assert gap > 1e-4, (pool, gap)   # small at initialisation, but hundreds of times the rounding of the average
+
+
+def test_pimc_rp_pool_is_the_rp_encoders_and_rebuilds():
+    m = PIMC(5, embed_dim=8, widths=(8, 16), rp_pool="attn")
+    assert m.rp.backbone.pool == "attn" and m.image.backbone.pool == "avg" and m.hparams["rp_pool"] == "attn"
+    m2 = PIMC(**m.hparams); m2.load_state_dict(m.state_dict())
+    assert PIMC(5, widths=(8,)).rp.backbone.pool == "avg"                       # None: the shared `pool`
+    assert PIMC(5, widths=(8,), pool="max", rp_pool="coord").image.backbone.pool == "max"
+    old = {k: v for k, v in PIMC(5, widths=(8,)).hparams.items() if k != "rp_pool"}   # a checkpoint from before
+    assert PIMC(**old).rp.backbone.pool == "avg"
+    with pytest.raises(ValueError, match=r"pool must be one of .* \(got 'flat'\)"): PIMC(5, rp_pool="flat")
+
+
+def test_pretrain_config_rp_pool():
+    from pimc.train import PretrainConfig
+    from pimc.sources import pretrain_parser
+    assert PretrainConfig().rp_pool is None and PretrainConfig(rp_pool="coord").rp_pool == "coord"
+    with pytest.raises(ValueError, match=r"PretrainConfig.rp_pool must be None or one of .*'attn'.* \(got 'flat'\)"):
+        PretrainConfig(rp_pool="flat")
+    assert pretrain_parser().parse_args(["--rp-pool", "attn"]).rp_pool == "attn"
 
 
 # ----------------------------------------------------------------------------------------------- loss

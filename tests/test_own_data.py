@@ -52,7 +52,7 @@ def test_missing_encoder_refused_before_the_first_method(monkeypatch):
     d = ClassifyData(_series(20), np.arange(20) % 2, _series(10, 1), np.arange(10) % 2, name='mine')
     ran = []
     monkeypatch.setitem(classify.METHODS, 'rf', lambda r: ran.append('rf') or np.zeros(len(r.x_test), int))
-    from pimc.benchmarks import classify_methods
+    from pimc.classify import classify_methods
     with pytest.raises(ValueError, match='pimc-probe, pimc-finetune need a pretrained'):
         compare_methods(d, classify_methods(), settings=TINY)
     with pytest.raises(ValueError, match="conv=True is for"):
@@ -83,25 +83,27 @@ def test_forecast_n_train_leaves_out_validation():
 
 
 def test_own_arrays_through_the_benchmarks(tmp_path):
-    from pimc.benchmarks import benchmark_classify, benchmark_forecast
+    from pimc.tasks import benchmark
+    from pimc.classify import CLASSIFY
+    from pimc.forecast import FORECAST
     rng = np.random.default_rng(0)
     y = rng.choice(['crop', 'forest'], 60)
     x = (np.where(y == 'crop', 0.3, 0.7)[:, None] + 0.05 * rng.normal(size=(60, 24))).astype(np.float32)
     mine = ClassifyData(x[:40], y[:40], x[40:], y[40:], name='mine')
-    df, reps = benchmark_classify(mine, methods=['rf'], pretrain_source=None, out=tmp_path, progress=False)
+    df, reps = benchmark(CLASSIFY, mine, methods=['rf'], pretrain_source=None, out=tmp_path, progress=False)
     written = {p.name for p in tmp_path.iterdir()}
     assert df.OA.iloc[0] > 0.9 and {'classify_mine.md', 'classify_mine.csv', 'classify_mine_confusion.png'} <= written
-    with pytest.raises(ValueError, match='data_kw is for the built-in datasets'):
-        benchmark_classify(mine, data_kw={'cap_per_class': 3}, pretrain_source=None, out=None)
+    with pytest.raises(TypeError, match='data must be a ClassifyData'):
+        benchmark(CLASSIFY, 'cawa', pretrain_source=None, out=None)
     s = (0.5 + 0.2 * np.sin(np.arange(60) / 4 + rng.uniform(0, 6, (30, 1)))).astype(np.float32)
-    df, _ = benchmark_forecast(ForecastData.from_series(s[:20], s[20:], name='mine', stride=9),
-                               methods=['persistence', 'ridge'], pretrain_source=None, out=tmp_path, progress=False)
+    df, _ = benchmark(FORECAST, ForecastData.from_series(s[:20], s[20:], name='mine', stride=9),
+                      methods=['persistence', 'ridge'], pretrain_source=None, out=tmp_path, progress=False)
     assert (tmp_path / 'forecast_mine.png').exists()
     assert pd.read_csv(tmp_path / 'forecast_mine.csv').n_train.tolist() == [0, 60]
 
 
 def test_pretrain_runs_cached_per_recipe(tmp_path, monkeypatch):
-    from pimc.benchmarks import cache_dir, pretrain_dir
+    from pimc.pretrained import cache_dir, pretrain_dir
     monkeypatch.delenv('PIMC_CACHE', raising=False); monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg'))
     assert cache_dir() == tmp_path / 'xdg' / 'pimc'
     monkeypatch.setenv('PIMC_CACHE', str(tmp_path / 'c'))
@@ -118,7 +120,7 @@ def test_pretrain_runs_cached_per_recipe(tmp_path, monkeypatch):
 
 def test_pretrain_reuse_only_same_recipe(samples, tmp_path):
     samples('sits_samples/cbers4_awfi')
-    from pimc.benchmarks import pretrain_encoder
+    from pimc.pretrained import pretrain_encoder
     kw = dict(source='cbers4', variant='rp', n_pixels=64, batch_size=32, out_dir=tmp_path)
     a = pretrain_encoder(epochs=1, **kw)
     stamp = (a / 'summary.json').stat().st_mtime_ns

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from pimc import (benchmarks, embed, eurosat, experiments, forecast, metrics, pairs, pastis, readers, synthetic, tables,
+from pimc import (classify, embed, eurosat, experiments, forecast, metrics, pairs, pastis, readers, synthetic, tables,
                   train)
 from pimc.cube import Cube
 
@@ -89,15 +89,15 @@ PLOTS = {
     "forecast.plot_forecasts": (2, lambda m, c, **kw: forecast.plot_forecasts(_forecast_data(), {}, 2, **kw)),
     "forecast.plot_error_by_step": (1, lambda m, c, **kw: forecast.plot_error_by_step(
         (d := _forecast_data()), {"copy": d.test.y}, **kw)),
-    "benchmarks.plot_pair": (2, lambda m, c, **kw: benchmarks.plot_pair(*_pair_inputs(), 1.0, **kw)),
-    "benchmarks.plot_ablation": (1, lambda m, c, **kw: benchmarks.plot_ablation(_pair_inputs()[1], **kw)),
+    "classify.plot_pair": (2, lambda m, c, **kw: classify.plot_pair(*_pair_inputs(), 1.0, **kw)),
+    "classify.plot_ablation": (1, lambda m, c, **kw: classify.plot_ablation(_pair_inputs()[1], **kw)),
 }
 
 
 def _public_plots() -> dict:
     "Every public `plot` method and `plot_*` function of the modules above (explorer's HoloViews panels are not plots)."
     found = {"Cube.plot": Cube.plot}
-    for mod in (benchmarks, embed, eurosat, experiments, forecast, metrics, pairs, pastis, readers, synthetic, tables,
+    for mod in (classify, embed, eurosat, experiments, forecast, metrics, pairs, pastis, readers, synthetic, tables,
                 train):
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)

@@ -1,6 +1,6 @@
 """The committed results agree with each other and with the README: the headline table is what `headline()` makes of
 the committed CSVs, the README shows exactly that table, and every results file the README or the results notebook
-names exists. (The numbers themselves come from `python -m pimc.benchmarks ...`, minutes to an hour each: not rerun here.)"""
+names exists. (The numbers themselves come from `pimc benchmark ...`, minutes to an hour each: not rerun here.)"""
 import re
 from pathlib import Path
 
@@ -40,11 +40,11 @@ def headline_md():
 
 def test_headline_is_what_the_csvs_say(tmp_path, headline_md):
     import shutil
-    from pimc.benchmarks import headline
+    from pimc.reports import headline
     for f in RESULTS.glob("*.csv"): shutil.copy(f, tmp_path / f.name)
     headline(tmp_path)
     assert table_rows((tmp_path / "headline.md").read_text()) == table_rows(headline_md), \
-        "results/headline.md is stale: run `python -m pimc.benchmarks headline` and commit it"
+        "results/headline.md is stale: run `pimc benchmark headline` and commit it"
 
 
 def test_readme_shows_the_headline_table(headline_md):

@@ -204,7 +204,7 @@ def test_pretrain_on_a_real_sample_by_name(tmp_path, samples, name, folder, n_pa
 def test_variant_pairs_over_cubes_of_different_lengths():
     "The synthetic corpus has patches of 38-61 dates: level-aware images are made per series length, pair by pair."
     import warnings
-    from pimc.benchmarks import variant_pairs
+    from pimc.pretrained import variant_pairs
     from pimc.pairs import PixelPatchPairs
     from pimc.recurrence import series_images
     from pimc.sources import source_pairs

@@ -271,3 +271,19 @@ def test_tz_aware_time_coordinate_keeps_its_calendar_day(hours):
     mid = da.assign_coords(time=pd.date_range('2021-06-01', periods=2, tz='Europe/Berlin'))
     d = Cube.from_xarray(mid, sensor='index_ndvi').dates
     assert d.dtype == np.dtype('datetime64[D]') and d.astype(str).tolist() == ['2021-06-01', '2021-06-02']
+
+
+def test_custom_crs_keeps_its_definition():
+    "A CRS with no exact authority code (CBERS' Albers) stays its WKT; an exact EPSG code stays short."
+    albers = ('PROJCS["unnamed",GEOGCS["GRS 1980(IUGG, 1980)",DATUM["unknown",SPHEROID["GRS80",6378137,298.257222101]],'
+              'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Albers_Conic_Equal_Area"],'
+              'PARAMETER["latitude_of_center",-12],PARAMETER["longitude_of_center",-54],'
+              'PARAMETER["standard_parallel_1",-2],PARAMETER["standard_parallel_2",-22],'
+              'PARAMETER["false_easting",5000000],PARAMETER["false_northing",10000000],UNIT["metre",1]]')
+    pytest.importorskip("rioxarray")
+    base = Cube(np.ones((2, 4, 3, 3), np.float32), np.array(['2021-01-01', '2021-02-01'], 'datetime64[D]'),
+                Sensor('custom', ('B02', 'B03', 'B04', 'B08'), 1.0), transform=(64., 0., 5e6, 0., -64., 1e7))
+    for crs, want in ((albers, 'PROJCS'), ('EPSG:32633', 'EPSG:32633')):
+        c = Cube.from_xarray(Cube(**{**base.__dict__, 'crs': crs}).to_xarray())
+        assert c.crs.startswith(want), c.crs
+        assert len(repr(c)) < 300

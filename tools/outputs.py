@@ -40,7 +40,8 @@ def run_one(nb: Path) -> bool:
 def _patterns() -> list:
     home, tmp = str(Path.home()), tempfile.gettempdir()
     subs = [(str(ROOT), "."), (str(ROOT.resolve()), ".")]
-    if os.environ.get("PIMC_SAMPLES"): subs.append((os.environ["PIMC_SAMPLES"].rstrip("/"), "$PIMC_SAMPLES"))
+    samples = os.environ.get("PIMC_SAMPLES") or str(ROOT.parent / "shared" / "data")   # pimc's own default
+    subs += [(samples.rstrip("/"), "$PIMC_SAMPLES"), (str(Path(samples).resolve()), "$PIMC_SAMPLES")]
     subs += [(sys.prefix, "<python>"), (sys.base_prefix, "<python>"), (home, "~")]
     pats = [(re.compile(re.escape(a) + r"(?=[/\s'\"):,\]]|$)"), b) for a, b in subs if a and a != "/"]
     pats += [
@@ -48,6 +49,12 @@ def _patterns() -> list:
         (re.compile(r"\bat 0x[0-9a-fA-F]{6,}"), "at 0x…"),                         # object reprs
         (re.compile(r"(?<![\w.])\d+(\.\d+)?(?= ?(s|ms|µs|us|min|sec|seconds)\b)"), "…"),  # durations
         (re.compile(r"(['\"]\w*_s['\"]: )\d+(\.\d+)?"), r"\1…"),                   # {'total_s': 0.52}
+        # throughputs and machine load: they change with the machine and what else runs on it
+        (re.compile(r"(?<![\w.])[\d,]+(\.\d+)?(?= ?(pairs|chips|steps|it|samples|pixels)/s\b)"), "…"),
+        (re.compile(r"(?<![\w.])[\d,]+(\.\d+)?(?= per CPU-s(econd)?\b)"), "…"),
+        (re.compile(r"(\bload average:? )[\d.]+( -> )[\d.]+"), r"\1…\2…"),
+        (re.compile(r"(\bdata )\d+%(?=\))"), r"\1…%"),                              # Run(..., data 2%)
+        (re.compile(r"(\binput share +)[\d.]+%"), r"\1…%"),
     ]
     return pats
 

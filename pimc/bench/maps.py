@@ -6,13 +6,13 @@ Docs: https://pimc-dev.github.io/pimc/bench_maps.html.md"""
 
 # %% ../../nbs/94_bench_maps.ipynb #dcd46d3f
 from __future__ import annotations
-import argparse, contextlib, functools, json, resource, shutil, tempfile, time
+import contextlib, functools, json, resource, shutil, tempfile, time
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
 __all__ = ['TILE_TRANSFORM', 'BATCH', 'SMALL', 'write_tile', 'open_tile', 'bench_encoder', 'bench_workers', 'bench_rss',
-           'bench_in_memory', 'bench_maps', 'format_report', 'main']
+           'bench_in_memory', 'bench_maps', 'format_report']
 
 # %% ../../nbs/94_bench_maps.ipynb #aa4f983d
 TILE_TRANSFORM = (10.0, 0.0, 300000.0, 0.0, -10.0, 5100000.0)  # a UTM 31N grid at 10 m
@@ -252,30 +252,7 @@ def format_report(res: dict) -> str:
 # %% ../../nbs/94_bench_maps.ipynb #e845c528
 SMALL = dict(size=256, n_dates=24, block=64, window=128, rss_sizes=(128, 256))
 
-def main(argv=None):
-    "Command line: `python -m pimc.bench.maps [--small] [--path DIR] [--size N] [--window W] [--json PATH]`."
-    p = argparse.ArgumentParser(prog='python -m pimc.bench.maps', description=__doc__)
-    p.add_argument('--small', action='store_true', help=f"a quick run: {SMALL}")
-    p.add_argument('--path', help='Zarr store of the tile (written if absent; default: a temporary one)')
-    p.add_argument('--size', type=int, default=2048, help='tile side in pixels')
-    p.add_argument('--dates', type=int, default=48); p.add_argument('--block', type=int, default=128)
-    p.add_argument('--window', type=int, default=512, help='window side for throughput and the in-memory comparison')
-    p.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='LocalCluster sizes to time')
-    p.add_argument('--rss-sizes', type=int, nargs='+', default=[1024, 2048], help='tiles embedded whole: peak RSS')
-    p.add_argument('--rss-workers', type=int, default=2)
-    p.add_argument('--rss-encoder', choices=['small', 'same'], default='small',
-                   help="encoder of the whole-tile runs: 'small' (fast) or 'same' as the throughput runs")
-    p.add_argument('--encoder', help='a pretraining run or checkpoint (default: untrained, of the default size)')
-    p.add_argument('--keep', action='store_true', help='keep the temporary tile')
-    p.add_argument('--json', help='also write the figures to this JSON file')
-    a = p.parse_args(argv)
-    kw = dict(size=a.size, n_dates=a.dates, block=a.block, window=a.window, rss_sizes=tuple(a.rss_sizes))
-    if a.small: kw.update(SMALL)
-    res = bench_maps(a.path, workers=tuple(a.workers), rss_workers=a.rss_workers, encoder=a.encoder,
-                     rss_encoder=a.rss_encoder, keep=a.keep, **kw)
-    print(format_report(res))
-    if a.json: Path(a.json).write_text(json.dumps(res, indent=1, default=str))
-    return res
-
 # %% ../../nbs/94_bench_maps.ipynb #5d6f7c82
-if __name__ == '__main__' and '__file__' in globals(): main()
+if __name__ == '__main__' and '__file__' in globals():   # the options are parsed by `pimc.cli.bench_parser`
+    import sys
+    from pimc.cli import bench_main; bench_main(['maps', *sys.argv[1:]])

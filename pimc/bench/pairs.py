@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/bench_pairs.html.md"""
 
 # %% ../../nbs/92_bench_pairs.ipynb #fc89c5e5
 from __future__ import annotations
-import argparse, json, shutil, statistics, sys, tempfile, time
+import json, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from ..pairs import PixelPatchPairs
 from ..recurrence import recurrence_plot
 
 # %% auto #0
-__all__ = ['DATASETS', 'bench_generation', 'bench_dataset', 'bench_pairs', 'format_report', 'main']
+__all__ = ['DATASETS', 'bench_generation', 'bench_dataset', 'bench_pairs', 'format_report']
 
 # %% ../../nbs/92_bench_pairs.ipynb #23ee21a9
 def _timed(fn) -> tuple[float, float]:
@@ -142,24 +142,7 @@ def format_report(res: dict) -> str:
                              f"batch after {v['first_batch_s']:.2f} s)")
     return '\n'.join(lines)
 
-# %% ../../nbs/92_bench_pairs.ipynb #c031b395
-def main(argv=None):
-    "Command line: `pimc bench pairs [--data synthetic eolearn] [--batch-size B] [--batches N] [--workers 0 2] ...`."
-    p = argparse.ArgumentParser(prog='pimc bench pairs', description=__doc__)
-    p.add_argument('--data', nargs='+', default=list(DATASETS), choices=list(DATASETS), help='datasets to time')
-    p.add_argument('--batch-size', type=int, default=256)
-    p.add_argument('--batches', type=int, default=20, help='batches timed (median reported)')
-    p.add_argument('--workers', type=int, nargs='*', default=[2], help='DataLoader worker counts to time as well')
-    p.add_argument('--rp-size', type=int, default=32); p.add_argument('--patch-size', type=int, default=16)
-    p.add_argument('--threads', type=int, default=1, help='torch threads in the main process (0: leave as is)')
-    p.add_argument('--no-generation', action='store_true', help='skip timing the synthetic generator')
-    p.add_argument('--json', help='also write the figures to this JSON file')
-    a = p.parse_args(argv)
-    res = bench_pairs(a.data, a.batch_size, a.batches, a.workers, a.rp_size, a.patch_size, a.threads or None,
-                      not a.no_generation)
-    print(format_report(res))
-    if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
-    return res
-
 # %% ../../nbs/92_bench_pairs.ipynb #5d6f7c82
-if __name__ == '__main__' and '__file__' in globals(): main()
+if __name__ == '__main__' and '__file__' in globals():   # the options are parsed by `pimc.cli.bench_parser`
+    import sys
+    from pimc.cli import bench_main; bench_main(['pairs', *sys.argv[1:]])

@@ -6,12 +6,12 @@ Docs: https://pimc-dev.github.io/pimc/bench_rp.html.md"""
 
 # %% ../../nbs/91_bench_rp.ipynb #58eb7a30
 from __future__ import annotations
-import argparse, json, statistics, sys, time
+import json, statistics, sys, time
 import numpy as np
 from ..recurrence import recurrence_plot, _pick_backend
 
 # %% auto #0
-__all__ = ['bench_rp', 'format_report', 'main']
+__all__ = ['bench_rp', 'format_report']
 
 # %% ../../nbs/91_bench_rp.ipynb #bdf99aad
 def _interleaved_medians(fns: dict, # name -> call to time
@@ -96,24 +96,7 @@ def format_report(res: dict, # what `bench_rp` returned
     lines.append(f"  {'np.copyto, same size and dtype':32s}{ms('copy')}")
     return '\n'.join(lines)
 
-# %% ../../nbs/91_bench_rp.ipynb #8cfdda3c
-def main(argv=None):
-    "Command line: `pimc bench rp [--n-pixels N] [--repeats R] [--no-pyts] [--json PATH]`."
-    p = argparse.ArgumentParser(prog='pimc bench rp', description=__doc__)
-    p.add_argument('--n-pixels', type=int, default=16_384,
-                   help='pixels in the batch (default: one 128 × 128 PASTIS patch)')
-    p.add_argument('--n-timestamps', type=int, default=43, help='dates per series')
-    p.add_argument('--repeats', type=int, default=7, help='timed runs per contender; the median is reported')
-    p.add_argument('--no-pyts', action='store_true', help='skip pyts (its import alone takes ~30 s)')
-    p.add_argument('--no-torch', action='store_true', help='skip the torch kernel')
-    p.add_argument('--json', help='also write the figures to this JSON file')
-    a = p.parse_args(argv)
-    res = bench_rp(a.n_pixels, n_timestamps=a.n_timestamps, repeats=a.repeats, pyts=not a.no_pyts,
-                   torch_backend=not a.no_torch)
-    print(format_report(res))
-    if a.json:
-        with open(a.json, 'w') as f: json.dump(res, f, indent=1)
-    return res
-
 # %% ../../nbs/91_bench_rp.ipynb #509b858e
-if __name__ == '__main__' and '__file__' in globals(): main()
+if __name__ == '__main__' and '__file__' in globals():   # the options are parsed by `pimc.cli.bench_parser`
+    import sys
+    from pimc.cli import bench_main; bench_main(['rp', *sys.argv[1:]])

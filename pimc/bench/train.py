@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/bench_train.html.md"""
 
 # %% ../../nbs/93_bench_train.ipynb #c47ea3a2
 from __future__ import annotations
-import argparse, json, os, shutil, statistics, sys, tempfile, time
+import json, os, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from ..train import PretrainConfig, TensorPairs, as_pairs, pretrain, toy_pairs
 from ..sources import open_source
 
 # %% auto #0
-__all__ = ['bench_pretrain', 'format_report', 'main']
+__all__ = ['bench_pretrain', 'format_report']
 
 # %% ../../nbs/93_bench_train.ipynb #3b3acf75
 def _loadavg():
@@ -96,34 +96,7 @@ def format_report(res: dict) -> str:
                      f"({res['streamed_workers']} DataLoader workers)")
     return '\n'.join(lines)
 
-# %% ../../nbs/93_bench_train.ipynb #ddba0af7
-def main(argv=None):
-    "Command line: `pimc bench train [--device cuda] [--steps N] [--batch-size B] [--workers W] [--json PATH]`."
-    p = argparse.ArgumentParser(prog='pimc bench train', description=__doc__)
-    p.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'")
-    p.add_argument('--data', default='synthetic', choices=['synthetic', 'toy'])
-    p.add_argument('--steps', type=int, default=None,
-                   help='optimiser steps per timed run (default 40 on the CPU, 200 on a GPU)')
-    p.add_argument('--batch-size', type=int, default=None,
-                   help='pairs per step (default 256 on the CPU, 1024 on a GPU)')
-    p.add_argument('--widths', type=int, nargs='+', default=[16, 32, 64, 128])
-    p.add_argument('--rp-size', type=int, default=32)
-    p.add_argument('--hilbert-step', type=int, default=None,
-                   help='keep every k-th pixel (default 4 on the CPU, 1 on a GPU)')
-    p.add_argument('--workers', type=int, default=0, help='DataLoader workers of the streamed run')
-    p.add_argument('--no-streamed', action='store_true', help='skip the run without the cache')
-    p.add_argument('--json', help='also write the figures to this JSON file')
-    a = p.parse_args(argv)
-    gpu = a.device.startswith('cuda') or (a.device == 'auto' and torch.cuda.is_available())
-    res = bench_pretrain(a.device, a.data, a.hilbert_step or (1 if gpu else 4), a.steps or (200 if gpu else 40),
-                         a.batch_size or (1024 if gpu else 256), a.rp_size, widths=tuple(a.widths),
-                         num_workers=a.workers,
-                         streamed=not a.no_streamed, log_every=20 if gpu else 5)
-    print(format_report(res))
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(res, indent=1))
-    return res
-
 # %% ../../nbs/93_bench_train.ipynb #509b858e
-if __name__ == '__main__' and '__file__' in globals(): main()
+if __name__ == '__main__' and '__file__' in globals():   # the options are parsed by `pimc.cli.bench_parser`
+    import sys
+    from pimc.cli import bench_main; bench_main(['train', *sys.argv[1:]])
