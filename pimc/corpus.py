@@ -145,7 +145,7 @@ class Corpus(torch.utils.data.Dataset):
     keys = ('rp', 'patch', 'group', 'cube', 'row', 'col', 'label', 'source')
 
     def __init__(self, parts: dict, # source name -> its pairs (`PixelPatchPairs` in common channels)
-                 per_source='equal', # pairs per source and epoch: 'equal' (the smallest source's), an int cap, None (all)
+                 per_source='equal', # pairs per source and epoch: 'equal' (the smallest's), an int cap, None (all)
                  seed: int = 0, # seeds the draws of capped sources
                  resample: bool = True, # draw capped sources' pairs anew every epoch (False: one fixed draw)
                  rows: Sequence[dict] = (), # report rows of the sources (from `source_part`)
@@ -304,7 +304,7 @@ def make_corpus(data=ALL_REAL, # 'all-real', 'a,b,c' (source names or paths), or
 CORPUS_KEYS = ('per_source', 'image', 'indices', 'resample')  # corpus settings a PretrainConfig's `pairs` may hold
 
 def corpus_for(data, # 'all-real', 'a,b,c' or a list of sources (see `make_corpus`)
-               cfg, # a `pimc.train.PretrainConfig`: rp_size, patch_size, seed; `pairs` may hold hilbert_step, CORPUS_KEYS
+               cfg, # a `pimc.train.PretrainConfig`: rp_size, patch_size, seed; `pairs`: hilbert_step, CORPUS_KEYS
               ) -> Corpus:
     "The corpus a pretraining config asks for, its report printed (by the first process only, under torchrun)."
     from pimc.loss import world

