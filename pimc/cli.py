@@ -199,7 +199,11 @@ def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage
     from pimc.train import PretrainConfig
     ap = _OneLineParser(prog=prog, description='PIMC contrastive pretraining on any source (torchrun too).', **kw)
     ap.add_argument('--data', default='synthetic', help=f"a source name ({', '.join(SOURCES)}), the path of "
-                    f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data)")
+                    f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data); or a corpus: "
+                    "'all-real' (every real cube source present) or names separated by commas")
+    ap.add_argument('--per-source', type=lambda s: s if s == 'equal' else None if s == 'all' else _at_least(int, 1)(s),
+                    help="corpus: pairs per source and epoch: 'equal' (default: the smallest's), 'all', or a cap")
+    ap.add_argument('--image', nargs='+', help="corpus: the patches' channels (default NDVI; e.g. red nir)")
     ap.add_argument('--folds', type=int, nargs='+', help='PASTIS layout: official folds to keep (default: all)')
     ap.add_argument('--sensor', nargs='+', help='.npy cube or GeoTIFFs: a registered sensor name, or band names '
                     '(in storage order)')
@@ -261,10 +265,11 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
     import json, os
     from dataclasses import replace
     from pimc.sources import SOURCES, find_source
-    from pimc.train import PretrainConfig, _source_data, pretrain
+    from pimc.train import PretrainConfig, _is_corpus, _source_data, pretrain
     a = vars(pretrain_parser(prog).parse_args(argv))
     data, folds, resume, step = a.pop('data'), a.pop('folds'), a.pop('resume'), a.pop('hilbert_step')
     sensor, scale, dates, config = a.pop('sensor'), a.pop('scale'), a.pop('dates'), a.pop('config')
+    corpus = {k: v for k in ('per_source', 'image') if (v := a.pop(k)) is not None}
     def value(k, v):
         if not isinstance(v, list): return v
         return v[0] if k in ('depths', 'image_depths') and len(v) == 1 else tuple(v)   # one depth: every stage
@@ -277,17 +282,24 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
         base = (PretrainConfig.from_dict(json.loads(Path(config).read_text()), 'config file') if config
                 else PretrainConfig())
         if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
+        if corpus:
+            if not _is_corpus(data):
+                raise ValueError(f"--per-source and --image apply to a corpus ('all-real' or names separated by "
+                                 f"commas), not to --data {data!r}")
+            over['pairs'] = {**over.get('pairs', base.pairs), **{k: v if k == 'per_source' else tuple(v)
+                                                                  for k, v in corpus.items()}}
         cfg = replace(base, **over)
         from pimc.fit import resolve_device
         try: resolve_device(cfg.device)                       # 'cuda' without CUDA: now, not after reading the data
         except RuntimeError as e: raise ValueError(f"--device {cfg.device}: {e}") from None
-        src = None if data == 'toy' or data.endswith('.pt') else find_source(data)
+        src = None if data == 'toy' or data.endswith('.pt') or _is_corpus(data) else find_source(data)
         kw = _reader_kw(src, data, sensor, scale, dates)
         pairs = _source_data(src or data, cfg, folds=folds, resume=resume, reader_kw=kw)
     except (ValueError, TypeError, KeyError, IndexError, OSError, PimcError) as e:
         print(f"{prog}: error: {_option_error(e, set(over))}", file=sys.stderr)
         raise SystemExit(2) from None
     run = pretrain(pairs, cfg, resume=resume)
+    if hasattr(pairs, 'save_report'): pairs.save_report(run)            # a corpus: its shares in the run folder
     if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
     return run
 

@@ -827,12 +827,22 @@ def _pairs_spec(spec, cfg):
         return TensorPairs(**torch.load(spec, weights_only=True))
     return None
 
+def _is_corpus(spec) -> bool:
+    "Whether `spec` names a corpus of several sources ('all-real', 'a,b,c'; see `pimc.corpus`)."
+    from pimc.corpus import is_corpus                                    # lazily: pimc.corpus comes after this module
+    return is_corpus(spec)
+
 def _source_data(spec, cfg, folds=None, resume=False, reader_kw=None):
     "The pairs `pretrain_source` trains on, every check done (config, run folder, data, a valid pixel)."
     from pimc.sources import Source, check_valid_pixels, find_source, source_pairs
     cfg.validate()
     if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
     data = _pairs_spec(spec, cfg)
+    if data is None and _is_corpus(spec):                                # 'all-real', 'a,b,c': pimc.corpus
+        if folds is not None or reader_kw:
+            raise ValueError(f"folds= and reader_kw= apply to one source, not to the corpus {spec!r}")
+        from pimc.corpus import corpus_for
+        return corpus_for(spec, cfg)
     if data is None:
         step = cfg.pairs.get('hilbert_step')
         src = find_source(spec) if isinstance(spec, (str, os.PathLike, Source)) else None
@@ -856,4 +866,7 @@ def pretrain_source(spec,
                    ):
     "Open a source, make its pairs with the source's settings and pretrain on them; returns the `Run`."
     cfg = replace(config or PretrainConfig(), **overrides, **({'out_dir': str(out_dir)} if out_dir is not None else {}))
-    return pretrain(_source_data(spec, cfg, folds, resume, reader_kw), cfg, resume=resume)
+    data = _source_data(spec, cfg, folds, resume, reader_kw)
+    run = pretrain(data, cfg, resume=resume)
+    if hasattr(data, 'save_report'): data.save_report(run)              # a corpus: its shares in the run folder
+    return run
