@@ -477,8 +477,8 @@ def benchmark_main(argv: Sequence[str] | None = None, # the arguments after `pim
 def _write_json(path, res: dict):
     "The figures of a bench as JSON at `path` (its folder made)."
     import json
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(res, indent=1, default=str))
+    from pimc.locks import atomic_write
+    atomic_write(path, json.dumps(res, indent=1, default=str))
 
 def _bench_run(module: str, call):
     "A bench subcommand's action: `call(module, args)` gives the figures; print the report, write --json."

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pimc
-from .errors import FolderInUseError
+from .errors import FolderInUseError, requires
 from .locks import atomic_write, folder_lock
 
 # %% auto #0
@@ -159,7 +159,8 @@ def notebook_params(nb, # path of a notebook with a `parameters` cell
                    ) -> dict:
     "The parameters `nb` declares, read by papermill's `inspect_notebook`: name -> `Param(name, type, default, help)`."
     nb = _check_nb(nb); src = _params_cell(nb)
-    import logging, papermill as pm
+    import logging
+    pm = requires('experiments', 'papermill', what='pimc experiment notebooks')
     logging.getLogger('papermill').setLevel(logging.ERROR)
     try: found = pm.inspect_notebook(str(nb))
     except ValueError:   # no kernelspec in the metadata: papermill's Python reader, which inspect_notebook would pick
@@ -433,7 +434,8 @@ def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel
 
 def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None,
                   progress=False) -> dict:
-    import logging, papermill as pm
+    import logging
+    pm = requires('experiments', 'papermill', what='pimc experiment notebooks')
     logging.getLogger('papermill').setLevel(logging.ERROR)
     nb, out_dir = Path(nb).resolve(), Path(out_dir).resolve()
     run_dir, out_nb = out_dir / name, out_dir / f'{name}.ipynb'
@@ -834,7 +836,8 @@ def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:
                  ):
     "A `concurrent.futures` executor on dask.distributed (`Client.get_executor`), closed with its client and cluster."
     check_executor(address)                       # a bad address or no scheduler: at once, not after Dask's 30 s
-    from distributed import Client, LocalCluster
+    Client, LocalCluster = (getattr(requires('maps', 'distributed', what='a Dask executor'), n)
+                            for n in ('Client', 'LocalCluster'))
     cluster = None
     if address == 'dask':
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None)

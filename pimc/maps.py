@@ -182,11 +182,11 @@ def _check_scale(probe: Cube, bands: Sequence[str], where: str, told: bool):
 
 def _index_inputs(sensor, indices) -> list[str]:
     "The bands (names or roles) the index series read: index bands, else the reflectance bands the formulas need."
-    from pimc.bands import _NEEDS, index_bands
+    from pimc.bands import INDEX_ROLES, index_bands
     from pimc.cube import _index_names
     have = index_bands(sensor)
     return list(dict.fromkeys(b for n in _index_names(sensor, indices) for b in ([sensor.bands[have[n]]]
-                                                                                  if n in have else _NEEDS[n])))
+                                                                                  if n in have else INDEX_ROLES[n])))
 
 def _run_probe(fn, probe: Cube, model, where: str, what: str, hint: str = ''):
     "fn on the probe, in this process: an error names the input here, not inside a Dask worker."
