@@ -265,7 +265,9 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
     import json, os
     from dataclasses import replace
     from pimc.sources import SOURCES, find_source
-    from pimc.train import PretrainConfig, _is_corpus, _source_data, pretrain
+    from pimc.train import PretrainConfig, pretrain
+    from pimc.corpus import is_corpus
+    from pimc.pretrained import pretrain_data
     a = vars(pretrain_parser(prog).parse_args(argv))
     data, folds, resume, step = a.pop('data'), a.pop('folds'), a.pop('resume'), a.pop('hilbert_step')
     sensor, scale, dates, config = a.pop('sensor'), a.pop('scale'), a.pop('dates'), a.pop('config')
@@ -283,7 +285,7 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
                 else PretrainConfig())
         if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
         if corpus:
-            if not _is_corpus(data):
+            if not is_corpus(data):
                 raise ValueError(f"--per-source and --image apply to a corpus ('all-real' or names separated by "
                                  f"commas), not to --data {data!r}")
             over['pairs'] = {**over.get('pairs', base.pairs), **{k: v if k == 'per_source' else tuple(v)
@@ -292,9 +294,9 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
         from pimc.fit import resolve_device
         try: resolve_device(cfg.device)                       # 'cuda' without CUDA: now, not after reading the data
         except RuntimeError as e: raise ValueError(f"--device {cfg.device}: {e}") from None
-        src = None if data == 'toy' or data.endswith('.pt') or _is_corpus(data) else find_source(data)
+        src = None if data == 'toy' or data.endswith('.pt') or is_corpus(data) else find_source(data)
         kw = _reader_kw(src, data, sensor, scale, dates)
-        pairs = _source_data(src or data, cfg, folds=folds, resume=resume, reader_kw=kw)
+        pairs = pretrain_data(src or data, cfg, folds=folds, resume=resume, reader_kw=kw)
     except (ValueError, TypeError, KeyError, IndexError, OSError, PimcError) as e:
         print(f"{prog}: error: {_option_error(e, set(over))}", file=sys.stderr)
         raise SystemExit(2) from None

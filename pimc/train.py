@@ -29,7 +29,7 @@ __all__ = ['AMP_MODES', 'PAIR_KEYS', 'CKPT_FORMAT', 'PretrainConfig', 'init_dist
            'epoch_order', 'batch_indices', 'warmup_cosine', 'warmup_steps', 'save_atomic', 'rng_state', 'set_rng_state',
            'list_checkpoints', 'latest_checkpoint', 'load_latest', 'load_checkpoint', 'model_from_checkpoint',
            'TrainingInterrupted', 'Trainer', 'read_metrics', 'plot_metrics', 'Run', 'load_encoders', 'pairs_meta',
-           'as_pairs', 'check_out_dir', 'pretrain', 'pretrain_source']
+           'as_pairs', 'check_out_dir', 'pretrain']
 
 # %% ../nbs/13_train.ipynb #852eb66a
 AMP_MODES = ('auto', 'bf16', 'fp16', 'off')
@@ -818,55 +818,3 @@ def pretrain(data,
     finally:
         held.close()
         if created_pg and dist.is_initialized(): dist.destroy_process_group()
-
-# %% ../nbs/13_train.ipynb #c9bf7cab
-def _pairs_spec(spec, cfg):
-    "Pairs named by a spec ('toy', a .pt file), or None."
-    if isinstance(spec, str) and spec == 'toy': return toy_pairs(2048, rp_size=cfg.rp_size, patch_size=cfg.patch_size)
-    if isinstance(spec, (str, os.PathLike)) and str(spec).endswith('.pt'):
-        return TensorPairs(**torch.load(spec, weights_only=True))
-    return None
-
-def _is_corpus(spec) -> bool:
-    "Whether `spec` names a corpus of several sources ('all-real', 'a,b,c'; see `pimc.corpus`)."
-    from pimc.corpus import is_corpus                                    # lazily: pimc.corpus comes after this module
-    return is_corpus(spec)
-
-def _source_data(spec, cfg, folds=None, resume=False, reader_kw=None):
-    "The pairs `pretrain_source` trains on, every check done (config, run folder, data, a valid pixel)."
-    from pimc.sources import Source, check_valid_pixels, find_source, source_pairs
-    cfg.validate()
-    if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
-    data = _pairs_spec(spec, cfg)
-    if data is None and _is_corpus(spec):                                # 'all-real', 'a,b,c': pimc.corpus
-        if folds is not None or reader_kw:
-            raise ValueError(f"folds= and reader_kw= apply to one source, not to the corpus {spec!r}")
-        from pimc.corpus import corpus_for
-        return corpus_for(spec, cfg)
-    if data is None:
-        step = cfg.pairs.get('hilbert_step')
-        src = find_source(spec) if isinstance(spec, (str, os.PathLike, Source)) else None
-        cubes, kw = source_pairs(src or spec, hilbert_step=step, seed=cfg.seed, folds=folds, **(reader_kw or {}))
-        where = src.name if src else f"{len(cubes)} cube(s)"
-        check_valid_pixels(cubes, kw['indices'], kw.get('pixels'), where)
-        data, _ = as_pairs(cubes, cfg, **kw)
-        data.source = src.describe(step) if src else where
-    elif folds is not None or reader_kw:
-        raise ValueError(f"folds= and reader_kw= apply to sources, not to the pairs of {spec!r}")
-    return data
-
-# a name of `pimc.sources.SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), cubes, 'toy' or a .pt
-def pretrain_source(spec,
-                    config=None, # a `PretrainConfig` (default: PretrainConfig())
-                    out_dir=None, # run folder (default: config.out_dir, else _runs/pretrain/<date-time>)
-                    folds=None, # official folds to keep (PASTIS layout)
-                    resume: bool = False, # continue the run in out_dir from its latest checkpoint
-                    reader_kw: dict | None = None, # to the reader (dates=, sensor= for a .npy cube, sensor= for TIFFs)
-                    **overrides, # PretrainConfig fields that replace those of `config`
-                   ):
-    "Open a source, make its pairs with the source's settings and pretrain on them; returns the `Run`."
-    cfg = replace(config or PretrainConfig(), **overrides, **({'out_dir': str(out_dir)} if out_dir is not None else {}))
-    data = _source_data(spec, cfg, folds, resume, reader_kw)
-    run = pretrain(data, cfg, resume=resume)
-    if hasattr(data, 'save_report'): data.save_report(run)              # a corpus: its shares in the run folder
-    return run
