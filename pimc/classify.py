@@ -20,7 +20,7 @@ from .tasks import BenchmarkRun, Task, TaskData, TaskSettings, best_row
 from .recurrence import series_images
 from .embed import as_encoder
 from .fit import (Outcome, compare, fit_network, from_encoder, label_fraction, linear_probe, model_features,
-                      needs_encoder, predict_classes, rp_setup, torch_threads)
+                      needs_encoder, predict_classes, probe_head, recalibrate_bn, rp_setup, torch_threads)
 
 # %% auto #0
 __all__ = ['METHODS', 'CONV_METHODS', 'DEFAULT_STATS', 'BASELINES', 'CLASSIFY', 'ABLATION_VARIANTS', 'ABLATION', 'series_stats',
@@ -257,6 +257,8 @@ class ClassifyRun:
     stats: bool = False  # series statistics to the head
     conv: bool = False  # a TempCNN branch beside the RP encoder
     encoder: object = None  # pretrained RP encoder ('pimc-*')
+    head: str = 'probe'  # 'pimc-finetune' starts from the linear probe's head ('probe', LP-FT) or a random one
+    lr_ratio: float | None = None  # 'pimc-finetune': encoder / head learning rate (None: settings')
     info: dict = field(default_factory=dict)  # n_train, notes, variant...
 
     def fit(self, model: nn.Module, inputs, **kw) -> nn.Module:
@@ -304,18 +306,34 @@ def _pimc_probe(r: ClassifyRun):
     m, tr, te = _rp_model(r, True)
     return linear_probe(model_features(m, tr), r.y_train, model_features(m, te), r.settings.probe_C)
 
-def _pimc_finetune(r: ClassifyRun):
-    m, tr, te = _rp_model(r, True)
-    return predict_classes(r.fit(m, tr, encoder_lr=r.settings.lr * r.settings.finetune_lr_ratio), te)
+def _raw_probe(r: ClassifyRun):
+    "The linear probe of 'pimc-probe' on the raw series (time steps x indices, + statistics), no encoder."
+    def f(x): return np.concatenate([x.reshape(len(x), -1)] + ([series_stats(x)] if r.stats else []), 1)
+    return linear_probe(f(r.x_train), r.y_train, f(r.x_test), r.settings.probe_C)
 
-METHODS = {'rf': _rf, 'minirocket': _minirocket, 'tempcnn': _tempcnn, 'rp-cnn': _rp_cnn, 'pimc-probe': _pimc_probe,
-           'pimc-finetune': _pimc_finetune}
+def _finetune_start(r: ClassifyRun):
+    "(model, training inputs, test inputs) of 'pimc-finetune' before its first step: LP-FT's probe head, or random."
+    m, tr, te = _rp_model(r, True)
+    if r.head not in ('probe', 'random'): raise ValueError(f"head must be 'probe' or 'random' (got {r.head!r})")
+    if r.head == 'probe': probe_head(recalibrate_bn(m, tr), tr, r.y_train, r.settings.probe_C)  # on the data's BN stats
+    r.info['head'] = r.head
+    return m, tr, te
+
+def _pimc_finetune(r: ClassifyRun):
+    m, tr, te = _finetune_start(r)
+    ratio = r.settings.finetune_lr_ratio if r.lr_ratio is None else float(r.lr_ratio)
+    return predict_classes(r.fit(m, tr, encoder_lr=r.settings.lr * ratio), te)
+
+METHODS = {'rf': _rf, 'minirocket': _minirocket, 'tempcnn': _tempcnn, 'raw-probe': _raw_probe, 'rp-cnn': _rp_cnn,
+           'pimc-probe': _pimc_probe, 'pimc-finetune': _pimc_finetune}
 CONV_METHODS = ('rp-cnn', 'pimc-finetune')  # the methods that take conv=True
 
 def _check_spec(spec: dict):
     "Refuse options a method does not take (before anything trains)."
     if spec.get('conv') and spec['method'] not in CONV_METHODS:
         raise ValueError(f"conv=True is for {' and '.join(map(repr, CONV_METHODS))} (got {spec['method']!r})")
+    if (spec.get('head') is not None or spec.get('lr_ratio') is not None) and spec['method'] != 'pimc-finetune':
+        raise ValueError(f"head= and lr_ratio= are options of 'pimc-finetune' (got {spec['method']!r})")
 
 # %% ../nbs/41_classify.ipynb #b1e298ca
 def run_method(method: str, # a key of METHODS
@@ -327,6 +345,9 @@ def run_method(method: str, # a key of METHODS
                # 'pimc-finetune')
                conv: bool = False,
                encoder=None, # pretrained RP encoder for 'pimc-*': Encoder, Run or checkpoint path
+               # 'pimc-finetune': start from the linear probe's head ('probe': LP-FT, Kumar et al. 2022) or 'random'
+               head: str | None = None,
+               lr_ratio: float | None = None, # 'pimc-finetune': encoder / head learning rate (None: settings')
                fraction: float = 1.0, # share of the training labels used (stratified, `pimc.fit.label_fraction`)
                settings: TrainSettings | None = None, # epochs, learning rate, image size...
                seed: int = 0, # seeds the label subset, the initialisation and the batch order
@@ -334,18 +355,22 @@ def run_method(method: str, # a key of METHODS
               ) -> tuple[ClassReport, dict]:
     "Train `method` on (a fraction of) the training set, evaluate on the test set: (report, info with seconds, notes)."
     if method not in METHODS: raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
-    _check_spec({'method': method, 'conv': conv})
+    _check_spec({'method': method, 'conv': conv, 'head': head, 'lr_ratio': lr_ratio})
     if needs_encoder(method) and encoder is None:
         raise ValueError(f"method {method!r} needs a pretrained encoder (encoder=Run, Encoder or checkpoint path)")
     sub = label_fraction(data.y_train, fraction, seed)
     r = ClassifyRun(data, data.x_train[sub], data.y_train[sub], data.x_test, settings or TrainSettings(), seed,
-                    progress, variant, stats, conv, encoder, {'n_train': int(len(sub)), 'notes': []})
+                    progress, variant, stats, conv, encoder, head or 'probe', lr_ratio,
+                    info={'n_train': int(len(sub)), 'notes': []})
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     pred = METHODS[method](r)
     r.info['seconds'] = time.perf_counter() - t0
     v = r.info.get('variant', variant)
-    tag = f" [{v}{'+stats' if stats else ''}{'+conv' if conv else ''}]" if method.startswith(('rp', 'pimc')) else ''
+    ft = ((f"+{head} head" if head not in (None, 'probe') else '')
+          + (f"+lr_ratio {float(lr_ratio):g}" if lr_ratio is not None else ''))
+    if method.startswith(('rp', 'pimc')): tag = f" [{v}{'+stats' if stats else ''}{'+conv' if conv else ''}{ft}]"
+    else: tag = ' [stats]' if stats and method == 'raw-probe' else ''
     label = method + tag
     return classification_report(data.y_test, pred, data.class_names, data.ignore, name=label), r.info
 
@@ -369,13 +394,14 @@ def compare_methods(data: ClassifyData, # the split every method sees
 
 # %% ../nbs/41_classify.ipynb #87e56e71
 DEFAULT_STATS = True  # give the series statistics to the head of the pimc rows
-BASELINES = ('rf', 'minirocket', 'tempcnn')  # the methods without an RP encoder
+BASELINES = ('rf', 'minirocket', 'tempcnn', 'raw-probe')  # the methods without an RP encoder
 
 def classify_methods(variant: str = DEFAULT_VARIANT, stats: bool = DEFAULT_STATS, pretrained: bool = True) -> list:
-    "A classification table's methods: baselines, the paper's RP CNN, the level-aware one, PIMC rows, '+conv'."
+    "A classification table's methods: baselines, the RP CNNs, the raw-series probe beside the PIMC probe, PIMC rows."
     m = ['rf', 'minirocket', 'tempcnn', ('rp-cnn', {'variant': 'rp', 'stats': False})]
     if (variant, stats) != ('rp', False): m.append(('rp-cnn', {'variant': variant, 'stats': stats}))
     m.append(('rp-cnn', {'variant': variant, 'stats': stats, 'conv': True}))
+    m.append(('raw-probe', {'stats': stats}))                  # what the frozen PIMC probe has to beat
     if pretrained:
         m += [('pimc-probe', {'stats': stats}), ('pimc-finetune', {'stats': stats}),
               ('pimc-finetune', {'stats': stats, 'conv': True})]
