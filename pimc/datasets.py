@@ -145,6 +145,8 @@ def worldcover_data(cap_per_class: int | None = 300, # train pixels kept per cla
                     split_col: int = 64, # train left of it (what pretraining sees), test right of it
                     indices: Sequence[str] = ('NDVI', 'EVI', 'SAVI'),
                     seed: int = 0,
+                    # also the B02 B03 B04 B8A patch around each pixel, this side (PIMC's pretraining: 9; None: none)
+                    patch_size: int | None = 9,
                    ) -> ClassifyData:
     "WorldCover land cover on the GreenEarthNet cubes: pixel series, block-wise spatial split, balanced caps."
     from pimc.sits_readers import WORLDCOVER_CLASSES
@@ -155,14 +157,23 @@ def worldcover_data(cap_per_class: int | None = 300, # train pixels kept per cla
     itr, ite = ok[itr], ok[ite]
     lut = np.full(len(WORLDCOVER_CLASSES), -1); lut[kept] = np.arange(len(kept))
     names = lambda ks: ', '.join(WORLDCOVER_CLASSES[k] for k in ks) or 'none'
+    p_train = p_test = None
+    if patch_size:                                    # cut as PIMC pretraining cuts them: clear-sky median, reflectance
+        from pimc.pairs import PixelIndex, PixelPatchPairs
+        i = np.concatenate([itr, ite])
+        pp = _quiet(PixelPatchPairs, cubes, PixelIndex(cube[i], row[i], col[i]), patch_size=patch_size,
+                    normalize=None, indices=tuple(indices))
+        p = pp.batch(np.arange(len(i)))['patch'].numpy(); p_train, p_test = p[:len(itr)], p[len(itr):]
     notes = [f"WorldCover on the 3 GreenEarthNet cubes (PT, HU, SE 2021): {'/'.join(indices)} of B02 B03 B04 B8A, "
              f"cloudy days filled, on a 30-step 5-day grid from each cube's first day; unknown / mixed pixels "
              f"excluded; classes with < {min_pixels} pixels on a side dropped ({names(dropped)}); spatial split in "
              f"{block}x{block} px blocks: train blocks wholly at columns < {split_col} (the half PIMC pretraining "
              f"on greenearthnet sees), test blocks wholly at >= {split_col}; capped at {cap_per_class} train / "
-             f"{test_cap_per_class} test pixels per class (seed {seed}) -> {len(itr)} / {len(ite)} px"]
+             f"{test_cap_per_class} test pixels per class (seed {seed}) -> {len(itr)} / {len(ite)} px"
+             + (f"; with the {patch_size}x{patch_size} px patch around each pixel (clear-sky median)" if patch_size
+                else '')]
     return ClassifyData(s[itr], lut[lab[itr]], s[ite], lut[lab[ite]], [WORLDCOVER_CLASSES[k] for k in kept],
-                        tuple(indices), 'worldcover', notes=notes)
+                        tuple(indices), 'worldcover', notes=notes, p_train=p_train, p_test=p_test)
 
 # %% ../nbs/45_datasets.ipynb #6774626e
 def sits_data(file: str = 'samples_modis_ndvi', # a sits *_long.csv in sits_samples/, without the suffix

@@ -213,6 +213,24 @@ def test_worldcover_test_half_is_not_pretrained_on(samples):
     assert split == SOURCES['greenearthnet'].split_col == 64
     d = worldcover_data(cap_per_class=50, test_cap_per_class=50)
     assert d.x_train.shape[1:] == (3, 30) and d.n_classes == 5 and np.isfinite(d.x_test).all()
+    assert d.p_test.shape == (len(d.x_test), 4, 9, 9)
     s, lab, row, col, cube, _ = greenearthnet_series()
     _, ite, _, _ = worldcover_split(lab, row, col, cube, 16, split, 100, 50, 50)
     assert (col[ite] >= 64).all()
+
+
+def test_series_plus_patch_probe(toy):
+    from dataclasses import replace
+    from pimc.classify import classify_methods
+    rng = np.random.default_rng(0)
+    pt = lambda y: (rng.normal(0, .1, (len(y), 4, 5, 5)) + y[:, None, None, None]).astype(np.float32)
+    d = replace(toy, p_train=pt(toy.y_train), p_test=pt(toy.y_test))
+    bb = ResNetEncoder(4, (8, 16), norm='batch', stem_stride=1)
+    img = Encoder(bb, ProjectionHead(bb.out_dim, 8), 'image', meta=dict(size=5))
+    rep, _ = run_method('pimc-probe+patch', d, encoder=(_toy_encoder('rp+level'), img), stats=True, settings=TINY)
+    assert rep.name == 'pimc-probe+patch [rp+level+stats]' and rep.oa > 0.9
+    with pytest.raises(ValueError, match='needs image patches'):
+        run_method('pimc-probe+patch', toy, encoder=(_toy_encoder('rp+level'), img), settings=TINY)
+    with pytest.raises(ValueError, match='p_train and p_test must both be given'): replace(toy, p_train=d.p_train)
+    names = lambda **kw: [m if isinstance(m, str) else m[0] for m in classify_methods(**kw)]
+    assert 'pimc-probe+patch' in names(patches=True) and 'pimc-probe+patch' not in names()
