@@ -204,6 +204,7 @@ class ClassifyData(TaskData):
     notes: list = field(default_factory=list)  # how it was built (split, subsampling), for the results table
     p_train: np.ndarray | None = None  # (N, C, P, P) image patches around the training pixels (None: series only)
     p_test: np.ndarray | None = None  # (M, C, P, P) around the test pixels
+    patch_source: str | None = None  # the pretraining source whose image encoder takes these patches (default rows)
 
     def __post_init__(self):
         where = self.name or 'ClassifyData'
@@ -322,6 +323,10 @@ def _pimc_probe_patch(r: ClassifyRun):
         raise ValueError(f"pimc-probe+patch needs image patches around the pixels: {r.data.name or 'this split'} has "
                          "none (ClassifyData p_train / p_test, e.g. pimc.datasets.worldcover_data)")
     img = as_encoder(r.encoder, 'image', 'cpu')
+    if img.in_channels != r.p_train.shape[1]:
+        raise ValueError(f"the image encoder takes {img.in_channels} bands {img.meta.get('bands', '')} but the "
+                         f"split's patches have {r.p_train.shape[1]} (they fit an encoder pretrained on "
+                         f"{r.data.patch_source or 'another source'})")
     side = img.meta.get('size')
     if side is not None and side != r.p_train.shape[-1]:
         raise ValueError(f"the image encoder was pretrained on {side}x{side} patches but the split's are "
@@ -487,7 +492,8 @@ def _classify_write(stem, name, df, reps, data, notes):
 
 CLASSIFY = Task('classify', ClassifyData, TrainSettings, METHODS,
                 lambda data, pretrained, source: classify_methods(pretrained=pretrained,
-                                                                  patches=data.p_train is not None),
+                                                                  patches=data.p_train is not None
+                                                                  and source == data.patch_source),
                 lambda data, methods, fractions, encoder, settings, seed, progress: compare_methods(
                     data, methods, fractions, encoder, settings, seed, progress=progress),
                 _classify_notes, _classify_write)

@@ -173,7 +173,8 @@ def worldcover_data(cap_per_class: int | None = 300, # train pixels kept per cla
              + (f"; with the {patch_size}x{patch_size} px patch around each pixel (clear-sky median)" if patch_size
                 else '')]
     return ClassifyData(s[itr], lut[lab[itr]], s[ite], lut[lab[ite]], [WORLDCOVER_CLASSES[k] for k in kept],
-                        tuple(indices), 'worldcover', notes=notes, p_train=p_train, p_test=p_test)
+                        tuple(indices), 'worldcover', notes=notes, p_train=p_train, p_test=p_test,
+                        patch_source='greenearthnet' if patch_size else None)
 
 # %% ../nbs/45_datasets.ipynb #6774626e
 def sits_data(file: str = 'samples_modis_ndvi', # a sits *_long.csv in sits_samples/, without the suffix

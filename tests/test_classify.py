@@ -234,3 +234,16 @@ def test_series_plus_patch_probe(toy):
     with pytest.raises(ValueError, match='p_train and p_test must both be given'): replace(toy, p_train=d.p_train)
     names = lambda **kw: [m if isinstance(m, str) else m[0] for m in classify_methods(**kw)]
     assert 'pimc-probe+patch' in names(patches=True) and 'pimc-probe+patch' not in names()
+
+
+def test_patch_row_only_with_the_fitting_image_encoder(toy):
+    from dataclasses import replace
+    from pimc.classify import CLASSIFY
+    p = np.zeros((len(toy.y_train), 4, 5, 5), np.float32), np.zeros((len(toy.y_test), 4, 5, 5), np.float32)
+    d = replace(toy, p_train=p[0], p_test=p[1], patch_source='greenearthnet')
+    names = lambda src: [m if isinstance(m, str) else m[0] for m in CLASSIFY.default_methods(d, True, src)]
+    assert 'pimc-probe+patch' in names('greenearthnet') and 'pimc-probe+patch' not in names('eolearn')
+    bb = ResNetEncoder(13, (8, 16), norm='batch', stem_stride=1)
+    img = Encoder(bb, ProjectionHead(bb.out_dim, 8), 'image', meta=dict(size=5, bands=['B01'] * 13))
+    with pytest.raises(ValueError, match='the image encoder takes 13 bands'):
+        run_method('pimc-probe+patch', d, encoder=(_toy_encoder('rp+level'), img), settings=TINY)
