@@ -420,12 +420,22 @@ def check_valid_pixels(cubes: Sequence[Cube], # the cubes of a source
             if s == 0: values.append(_role_values(cube, r[:512], c[:512])); scales.add(float(cube.sensor.scale))
     raise _why_no_index(where, indices, tried, np.concatenate(values) if values else np.zeros(0), scales or {1.0})
 
+def _is_corpus(spec) -> bool:
+    "Whether `spec` names a corpus of several sources ('all-real', 'a,b,c'; see `pimc.corpus`)."
+    from pimc.corpus import is_corpus
+    return is_corpus(spec)
+
 def _source_data(spec, cfg, folds=None, resume=False, reader_kw=None):
     "The pairs `pretrain_source` trains on, every check done (config, run folder, data, a valid pixel)."
     from pimc.train import as_pairs, check_out_dir
     cfg.validate()
     if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
     data = _pairs_spec(spec, cfg)
+    if data is None and _is_corpus(spec):                                # 'all-real', 'a,b,c': pimc.corpus
+        if folds is not None or reader_kw:
+            raise ValueError(f"folds= and reader_kw= apply to one source, not to the corpus {spec!r}")
+        from pimc.corpus import corpus_for
+        return corpus_for(spec, cfg)
     if data is None:
         step = cfg.pairs.get('hilbert_step')
         src = find_source(spec) if isinstance(spec, (str, os.PathLike, Source)) else None
@@ -449,7 +459,10 @@ def pretrain_source(spec, # a name of `SOURCES`, a path (PASTIS root, GeoTIFF fo
     "Open a source, make its pairs with the source's settings and pretrain on them; returns the `pimc.train.Run`."
     from pimc.train import PretrainConfig, pretrain
     cfg = replace(config or PretrainConfig(), **overrides, **({'out_dir': str(out_dir)} if out_dir is not None else {}))
-    return pretrain(_source_data(spec, cfg, folds, resume, reader_kw), cfg, resume=resume)
+    data = _source_data(spec, cfg, folds, resume, reader_kw)
+    run = pretrain(data, cfg, resume=resume)
+    if hasattr(data, 'save_report'): data.save_report(run)              # a corpus: its shares in the run folder
+    return run
 
 # %% ../nbs/15_sources.ipynb #4e0db8fd
 def _read_dates(values: Sequence[str]):
@@ -484,7 +497,11 @@ def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage
     from pimc.train import PretrainConfig
     ap = _OneLineParser(prog=prog, description='PIMC contrastive pretraining on any source (torchrun too).', **kw)
     ap.add_argument('--data', default='synthetic', help=f"a source name ({', '.join(SOURCES)}), the path of "
-                    f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data)")
+                    f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data); or a corpus: "
+                    "'all-real' (every real cube source present) or names separated by commas")
+    ap.add_argument('--per-source', type=lambda s: s if s == 'equal' else None if s == 'all' else _number(int, 1)(s),
+                    help="corpus: pairs per source and epoch: 'equal' (default: the smallest's), 'all', or a cap")
+    ap.add_argument('--image', nargs='+', help="corpus: the patches' channels (default NDVI; e.g. red nir)")
     ap.add_argument('--folds', type=int, nargs='+', help='PASTIS layout: official folds to keep (default: all)')
     ap.add_argument('--sensor', nargs='+', help='.npy cube or GeoTIFFs: a registered sensor name, or band names '
                     '(in storage order)')
@@ -546,6 +563,7 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
     a = vars(pretrain_parser(prog).parse_args(argv))
     data, folds, resume, step = a.pop('data'), a.pop('folds'), a.pop('resume'), a.pop('hilbert_step')
     sensor, scale, dates, config = a.pop('sensor'), a.pop('scale'), a.pop('dates'), a.pop('config')
+    corpus = {k: v for k in ('per_source', 'image') if (v := a.pop(k)) is not None}
     def value(k, v):
         if not isinstance(v, list): return v
         return v[0] if k in ('depths', 'image_depths') and len(v) == 1 else tuple(v)   # one depth: every stage
@@ -558,17 +576,24 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
         base = (PretrainConfig.from_dict(json.loads(Path(config).read_text()), 'config file') if config
                 else PretrainConfig())
         if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
+        if corpus:
+            if not _is_corpus(data):
+                raise ValueError(f"--per-source and --image apply to a corpus ('all-real' or names separated by "
+                                 f"commas), not to --data {data!r}")
+            over['pairs'] = {**over.get('pairs', base.pairs), **{k: v if k == 'per_source' else tuple(v)
+                                                                  for k, v in corpus.items()}}
         cfg = replace(base, **over)
         from pimc.fit import resolve_device
         try: resolve_device(cfg.device)                       # 'cuda' without CUDA: now, not after reading the data
         except RuntimeError as e: raise ValueError(f"--device {cfg.device}: {e}") from None
-        src = None if data == 'toy' or data.endswith('.pt') else find_source(data)
+        src = None if data == 'toy' or data.endswith('.pt') or _is_corpus(data) else find_source(data)
         kw = _reader_kw(src, data, sensor, scale, dates)
         pairs = _source_data(src or data, cfg, folds=folds, resume=resume, reader_kw=kw)
     except (ValueError, TypeError, KeyError, IndexError, OSError, PimcError) as e:
         print(f"{prog}: error: {_option_error(e, set(over))}", file=sys.stderr)
         raise SystemExit(2) from None
     run = pretrain(pairs, cfg, resume=resume)
+    if hasattr(pairs, 'save_report'): pairs.save_report(run)            # a corpus: its shares in the run folder
     if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
     return run
 
