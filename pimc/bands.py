@@ -205,7 +205,6 @@ def _safe_ratio(num, den, valid):
 # %% ../nbs/00_bands.ipynb #38fdbd7e
 INDICES = ('NDVI', 'EVI', 'SAVI')
 INDEX_ROLES = {'NDVI': ('nir', 'red'), 'EVI': ('nir', 'red', 'blue'), 'SAVI': ('nir', 'red')}
-_NEEDS = INDEX_ROLES   # its former name, still imported by pimc.maps
 
 # %% ../nbs/00_bands.ipynb #397ec2e1
 def vegetation_index(name: str, # 'NDVI', 'EVI' or 'SAVI' (case-insensitive)

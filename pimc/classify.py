@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import plot_axes
+from .plots import plot_axes
 from .metrics import ClassReport, classification_report, write_results
 from .pretrained import ENCODER_DEFAULTS, DEFAULT_VARIANT
 from .tasks import BenchmarkRun, Task, TaskData, TaskSettings, best_row

@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/cli.html.md"""
 
 # %% ../nbs/50_cli.ipynb #1d3d1607
 from __future__ import annotations
-import argparse, importlib, sys
+import argparse, importlib, math, re, sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -14,12 +14,12 @@ import pimc
 from .errors import PimcError
 
 # %% auto #0
-__all__ = ['HANDOVER', 'BENCHES', 'parser', 'main', 'benchmark_parser', 'benchmark_main', 'bench_parser', 'bench_main',
-           'demo_main']
+__all__ = ['HANDOVER', 'BENCHES', 'parser', 'main', 'pretrain_parser', 'pretrain_main', 'benchmark_parser', 'benchmark_main',
+           'bench_parser', 'bench_main', 'demo_main']
 
 # %% ../nbs/50_cli.ipynb #4275324d
 HANDOVER = {  # subcommand -> (module:function taking the rest of the command line, help)
-    'pretrain': ('pimc.sources:pretrain_main',
+    'pretrain': ('pimc.cli:pretrain_main',
                  "contrastive pretraining of the RP and image encoders (`pimc pretrain --help`)"),
     'benchmark': ('pimc.cli:benchmark_main', "result tables on the real samples: classify, forecast, ablation, scene, "
                   "headline, seeds (`pimc benchmark --help`)"),
@@ -51,7 +51,7 @@ def _at_least(kind, low: float, strict: bool = False):
     def parse(s):
         try: v = kind(s)
         except ValueError: v = None
-        if v is None or v != v or (v <= low if strict else v < low):
+        if v is None or not math.isfinite(v) or (v <= low if strict else v < low):
             what = 'an integer' if kind is int else 'a number'
             raise argparse.ArgumentTypeError(f"must be {what} {'>' if strict else '>='} {low:g} (got {s!r})")
         return v
@@ -174,6 +174,136 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
         print(f"pimc {a.cmd}: error: {e}", file=sys.stderr); return 2
 
 
+
+# %% ../nbs/50_cli.ipynb #6b11a042
+def _read_dates(values: Sequence[str]):
+    "Dates given on the command line: the dates themselves, or one file (.npy, .json list, or text, one date a line)."
+    if len(values) == 1 and Path(values[0]).is_file():
+        import json, numpy as np
+        p = Path(values[0])
+        if p.suffix == '.npy': return np.load(p, allow_pickle=False)
+        if p.suffix == '.json': return json.loads(p.read_text())
+        return [s.strip() for s in p.read_text().split() if s.strip()]
+    return list(values)
+
+class _OneLineParser(argparse.ArgumentParser):
+    "An ArgumentParser whose errors are one line (what was wrong, where the options are listed); exit status 2."
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
+
+def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage line
+                    **kw, # other `argparse.ArgumentParser` arguments (e.g. add_help=False for a parent parser)
+                   ):
+    "The argument parser of the pretraining command: the data options, then every `PretrainConfig` field."
+    from dataclasses import fields
+    from pimc.sources import PATH_KINDS, SOURCES
+    from pimc.train import PretrainConfig
+    ap = _OneLineParser(prog=prog, description='PIMC contrastive pretraining on any source (torchrun too).', **kw)
+    ap.add_argument('--data', default='synthetic', help=f"a source name ({', '.join(SOURCES)}), the path of "
+                    f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data); or a corpus: "
+                    "'all-real' (every real cube source present) or names separated by commas")
+    ap.add_argument('--per-source', type=lambda s: s if s == 'equal' else None if s == 'all' else _at_least(int, 1)(s),
+                    help="corpus: pairs per source and epoch: 'equal' (default: the smallest's), 'all', or a cap")
+    ap.add_argument('--image', nargs='+', help="corpus: the patches' channels (default NDVI; e.g. red nir)")
+    ap.add_argument('--folds', type=int, nargs='+', help='PASTIS layout: official folds to keep (default: all)')
+    ap.add_argument('--sensor', nargs='+', help='.npy cube or GeoTIFFs: a registered sensor name, or band names '
+                    '(in storage order)')
+    ap.add_argument('--scale', type=_at_least(float, 0, strict=True), help='with --sensor: the reflectance scale, '
+                    'value / scale = reflectance (e.g. 10000 for int16 reflectance x 10 000; default: the '
+                    "sensor's, 1 for band names)")
+    ap.add_argument('--dates', nargs='+', help='.npy cube: its dates, or a file of them (.npy, .json, text)')
+    ap.add_argument('--hilbert-step', type=_at_least(int, 1),
+                    help='pair every k-th pixel along a Hilbert curve (default: all)')
+    ap.add_argument('--config', default=None, help='a config.json to start from (options below override it)')
+    ap.add_argument('--resume', action='store_true', help='continue from the latest checkpoint in --out-dir')
+    for f in fields(PretrainConfig):
+        if f.name == 'pairs': continue
+        d = f.default if f.default is not getattr(f, 'default_factory', None) else None
+        opt = '--' + f.name.replace('_', '-')
+        if f.name == 'cache':
+            ap.add_argument(opt, type=lambda s: s if s == 'auto' else s.lower() in ('1', 'true', 'yes'), default=None,
+                            help="true, false or auto")
+        elif isinstance(d, tuple) or f.name in ('depths', 'image_widths', 'image_depths'):
+            ap.add_argument(opt, nargs='+', type=int, default=None)
+        elif isinstance(d, bool): ap.add_argument(opt, type=lambda s: s.lower() in ('1', 'true', 'yes'), default=None)
+        elif isinstance(d, int) or f.name == 'max_steps': ap.add_argument(opt, type=int, default=None)
+        elif isinstance(d, float) or f.name == 'grad_clip': ap.add_argument(opt, type=float, default=None)
+        else: ap.add_argument(opt, default=None)
+    return ap
+
+def _reader_kw(src, # the `pimc.sources.Source` of --data (None: pairs, 'toy' or a .pt file)
+               data: str, sensor, scale, dates) -> dict:
+    "The reader arguments of --sensor, --scale and --dates, checked against the source they go to."
+    from pimc.sources import SOURCES
+    given = [o for o, v in (('--sensor', sensor), ('--scale', scale), ('--dates', dates)) if v]
+    if not given: return {}
+    if src is None or src.folds or src.name in SOURCES:
+        what = f"the pairs {data!r}" if src is None else f"{data!r} ({src.what})"
+        raise ValueError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to a folder of GeoTIFFs, "
+                         f"a .npy cube or a Zarr store, not to {what}")
+    if scale is not None and not sensor:
+        raise ValueError(f"--scale needs --sensor: the band names (or a registered sensor) the scale applies to")
+    kw = {}
+    if sensor:
+        s = sensor[0] if len(sensor) == 1 else tuple(sensor)
+        if scale is not None:
+            from pimc.bands import get_sensor
+            s = get_sensor(s, scale=scale)
+        kw['sensor'] = s
+    if dates: kw['dates'] = _read_dates(dates)
+    return kw
+
+def _option_error(e: BaseException, given: set) -> str:
+    "An exception's message for the command line: PretrainConfig fields given as options named as those options."
+    msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    return re.sub(r'PretrainConfig\.(\w+)',
+                  lambda m: '--' + m[1].replace('_', '-') if m[1] in given else m[0], msg)
+
+def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.argv[1:])
+                  prog: str = 'pimc pretrain', # the program name in usage and errors
+                 ):
+    "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `Run`; bad input: one line."
+    import json, os
+    from dataclasses import replace
+    from pimc.sources import SOURCES, find_source
+    from pimc.train import PretrainConfig, pretrain
+    from pimc.corpus import is_corpus
+    from pimc.pretrained import pretrain_data
+    a = vars(pretrain_parser(prog).parse_args(argv))
+    data, folds, resume, step = a.pop('data'), a.pop('folds'), a.pop('resume'), a.pop('hilbert_step')
+    sensor, scale, dates, config = a.pop('sensor'), a.pop('scale'), a.pop('dates'), a.pop('config')
+    corpus = {k: v for k in ('per_source', 'image') if (v := a.pop(k)) is not None}
+    def value(k, v):
+        if not isinstance(v, list): return v
+        return v[0] if k in ('depths', 'image_depths') and len(v) == 1 else tuple(v)   # one depth: every stage
+    over = {k: value(k, v) for k, v in a.items() if v is not None}
+    try:                                   # everything up to training: a mistake is one line, not a traceback
+        if not data.strip():
+            raise ValueError(f"--data is empty: expected a source name ({', '.join(SOURCES)}), a path or 'toy'")
+        if config and not Path(config).is_file():
+            raise FileNotFoundError(f"--config {config}: no such file (expected the config.json of a run)")
+        base = (PretrainConfig.from_dict(json.loads(Path(config).read_text()), 'config file') if config
+                else PretrainConfig())
+        if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
+        if corpus:
+            if not is_corpus(data):
+                raise ValueError(f"--per-source and --image apply to a corpus ('all-real' or names separated by "
+                                 f"commas), not to --data {data!r}")
+            over['pairs'] = {**over.get('pairs', base.pairs), **{k: v if k == 'per_source' else tuple(v)
+                                                                  for k, v in corpus.items()}}
+        cfg = replace(base, **over)
+        from pimc.fit import resolve_device
+        try: resolve_device(cfg.device)                       # 'cuda' without CUDA: now, not after reading the data
+        except RuntimeError as e: raise ValueError(f"--device {cfg.device}: {e}") from None
+        src = None if data == 'toy' or data.endswith('.pt') or is_corpus(data) else find_source(data)
+        kw = _reader_kw(src, data, sensor, scale, dates)
+        pairs = pretrain_data(src or data, cfg, folds=folds, resume=resume, reader_kw=kw)
+    except (ValueError, TypeError, KeyError, IndexError, OSError, PimcError) as e:
+        print(f"{prog}: error: {_option_error(e, set(over))}", file=sys.stderr)
+        raise SystemExit(2) from None
+    run = pretrain(pairs, cfg, resume=resume)
+    if hasattr(pairs, 'save_report'): pairs.save_report(run)            # a corpus: its shares in the run folder
+    if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
+    return run
 
 # %% ../nbs/50_cli.ipynb #88f779e8
 def _tables(a, tasks: Sequence[str]):
@@ -349,8 +479,8 @@ def benchmark_main(argv: Sequence[str] | None = None, # the arguments after `pim
 def _write_json(path, res: dict):
     "The figures of a bench as JSON at `path` (its folder made)."
     import json
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(res, indent=1, default=str))
+    from pimc.locks import atomic_write
+    atomic_write(path, json.dumps(res, indent=1, default=str))
 
 def _bench_run(module: str, call):
     "A bench subcommand's action: `call(module, args)` gives the figures; print the report, write --json."

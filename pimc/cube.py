@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 
 from .bands import Sensor, get_sensor, vegetation_index, index_bands, INDICES, IndexResult
-from .errors import plot_axes, requires
+from .errors import requires
+from .plots import plot_axes
 from .timeseries import fill_gaps
 
 # %% auto #0
@@ -136,6 +137,9 @@ class Cube:
         ok = (np.isfinite(self.values).all(1) if self.values.dtype.kind == 'f'
               else np.ones((self.shape[0], *self.shape[2:]), bool))
         return ok if self.mask is None else ok & self.mask
+
+# %% ../nbs/03_cube.ipynb #b7121f68
+def _is_cube(x) -> bool: return isinstance(x, Cube)
 
 # %% ../nbs/03_cube.ipynb #8553d78f
 def _shift_transform(t, r0, c0):

@@ -6,12 +6,12 @@ Docs: https://pimc-dev.github.io/pimc/datasets.html.md"""
 
 # %% ../nbs/45_datasets.ipynb #0fb085c4
 from __future__ import annotations
-import warnings
 from typing import Sequence
 import numpy as np
 
 from .classify import ClassifyData
 from .forecast import ForecastData, make_windows, window_starts
+from .sources import _quiet
 
 # %% auto #0
 __all__ = ['CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'cawa_data', 'tempcnn_data', 'eolearn_series', 'eolearn_data',
@@ -22,12 +22,6 @@ __all__ = ['CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'cawa_data', 'tempcnn_data'
 def _cap(labels, cap, rng) -> np.ndarray:
     "Sorted indices keeping at most `cap` random items of each label."
     return np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:cap] for c in np.unique(labels)]))
-
-# %% ../nbs/45_datasets.ipynb #628709ef
-def _quiet(f, *a, **k):
-    "f(*a, **k) with warnings silenced (a sample's few never-observed series)."
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore'); return f(*a, **k)
 
 # %% ../nbs/45_datasets.ipynb #7b3bda55
 def cawa_data(cap_per_class: int | None = 300, # fields kept per class (None: all 8250; the RP CNNs take ~4 x longer)

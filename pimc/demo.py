@@ -73,9 +73,3 @@ def run_demo(notebook=None, # an experiment notebook (a path or a packaged name)
               file=sys.stderr)
         return 1
     return 0
-
-# %% ../nbs/98_demo.ipynb #d6179d59
-if __name__ == '__main__':
-    try: get_ipython   # inside IPython/Jupyter (this notebook) nothing runs
-    except NameError:
-        from pimc.cli import main; sys.exit(main(['demo', *sys.argv[1:]]))   # the command line is parsed there

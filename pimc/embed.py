@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import plot_axes
+from .plots import plot_axes
 from .fit import _device_of
 from .train import Run, load_encoders, toy_pairs
 
 # %% auto #0
-__all__ = ['RP_META_KEYS', 'as_encoder', 'embed_images', 'pixel_rps', 'embed_pixels', 'pca_rgb', 'plot_embedding_map',
-           'knn_accuracy', 'knn_split_accuracy']
+__all__ = ['RP_META_KEYS', 'as_encoder', 'embed_images', 'pixel_rps', 'embed_pixels', 'embed_patches', 'pca_rgb',
+           'plot_embedding_map', 'knn_accuracy', 'knn_split_accuracy']
 
 # %% ../nbs/14_embed.ipynb #2a34ba5a
 def as_encoder(source, # an Encoder, a Run, an (rp, image) pair, or a run folder / checkpoint path
@@ -143,6 +143,41 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
         z[~torch.from_numpy(seen)] = float('nan')
         out[i:i + chunk] = z.numpy()
     return out.reshape(H, W, D) if full else out
+
+# %% ../nbs/14_embed.ipynb #3178f4e9
+def _encoder_meta(enc, which: str) -> dict:
+    m = dict(enc.meta)
+    if 'size' not in m:
+        raise ValueError(f"the {which} encoder does not record its input size (encoder.meta['size']); was it trained "
+                         "by pimc.train.pretrain?")
+    return m
+
+def embed_patches(cube, # a `pimc.cube.Cube` (any size)
+                  encoder, # image encoder, Run, (rp, image) pair or checkpoint path
+                  features: bool = False, # backbone features instead of normalised embeddings
+                  batch_size: int = 512, # patches per forward pass
+                  device=None, # where to compute (default: the encoder's device)
+                 ) -> np.ndarray:
+    "(H, W, D) map of every pixel's patch embedding: patches cut as `PixelPatchPairs` cuts them (bands, date, padding)."
+    from pimc.pairs import _image, pad_for_patches, patches_at
+    enc = as_encoder(encoder, 'image', device)
+    meta = _encoder_meta(enc, 'image')
+    P, bands = int(meta['size']), tuple(meta.get('bands') or cube.bands)
+    if len(bands) != enc.in_channels:
+        raise ValueError(f"the image encoder takes {enc.in_channels} bands but records {list(bands)}; "
+                         f"cube {cube.name!r} has {list(cube.bands)}")
+    date = meta.get('patch_date', 'median')
+    img = _image(cube, bands, tuple(date) if isinstance(date, list) else date)
+    padded = pad_for_patches(img, P, 'reflect' if meta.get('pad', 'reflect') == 'reflect' else 'zeros')
+    T, C, H, W = cube.shape
+    rows, cols = np.divmod(np.arange(H * W), W)
+    D = enc.feature_dim if features else enc.embed_dim
+    out = np.empty((H * W, D), np.float32)
+    for i in range(0, H * W, batch_size):
+        r, c = rows[i:i + batch_size], cols[i:i + batch_size]
+        out[i:i + batch_size] = embed_images(patches_at(padded, r, c, P), enc, batch_size, features)
+    out[~cube.valid.any(0).ravel()] = np.nan                          # never observed: no embedding (as embed_pixels)
+    return out.reshape(H, W, D)
 
 # %% ../nbs/14_embed.ipynb #9e12c044
 def pca_rgb(emb, # (H, W, D) or (N, D) embeddings (NaN rows ignored)

@@ -1,4 +1,4 @@
-"""The one family of exceptions pimc raises for bad data on disk, and the one contract every `plot` keeps.
+"""The one family of exceptions pimc raises for bad data on disk.
 
 Docs: https://pimc-dev.github.io/pimc/errors.html.md"""
 
@@ -10,7 +10,7 @@ import importlib, os
 
 # %% auto #0
 __all__ = ['PimcError', 'DatasetNotFoundError', 'DatasetFormatError', 'ReadError', 'TableError', 'FolderInUseError',
-           'MissingExtraError', 'requires', 'plot_axes']
+           'MissingExtraError', 'requires']
 
 # %% ../nbs/00_errors.ipynb #10406c40
 class PimcError(Exception):
@@ -71,24 +71,3 @@ def requires(extra: str, # the pimc extra that installs the modules: 'maps', 'ex
             name = getattr(e, 'name', None) or m
             raise MissingExtraError(what or f"importing {m}", extra, name, str(e)) from e
     return out[0] if len(out) == 1 else tuple(out)
-
-# %% ../nbs/00_errors.ipynb #f2d237d0
-def plot_axes(ax, # the caller's `ax`: None, an Axes, or a sequence / array of Axes
-              n: int, # panels the plot draws
-              what: str = 'plot', # the plot's name, for the error message
-              figsize: tuple | None = None, # size of a new figure
-              pyplot: bool = True, # a new figure through pyplot (shown in notebooks) or a bare `Figure` (for files)
-              **kw, # passed to `Figure.subplots` for a new figure (gridspec_kw=, sharex=, ...)
-             ) -> tuple:
-    "(Figure, list of `n` Axes): a new figure of `n` panels in a row, or the caller's `ax` checked against `n`."
-    if ax is None:
-        if pyplot:
-            import matplotlib.pyplot as plt
-            fig = plt.figure(figsize=figsize)
-        else:
-            from matplotlib.figure import Figure
-            fig = Figure(figsize=figsize)
-        return fig, list(fig.subplots(1, n, squeeze=False, **kw).ravel())
-    axs = list(ax.ravel()) if hasattr(ax, 'ravel') else list(ax) if isinstance(ax, (list, tuple)) else [ax]
-    if len(axs) != n: raise ValueError(f"{what}: ax must be {n} matplotlib Axes, one per panel (got {len(axs)})")
-    return axs[0].figure, axs

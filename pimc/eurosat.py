@@ -12,7 +12,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .bands import Sensor, get_sensor
-from .errors import DatasetFormatError, DatasetNotFoundError, plot_axes
+from .errors import DatasetFormatError, DatasetNotFoundError
+from .plots import plot_axes
 
 # %% auto #0
 __all__ = ['EUROSAT_CLASSES', 'EUROSAT_SOURCE', 'SPLIT_SOURCE', 'IMAGE_DIRS', 'EXTENSIONS', 'FIXTURE_DIRS', 'FIXTURE_SPECTRA',
@@ -347,8 +348,9 @@ def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT
                progress: bool = True, # tqdm bar while decoding
               ) -> np.ndarray:
     "Every chip as uint8 (N, 3, H, W), memory-mapped from a cache keyed by the files (decoded once, atomically)."
-    import hashlib, os
+    import hashlib
     from filelock import FileLock
+    from pimc.locks import atomic_path, sweep_temps
     if kind != 'rgb': raise ValueError(f"chip_cache: only RGB chips (uint8 JPEG) are cached (got kind={kind!r})")
     paths = [Path(p) for p in paths]
     if not paths: raise ValueError("chip_cache: no chips given")
@@ -364,28 +366,27 @@ def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT
     cache_dir = Path(cache_dir); cache_dir.mkdir(parents=True, exist_ok=True)
     f = cache_dir / f'rgb-{len(paths)}-{h.hexdigest()[:16]}.npy'
     with FileLock(str(f) + '.lock'):
-        for old in cache_dir.glob(f'{f.name}.*.tmp'): old.unlink(missing_ok=True)  # a killed writer's: the lock is ours
+        sweep_temps(f, every=True)                                   # a killed writer's: the lock is ours
         if not f.is_file():
             from PIL import Image
             from tqdm.auto import tqdm
             first = read_chip(paths[0])
-            tmp, a = f.with_name(f.name + f'.{os.getpid()}.tmp'), None
-            try:
+            with atomic_path(f) as tmp:       # a failed decode or Ctrl-C leaves no full-size temporary behind
                 a = np.lib.format.open_memmap(tmp, 'w+', np.uint8, (len(paths), *first.shape))
-                for i, p in enumerate(tqdm(paths, desc='decoding EuroSAT chips', disable=not progress, leave=False)):
-                    try:
-                        with Image.open(p) as im: x = np.asarray(im.convert('RGB')).transpose(2, 0, 1)
-                    except Exception as e:
-                        raise DatasetFormatError(f"{p}: cannot read this EuroSAT RGB chip "
-                                                 f"({type(e).__name__}: {e})") from None
-                    if x.shape != a.shape[1:]:
-                        raise DatasetFormatError(f"{p}: chip of shape {x.shape}, expected {a.shape[1:]} like "
-                                                 f"{paths[0]}")
-                    a[i] = x
-                a.flush(); a = None
-                os.replace(tmp, f)
-            finally:                    # a failed decode or Ctrl-C leaves no full-size .tmp behind (map closed first)
-                a = None; tmp.unlink(missing_ok=True)
+                try:
+                    for i, p in enumerate(tqdm(paths, desc='decoding EuroSAT chips', disable=not progress,
+                                               leave=False)):
+                        try:
+                            with Image.open(p) as im: x = np.asarray(im.convert('RGB')).transpose(2, 0, 1)
+                        except Exception as e:
+                            raise DatasetFormatError(f"{p}: cannot read this EuroSAT RGB chip "
+                                                     f"({type(e).__name__}: {e})") from None
+                        if x.shape != a.shape[1:]:
+                            raise DatasetFormatError(f"{p}: chip of shape {x.shape}, expected {a.shape[1:]} like "
+                                                     f"{paths[0]}")
+                        a[i] = x
+                    a.flush()
+                finally: del a                                       # the map closed before the move or removal
     return np.load(f, mmap_mode='r')
 
 def _cached(self: EuroSAT, cache_dir=None, progress: bool = True) -> np.ndarray:

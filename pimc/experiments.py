@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pimc
-from .errors import FolderInUseError
-from .locks import folder_lock
+from .errors import FolderInUseError, requires
+from .locks import atomic_write, folder_lock
 
 # %% auto #0
 __all__ = ['SIDECAR', 'STATUSES', 'RUN_DIR_PARAMS', 'runs_root', 'git_commit', 'write_sidecar', 'read_sidecar', 'timed',
@@ -55,10 +55,7 @@ def _jsonable(o):
 
 def _write_json(path, rec):
     "Write `rec` as JSON atomically (a reader never sees half a file)."
-    path = Path(path); tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(_jsonable(rec), indent=1) + '\n')
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, json.dumps(_jsonable(rec), indent=1) + '\n')
 
 # %% ../nbs/30_experiments.ipynb #2170986f
 def write_sidecar(run_dir, # the run folder (the notebook's `run_dir` parameter); created if missing
@@ -162,7 +159,8 @@ def notebook_params(nb, # path of a notebook with a `parameters` cell
                    ) -> dict:
     "The parameters `nb` declares, read by papermill's `inspect_notebook`: name -> `Param(name, type, default, help)`."
     nb = _check_nb(nb); src = _params_cell(nb)
-    import logging, papermill as pm
+    import logging
+    pm = requires('experiments', 'papermill', what='pimc experiment notebooks')
     logging.getLogger('papermill').setLevel(logging.ERROR)
     try: found = pm.inspect_notebook(str(nb))
     except ValueError:   # no kernelspec in the metadata: papermill's Python reader, which inspect_notebook would pick
@@ -436,7 +434,8 @@ def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel
 
 def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None,
                   progress=False) -> dict:
-    import logging, papermill as pm
+    import logging
+    pm = requires('experiments', 'papermill', what='pimc experiment notebooks')
     logging.getLogger('papermill').setLevel(logging.ERROR)
     nb, out_dir = Path(nb).resolve(), Path(out_dir).resolve()
     run_dir, out_nb = out_dir / name, out_dir / f'{name}.ipynb'
@@ -765,7 +764,7 @@ def plot_metric(df, # table from collate/sweep
     "`metric` against parameter `x`, one line per combination of the other varying parameters, failed runs marked."
     from matplotlib.figure import Figure
     from matplotlib.transforms import blended_transform_factory
-    from pimc.errors import plot_axes
+    from pimc.plots import plot_axes
     import pandas as pd
     for what, c in (('metric', metric), ('parameter', x)):
         if c not in df.columns:
@@ -837,7 +836,8 @@ def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:
                  ):
     "A `concurrent.futures` executor on dask.distributed (`Client.get_executor`), closed with its client and cluster."
     check_executor(address)                       # a bad address or no scheduler: at once, not after Dask's 30 s
-    from distributed import Client, LocalCluster
+    Client, LocalCluster = (getattr(requires('maps', 'distributed', what='a Dask executor'), n)
+                            for n in ('Client', 'LocalCluster'))
     cluster = None
     if address == 'dask':
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None)

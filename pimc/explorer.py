@@ -17,8 +17,8 @@ from .recurrence import check_rp_params, recurrence_plot, threshold_rp
 
 # %% auto #0
 __all__ = ['IMAGE_MODES', 'PALETTE', 'CLASS_COLORS', 'KINDS', 'PATCH_SIZES', 'pixel_at', 'pixel_xy', 'index_names', 'IndexStack',
-           'index_stack', 'rp_distances', 'side_by_side', 'image_modes', 'colorize', 'patch_at', 'as_embeddings',
-           'cosine_map', 'series_embedding', 'Outlet', 'Explorer', 'explore', 'open_cube', 'time_taps']
+           'index_stack', 'rp_distances', 'side_by_side', 'image_modes', 'colorize', 'as_embeddings', 'cosine_map',
+           'series_embedding', 'Outlet', 'Explorer', 'explore', 'open_cube', 'time_taps']
 
 # %% ../nbs/20_explorer.ipynb #4c088a62
 def pixel_at(x, # tap x in data coordinates (None before any tap)
@@ -113,18 +113,6 @@ def colorize(a, # (H, W) values, NaN where unknown
     rgb = matplotlib.colormaps[cmap](np.clip((np.nan_to_num(a, nan=lo) - lo) / max(hi - lo, 1e-12), 0, 1))[..., :3]
     rgb[np.isnan(a)] = nan
     return rgb.astype(np.float32)
-
-def patch_at(img, # (H, W, ...) image
-             row: int, col: int, # the pixel
-             size: int, # side P of the patch
-            ) -> np.ndarray:
-    "The P × P window of `img` with pixel (row, col) at (P // 2, P // 2); NaN outside the image."
-    H, W = img.shape[:2]
-    r0, c0 = row - size // 2, col - size // 2
-    out = np.full((size, size) + img.shape[2:], np.nan, np.float32)
-    rs, re, cs, ce = max(r0, 0), min(r0 + size, H), max(c0, 0), min(c0 + size, W)
-    if rs < re and cs < ce: out[rs - r0:re - r0, cs - c0:ce - c0] = img[rs:re, cs:ce]
-    return out
 
 # %% ../nbs/20_explorer.ipynb #1fcd2746
 def as_embeddings(cube: Cube, # the cube the embeddings belong to
@@ -436,8 +424,10 @@ class Explorer:
 
     def patch_element(self, row: int, col: int, t: int, image: str, patch_size: int, patch_date: str = 'median'):
         "The patch_size × patch_size patch around pixel (row, col), the pixel marked."
+        from pimc.pairs import patch_at                               # the patch the encoder sees (pairs, embed)
         hv, P = _hv(), patch_size
-        p = np.nan_to_num(patch_at(self.patch_source(t, image, patch_date), row, col, P), nan=1.0)
+        pic = np.moveaxis(self.patch_source(t, image, patch_date), -1, 0)                     # (3, H, W)
+        p = np.nan_to_num(np.moveaxis(patch_at(pic, row, col, P), 0, -1), nan=1.0)
         src = 'median composite' if patch_date == 'median' else _label(self.cube.dates[t])
         centre = hv.Points([(P // 2 + 0.5, P - P // 2 - 0.5)], kdims=['px', 'py'])
         return (hv.RGB(p, bounds=(0, 0, P, P), kdims=['px', 'py']) * centre).opts(

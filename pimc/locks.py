@@ -1,5 +1,5 @@
 """One process at a time in a run, sweep or training folder: a lock file held with `filelock`, and a sidecar that
-names the holder.
+names the holder; and atomic writes: a file or folder is either the old one or the complete new one.
 
 Docs: https://pimc-dev.github.io/pimc/locks.html.md"""
 
@@ -7,13 +7,15 @@ Docs: https://pimc-dev.github.io/pimc/locks.html.md"""
 
 # %% ../nbs/00_locks.ipynb #1c7420d9
 from __future__ import annotations
-import contextlib, datetime, json, os, platform, sys
+import contextlib, datetime, glob, json, os, platform, shutil, sys, uuid
 from pathlib import Path
+
+from typing import Callable
 
 from .errors import FolderInUseError
 
 # %% auto #0
-__all__ = ['lock_path', 'lock_holder', 'folder_lock']
+__all__ = ['lock_path', 'lock_holder', 'folder_lock', 'temp_path', 'sweep_temps', 'atomic_path', 'atomic_write']
 
 # %% ../nbs/00_locks.ipynb #d5f86901
 def _sidecar(lock: Path) -> Path:
@@ -66,3 +68,118 @@ def folder_lock(folder, # the folder to hold (need not exist yet; its parent is 
     finally:
         side.unlink(missing_ok=True)
         lock.release()
+
+# %% ../nbs/00_locks.ipynb #e7dce466
+_HOST = ''.join(ch for ch in platform.node() if ch.isalnum())[:24] or 'host'
+
+def _remove(p: Path):
+    "Remove a file or folder if it is there."
+    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+    else: p.unlink(missing_ok=True)
+
+def temp_path(path, # the target file or folder
+             ) -> Path:
+    "A hidden temporary beside `path` that names this host and process (a later writer can tell a dead one's)."
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
+
+def sweep_temps(path, # the target whose temporaries to remove
+                every: bool = False, # all of them (the caller holds a lock on `path`), not only a dead writer's
+               ) -> list[Path]:
+    "Remove the temporaries of `path` that writers killed on this host left behind; returns those removed."
+    path = Path(path)
+    pre, gone = f".{path.name}.tmp-{_HOST}-", []
+    for p in path.parent.glob(glob.escape(f".{path.name}.tmp-") + '*'):
+        pid = p.name[len(pre):].split('-')[0] if p.name.startswith(pre) else ''
+        if not (every or (pid.isdigit() and not _alive(int(pid)))): continue
+        try: _remove(p); gone.append(p)
+        except OSError: pass                                          # not ours to remove (permissions): leave it
+    return gone
+
+# %% ../nbs/00_locks.ipynb #2304b191
+class _Terminated(SystemExit):
+    "SIGTERM during an `atomic_path(on_term=True)` write: unwinds (removing temporaries) and exits with 128 + 15."
+
+@contextlib.contextmanager
+def _cleaned(clean: Callable, on_term: bool):
+    "Run `clean` when the block ends, by an error, and with `on_term` by SIGTERM (default handler) or at exit."
+    import atexit, signal, threading
+    prev = None
+    if on_term:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            def on_sigterm(signum, frame): raise _Terminated(128 + signal.SIGTERM)
+            prev = signal.signal(signal.SIGTERM, on_sigterm)
+        atexit.register(clean)                      # Dask threads may still write a block after an error: exit cleans
+    done = False
+    try:
+        yield
+        done = True
+    finally:
+        clean()
+        if prev is not None: signal.signal(signal.SIGTERM, prev)
+        if on_term and done: atexit.unregister(clean)
+
+def _claim(tmp: Path, path: Path, where: str, what: str):
+    "Move tmp to path only if nothing is there, atomically: a hard link for a file, a rename for a folder."
+    import errno
+    try:
+        if tmp.is_dir(): os.rename(tmp, path)                         # fails onto a file or a non-empty folder
+        else:
+            try: os.link(tmp, path)
+            except FileExistsError: raise
+            except OSError:                                           # no hard links here: claim the name, then fill it
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)); os.replace(tmp, path)
+    except OSError as e:
+        if isinstance(e, FileExistsError) or e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            raise FileExistsError(f"{where}: {path} appeared while {what} was computed (another writer?): it was "
+                                  f"kept and {what} was not written; pass overwrite=True to replace it") from None
+        raise
+
+def _swap_in(tmp: Path, path: Path):
+    "Rename tmp to path; a folder there (or a file where a folder goes) is moved aside first, restored on failure."
+    old = None
+    if (path.is_dir() and not path.is_symlink()) or (tmp.is_dir() and path.exists()):
+        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}"); os.replace(path, old)
+    try: os.replace(tmp, path)
+    except BaseException:
+        if old is not None:
+            try: os.replace(old, path)
+            except OSError: pass                    # something took its place: the old copy stays beside it, hidden
+        raise
+    if old is not None: _remove(old)
+
+@contextlib.contextmanager
+def atomic_path(path, # the target file or folder (its parent is created)
+                overwrite: bool = True, # replace what is at `path`; False: keep it, a FileExistsError if it appeared
+                folder: bool = False, # create the temporary as an empty folder to write into
+                keep: Callable[[], bool] | None = None, # true at the move: keep what is at `path` (an equal copy)
+                on_term: bool = False, # also remove the temporaries on SIGTERM and at interpreter exit
+                where: str | None = None, # the writer, for the overwrite=False error (default: the path)
+                what: str = 'it', # what is written, for that error ('the map')
+               ):
+    "Write to the yielded temporary; a block that ends well moves it to `path` atomically, anything else removes it."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    if folder: tmp.mkdir()
+    def clean():                                  # the temporary and anything named after it (a writer's side files)
+        for p in path.parent.glob(glob.escape(tmp.name) + '*'): _remove(p)
+    with _cleaned(clean, on_term):
+        yield tmp
+        if keep is not None and path.exists() and keep(): return
+        try:
+            if overwrite: _swap_in(tmp, path)
+            else: _claim(tmp, path, where or str(path), what)
+        except OSError:
+            if keep is not None and keep(): return                   # another writer finished an equal copy
+            raise
+
+def atomic_write(path, # the target file (its parent is created)
+                 data, # str or bytes to write, or a function writing to the open binary file
+                 fsync: bool = False, # flush to disk before the rename (checkpoints: survives a power cut)
+                ) -> Path:
+    "Write `data` to `path` through `atomic_path`: `path` is either the old or the complete new file; returns it."
+    with atomic_path(path) as tmp, open(tmp, 'xb') as f:
+        if callable(data): data(f)
+        else: f.write(data.encode() if isinstance(data, str) else data)
+        if fsync: f.flush(); os.fsync(f.fileno())
+    return Path(path)

@@ -6,17 +6,17 @@ Docs: https://pimc-dev.github.io/pimc/maps.html.md"""
 
 # %% ../nbs/47_maps.ipynb #e65ad2ad
 from __future__ import annotations
-import contextlib, functools, glob, os, platform, shutil, uuid
+import functools, os, uuid
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 
 from .cube import Cube, LazyArray
 from .errors import requires
+from .locks import atomic_path, sweep_temps
 
 # %% auto #0
-__all__ = ['PIXEL_INPUTS', 'PIXEL_OUTPUTS', 'MAP_FORMATS', 'tile_map', 'embed_patches', 'embed_map', 'predict_pixels',
-           'predict_map', 'write_map']
+__all__ = ['PIXEL_INPUTS', 'PIXEL_OUTPUTS', 'MAP_FORMATS', 'tile_map', 'embed_map', 'predict_pixels', 'predict_map', 'write_map']
 
 # %% ../nbs/47_maps.ipynb #64855d8e
 _MALLOC_SET = False
@@ -134,46 +134,6 @@ def tile_map(da, # DataArray (time, band, y, x), Dask-backed or not (see `Cube.f
                        attrs={'long_name': tuple(str(b) for b in bands)})   # long_name: GeoTIFF band descriptions
     return _georef(out, da, cube, y, x)
 
-# %% ../nbs/47_maps.ipynb #7111a6b4
-def _encoder_meta(enc, which: str) -> dict:
-    m = dict(enc.meta)
-    if 'size' not in m:
-        raise ValueError(f"the {which} encoder does not record its input size (encoder.meta['size']); was it trained "
-                         "by pimc.train.pretrain?")
-    return m
-
-def embed_patches(cube: Cube, # the cube (any size)
-                  encoder, # image encoder, Run, (rp, image) pair or checkpoint path
-                  features: bool = False, # backbone features instead of normalised embeddings
-                  batch_size: int = 512, # patches per forward pass
-                  device=None, # where to compute (default: the encoder's device)
-                 ) -> np.ndarray:
-    "(H, W, D) map of every pixel's patch embedding: patches cut as `PixelPatchPairs` cuts them (bands, date, padding)."
-    from numpy.lib.stride_tricks import sliding_window_view
-    from pimc.embed import as_encoder, embed_images
-    from pimc.pairs import _image
-    enc = as_encoder(encoder, 'image', device)
-    meta = _encoder_meta(enc, 'image')
-    P, bands = int(meta['size']), tuple(meta.get('bands') or cube.bands)
-    if len(bands) != enc.in_channels:
-        raise ValueError(f"the image encoder takes {enc.in_channels} bands but records {list(bands)}; "
-                         f"cube {cube.name!r} has {list(cube.bands)}")
-    date = meta.get('patch_date', 'median')
-    img = _image(cube, bands, tuple(date) if isinstance(date, list) else date)
-    top, bottom = P // 2, P - 1 - P // 2                            # the pixel sits at row and column P // 2
-    mode = 'reflect' if meta.get('pad', 'reflect') == 'reflect' else 'constant'
-    pad = np.pad(img, ((0, 0), (top, bottom), (top, bottom)), mode=mode)
-    win = sliding_window_view(pad, (P, P), axis=(1, 2))              # (C, H, W, P, P), a view
-    T, C, H, W = cube.shape
-    rows, cols = np.divmod(np.arange(H * W), W)
-    D = enc.feature_dim if features else enc.embed_dim
-    out = np.empty((H * W, D), np.float32)
-    for i in range(0, H * W, batch_size):
-        r, c = rows[i:i + batch_size], cols[i:i + batch_size]
-        out[i:i + batch_size] = embed_images(win[:, r, c].transpose(1, 0, 2, 3), enc, batch_size, features)
-    out[~cube.valid.any(0).ravel()] = np.nan                          # never observed: no embedding (as embed_pixels)
-    return out.reshape(H, W, D)
-
 # %% ../nbs/47_maps.ipynb #a1probe0
 def _map_sensor(da, sensor, scale, where: str):
     "What blocks take as `sensor`: `sensor` as given, or with `scale` the DataArray's bands at that reflectance scale."
@@ -222,11 +182,11 @@ def _check_scale(probe: Cube, bands: Sequence[str], where: str, told: bool):
 
 def _index_inputs(sensor, indices) -> list[str]:
     "The bands (names or roles) the index series read: index bands, else the reflectance bands the formulas need."
-    from pimc.bands import _NEEDS, index_bands
+    from pimc.bands import INDEX_ROLES, index_bands
     from pimc.cube import _index_names
     have = index_bands(sensor)
     return list(dict.fromkeys(b for n in _index_names(sensor, indices) for b in ([sensor.bands[have[n]]]
-                                                                                  if n in have else _NEEDS[n])))
+                                                                                  if n in have else INDEX_ROLES[n])))
 
 def _run_probe(fn, probe: Cube, model, where: str, what: str, hint: str = ''):
     "fn on the probe, in this process: an error names the input here, not inside a Dask worker."
@@ -248,7 +208,7 @@ def _need_bands(sensor, bands: Sequence[str], where: str, what: str) -> list[str
 
 # %% ../nbs/47_maps.ipynb #404a33a0
 def _embed_block(cube, encoder, which, features, batch_size, device):
-    from pimc.embed import embed_pixels
+    from pimc.embed import embed_patches, embed_pixels
     if which == 'rp': return embed_pixels(cube, encoder, features=features, batch_size=batch_size, device=device)
     return embed_patches(cube, encoder, features=features, batch_size=batch_size, device=device)
 
@@ -267,7 +227,7 @@ def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (s
              ):
     "A lazy (D, y, x) map of pixel embeddings over the whole tile, on Dask; NaN where a pixel was never observed."
     from pimc.bands import INDICES
-    from pimc.embed import as_encoder
+    from pimc.embed import _encoder_meta, as_encoder
     where = _where('embed_map', da)
     if which not in ('rp', 'image'): raise ValueError(f"which must be 'rp' or 'image' (got {which!r})")
     enc = as_encoder(encoder, which, device)
@@ -544,78 +504,6 @@ def _write_zarr(m, tmp: Path, progress: bool):
     _compute(d, progress)
 
 # %% ../nbs/47_maps.ipynb #f252348f
-_HOST = ''.join(ch for ch in platform.node() if ch.isalnum())[:24] or 'host'
-
-def _remove(p: Path):
-    "Remove a file or folder if it is there."
-    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
-    else: p.unlink(missing_ok=True)
-
-def _temp_of(path: Path) -> Path:
-    "A hidden temporary beside path that names this host and process (so a later write can tell a dead one's)."
-    return path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
-
-def _sweep(path: Path) -> list[Path]:
-    "Remove the temporaries of `path` that a write_map on this host left when its process was killed; the removed."
-    from pimc.locks import _alive
-    pre, gone = f".{path.name}.tmp-{_HOST}-", []
-    for p in path.parent.glob(glob.escape(f".{path.name}.tmp-") + '*'):
-        pid = p.name[len(pre):].split('-')[0] if p.name.startswith(pre) else ''
-        if not (pid.isdigit() and not _alive(int(pid))): continue
-        try: _remove(p); gone.append(p)
-        except OSError: pass                                          # not ours to remove (permissions): leave it
-    return gone
-
-class _Terminated(SystemExit):
-    "SIGTERM during write_map: unwinds (removing temporaries) and exits with 128 + 15."
-
-@contextlib.contextmanager
-def _removed_however(*paths: Path):
-    "Remove `paths` when the block ends, by an error, by SIGTERM (default handler) or at interpreter exit."
-    import atexit, signal, threading
-    def clean():
-        for p in paths: _remove(p)
-    prev = None
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        def on_term(signum, frame): raise _Terminated(128 + signal.SIGTERM)
-        prev = signal.signal(signal.SIGTERM, on_term)
-    atexit.register(clean)                          # Dask threads may still write a block after an error: exit cleans
-    done = False
-    try:
-        yield
-        done = True
-    finally:
-        clean()
-        if prev is not None: signal.signal(signal.SIGTERM, prev)
-        if done: atexit.unregister(clean)
-
-def _claim(tmp: Path, path: Path, where: str):
-    "Move tmp to path only if nothing is there, atomically: a hard link for a file, a rename for a folder."
-    import errno
-    try:
-        if tmp.is_dir(): os.rename(tmp, path)                         # fails onto a file or a non-empty folder
-        else:
-            try: os.link(tmp, path)
-            except FileExistsError: raise
-            except OSError:                                           # no hard links here: claim the name, then fill it
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)); os.replace(tmp, path)
-    except OSError as e:
-        if isinstance(e, FileExistsError) or e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
-            raise FileExistsError(f"{where}: {path} appeared while the map was computed (another writer?): it was "
-                                  "kept and this map was not written; pass overwrite=True to replace it") from None
-        raise
-
-def _swap_in(tmp: Path, path: Path):
-    "Rename tmp to path; an existing path is moved aside first and restored if the rename fails."
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}"); os.replace(path, old)
-    try: os.replace(tmp, path)
-    except BaseException:
-        if old is not None: os.replace(old, path)
-        raise
-    if old is not None: _remove(old)
-
 def write_map(m, # a map from `embed_map` / `predict_map` / `tile_map` (or any (band, y, x) or (y, x) DataArray)
               path, # .tif / .tiff: Cloud-Optimized GeoTIFF; .zarr: Zarr store
               overwrite: bool = False, # replace an existing file (only once the new one is complete)
@@ -635,12 +523,9 @@ def write_map(m, # a map from `embed_map` / `predict_map` / `tile_map` (or any (
     if fmt == 'COG' and not (isinstance(blocksize, (int, np.integer)) and blocksize >= 16 and blocksize % 16 == 0):
         raise ValueError(f"{where}: blocksize must be a GeoTIFF tile size, a multiple of 16 (got {blocksize!r})")
     m = _as_map(m, where)
-    _sweep(path)
-    tmp = _temp_of(path)
-    tiff = tmp.with_name(tmp.name + '.tiled.tif')
-    with _removed_however(tmp, tiff):
-        if fmt == 'COG': _write_cog(m, tmp, tiff, progress, compress, int(blocksize), colormap)
+    sweep_temps(path)                                                  # a killed write_map's, on this host
+    with atomic_path(path, overwrite=overwrite, on_term=True, where=where, what='the map') as tmp:
+        if fmt == 'COG': _write_cog(m, tmp, tmp.with_name(tmp.name + '.tiled.tif'), progress, compress,
+                                    int(blocksize), colormap)
         else: _write_zarr(m, tmp, progress)
-        if overwrite: _swap_in(tmp, path)
-        else: _claim(tmp, path, where)
     return path

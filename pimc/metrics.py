@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 
-from .errors import plot_axes
+from .locks import atomic_path
+from .plots import plot_axes
 
 # %% auto #0
 __all__ = ['PASTIS_VOID', 'PASTIS_BACKGROUND', 'pastis_ignore', 'confusion_matrix', 'f1_from_confusion', 'ClassReport',
@@ -240,5 +241,5 @@ def write_results(df, # the table
     text = ((f"# {title}\n\n" if title else '') + markdown_table(df, digits, bold_best, formats)
             + ''.join(f"\n{n}\n" for n in notes))
     for path, write in ((csv, lambda p: df.to_csv(p, index=False)), (md, lambda p: p.write_text(text))):
-        tmp = path.with_name(f'.{path.name}.tmp'); write(tmp); tmp.replace(path)
+        with atomic_path(path) as tmp: write(tmp)
     return csv, md

@@ -13,13 +13,13 @@ import numpy as np
 import torch
 
 from .cube import Cube, as_dates, median_composite, stretch
-from .errors import plot_axes
+from .plots import plot_axes
 from .bands import INDICES
 from .recurrence import recurrence_plot, check_rp_params
 
 # %% auto #0
-__all__ = ['PixelIndex', 'random_pixels', 'stratified_pixels', 'hilbert_curve', 'hilbert_pixels', 'pixel_groups',
-           'PixelPatchPairs', 'pairs_loader']
+__all__ = ['PADS', 'PixelIndex', 'random_pixels', 'stratified_pixels', 'hilbert_curve', 'hilbert_pixels', 'pixel_groups',
+           'choose_pixels', 'pad_for_patches', 'patches_at', 'patch_at', 'PixelPatchPairs', 'pairs_loader']
 
 # %% ../nbs/09_pairs.ipynb #70bd90ee
 class PixelIndex(NamedTuple):
@@ -142,6 +142,23 @@ def pixel_groups(pixels: PixelIndex, # the chosen pixels
     _, g = np.unique(key, axis=0, return_inverse=True)
     return g.reshape(-1).astype(np.int64)
 
+# %% ../nbs/09_pairs.ipynb #70cc7243
+def choose_pixels(cubes, # a Cube or a sequence of Cubes
+                  hilbert_step: int | None = None, # every k-th pixel along a Hilbert curve (1 or None: all)
+                  n_pixels: int | None = None, # or this many random pixels per cube (drawn before the column split)
+                  split_col: int | None = None, # keep only pixels left of this column (None: all columns)
+                  seed: int = 0, # seeds the Hilbert-curve offsets and the random pixels
+                 ) -> PixelIndex | None:
+    "The pixels to pair: along a Hilbert curve, at random, or every observed one; None: every observed pixel."
+    if hilbert_step and hilbert_step > 1: px = hilbert_pixels(cubes, step=hilbert_step, seed=seed)
+    elif n_pixels: px = random_pixels(cubes, n=n_pixels, seed=seed)
+    elif split_col is None and not hilbert_step: return None          # every observed pixel (PixelPatchPairs' default)
+    else: px = random_pixels(cubes, n=np.iinfo(np.int64).max, seed=seed)   # every observed pixel, in row order
+    if split_col is not None:
+        keep = np.asarray(px.col) < split_col
+        px = PixelIndex(*(np.asarray(a)[keep] for a in px))
+    return px
+
 # %% ../nbs/09_pairs.ipynb #d0f3b0e3
 def _index_stack(cube: Cube, rows, cols, names) -> np.ndarray:
     "(N, K, T) float32 gap-filled index series of pixels, from reflectance or read from index bands (eo-learn NDVI)."
@@ -182,6 +199,36 @@ def _image(cube: Cube, bands, # band names or roles
     if isinstance(t, (str, tuple)):
         return median_composite(cube, bands, None if t == 'median' else np.flatnonzero(t[1]))
     return np.asarray(cube.values[t][[cube.sensor.index(b) for b in bands]], np.float32) / np.float32(cube.sensor.scale)
+
+# %% ../nbs/09_pairs.ipynb #e71ce595
+PADS = ('reflect', 'zeros')  # patch border padding
+
+def pad_for_patches(img, # (..., H, W) image
+                    size: int, # side P of the patches
+                    pad: str = 'reflect', # border: 'reflect' (the image mirrored) or 'zeros'
+                   ) -> np.ndarray:
+    "(..., H + P - 1, W + P - 1): `img` padded so that every pixel has its whole P × P patch."
+    if pad not in PADS: raise ValueError(f"pad must be 'reflect' or 'zeros' (got {pad!r})")
+    img = np.asarray(img)
+    top, bottom = size // 2, size - 1 - size // 2                     # the pixel sits at row and column P // 2
+    return np.pad(img, [(0, 0)] * (img.ndim - 2) + [(top, bottom)] * 2, mode='reflect' if pad == 'reflect' else
+                  'constant')
+
+def patches_at(padded, # an image padded by `pad_for_patches`
+               rows, cols, # the pixels, in the coordinates of the image before padding
+               size: int, # side P of the patches
+              ) -> np.ndarray:
+    "(N, ..., P, P) the patches around pixels (rows, cols), cut from a padded image (a view: no copy of it)."
+    win = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(-2, -1))   # (..., H, W, P, P)
+    return np.moveaxis(win[..., np.asarray(rows), np.asarray(cols), :, :], -3, 0)
+
+def patch_at(img, # (..., H, W) image
+             row: int, col: int, # the pixel
+             size: int, # side P of the patch
+             pad: str = 'reflect', # border: 'reflect' or 'zeros'
+            ) -> np.ndarray:
+    "(..., P, P) the patch around pixel (row, col), the pixel at (P // 2, P // 2): the patch the image encoder sees."
+    return patches_at(pad_for_patches(img, size, pad), [row], [col], size)[0]
 
 # %% ../nbs/09_pairs.ipynb #11cb42ba
 def _memmap_token(a):
@@ -241,7 +288,7 @@ class PixelPatchPairs(torch.utils.data.Dataset):
         for name, v in (('rp_size', rp_size), ('patch_size', patch_size)):
             if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
                 raise ValueError(f"{name} must be a positive integer (got {v!r})")
-        if pad not in ('reflect', 'zeros'): raise ValueError(f"pad must be 'reflect' or 'zeros' (got {pad!r})")
+        if pad not in PADS: raise ValueError(f"pad must be 'reflect' or 'zeros' (got {pad!r})")
         self.rp_size, self.patch_size, self.patch_date, self.pad = int(rp_size), int(patch_size), patch_date, pad
         if rp_backend not in ('numpy', 'torch', 'numba'):
             raise ValueError(f"rp_backend must be 'numpy', 'torch' or 'numba' (got {rp_backend!r})")
@@ -341,13 +388,8 @@ class PixelPatchPairs(torch.utils.data.Dataset):
                 raise ValueError(f"normalize: mean and std need one value per patch band {self.bands} (got "
                                  f"{mean.shape}, {std.shape})")
         self.mean, self.std = mean.astype(np.float32), np.where(std > 0, std, 1).astype(np.float32)
-        P = self.patch_size
-        top, bottom = P // 2, P - 1 - P // 2
-        self._padded = {}
-        for i, im in self._images.items():
-            z = (im - self.mean[:, None, None]) / self.std[:, None, None]
-            self._padded[i] = np.pad(z, ((0, 0), (top, bottom), (top, bottom)),
-                                     mode='reflect' if self.pad == 'reflect' else 'constant')
+        self._padded = {i: pad_for_patches((im - self.mean[:, None, None]) / self.std[:, None, None], self.patch_size,
+                                           self.pad) for i, im in self._images.items()}
 
     # -- items ------------------------------------------------------------------------------------------------
     def __len__(self): return len(self.pixels)
@@ -375,9 +417,7 @@ class PixelPatchPairs(torch.utils.data.Dataset):
             where = np.flatnonzero(cube_of == c)
             series = self._series[int(c)][self._pos[idx[where]]]
             rp[where] = recurrence_plot(series, size=S, backend=self.rp_backend, **self.rp_params)
-            # (C, H, W, P, P) view
-            win = np.lib.stride_tricks.sliding_window_view(self._padded[int(c)], (P, P), axis=(1, 2))
-            patch[where] = win[:, rows[where], cols[where]].transpose(1, 0, 2, 3)
+            patch[where] = patches_at(self._padded[int(c)], rows[where], cols[where], P)
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.int64))
         return {'rp': torch.from_numpy(rp), 'patch': torch.from_numpy(patch), 'group': t(self.groups[idx]),
                 'cube': t(cube_of),

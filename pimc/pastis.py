@@ -6,14 +6,16 @@ Docs: https://pimc-dev.github.io/pimc/pastis.html.md"""
 
 # %% ../nbs/04_pastis.ipynb #5a5235f1
 from __future__ import annotations
-import json, os, tempfile
+import json, os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from .bands import get_sensor
 from .cube import Cube, as_dates, composite
-from .errors import DatasetFormatError, DatasetNotFoundError, plot_axes
+from .errors import DatasetFormatError, DatasetNotFoundError
+from .locks import atomic_write
+from .plots import plot_axes
 
 # %% auto #0
 __all__ = ['PASTIS_CLASSES', 'PASTIS_FOLDS', 'PASTIS_SOURCE', 'PASTIS_REFERENCE_DATE', 'parse_dates_s2', 'dates_to_s2',
@@ -117,18 +119,6 @@ def read_pastis_metadata(path, # metadata.geojson (or the PASTIS root holding it
     return sorted(out, key=lambda p: p.patch_id)
 
 # %% ../nbs/04_pastis.ipynb #e470c365
-def _atomic_write(path: Path, write: Callable, # write(binary file object)
-                 ) -> Path:
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.part')
-    try:
-        with os.fdopen(fd, 'wb') as f: write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
-
 def write_pastis_patch(root, # PASTIS root folder (created if needed)
                        patch_id: int, # ID_PATCH
                        values, # (T, 10, H, W) stored reflectance x 10 000 (integers, or floats that round to int16)
@@ -165,8 +155,8 @@ def write_pastis_patch(root, # PASTIS root folder (created if needed)
     fold = int(fold)
     if fold not in PASTIS_FOLDS: raise ValueError(f"{where}: fold must be 1-5 (got {fold})")
     root = Path(root)
-    _atomic_write(root / 'DATA_S2' / f'S2_{patch_id}.npy', lambda f: np.save(f, v.astype(np.int16, copy=False)))
-    _atomic_write(root / 'ANNOTATIONS' / f'TARGET_{patch_id}.npy', lambda f: np.save(f, t.astype(np.uint8)))
+    atomic_write(root / 'DATA_S2' / f'S2_{patch_id}.npy', lambda f: np.save(f, v.astype(np.int16, copy=False)))
+    atomic_write(root / 'ANNOTATIONS' / f'TARGET_{patch_id}.npy', lambda f: np.save(f, t.astype(np.uint8)))
     return {'ID_PATCH': int(patch_id), 'Fold': fold, 'TILE': tile, 'dates-S2': dates_to_s2(d), **properties}
 
 def write_pastis_metadata(root, # PASTIS root folder
@@ -196,7 +186,7 @@ def write_pastis_metadata(root, # PASTIS root folder
     def plain(o):  # numpy scalars and arrays from callers' records
         if isinstance(o, (np.generic, np.ndarray)): return o.tolist()
         raise TypeError(f"write_pastis_metadata: property value {o!r} ({type(o).__name__}) cannot be written as JSON")
-    return _atomic_write(Path(root) / 'metadata.geojson',
+    return atomic_write(Path(root) / 'metadata.geojson',
                          lambda f: f.write(json.dumps(gj, indent=1, default=plain).encode()))
 
 # %% ../nbs/04_pastis.ipynb #ffc545ff
@@ -234,7 +224,7 @@ def write_pastis_norm(root, # PASTIS root folder (with metadata.geojson and DATA
         if v is None: raise ValueError(f"write_pastis_norm: stats lack fold {f} (keys given: {list(stats)})")
         out[f'Fold_{f}'] = _norm_dict(*((v['mean'], v['std']) if isinstance(v, Mapping) else v),
                                       f"write_pastis_norm fold {f}")
-    return _atomic_write(root / 'NORM_S2_patch.json', lambda fh: fh.write(json.dumps(out, indent=4).encode()))
+    return atomic_write(root / 'NORM_S2_patch.json', lambda fh: fh.write(json.dumps(out, indent=4).encode()))
 
 # %% ../nbs/04_pastis.ipynb #1364b128
 class Norm(NamedTuple):

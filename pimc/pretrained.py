@@ -6,7 +6,8 @@ Docs: https://pimc-dev.github.io/pimc/pretrained.html.md"""
 
 # %% ../nbs/16_pretrained.ipynb #2b887dbc
 from __future__ import annotations
-import hashlib, json, shutil, warnings
+import hashlib, json, os, shutil, warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -15,11 +16,62 @@ import torch
 from .fit import torch_threads
 from .recurrence import series_images
 from .synthetic import cache_dir   # the one cache root: $PIMC_CACHE, $XDG_CACHE_HOME/pimc, ~/.cache/pimc
-from .sources import source_pairs
+from .sources import Source, check_valid_pixels, find_source, source_pairs
+from .train import PretrainConfig, TensorPairs, as_pairs, check_out_dir, pretrain, toy_pairs
+from .corpus import corpus_for, is_corpus
 
 # %% auto #0
-__all__ = ['ENCODER_DEFAULTS', 'DEFAULT_VARIANT', 'RGB_CORPORA', 'variant_pairs', 'pretrain_dir', 'pretrain_cached',
-           'pretrain_encoder', 'pretrain_rgb_encoder']
+__all__ = ['ENCODER_DEFAULTS', 'DEFAULT_VARIANT', 'RGB_CORPORA', 'pretrain_data', 'pretrain_source', 'variant_pairs',
+           'pretrain_dir', 'pretrain_cached', 'pretrain_encoder', 'pretrain_rgb_encoder']
+
+# %% ../nbs/16_pretrained.ipynb #c9bf7cab
+def _pairs_spec(spec, cfg):
+    "Pairs named by a spec ('toy', a .pt file), or None."
+    if isinstance(spec, str) and spec == 'toy': return toy_pairs(2048, rp_size=cfg.rp_size, patch_size=cfg.patch_size)
+    if isinstance(spec, (str, os.PathLike)) and str(spec).endswith('.pt'):
+        return TensorPairs(**torch.load(spec, weights_only=True))
+    return None
+
+def _is_corpus(spec) -> bool:
+    "Whether `spec` names a corpus of several sources ('all-real', 'a,b,c'; see `pimc.corpus`)."
+    return is_corpus(spec)
+
+def pretrain_data(spec, cfg, folds=None, resume=False, reader_kw=None):
+    "The pairs `pretrain_source` trains on (a source's, a corpus', 'toy' or a .pt file), every check done first."
+    cfg.validate()
+    if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
+    data = _pairs_spec(spec, cfg)
+    if data is None and _is_corpus(spec):                                # 'all-real', 'a,b,c': pimc.corpus
+        if folds is not None or reader_kw:
+            raise ValueError(f"folds= and reader_kw= apply to one source, not to the corpus {spec!r}")
+        return corpus_for(spec, cfg)
+    if data is None:
+        step = cfg.pairs.get('hilbert_step')
+        src = find_source(spec) if isinstance(spec, (str, os.PathLike, Source)) else None
+        cubes, kw = source_pairs(src or spec, hilbert_step=step, seed=cfg.seed, folds=folds, **(reader_kw or {}))
+        where = src.name if src else f"{len(cubes)} cube(s)"
+        check_valid_pixels(cubes, kw['indices'], kw.get('pixels'), where)
+        data, _ = as_pairs(cubes, cfg, **kw)
+        data.source = src.describe(step) if src else where
+    elif folds is not None or reader_kw:
+        raise ValueError(f"folds= and reader_kw= apply to sources, not to the pairs of {spec!r}")
+    return data
+
+# a name of `pimc.sources.SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), cubes, 'toy' or a .pt
+def pretrain_source(spec,
+                    config=None, # a `PretrainConfig` (default: PretrainConfig())
+                    out_dir=None, # run folder (default: config.out_dir, else _runs/pretrain/<date-time>)
+                    folds=None, # official folds to keep (PASTIS layout)
+                    resume: bool = False, # continue the run in out_dir from its latest checkpoint
+                    reader_kw: dict | None = None, # to the reader (dates=, sensor= for a .npy cube, sensor= for TIFFs)
+                    **overrides, # PretrainConfig fields that replace those of `config`
+                   ):
+    "Open a source, make its pairs with the source's settings and pretrain on them; returns the `Run`."
+    cfg = replace(config or PretrainConfig(), **overrides, **({'out_dir': str(out_dir)} if out_dir is not None else {}))
+    data = pretrain_data(spec, cfg, folds, resume, reader_kw)
+    run = pretrain(data, cfg, resume=resume)
+    if hasattr(data, 'save_report'): data.save_report(run)              # a corpus: its shares in the run folder
+    return run
 
 # %% ../nbs/16_pretrained.ipynb #b18d91dd
 ENCODER_DEFAULTS = dict(widths=(16, 32, 64), depths=1, norm='batch', stem_stride=2)  # `ResNetEncoder` arguments

@@ -14,12 +14,13 @@ import numpy as np
 
 from .bands import Sensor, get_sensor, register_sensor
 from .cube import Cube, as_dates
-from .errors import DatasetNotFoundError, ReadError, plot_axes
+from .errors import DatasetNotFoundError, ReadError
+from .plots import plot_axes
 
 # %% auto #0
 __all__ = ['SAMPLES_ENV', 'LULC_CLASSES', 'EOPATCH_REFERENCE_DATES', 'CROPHARVEST_BANDS', 'samples_dir', 'has_samples',
            'read_eopatch', 'plot_index', 'date_from_name', 'read_cbers_awfi', 'read_cropharvest', 'read_modis_ndvi',
-           'read_geotiff_stack', 'read_npy_cube']
+           'geotiff_stack_files', 'read_geotiff_stack', 'read_npy_cube']
 
 # %% ../nbs/06_readers.ipynb #5ec06fec
 SAMPLES_ENV = 'PIMC_SAMPLES'
@@ -385,10 +386,10 @@ def read_modis_ndvi(folder, # folder of *_NDVI_<YYYY-MM-DD>.jp2 (or .tif) images
 
 # %% ../nbs/06_readers.ipynb #0bc9b729
 def _as_paths(paths, what: str) -> list[Path]:
-    "A folder (its *.tif, *.tiff), a glob pattern, or a sequence of paths, as a list."
+    "A folder (its GeoTIFFs: .tif or .tiff, any case), a glob pattern, or a sequence of paths, as a list."
     if isinstance(paths, (str, os.PathLike)):
         p = Path(paths)
-        if p.is_dir(): out = sorted([*p.glob('*.tif'), *p.glob('*.tiff'), *p.glob('*.TIF')])
+        if p.is_dir(): out = sorted(f for f in p.iterdir() if f.suffix.lower() in ('.tif', '.tiff') and f.is_file())
         elif any(ch in str(p) for ch in '*?['):
             import glob
             out = sorted(Path(x) for x in glob.glob(str(p)))
@@ -398,6 +399,60 @@ def _as_paths(paths, what: str) -> list[Path]:
     for p in out:
         if not p.is_file(): raise DatasetNotFoundError(f"{what} {p} not found")
     return out
+
+_CBERS_FILE = re.compile(r'.*_(B1[3-6]|CMASK)_\d{4}-\d{2}-\d{2}\.tiff?', re.I)   # the sits CBERS-4 AWFI names
+
+def _one_file_per_date(files: Sequence[Path], d: np.ndarray):
+    "A ReadError when files share a date (one GeoTIFF per band and date?), naming what reads that layout."
+    dup = np.flatnonzero(np.diff(d) == np.timedelta64(0))
+    if not dup.size: return
+    day = d[dup[0]]
+    same = [p for p, x in zip(files, d) if x == day]
+    shown = ', '.join(p.name for p in same[:5]) + (', ...' if len(same) > 5 else '')
+    how = ("one multi-band GeoTIFF per date; this is the CBERS-4 AWFI layout (<prefix>_<B13..B16|CMASK>_<YYYY-MM-DD>"
+           ".tif), which pimc.readers.read_cbers_awfi(folder) reads (the 'cbers4' source, --data cbers4, is the sample "
+           "of it)" if all(_CBERS_FILE.fullmatch(p.name) for p in same) else
+           "one multi-band GeoTIFF per date: stack each date's bands into one file (e.g. `gdal_merge.py -separate` or "
+           "rasterio), in the order --sensor / sensor= names them")
+    raise ReadError(same[1], f"has the same date {day} as {same[0].name} ({len(same)} files share it: {shown}): one "
+                    "GeoTIFF per band and date", how)
+
+def geotiff_stack_files(paths, # one GeoTIFF per date: list of paths, a folder, or a glob pattern
+                        dates=None, # one date per file (anything `as_dates` reads); default: from the file names
+                        mask_paths=None, # optional per-date mask files, same order as `paths`
+                       ) -> tuple[list[Path], np.ndarray, list[Path] | None]:
+    "(files, dates, mask files) of a GeoTIFF stack in date order, checked: one file per date, dates increasing."
+    files = _as_paths(paths, 'GeoTIFF')
+    masks = None if mask_paths is None else _as_paths(mask_paths, 'mask file')
+    if masks is not None and len(masks) != len(files):
+        raise ValueError(f"{len(masks)} mask files for {len(files)} GeoTIFFs (one per date expected)")
+    if dates is None:
+        d = np.array([date_from_name(p) for p in files])
+        order = np.argsort(d, kind='stable')
+        files, d = [files[i] for i in order], d[order]
+        if masks is not None: masks = [masks[i] for i in order]
+        _one_file_per_date(files, d)
+        return files, d, masks
+    d = as_dates(dates)
+    if d.shape != (len(files),): raise ValueError(f"{d.size} dates for {len(files)} GeoTIFFs (one per file expected)")
+    bad = np.flatnonzero(np.diff(d) <= np.timedelta64(0))
+    if bad.size:
+        raise ReadError(files[bad[0] + 1], f"date {d[bad[0] + 1]} is not after {d[bad[0]]} of {files[bad[0]].name}",
+                        "strictly increasing dates")
+    return files, d, masks
+
+def _stack_sensor(path, # the first file, for the errors
+                  count: int, # its bands
+                  descriptions, # its band descriptions
+                  sensor=None, band_names=None) -> Sensor:
+    "The Sensor of a GeoTIFF stack: `sensor`, else `band_names`, else the band descriptions; checked against `count`."
+    if sensor is not None: s = get_sensor(sensor)
+    elif band_names is not None: s = get_sensor(tuple(band_names))
+    elif descriptions and all(descriptions): s = get_sensor(tuple(descriptions))
+    else: raise ReadError(path, f"{count} bands without names", "sensor= or band_names= (or band descriptions in the file)")
+    if count != len(s.bands):
+        raise ReadError(path, f"{count} bands", f"{len(s.bands)} for sensor {s.name!r} ({', '.join(s.bands)})")
+    return s
 
 def read_geotiff_stack(paths, # one GeoTIFF per date: list of paths, a folder, or a glob pattern
                        dates=None, # one date per file (anything `as_dates` reads); default: from the file names
@@ -412,43 +467,13 @@ def read_geotiff_stack(paths, # one GeoTIFF per date: list of paths, a folder, o
                        on_empty: str = 'warn', # pixels without a usable date: 'warn', 'raise' or 'ignore'
                       ) -> Cube:
     "A Cube from one multi-band GeoTIFF per date, checked to share one grid; nodata, NaN and mask files give the mask."
-    files = _as_paths(paths, 'GeoTIFF')
-    masks = None if mask_paths is None else _as_paths(mask_paths, 'mask file')
-    if masks is not None and len(masks) != len(files):
-        raise ValueError(f"{len(masks)} mask files for {len(files)} GeoTIFFs (one per date expected)")
-    if dates is None:
-        d = np.array([date_from_name(p) for p in files])
-        order = np.argsort(d, kind='stable')
-        files, d = [files[i] for i in order], d[order]
-        if masks is not None: masks = [masks[i] for i in order]
-        dup = np.flatnonzero(np.diff(d) == np.timedelta64(0))
-        if dup.size:
-            raise ReadError(files[dup[0] + 1], f"has the same date {d[dup[0]]} as {files[dup[0]].name}",
-                            "one file per date")
-        dates = d
-    else:
-        dates = as_dates(dates)
-        if dates.shape != (len(files),):
-            raise ValueError(f"{dates.size} dates for {len(files)} GeoTIFFs (one per file expected)")
-        bad = np.flatnonzero(np.diff(dates) <= np.timedelta64(0))
-        if bad.size:
-            raise ReadError(files[bad[0] + 1],
-                f"date {dates[bad[0] + 1]} is not after {dates[bad[0]]} of {files[bad[0]].name}",
-                "strictly increasing dates")
+    files, dates, masks = geotiff_stack_files(paths, dates, mask_paths)
     out = mask = ref = None
     for t, p in enumerate(files):
         a, g = _read_raster(p)
         if ref is None:
             ref = g
-            if sensor is not None: sensor = get_sensor(sensor)
-            elif band_names is not None: sensor = get_sensor(tuple(band_names))
-            elif all(g['descriptions']): sensor = get_sensor(g['descriptions'])
-            else:
-                raise ReadError(p, f"{g['count']} bands without names",
-                                "sensor= or band_names= (or band descriptions in the file)")
-            if g['count'] != len(sensor.bands):
-                raise ReadError(p, f"{g['count']} bands",
-                                f"{len(sensor.bands)} for sensor {sensor.name!r} ({', '.join(sensor.bands)})")
+            sensor = _stack_sensor(p, g['count'], g['descriptions'], sensor, band_names)
             out = np.empty((len(files), g['count'], *g['shape']), g['dtype'])
             mask = np.ones((len(files), *g['shape']), bool)
         _same_grid(ref, g, p, files[0], ('count', 'shape', 'crs', 'transform'))

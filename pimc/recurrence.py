@@ -9,7 +9,7 @@ from __future__ import annotations
 import math, os, sys
 from collections.abc import Mapping
 import numpy as np
-from .bands import INDICES
+from .bands import INDICES, _is_torch  # _is_torch recognises a tensor without importing torch
 
 # %% auto #0
 __all__ = ['RP_VARIANTS', 'check_rp_params', 'recurrence_plot', 'threshold_rp', 'resize_rp', 'index_rp_stack', 'show_rps',
@@ -91,8 +91,6 @@ def check_rp_params(n_timestamps: int | None = None, # length T of the series; N
     return out
 
 # %% ../nbs/02_recurrence.ipynb #2a9dabf4
-def _is_torch(x) -> bool: return type(x).__module__.startswith('torch')  # recognises a tensor without importing torch
-
 def _as_series(X, # (N, T) or (N, C, T) numpy array, torch tensor or nested lists
                name: str = 'X', # what to call it in error messages
               ):

@@ -13,7 +13,8 @@ import numpy as np
 
 from .bands import get_sensor, register_sensor
 from .cube import Cube
-from .errors import DatasetNotFoundError, ReadError, plot_axes
+from .errors import DatasetNotFoundError, ReadError
+from .plots import plot_axes
 from .readers import _crs_name, _empty_pixels, _read_raster, _same_grid, plot_index
 
 # %% auto #0

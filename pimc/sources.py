@@ -1,4 +1,4 @@
-"""One table of named sources (sample name → cubes and the pair settings pretraining uses on them), the same for any data a user has (a PASTIS root with its folds, a folder of GeoTIFFs, a `.npy` cube, cubes in memory), and pretraining on any of them in one call: `pretrain_source(spec)`.
+"""One table of named sources (sample name → cubes and the pair settings pretraining uses on them), the same for any data a user has (a PASTIS root with its folds, a folder of GeoTIFFs, a `.npy` cube, cubes in memory).
 
 Docs: https://pimc-dev.github.io/pimc/sources.html.md"""
 
@@ -6,21 +6,24 @@ Docs: https://pimc-dev.github.io/pimc/sources.html.md"""
 
 # %% ../nbs/15_sources.ipynb #e47f020c
 from __future__ import annotations
-import argparse, json, math, os, re, sys, warnings
-from dataclasses import dataclass, replace
+import math, os, warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 import numpy as np
 
 from .bands import INDICES, vegetation_index
-from .cube import Cube
+from .cube import Cube, _is_cube
 
 # %% auto #0
 __all__ = ['SOURCES', 'PATH_KINDS', 'source_indices', 'Source', 'find_source', 'open_source', 'read_zarr', 'open_geotiff_stack',
-           'source_pairs', 'check_valid_pixels', 'pretrain_source', 'pretrain_parser', 'pretrain_main']
+           'source_pairs', 'check_valid_pixels']
 
 # %% ../nbs/15_sources.ipynb #655abc2c
-def _is_cube(x) -> bool: return isinstance(x, Cube)
+def _quiet(f, *a, **k):
+    "f(*a, **k) with warnings silenced (a sample's few never-observed series)."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore'); return f(*a, **k)
 
 def _as_list(cubes, items=None) -> list:
     "A Cube, a list of cubes or a dataset of cubes as a list (only `items` of it, when given)."
@@ -69,9 +72,7 @@ class Source:
                 raise ValueError(f"source {self.name!r} ({self.what}) has no folds: folds= only applies to "
                                  "PASTIS-layout sources")
             kw['folds'] = folds
-        with warnings.catch_warnings():
-            if self.quiet: warnings.simplefilter('ignore')
-            return _as_list(self.reader(**kw), items)
+        return _as_list(_quiet(self.reader, **kw) if self.quiet else self.reader(**kw), items)
 
     def pairs_kw(self, cubes: Sequence[Cube], # the cubes (from `cubes`)
                  hilbert_step: int | None = None, # every k-th pixel along a Hilbert curve (1 or None: all)
@@ -80,21 +81,13 @@ class Source:
                  seed: int = 0, # seeds the Hilbert-curve offset and the random pixels
                 ) -> dict:
         "`PixelPatchPairs` arguments for this source: indices, patch date, patch cubes and the pixels to pair."
-        from pimc.pairs import PixelIndex, hilbert_pixels, random_pixels
+        from pimc.pairs import choose_pixels
         split = self.split_col if split_col == 'default' else split_col
         kw = dict(indices=tuple(self.indices or source_indices(cubes[0])), patch_date=self.patch_date)
         if self.patches is not None:
-            with warnings.catch_warnings():
-                if self.quiet: warnings.simplefilter('ignore')
-                kw['patch_cubes'] = _as_list(self.patches())
-        if hilbert_step and hilbert_step > 1: px = hilbert_pixels(cubes, step=hilbert_step, seed=seed)
-        elif n_pixels: px = random_pixels(cubes, n=n_pixels, seed=seed)
-        elif split is None and not hilbert_step: return kw            # every observed pixel (PixelPatchPairs' default)
-        else: px = random_pixels(cubes, n=np.iinfo(np.int64).max, seed=seed)   # every observed pixel, in row order
-        if split is not None:
-            keep = np.asarray(px.col) < split
-            px = PixelIndex(*(np.asarray(a)[keep] for a in px))
-        return {**kw, 'pixels': px}
+            kw['patch_cubes'] = _as_list(_quiet(self.patches) if self.quiet else self.patches())
+        px = choose_pixels(cubes, hilbert_step, n_pixels, split, seed)
+        return kw if px is None else {**kw, 'pixels': px}
 
     def describe(self, hilbert_step: int | None = None, split_col: int | None | str = 'default') -> str:
         "One line for a run's summary: the source, and which of its pixels were paired."
@@ -180,30 +173,8 @@ def _pastis(root: Path) -> Callable:
         return PASTIS(root, folds=folds, **kw)
     return reader
 
-_CBERS_FILE = re.compile(r'.*_(B1[3-6]|CMASK)_\d{4}-\d{2}-\d{2}\.tiff?', re.I)   # the sits CBERS-4 AWFI names
-
-def _one_file_per_date(files: Sequence[Path]):
-    "A ReadError when two files share a date (one GeoTIFF per band and date), naming what reads that layout."
-    from pimc.errors import ReadError
-    from pimc.readers import date_from_name
-    by_date = {}
-    for p in files: by_date.setdefault(date_from_name(p), []).append(Path(p))
-    same = next((v for _, v in sorted(by_date.items()) if len(v) > 1), None)
-    if same is None: return
-    shown = ', '.join(p.name for p in same[:5]) + (', ...' if len(same) > 5 else '')
-    how = ("one multi-band GeoTIFF per date; this is the CBERS-4 AWFI layout (<prefix>_<B13..B16|CMASK>_<YYYY-MM-DD>"
-           ".tif), which pimc.readers.read_cbers_awfi(folder) reads (the 'cbers4' source, --data cbers4, is the sample "
-           "of it)" if all(_CBERS_FILE.fullmatch(p.name) for p in same) else
-           "one multi-band GeoTIFF per date: stack each date's bands into one file (e.g. `gdal_merge.py -separate` or "
-           "rasterio), in the order --sensor / sensor= names them")
-    raise ReadError(same[0].parent, f"{len(same)} files share the date {date_from_name(same[0])} ({shown}): one "
-                    "GeoTIFF per band and date", how)
-
 def _geotiffs(folder: Path) -> Callable:
     def reader(chunks=None, **kw):                                   # chunks=: lazily, through Dask
-        if kw.get('dates') is None:
-            from pimc.readers import _as_paths
-            _one_file_per_date(_as_paths(folder, 'GeoTIFF'))
         if chunks is not None: return Cube.from_xarray(open_geotiff_stack(folder, chunks=chunks, **kw))
         from pimc.readers import read_geotiff_stack
         return read_geotiff_stack(folder, **kw)
@@ -289,6 +260,14 @@ def read_zarr(path, # a Zarr store holding a DataArray (time, band, y, x), e.g. 
     return Cube.from_xarray(da, sensor=sensor, name=name if name is not None else (da.name or path.stem))
 
 # %% ../nbs/15_sources.ipynb #f41a64a6
+def _no_inf(block, path: str):
+    "A block of a lazy GeoTIFF, unchanged; a ReadError naming the file when it holds ±inf (as `read_geotiff_stack`)."
+    inf = np.isinf(block)
+    if inf.any():
+        from pimc.errors import ReadError
+        raise ReadError(path, f"{int(inf.sum())} ±inf values", "finite values or NaN for missing")
+    return block
+
 def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern or a list of paths
                        chunks=512, # block size in y/x (an int, or a dict for `rioxarray.open_rasterio`)
                        dates=None, # one date per file (default: from the file names)
@@ -300,13 +279,8 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
     import dask.array as dsa, rioxarray, xarray as xr
     from pimc.bands import get_sensor
     from pimc.errors import ReadError
-    from pimc.readers import _as_paths, date_from_name
-    from pimc.cube import as_dates
-    files = _as_paths(paths, 'GeoTIFF')
-    if dates is None: _one_file_per_date(files)
-    d = as_dates(dates) if dates is not None else np.array([date_from_name(p) for p in files])
-    if d.shape != (len(files),): raise ValueError(f"{d.size} dates for {len(files)} GeoTIFFs (one per file expected)")
-    order = np.argsort(d, kind='stable'); files, d = [files[i] for i in order], d[order]
+    from pimc.readers import _stack_sensor, geotiff_stack_files
+    files, d, _ = geotiff_stack_files(paths, dates)                   # the same listing and checks as the reader's
     ch = {'x': chunks, 'y': chunks} if isinstance(chunks, (int, np.integer)) else chunks
     arrs = [rioxarray.open_rasterio(p, chunks=ch, mask_and_scale=False) for p in files]
     ref = arrs[0]
@@ -316,15 +290,9 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
             if x != y:
                 raise ReadError(p, f"{what} {x} differs from {y} of {files[0].name}", "one grid and type for all")
     desc = ref.attrs.get('long_name')
-    desc = (desc,) if isinstance(desc, str) else desc
-    if sensor is not None: bands = get_sensor(sensor).bands
-    elif desc and all(desc) and len(desc) == ref.sizes['band']: bands = tuple(desc)
-    else:
-        raise ReadError(files[0], f"{ref.sizes['band']} bands without names",
-                        "sensor= or band names in the descriptions")
-    if len(bands) != ref.sizes['band']:
-        raise ReadError(files[0], f"{ref.sizes['band']} bands",
-                        f"{len(bands)} for sensor {sensor!r}: {', '.join(bands)}")
+    bands = _stack_sensor(files[0], ref.sizes['band'], (desc,) if isinstance(desc, str) else desc, sensor).bands
+    if ref.dtype.kind == 'f':                                        # ±inf: an error naming the file, when read
+        arrs = [a.copy(data=a.data.map_blocks(_no_inf, path=str(p), dtype=a.dtype)) for p, a in zip(files, arrs)]
     da = xr.concat(arrs, dim=xr.DataArray(d, dims='time', name='time')).assign_coords(band=list(bands))
     nd = nodata if nodata is not None else ref.rio.nodata
     ok = None
@@ -356,15 +324,6 @@ def source_pairs(spec, # a name of `SOURCES`, a path, a Source, or cubes (see `o
     return cubes, src.pairs_kw(cubes, hilbert_step=hilbert_step, n_pixels=n_pixels, split_col=split_col, seed=seed)
 
 # %% ../nbs/15_sources.ipynb #83245291
-def _pairs_spec(spec, cfg):
-    "Pairs named by a spec ('toy', a .pt file), or None."
-    from pimc.train import TensorPairs, toy_pairs
-    if isinstance(spec, str) and spec == 'toy': return toy_pairs(2048, rp_size=cfg.rp_size, patch_size=cfg.patch_size)
-    if isinstance(spec, (str, os.PathLike)) and str(spec).endswith('.pt'):
-        import torch
-        return TensorPairs(**torch.load(spec, weights_only=True))
-    return None
-
 def _role_values(cube: Cube, rows, cols) -> np.ndarray:
     "The observed values of the red and NIR bands (all bands without those roles) at some pixels, flat."
     s = cube.sensor
@@ -419,187 +378,3 @@ def check_valid_pixels(cubes: Sequence[Cube], # the cubes of a source
             tried += len(r)
             if s == 0: values.append(_role_values(cube, r[:512], c[:512])); scales.add(float(cube.sensor.scale))
     raise _why_no_index(where, indices, tried, np.concatenate(values) if values else np.zeros(0), scales or {1.0})
-
-def _is_corpus(spec) -> bool:
-    "Whether `spec` names a corpus of several sources ('all-real', 'a,b,c'; see `pimc.corpus`)."
-    from pimc.corpus import is_corpus
-    return is_corpus(spec)
-
-def _source_data(spec, cfg, folds=None, resume=False, reader_kw=None):
-    "The pairs `pretrain_source` trains on, every check done (config, run folder, data, a valid pixel)."
-    from pimc.train import as_pairs, check_out_dir
-    cfg.validate()
-    if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
-    data = _pairs_spec(spec, cfg)
-    if data is None and _is_corpus(spec):                                # 'all-real', 'a,b,c': pimc.corpus
-        if folds is not None or reader_kw:
-            raise ValueError(f"folds= and reader_kw= apply to one source, not to the corpus {spec!r}")
-        from pimc.corpus import corpus_for
-        return corpus_for(spec, cfg)
-    if data is None:
-        step = cfg.pairs.get('hilbert_step')
-        src = find_source(spec) if isinstance(spec, (str, os.PathLike, Source)) else None
-        cubes, kw = source_pairs(src or spec, hilbert_step=step, seed=cfg.seed, folds=folds, **(reader_kw or {}))
-        where = src.name if src else f"{len(cubes)} cube(s)"
-        check_valid_pixels(cubes, kw['indices'], kw.get('pixels'), where)
-        data, _ = as_pairs(cubes, cfg, **kw)
-        data.source = src.describe(step) if src else where
-    elif folds is not None or reader_kw:
-        raise ValueError(f"folds= and reader_kw= apply to sources, not to the pairs of {spec!r}")
-    return data
-
-def pretrain_source(spec, # a name of `SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), cubes, 'toy' or a .pt
-                    config=None, # a `pimc.train.PretrainConfig` (default: PretrainConfig())
-                    out_dir=None, # run folder (default: config.out_dir, else _runs/pretrain/<date-time>)
-                    folds=None, # official folds to keep (PASTIS layout)
-                    resume: bool = False, # continue the run in out_dir from its latest checkpoint
-                    reader_kw: dict | None = None, # to the reader (dates=, sensor= for a .npy cube, sensor= for TIFFs)
-                    **overrides, # PretrainConfig fields that replace those of `config`
-                   ):
-    "Open a source, make its pairs with the source's settings and pretrain on them; returns the `pimc.train.Run`."
-    from pimc.train import PretrainConfig, pretrain
-    cfg = replace(config or PretrainConfig(), **overrides, **({'out_dir': str(out_dir)} if out_dir is not None else {}))
-    data = _source_data(spec, cfg, folds, resume, reader_kw)
-    run = pretrain(data, cfg, resume=resume)
-    if hasattr(data, 'save_report'): data.save_report(run)              # a corpus: its shares in the run folder
-    return run
-
-# %% ../nbs/15_sources.ipynb #4e0db8fd
-def _read_dates(values: Sequence[str]):
-    "Dates given on the command line: the dates themselves, or one file (.npy, .json list, or text, one date a line)."
-    if len(values) == 1 and Path(values[0]).is_file():
-        p = Path(values[0])
-        if p.suffix == '.npy': return np.load(p, allow_pickle=False)
-        if p.suffix == '.json': return json.loads(p.read_text())
-        return [s.strip() for s in p.read_text().split() if s.strip()]
-    return list(values)
-
-class _OneLineParser(argparse.ArgumentParser):
-    "An ArgumentParser whose errors are one line (what was wrong, where the options are listed); exit status 2."
-    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
-
-def _number(kind, low: float, strict: bool = False):
-    "An argparse type: a `kind` (int or float) >= low (> low when strict), the error saying so."
-    def parse(s):
-        try: v = kind(s)
-        except ValueError: v = None
-        if v is None or not math.isfinite(v) or (v <= low if strict else v < low):
-            what = 'an integer' if kind is int else 'a number'
-            raise argparse.ArgumentTypeError(f"must be {what} {'>' if strict else '>='} {low:g} (got {s!r})")
-        return v
-    return parse
-
-def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage line
-                    **kw, # other `argparse.ArgumentParser` arguments (e.g. add_help=False for a parent parser)
-                   ):
-    "The argument parser of the pretraining command: the data options, then every `PretrainConfig` field."
-    from dataclasses import fields
-    from pimc.train import PretrainConfig
-    ap = _OneLineParser(prog=prog, description='PIMC contrastive pretraining on any source (torchrun too).', **kw)
-    ap.add_argument('--data', default='synthetic', help=f"a source name ({', '.join(SOURCES)}), the path of "
-                    f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data); or a corpus: "
-                    "'all-real' (every real cube source present) or names separated by commas")
-    ap.add_argument('--per-source', type=lambda s: s if s == 'equal' else None if s == 'all' else _number(int, 1)(s),
-                    help="corpus: pairs per source and epoch: 'equal' (default: the smallest's), 'all', or a cap")
-    ap.add_argument('--image', nargs='+', help="corpus: the patches' channels (default NDVI; e.g. red nir)")
-    ap.add_argument('--folds', type=int, nargs='+', help='PASTIS layout: official folds to keep (default: all)')
-    ap.add_argument('--sensor', nargs='+', help='.npy cube or GeoTIFFs: a registered sensor name, or band names '
-                    '(in storage order)')
-    ap.add_argument('--scale', type=_number(float, 0, strict=True), help='with --sensor: the reflectance scale, '
-                    'value / scale = reflectance (e.g. 10000 for int16 reflectance x 10 000; default: the '
-                    "sensor's, 1 for band names)")
-    ap.add_argument('--dates', nargs='+', help='.npy cube: its dates, or a file of them (.npy, .json, text)')
-    ap.add_argument('--hilbert-step', type=_number(int, 1),
-                    help='pair every k-th pixel along a Hilbert curve (default: all)')
-    ap.add_argument('--config', default=None, help='a config.json to start from (options below override it)')
-    ap.add_argument('--resume', action='store_true', help='continue from the latest checkpoint in --out-dir')
-    for f in fields(PretrainConfig):
-        if f.name == 'pairs': continue
-        d = f.default if f.default is not getattr(f, 'default_factory', None) else None
-        opt = '--' + f.name.replace('_', '-')
-        if f.name == 'cache':
-            ap.add_argument(opt, type=lambda s: s if s == 'auto' else s.lower() in ('1', 'true', 'yes'), default=None,
-                            help="true, false or auto")
-        elif isinstance(d, tuple) or f.name in ('depths', 'image_widths', 'image_depths'):
-            ap.add_argument(opt, nargs='+', type=int, default=None)
-        elif isinstance(d, bool): ap.add_argument(opt, type=lambda s: s.lower() in ('1', 'true', 'yes'), default=None)
-        elif isinstance(d, int) or f.name == 'max_steps': ap.add_argument(opt, type=int, default=None)
-        elif isinstance(d, float) or f.name == 'grad_clip': ap.add_argument(opt, type=float, default=None)
-        else: ap.add_argument(opt, default=None)
-    return ap
-
-def _reader_kw(src: Source | None, data: str, sensor, scale, dates) -> dict:
-    "The reader arguments of --sensor, --scale and --dates, checked against the source they go to."
-    given = [o for o, v in (('--sensor', sensor), ('--scale', scale), ('--dates', dates)) if v]
-    if not given: return {}
-    if src is None or src.folds or src.name in SOURCES:
-        what = f"the pairs {data!r}" if src is None else f"{data!r} ({src.what})"
-        raise ValueError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to a folder of GeoTIFFs, "
-                         f"a .npy cube or a Zarr store, not to {what}")
-    if scale is not None and not sensor:
-        raise ValueError(f"--scale needs --sensor: the band names (or a registered sensor) the scale applies to")
-    kw = {}
-    if sensor:
-        s = sensor[0] if len(sensor) == 1 else tuple(sensor)
-        if scale is not None:
-            from pimc.bands import get_sensor
-            s = get_sensor(s, scale=scale)
-        kw['sensor'] = s
-    if dates: kw['dates'] = _read_dates(dates)
-    return kw
-
-def _option_error(e: BaseException, given: set) -> str:
-    "An exception's message for the command line: PretrainConfig fields given as options named as those options."
-    msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-    return re.sub(r'PretrainConfig\.(\w+)',
-                  lambda m: '--' + m[1].replace('_', '-') if m[1] in given else m[0], msg)
-
-def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.argv[1:])
-                  prog: str = 'pimc pretrain', # the program name in usage and errors
-                 ):
-    "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `Run`; bad input: one line."
-    from pimc.errors import PimcError
-    from pimc.train import PretrainConfig, pretrain
-    a = vars(pretrain_parser(prog).parse_args(argv))
-    data, folds, resume, step = a.pop('data'), a.pop('folds'), a.pop('resume'), a.pop('hilbert_step')
-    sensor, scale, dates, config = a.pop('sensor'), a.pop('scale'), a.pop('dates'), a.pop('config')
-    corpus = {k: v for k in ('per_source', 'image') if (v := a.pop(k)) is not None}
-    def value(k, v):
-        if not isinstance(v, list): return v
-        return v[0] if k in ('depths', 'image_depths') and len(v) == 1 else tuple(v)   # one depth: every stage
-    over = {k: value(k, v) for k, v in a.items() if v is not None}
-    try:                                   # everything up to training: a mistake is one line, not a traceback
-        if not data.strip():
-            raise ValueError(f"--data is empty: expected a source name ({', '.join(SOURCES)}), a path or 'toy'")
-        if config and not Path(config).is_file():
-            raise FileNotFoundError(f"--config {config}: no such file (expected the config.json of a run)")
-        base = (PretrainConfig.from_dict(json.loads(Path(config).read_text()), 'config file') if config
-                else PretrainConfig())
-        if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
-        if corpus:
-            if not _is_corpus(data):
-                raise ValueError(f"--per-source and --image apply to a corpus ('all-real' or names separated by "
-                                 f"commas), not to --data {data!r}")
-            over['pairs'] = {**over.get('pairs', base.pairs), **{k: v if k == 'per_source' else tuple(v)
-                                                                  for k, v in corpus.items()}}
-        cfg = replace(base, **over)
-        from pimc.fit import resolve_device
-        try: resolve_device(cfg.device)                       # 'cuda' without CUDA: now, not after reading the data
-        except RuntimeError as e: raise ValueError(f"--device {cfg.device}: {e}") from None
-        src = None if data == 'toy' or data.endswith('.pt') or _is_corpus(data) else find_source(data)
-        kw = _reader_kw(src, data, sensor, scale, dates)
-        pairs = _source_data(src or data, cfg, folds=folds, resume=resume, reader_kw=kw)
-    except (ValueError, TypeError, KeyError, IndexError, OSError, PimcError) as e:
-        print(f"{prog}: error: {_option_error(e, set(over))}", file=sys.stderr)
-        raise SystemExit(2) from None
-    run = pretrain(pairs, cfg, resume=resume)
-    if hasattr(pairs, 'save_report'): pairs.save_report(run)            # a corpus: its shares in the run folder
-    if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
-    return run
-
-# %% ../nbs/15_sources.ipynb #efa32bfa
-def _in_ipython() -> bool:
-    import builtins
-    return bool(getattr(builtins, '__IPYTHON__', False))
-
-if __name__ == '__main__' and not _in_ipython(): pretrain_main(prog='python -m pimc.sources')

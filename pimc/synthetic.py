@@ -12,7 +12,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .cube import Cube
-from .errors import plot_axes
+from .locks import atomic_path
+from .plots import plot_axes
 from .pastis import (PASTIS, PASTIS_CLASSES, pastis_cmap, write_pastis_patch, write_pastis_metadata,
                          write_pastis_norm)
 
@@ -288,20 +289,6 @@ def _footprint(i: int, size: int) -> dict:
     ring = [[x0, y0], [x0 + w, y0], [x0 + w, y0 - w], [x0, y0 - w], [x0, y0]]
     return {'type': 'MultiPolygon', 'coordinates': [[ring]]}
 
-def _move_into_place(tmp: Path, root: Path, params: dict):
-    "Rename the finished folder to `root` (replacing what is there); if another process made the same set, keep that."
-    old = None
-    if root.exists():
-        if _complete(root, params): return
-        old = root.with_name(f'.{root.name}.old-{os.getpid()}')
-        os.replace(root, old)
-    try: os.replace(tmp, root)
-    except OSError:
-        if _complete(root, params): return     # a concurrent run finished the same set
-        raise
-    finally:
-        if old is not None: shutil.rmtree(old, ignore_errors=True)
-
 # %% ../nbs/08_synthetic.ipynb #ddeca2f1
 def make_mini_pastis(root, # folder to write (created; must be empty, absent, or a set made with the same parameters)
                      n_patches: int = 8, # number of patches
@@ -331,9 +318,8 @@ def make_mini_pastis(root, # folder to write (created; must be empty, absent, or
         what = 'a synthetic set made with other parameters' if _complete(root) else 'other files'
         raise FileExistsError(f"make_mini_pastis: {root} already holds {what}; pass overwrite=True to replace it, "
                               "or choose another root")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f'.{root.name}.part-'))
-    try:
+    # written into a temporary folder, swapped in whole; an equal set another process finished first is kept
+    with atomic_path(root, folder=True, keep=lambda: _complete(root, params)) as tmp:
         t0 = time.perf_counter()
         tile_dates = [season_dates(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, k))), n_dates)
                       for k in range(n_tiles)]
@@ -366,9 +352,6 @@ def make_mini_pastis(root, # folder to write (created; must be empty, absent, or
                 'not part of real PASTIS',
                 'seconds': round(time.perf_counter() - t0, 3)}
         (tmp / _MARKER).write_text(json.dumps(info, indent=1))
-        _move_into_place(tmp, root, params)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 # %% ../nbs/08_synthetic.ipynb #44e10b8d

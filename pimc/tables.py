@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 
-from .errors import DatasetNotFoundError, TableError, plot_axes
+from .errors import DatasetNotFoundError, TableError
+from .plots import plot_axes
 from .bands import (DEFAULT_ROLE_NAMES, INDEX_ROLES, INDICES, Sensor, ambiguous_band_numbers, get_sensor,
                         vegetation_index)
 from .timeseries import date_numbers, fill_gaps

@@ -16,8 +16,10 @@ from torch import nn
 import torch.distributed as dist
 from fastcore.basics import patch
 
-from .errors import DatasetFormatError, plot_axes
-from .locks import folder_lock
+from .cube import _is_cube
+from .errors import DatasetFormatError
+from .plots import plot_axes
+from .locks import atomic_write, folder_lock
 from .models import PIMC, count_params, NORMS, POOLS
 from .loss import ClipLoss, world
 from .fit import DEVICES, resolve_device  # the one device rule, shared with the downstream fits
@@ -257,18 +259,10 @@ def save_atomic(obj, # a checkpoint dict (torch.save), text (a str), or for a .j
                 path: str | Path, # target file
                ) -> Path:
     "Write `obj` to `path` through a temporary file and a rename: `path` is either the old or the complete new file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            if isinstance(obj, str): f.write(obj.encode())
-            elif path.suffix == '.json': f.write(json.dumps(obj, indent=1).encode())
-            else: torch.save(obj, f)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+    path = Path(path)
+    data = (obj if isinstance(obj, str) else json.dumps(obj, indent=1) if path.suffix == '.json'
+            else lambda f: torch.save(obj, f))
+    return atomic_write(path, data, fsync=True)
 
 def rng_state() -> dict:
     "The torch (CPU and CUDA), numpy and python RNG states, as tensors and lists."
@@ -690,8 +684,6 @@ def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a 
     return m.rp, m.image
 
 # %% ../nbs/13_train.ipynb #f7288b4e
-def _is_cube(x) -> bool: return type(x).__name__ == 'Cube' and hasattr(x, 'values') and hasattr(x, 'sensor')
-
 def _plain(v):
     "JSON- and weights_only-safe version of a value (numbers, strings, lists, dicts)."
     if v is None or isinstance(v, (bool, int, float, str)): return v
@@ -720,7 +712,8 @@ def as_pairs(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (nam
     "The pairs dataset to train on, and a description of it (for summary.json and the encoders' meta)."
     if isinstance(data, (str, os.PathLike)):
         raise TypeError(f"cannot pretrain on the {type(data).__name__} {str(data)!r}: pretrain takes pairs or cubes; "
-                        "sample names and paths are opened by pimc.sources (pretrain_source, open_source)")
+                        "sample names and paths are opened by pimc.sources (open_source; pretrain_source opens "
+                        "and trains)")
     if hasattr(data, '__getitem__') and hasattr(data, '__len__') and len(data) and isinstance(data[0], dict):
         missing = [k for k in PAIR_KEYS if k not in data[0]]
         if missing:
@@ -738,11 +731,12 @@ def as_pairs(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (nam
         if cfg.patch_size > min(H, W):
             raise ValueError(f"PretrainConfig.patch_size={cfg.patch_size} is larger than cube "
                              f"{c.name or '?'!r} ({H}x{W} px)")
-    from pimc.pairs import PixelPatchPairs, hilbert_pixels
+    from pimc.pairs import PixelPatchPairs, choose_pixels
     kw = dict(cfg.pairs)
     step = kw.pop('hilbert_step', None)
     kw.setdefault('normalize', None); kw.setdefault('groups', cfg.patch_size)
-    if step is not None and 'pixels' not in pairs_kw: kw['pixels'] = hilbert_pixels(cubes, step=step, seed=cfg.seed)
+    px = choose_pixels(cubes, step, seed=cfg.seed) if 'pixels' not in pairs_kw else None
+    if px is not None: kw['pixels'] = px
     kw.update(pairs_kw)
     try: ds = PixelPatchPairs(cubes, rp_size=cfg.rp_size, patch_size=cfg.patch_size, seed=cfg.seed, **kw)
     except TypeError as e:
@@ -768,7 +762,7 @@ def _default_out_dir() -> str:
     return str(Path('_runs') / 'pretrain' / name)
 
 # %% ../nbs/13_train.ipynb #9cfd4eb0
-# pairs dataset, Cube, list of Cubes or dataset of Cubes (names and paths: `pimc.sources.pretrain_source`)
+# pairs dataset, Cube, list of Cubes or dataset of Cubes (names and paths: `pretrain_source`)
 def pretrain(data,
              config: PretrainConfig | None = None, # settings (default: PretrainConfig())
              # True: continue from the latest checkpoint in out_dir; or a checkpoint path

@@ -74,7 +74,7 @@ def test_int16_stack_without_the_scale_is_refused_in_one_line(tmp_path, bands):
 
 
 def test_int16_stack_with_a_wrong_scale_is_refused(tmp_path, capsys):
-    from pimc.sources import pretrain_main
+    from pimc.cli import pretrain_main
     stack = write_int16_stack(tmp_path / 'my_stack', S2_4)
     with pytest.raises(SystemExit) as e:
         pretrain_main(['--data', str(stack), '--sensor', *S2_4, '--scale', '10', '--epochs', '1', *TINY,
@@ -86,7 +86,7 @@ def test_int16_stack_with_a_wrong_scale_is_refused(tmp_path, capsys):
 
 @pytest.mark.parametrize('bands', [S2_4, S2_10], ids=['4-band', '10-band'])
 def test_int16_stack_with_the_scale_trains(tmp_path, bands):
-    from pimc.sources import pretrain_main
+    from pimc.cli import pretrain_main
     stack = write_int16_stack(tmp_path / 'my_stack', bands)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
@@ -99,7 +99,7 @@ def test_int16_stack_with_the_scale_trains(tmp_path, bands):
 
 
 def test_scale_needs_band_names_and_a_positive_value(tmp_path, capsys):
-    from pimc.sources import pretrain_main
+    from pimc.cli import pretrain_main
     stack = write_int16_stack(tmp_path / 'my_stack', S2_4)
     for argv, says in ((['--scale', '10000'], '--scale needs --sensor'), (['--sensor', *S2_4, '--scale', '0'], '> 0'),
                        (['--sensor', *S2_4, '--scale', 'x'], '> 0')):

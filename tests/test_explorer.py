@@ -12,7 +12,7 @@ hv = pytest.importorskip("holoviews")
 pytest.importorskip("ipywidgets")
 
 from pimc.cube import Cube
-from pimc.explorer import (Explorer, explore, open_cube, index_stack, series_embedding, cosine_map, pixel_xy, patch_at,
+from pimc.explorer import (Explorer, explore, open_cube, index_stack, series_embedding, cosine_map, pixel_xy,
                            time_taps, IMAGE_MODES)
 from pimc.recurrence import recurrence_plot
 from pimc.sources import SOURCES as NAMED
@@ -188,15 +188,19 @@ def test_widgets_drive_every_panel():
 
 
 def test_patch_matches_pixel_patch_pairs_window():
-    "The patch panel cuts the window PixelPatchPairs feeds the image encoder: pixel at (P // 2, P // 2)."
+    "The patch panel cuts the window PixelPatchPairs feeds the image encoder: pixel at (P // 2, P // 2), mirrored edges."
+    from pimc.pairs import patch_at
     img = np.arange(12 * 9, dtype=np.float32).reshape(12, 9)
     for P in (4, 5, 9):
         for r, c in [(0, 0), (6, 4), (11, 8)]:
             p = patch_at(img, r, c, P)
-            assert p[P // 2, P // 2] == img[r, c]
-            ok = np.isfinite(p)
-            rr, cc = np.nonzero(ok)
-            np.testing.assert_array_equal(p[ok], img[rr + r - P // 2, cc + c - P // 2])
+            assert p[P // 2, P // 2] == img[r, c] and np.isfinite(p).all()
+            rr, cc = np.mgrid[:P, :P] + np.array([r - P // 2, c - P // 2])[:, None, None]
+            inside = (rr >= 0) & (rr < 12) & (cc >= 0) & (cc < 9)
+            np.testing.assert_array_equal(p[inside], img[rr[inside], cc[inside]])
+            mir = np.abs(rr), np.abs(cc)                                   # reflection: -k is k, H - 1 + k is H - 1 - k
+            mr, mc = np.where(mir[0] > 11, 22 - mir[0], mir[0]), np.where(mir[1] > 8, 16 - mir[1], mir[1])
+            np.testing.assert_array_equal(p, img[mr, mc])
 
 
 # ---------------------------------------------------------------- encoders

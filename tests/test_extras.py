@@ -93,3 +93,14 @@ def test_maps_name_the_maps_extra(monkeypatch, module, tmp_path):
     monkeypatch.setitem(sys.modules, 'rioxarray', None)
     with pytest.raises(MissingExtraError, match=r"write_map needs the optional extra \[maps\]"):
         write_map(da.isel(time=0), tmp_path / "x.tif")
+
+
+def test_experiments_name_the_experiments_extra(monkeypatch, tmp_path):
+    pytest.importorskip('papermill')
+    from pimc.experiments import notebook_params
+    nb = tmp_path / 'x.ipynb'
+    nb.write_text('{"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "a = 1", '
+                  '"outputs": [], "execution_count": null}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    monkeypatch.setitem(sys.modules, 'papermill', None)
+    with pytest.raises(MissingExtraError, match=r"needs the optional extra \[experiments\]: pip install 'pimc\[experiments\]'"):
+        notebook_params(nb)

@@ -10,7 +10,8 @@ import torch
 
 from pimc.cube import Cube
 from pimc.embed import embed_pixels
-from pimc.maps import embed_map, embed_patches, predict_map, predict_pixels, tile_map, write_map
+from pimc.embed import embed_patches
+from pimc.maps import embed_map, predict_map, predict_pixels, tile_map, write_map
 from pimc.models import PIMC
 
 TRANSFORM = (20.0, 0.0, 399960.0, 0.0, -20.0, 5000040.0)
@@ -331,12 +332,12 @@ def test_sigterm_during_write_leaves_no_temporary(tmp_path, name):
 def test_a_killed_writers_temporaries_are_removed(cube, tmp_path):
     "Temporaries of a write_map whose process is gone (SIGKILL) are removed by the next write of that path."
     import os, subprocess, sys
-    from pimc.maps import _temp_of
+    from pimc.locks import temp_path
     dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
     pid = int(dead.stdout)
-    stale = _temp_of(tmp_path / 'm.zarr').name.replace(f'-{os.getpid()}-', f'-{pid}-')
+    stale = temp_path(tmp_path / 'm.zarr').name.replace(f'-{os.getpid()}-', f'-{pid}-')
     (tmp_path / stale).mkdir(); (tmp_path / stale / 'x').write_text('left by a killed writer')
-    mine = _temp_of(tmp_path / 'm.zarr'); mine.mkdir()                  # a live writer's (this process): kept
+    mine = temp_path(tmp_path / 'm.zarr'); mine.mkdir()                  # a live writer's (this process): kept
     write_map(tile_map(cube.to_xarray(), lambda c, m=None: np.ones((*c.shape[2:], 1), np.float32), ['one']),
               tmp_path / 'm.zarr', progress=False)
     assert sorted(q.name for q in tmp_path.iterdir()) == sorted([mine.name, 'm.zarr'])

@@ -1,4 +1,4 @@
-"""The plot contract (nbs/00_errors.ipynb): every public plot takes `ax=None, show_titles=True, suptitle=None` and
+"""The plot contract (nbs/00_plots.ipynb): every public plot takes `ax=None, show_titles=True, suptitle=None` and
 returns the matplotlib Figure it drew into; a given `ax` is used (and its number checked), `suptitle` lands on the
 figure. One parametrised test calls every plot on small inputs."""
 import inspect

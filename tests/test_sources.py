@@ -1,6 +1,6 @@
 """Sources: names (and an unknown name's error), a PASTIS-layout fixture with folds, a GeoTIFF folder and a .npy cube
-through `open_source`; pretraining on each through `pretrain_source` and the command line (`pretrain_main`); the real
-sample cubes by name (skipped where the shared samples are absent)."""
+through `open_source`; pretraining on each through `pimc.pretrained.pretrain_source` and the command line
+(`pimc.cli.pretrain_main`); the real sample cubes by name (skipped where the shared samples are absent)."""
 import importlib.util
 import math
 import re
@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from pimc.sources import SOURCES, find_source, open_source, pretrain_main, pretrain_source, source_pairs
+from pimc.cli import pretrain_main
+from pimc.sources import SOURCES, find_source, open_source, source_pairs
 from pimc.train import PretrainConfig, Run, as_pairs, pretrain
+from pimc.pretrained import pretrain_source
 
 torch.set_num_threads(1)
 HERE = Path(__file__).resolve().parent

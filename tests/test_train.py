@@ -94,7 +94,7 @@ def test_data_dependent_checks(tmp_path, data):
     with pytest.raises(TypeError, match="cannot pretrain on int"):
         pretrain(3, cfg(tmp_path))
     with pytest.raises(TypeError, match="sample names and paths are opened by pimc.sources"):
-        pretrain("cbers4", cfg(tmp_path))                         # names are for pimc.sources.pretrain_source
+        pretrain("cbers4", cfg(tmp_path))                         # names are for pimc.pretrained.pretrain_source
     assert not (tmp_path / "run").exists()
 
 

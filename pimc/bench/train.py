@@ -6,11 +6,12 @@ Docs: https://pimc-dev.github.io/pimc/bench_train.html.md"""
 
 # %% ../../nbs/93_bench_train.ipynb #c47ea3a2
 from __future__ import annotations
-import json, os, shutil, statistics, sys, tempfile, time
+import json, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
 
+from .rp import _loadavg
 from ..train import PretrainConfig, TensorPairs, as_pairs, pretrain, toy_pairs
 from ..sources import open_source
 
@@ -18,10 +19,6 @@ from ..sources import open_source
 __all__ = ['bench_pretrain', 'format_report']
 
 # %% ../../nbs/93_bench_train.ipynb #3b3acf75
-def _loadavg():
-    try: return round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError): return None
-
 def _steady(run, key):
     "Median of a metric over the logged intervals after the first (the first also builds the cache)."
     v = [m[key] for m in run.metrics[1:]] or [m[key] for m in run.metrics]
