@@ -18,9 +18,9 @@ from .metrics import ClassReport, classification_report, write_results
 from .pretrained import ENCODER_DEFAULTS, DEFAULT_VARIANT
 from .tasks import BenchmarkRun, Task, TaskData, TaskSettings, best_row
 from .recurrence import series_images
-from .embed import as_encoder
+from .embed import as_encoder, embed_images
 from .fit import (Outcome, compare, fit_network, from_encoder, label_fraction, linear_probe, model_features,
-                      needs_encoder, predict_classes, rp_setup, torch_threads)
+                      needs_encoder, predict_classes, probe_head, recalibrate_bn, rp_setup, torch_threads)
 
 # %% auto #0
 __all__ = ['METHODS', 'CONV_METHODS', 'DEFAULT_STATS', 'BASELINES', 'CLASSIFY', 'ABLATION_VARIANTS', 'ABLATION', 'series_stats',
@@ -202,6 +202,9 @@ class ClassifyData(TaskData):
     name: str = ''  # dataset name
     ignore: tuple = ()  # labels never evaluated (e.g. PASTIS void), as they are in y
     notes: list = field(default_factory=list)  # how it was built (split, subsampling), for the results table
+    p_train: np.ndarray | None = None  # (N, C, P, P) image patches around the training pixels (None: series only)
+    p_test: np.ndarray | None = None  # (M, C, P, P) around the test pixels
+    patch_source: str | None = None  # the pretraining source whose image encoder takes these patches (default rows)
 
     def __post_init__(self):
         where = self.name or 'ClassifyData'
@@ -214,6 +217,12 @@ class ClassifyData(TaskData):
         if len(self.index_names) != self.x_train.shape[1]:
             raise ValueError(f"{len(self.index_names)} index names {tuple(self.index_names)} for "
                              f"{self.x_train.shape[1]} channels")
+        if (self.p_train is None) != (self.p_test is None) or (self.p_train is not None and (
+                len(self.p_train) != len(ytr) or len(self.p_test) != len(yte) or self.p_train.ndim != 4
+                or self.p_train.shape[1:] != self.p_test.shape[1:])):
+            raise ValueError(f"{where}: p_train and p_test must both be given, (N, C, P, P) patches, one per series "
+                             f"(got {getattr(self.p_train, 'shape', None)} and {getattr(self.p_test, 'shape', None)} "
+                             f"for {len(ytr)}/{len(yte)} series)")
         self.y_train, self.y_test, self.class_names, lut = _label_codes(ytr, yte, self.class_names, where)
         if lut is not None:
             self.ignore = tuple(lut[v] for v in self.ignore if v in lut)
@@ -257,7 +266,11 @@ class ClassifyRun:
     stats: bool = False  # series statistics to the head
     conv: bool = False  # a TempCNN branch beside the RP encoder
     encoder: object = None  # pretrained RP encoder ('pimc-*')
+    head: str = 'probe'  # 'pimc-finetune' starts from the linear probe's head ('probe', LP-FT) or a random one
+    lr_ratio: float | None = None  # 'pimc-finetune': encoder / head learning rate (None: settings')
     info: dict = field(default_factory=dict)  # n_train, notes, variant...
+    p_train: np.ndarray | None = None  # (n, C, P, P) patches around the training pixels of this run
+    p_test: np.ndarray | None = None  # (M, C, P, P) around the test pixels
 
     def fit(self, model: nn.Module, inputs, **kw) -> nn.Module:
         "`pimc.fit.fit_network` on this run's labels with its settings (kw: encoder_lr, freeze...)."
@@ -304,18 +317,52 @@ def _pimc_probe(r: ClassifyRun):
     m, tr, te = _rp_model(r, True)
     return linear_probe(model_features(m, tr), r.y_train, model_features(m, te), r.settings.probe_C)
 
-def _pimc_finetune(r: ClassifyRun):
+def _pimc_probe_patch(r: ClassifyRun):
+    "The probe on the frozen RP features (+ stats) beside the frozen image encoder's features of the pixel's patch."
+    if r.p_train is None:
+        raise ValueError(f"pimc-probe+patch needs image patches around the pixels: {r.data.name or 'this split'} has "
+                         "none (ClassifyData p_train / p_test, e.g. pimc.datasets.worldcover_data)")
+    img = as_encoder(r.encoder, 'image', 'cpu')
+    if img.in_channels != r.p_train.shape[1]:
+        raise ValueError(f"the image encoder takes {img.in_channels} bands {img.meta.get('bands', '')} but the "
+                         f"split's patches have {r.p_train.shape[1]} (they fit an encoder pretrained on "
+                         f"{r.data.patch_source or 'another source'})")
+    side = img.meta.get('size')
+    if side is not None and side != r.p_train.shape[-1]:
+        raise ValueError(f"the image encoder was pretrained on {side}x{side} patches but the split's are "
+                         f"{r.p_train.shape[-1]}x{r.p_train.shape[-1]}: make the patches with patch_size={side}")
     m, tr, te = _rp_model(r, True)
-    return predict_classes(r.fit(m, tr, encoder_lr=r.settings.lr * r.settings.finetune_lr_ratio), te)
+    f = lambda ins, p: np.concatenate([model_features(m, ins), embed_images(p, img, features=True)], 1)
+    return linear_probe(f(tr, r.p_train), r.y_train, f(te, r.p_test), r.settings.probe_C)
 
-METHODS = {'rf': _rf, 'minirocket': _minirocket, 'tempcnn': _tempcnn, 'rp-cnn': _rp_cnn, 'pimc-probe': _pimc_probe,
-           'pimc-finetune': _pimc_finetune}
+def _raw_probe(r: ClassifyRun):
+    "The linear probe of 'pimc-probe' on the raw series (time steps x indices, + statistics), no encoder."
+    def f(x): return np.concatenate([x.reshape(len(x), -1)] + ([series_stats(x)] if r.stats else []), 1)
+    return linear_probe(f(r.x_train), r.y_train, f(r.x_test), r.settings.probe_C)
+
+def _finetune_start(r: ClassifyRun):
+    "(model, training inputs, test inputs) of 'pimc-finetune' before its first step: LP-FT's probe head, or random."
+    m, tr, te = _rp_model(r, True)
+    if r.head not in ('probe', 'random'): raise ValueError(f"head must be 'probe' or 'random' (got {r.head!r})")
+    if r.head == 'probe': probe_head(recalibrate_bn(m, tr), tr, r.y_train, r.settings.probe_C)  # on the data's BN stats
+    r.info['head'] = r.head
+    return m, tr, te
+
+def _pimc_finetune(r: ClassifyRun):
+    m, tr, te = _finetune_start(r)
+    ratio = r.settings.finetune_lr_ratio if r.lr_ratio is None else float(r.lr_ratio)
+    return predict_classes(r.fit(m, tr, encoder_lr=r.settings.lr * ratio), te)
+
+METHODS = {'rf': _rf, 'minirocket': _minirocket, 'tempcnn': _tempcnn, 'raw-probe': _raw_probe, 'rp-cnn': _rp_cnn,
+           'pimc-probe': _pimc_probe, 'pimc-probe+patch': _pimc_probe_patch, 'pimc-finetune': _pimc_finetune}
 CONV_METHODS = ('rp-cnn', 'pimc-finetune')  # the methods that take conv=True
 
 def _check_spec(spec: dict):
     "Refuse options a method does not take (before anything trains)."
     if spec.get('conv') and spec['method'] not in CONV_METHODS:
         raise ValueError(f"conv=True is for {' and '.join(map(repr, CONV_METHODS))} (got {spec['method']!r})")
+    if (spec.get('head') is not None or spec.get('lr_ratio') is not None) and spec['method'] != 'pimc-finetune':
+        raise ValueError(f"head= and lr_ratio= are options of 'pimc-finetune' (got {spec['method']!r})")
 
 # %% ../nbs/41_classify.ipynb #b1e298ca
 def run_method(method: str, # a key of METHODS
@@ -327,6 +374,9 @@ def run_method(method: str, # a key of METHODS
                # 'pimc-finetune')
                conv: bool = False,
                encoder=None, # pretrained RP encoder for 'pimc-*': Encoder, Run or checkpoint path
+               # 'pimc-finetune': start from the linear probe's head ('probe': LP-FT, Kumar et al. 2022) or 'random'
+               head: str | None = None,
+               lr_ratio: float | None = None, # 'pimc-finetune': encoder / head learning rate (None: settings')
                fraction: float = 1.0, # share of the training labels used (stratified, `pimc.fit.label_fraction`)
                settings: TrainSettings | None = None, # epochs, learning rate, image size...
                seed: int = 0, # seeds the label subset, the initialisation and the batch order
@@ -334,18 +384,23 @@ def run_method(method: str, # a key of METHODS
               ) -> tuple[ClassReport, dict]:
     "Train `method` on (a fraction of) the training set, evaluate on the test set: (report, info with seconds, notes)."
     if method not in METHODS: raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
-    _check_spec({'method': method, 'conv': conv})
+    _check_spec({'method': method, 'conv': conv, 'head': head, 'lr_ratio': lr_ratio})
     if needs_encoder(method) and encoder is None:
         raise ValueError(f"method {method!r} needs a pretrained encoder (encoder=Run, Encoder or checkpoint path)")
     sub = label_fraction(data.y_train, fraction, seed)
     r = ClassifyRun(data, data.x_train[sub], data.y_train[sub], data.x_test, settings or TrainSettings(), seed,
-                    progress, variant, stats, conv, encoder, {'n_train': int(len(sub)), 'notes': []})
+                    progress, variant, stats, conv, encoder, head or 'probe', lr_ratio,
+                    info={'n_train': int(len(sub)), 'notes': []},
+                    p_train=None if data.p_train is None else data.p_train[sub], p_test=data.p_test)
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     pred = METHODS[method](r)
     r.info['seconds'] = time.perf_counter() - t0
     v = r.info.get('variant', variant)
-    tag = f" [{v}{'+stats' if stats else ''}{'+conv' if conv else ''}]" if method.startswith(('rp', 'pimc')) else ''
+    ft = ((f"+{head} head" if head not in (None, 'probe') else '')
+          + (f"+lr_ratio {float(lr_ratio):g}" if lr_ratio is not None else ''))
+    if method.startswith(('rp', 'pimc')): tag = f" [{v}{'+stats' if stats else ''}{'+conv' if conv else ''}{ft}]"
+    else: tag = ' [stats]' if stats and method == 'raw-probe' else ''
     label = method + tag
     return classification_report(data.y_test, pred, data.class_names, data.ignore, name=label), r.info
 
@@ -369,15 +424,19 @@ def compare_methods(data: ClassifyData, # the split every method sees
 
 # %% ../nbs/41_classify.ipynb #87e56e71
 DEFAULT_STATS = True  # give the series statistics to the head of the pimc rows
-BASELINES = ('rf', 'minirocket', 'tempcnn')  # the methods without an RP encoder
+BASELINES = ('rf', 'minirocket', 'tempcnn', 'raw-probe')  # the methods without an RP encoder
 
-def classify_methods(variant: str = DEFAULT_VARIANT, stats: bool = DEFAULT_STATS, pretrained: bool = True) -> list:
-    "A classification table's methods: baselines, the paper's RP CNN, the level-aware one, PIMC rows, '+conv'."
+def classify_methods(variant: str = DEFAULT_VARIANT, stats: bool = DEFAULT_STATS, pretrained: bool = True,
+                     patches: bool = False, # the split has image patches: add the series + patch probe
+                    ) -> list:
+    "A classification table's methods: baselines, the RP CNNs, the raw-series probe beside the PIMC probe, PIMC rows."
     m = ['rf', 'minirocket', 'tempcnn', ('rp-cnn', {'variant': 'rp', 'stats': False})]
     if (variant, stats) != ('rp', False): m.append(('rp-cnn', {'variant': variant, 'stats': stats}))
     m.append(('rp-cnn', {'variant': variant, 'stats': stats, 'conv': True}))
+    m.append(('raw-probe', {'stats': stats}))                  # what the frozen PIMC probe has to beat
     if pretrained:
-        m += [('pimc-probe', {'stats': stats}), ('pimc-finetune', {'stats': stats}),
+        m += [('pimc-probe', {'stats': stats})] + ([('pimc-probe+patch', {'stats': stats})] if patches else [])
+        m += [('pimc-finetune', {'stats': stats}),
               ('pimc-finetune', {'stats': stats, 'conv': True})]
     return m
 
@@ -432,7 +491,9 @@ def _classify_write(stem, name, df, reps, data, notes):
     plot_pair(reps, df[df.label_fraction == full], full, f'{stem}_confusion.png', name)
 
 CLASSIFY = Task('classify', ClassifyData, TrainSettings, METHODS,
-                lambda data, pretrained, source: classify_methods(pretrained=pretrained),
+                lambda data, pretrained, source: classify_methods(pretrained=pretrained,
+                                                                  patches=data.p_train is not None
+                                                                  and source == data.patch_source),
                 lambda data, methods, fractions, encoder, settings, seed, progress: compare_methods(
                     data, methods, fractions, encoder, settings, seed, progress=progress),
                 _classify_notes, _classify_write)

@@ -14,8 +14,9 @@ from .forecast import ForecastData, make_windows, window_starts
 from .sources import _quiet
 
 # %% auto #0
-__all__ = ['CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'cawa_data', 'tempcnn_data', 'eolearn_series', 'eolearn_data', 'sits_data',
-           'classify_data', 'eolearn_forecast_data', 'point_mt_data', 'tempcnn_forecast_data', 'forecast_data']
+__all__ = ['CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'cawa_data', 'tempcnn_data', 'eolearn_series', 'eolearn_data',
+           'greenearthnet_series', 'worldcover_split', 'worldcover_data', 'sits_data', 'classify_data',
+           'eolearn_forecast_data', 'point_mt_data', 'tempcnn_forecast_data', 'forecast_data']
 
 # %% ../nbs/45_datasets.ipynb #b78e6902
 def _cap(labels, cap, rng) -> np.ndarray:
@@ -87,6 +88,88 @@ def eolearn_data(cap_per_class: int | None = 500, # training pixels kept per cla
     return ClassifyData(s[itr], lut[lab[itr]], s[ite], lut[lab[ite]], [c.class_names[k] for k in present], ('NDVI',),
                         'eolearn', notes=notes)
 
+# %% ../nbs/45_datasets.ipynb #44985d29
+def greenearthnet_series(indices: Sequence[str] = ('NDVI', 'EVI', 'SAVI'), # the index channels
+                         step_days: int = 5, # days between the grid's steps
+                         n_steps: int = 30, # steps of the grid (30 x 5 days: the cubes' ~145 days)
+                        ):
+    "(series (P, K, n_steps), labels (P,), rows, cols, cube number (P,), cubes) of every pixel of the three cubes."
+    from pimc.readers import samples_dir
+    from pimc.sits_readers import read_greenearthnet_folder
+    cubes = _quiet(read_greenearthnet_folder, samples_dir('greenearthnet_minicubes'), on_empty='ignore')
+    days, out = np.arange(n_steps) * float(step_days), []
+    for k, c in enumerate(cubes):
+        T, _, H, W = c.shape
+        r, col = np.divmod(np.arange(H * W), W)
+        s = _quiet(c.index_series, r, col, tuple(indices), on_empty='ignore').values          # (P, K, T) filled
+        d = (c.dates - c.dates[0]) / np.timedelta64(1, 'D')
+        i = np.clip(np.searchsorted(d, days, side='right') - 1, 0, T - 2)
+        w = np.clip((days - d[i]) / (d[i + 1] - d[i]), 0, 1).astype(np.float32)
+        out.append((s[..., i] * (1 - w) + s[..., i + 1] * w, c.labels.ravel(), r, col, np.full(H * W, k)))
+    return (*(np.concatenate(a) for a in zip(*out)), cubes)
+
+# %% ../nbs/45_datasets.ipynb #696f4824
+def worldcover_split(labels, rows, cols, cube, # (P,) label, row, column and cube number of each usable pixel
+                     block: int = 16, # block side in pixels
+                     split_col: int = 64, # train blocks wholly left of this column, test blocks wholly right of it
+                     min_pixels: int = 100, # classes with fewer pixels on the train or the test side are dropped
+                     cap_per_class: int | None = 300, # train pixels kept per class (random)
+                     test_cap_per_class: int | None = 300, # test pixels kept per class (random)
+                     seed: int = 0,
+                    ) -> tuple[np.ndarray, np.ndarray, list, list]:
+    "(train positions, test positions, classes kept, classes dropped) of a block-wise spatial split."
+    labels, rows, cols, cube = (np.asarray(a) for a in (labels, rows, cols, cube))
+    c0 = cols // block * block
+    side = np.where(c0 + block <= split_col, 0, np.where(c0 >= split_col, 1, -1))   # -1: the block straddles the line
+    n = [np.bincount(labels[side == s], minlength=labels.max() + 1) for s in (0, 1)]
+    present = np.flatnonzero(n[0] + n[1])
+    kept = [int(k) for k in present if n[0][k] >= min_pixels and n[1][k] >= min_pixels]
+    dropped = [int(k) for k in present if int(k) not in kept]
+    rng = np.random.default_rng(seed)
+    def pick(s, cap):
+        i = np.flatnonzero((side == s) & np.isin(labels, kept))
+        return i[_cap(labels[i], cap, rng)] if cap else i
+    return pick(0, cap_per_class), pick(1, test_cap_per_class), kept, dropped
+
+# %% ../nbs/45_datasets.ipynb #fb8c2d23
+def worldcover_data(cap_per_class: int | None = 300, # train pixels kept per class
+                    test_cap_per_class: int | None = 300, # test pixels kept per class
+                    min_pixels: int = 100, # classes with fewer usable pixels on either side are dropped
+                    block: int = 16, # block side of the spatial split
+                    split_col: int = 64, # train left of it (what pretraining sees), test right of it
+                    indices: Sequence[str] = ('NDVI', 'EVI', 'SAVI'),
+                    seed: int = 0,
+                    # also the B02 B03 B04 B8A patch around each pixel, this side (PIMC's pretraining: 9; None: none)
+                    patch_size: int | None = 9,
+                   ) -> ClassifyData:
+    "WorldCover land cover on the GreenEarthNet cubes: pixel series, block-wise spatial split, balanced caps."
+    from pimc.sits_readers import WORLDCOVER_CLASSES
+    s, lab, row, col, cube, cubes = greenearthnet_series(indices)
+    ok = np.flatnonzero(np.isfinite(s).all((1, 2)) & (lab != 0))       # label 0: unknown / mixed (border codes)
+    itr, ite, kept, dropped = worldcover_split(lab[ok], row[ok], col[ok], cube[ok], block, split_col, min_pixels,
+                                               cap_per_class, test_cap_per_class, seed)
+    itr, ite = ok[itr], ok[ite]
+    lut = np.full(len(WORLDCOVER_CLASSES), -1); lut[kept] = np.arange(len(kept))
+    names = lambda ks: ', '.join(WORLDCOVER_CLASSES[k] for k in ks) or 'none'
+    p_train = p_test = None
+    if patch_size:                                    # cut as PIMC pretraining cuts them: clear-sky median, reflectance
+        from pimc.pairs import PixelIndex, PixelPatchPairs
+        i = np.concatenate([itr, ite])
+        pp = _quiet(PixelPatchPairs, cubes, PixelIndex(cube[i], row[i], col[i]), patch_size=patch_size,
+                    normalize=None, indices=tuple(indices))
+        p = pp.batch(np.arange(len(i)))['patch'].numpy(); p_train, p_test = p[:len(itr)], p[len(itr):]
+    notes = [f"WorldCover on the 3 GreenEarthNet cubes (PT, HU, SE 2021): {'/'.join(indices)} of B02 B03 B04 B8A, "
+             f"cloudy days filled, on a 30-step 5-day grid from each cube's first day; unknown / mixed pixels "
+             f"excluded; classes with < {min_pixels} pixels on a side dropped ({names(dropped)}); spatial split in "
+             f"{block}x{block} px blocks: train blocks wholly at columns < {split_col} (the half PIMC pretraining "
+             f"on greenearthnet sees), test blocks wholly at >= {split_col}; capped at {cap_per_class} train / "
+             f"{test_cap_per_class} test pixels per class (seed {seed}) -> {len(itr)} / {len(ite)} px"
+             + (f"; with the {patch_size}x{patch_size} px patch around each pixel (clear-sky median)" if patch_size
+                else '')]
+    return ClassifyData(s[itr], lut[lab[itr]], s[ite], lut[lab[ite]], [WORLDCOVER_CLASSES[k] for k in kept],
+                        tuple(indices), 'worldcover', notes=notes, p_train=p_train, p_test=p_test,
+                        patch_source='greenearthnet' if patch_size else None)
+
 # %% ../nbs/45_datasets.ipynb #6774626e
 def sits_data(file: str = 'samples_modis_ndvi', # a sits *_long.csv in sits_samples/, without the suffix
               indices: Sequence[str] | None = None, # index channels (default: those in the file)
@@ -106,6 +189,7 @@ def sits_data(file: str = 'samples_modis_ndvi', # a sits *_long.csv in sits_samp
 
 # %% ../nbs/45_datasets.ipynb #c9609fe4
 CLASSIFY_DATASETS = {'cawa': cawa_data, 'tempcnn': tempcnn_data, 'eolearn': eolearn_data,
+                     'worldcover': worldcover_data,
                      'modis': lambda **kw: sits_data('samples_modis_ndvi', **kw),
                      'cerrado': lambda **kw: sits_data('cerrado_2classes', **kw)}  # name -> recipe
 

@@ -158,3 +158,92 @@ def test_benchmark_keeps_the_table_when_writing_fails(toy, tmp_path, monkeypatch
     assert str(saved) in str(e.value) and 'classify_toy' in str(e.value)
     assert pd.read_csv(saved / 'classify_toy.csv').OA.tolist() == pytest.approx(df.OA.tolist())
     assert list(df.method) == ['rf'] and ('rf', 1.0) in reps
+
+
+def test_raw_probe_sits_beside_the_pimc_probe(toy):
+    from pimc.classify import BASELINES, classify_methods
+    names = [m if isinstance(m, str) else m[0] for m in classify_methods()]
+    assert names.index('raw-probe') + 1 == names.index('pimc-probe') and 'raw-probe' in BASELINES
+    assert 'raw-probe' in [m if isinstance(m, str) else m[0] for m in classify_methods(pretrained=False)]
+    rep, _ = run_method('raw-probe', toy, stats=True)
+    assert rep.name == 'raw-probe [stats]' and rep.oa > 0.9
+
+
+@pytest.mark.parametrize('conv', [False, True])
+def test_lpft_starts_from_the_probe(toy, conv):
+    from pimc.classify import ClassifyRun, _finetune_start
+    from pimc.fit import linear_probe, model_features, predict_classes
+    r = ClassifyRun(toy, toy.x_train, toy.y_train, toy.x_test, TINY, stats=True, conv=conv,
+                    encoder=_toy_encoder('rp+level'), info={'notes': []})
+    m, tr, te = _finetune_start(r)
+    probe = linear_probe(model_features(m, tr), toy.y_train, model_features(m, te), TINY.probe_C)
+    np.testing.assert_array_equal(predict_classes(m, te), probe)      # step 0 of fine-tuning = the linear probe
+    r.head = 'random'; m2, _, te2 = _finetune_start(r)
+    assert not torch.equal(m2.head.weight, m.head.weight)
+
+
+def test_finetune_options(toy):
+    enc = _toy_encoder('rp+level')
+    rep, info = run_method('pimc-finetune', toy, encoder=enc, settings=TINY, head='random', lr_ratio=1)
+    assert rep.name == 'pimc-finetune [rp+level+random head+lr_ratio 1]' and info['head'] == 'random'
+    with pytest.raises(ValueError, match="options of 'pimc-finetune'"): run_method('rp-cnn', toy, head='random')
+    with pytest.raises(ValueError, match="head must be 'probe' or 'random'"):
+        run_method('pimc-finetune', toy, encoder=enc, settings=TINY, head='linear')
+
+
+@pytest.mark.parametrize('block, split_col', [(16, 64), (8, 20), (16, 40), (5, 64)])
+def test_worldcover_split_is_spatial(block, split_col):
+    from pimc.datasets import worldcover_split
+    rng = np.random.default_rng(block + split_col)
+    r, c = np.divmod(np.arange(3 * 128 * 128) % (128 * 128), 128); cube = np.arange(3 * 128 * 128) // (128 * 128)
+    lab = rng.integers(1, 5, len(r))
+    itr, ite, kept, _ = worldcover_split(lab, r, c, cube, block, split_col, min_pixels=10, cap_per_class=200,
+                                         test_cap_per_class=200)
+    assert len(itr) and len(ite) and (c[ite] >= split_col).all() and (c[itr] < split_col).all()
+    blk = lambda i: set(zip(cube[i], r[i] // block, c[i] // block))
+    assert not blk(itr) & blk(ite)                                     # no block gives both train and test pixels
+
+
+def test_worldcover_test_half_is_not_pretrained_on(samples):
+    samples()
+    import inspect
+    from pimc.datasets import greenearthnet_series, worldcover_data, worldcover_split
+    from pimc.sources import SOURCES
+    split = inspect.signature(worldcover_data).parameters['split_col'].default
+    assert split == SOURCES['greenearthnet'].split_col == 64
+    d = worldcover_data(cap_per_class=50, test_cap_per_class=50)
+    assert d.x_train.shape[1:] == (3, 30) and d.n_classes == 5 and np.isfinite(d.x_test).all()
+    assert d.p_test.shape == (len(d.x_test), 4, 9, 9)
+    s, lab, row, col, cube, _ = greenearthnet_series()
+    _, ite, _, _ = worldcover_split(lab, row, col, cube, 16, split, 100, 50, 50)
+    assert (col[ite] >= 64).all()
+
+
+def test_series_plus_patch_probe(toy):
+    from dataclasses import replace
+    from pimc.classify import classify_methods
+    rng = np.random.default_rng(0)
+    pt = lambda y: (rng.normal(0, .1, (len(y), 4, 5, 5)) + y[:, None, None, None]).astype(np.float32)
+    d = replace(toy, p_train=pt(toy.y_train), p_test=pt(toy.y_test))
+    bb = ResNetEncoder(4, (8, 16), norm='batch', stem_stride=1)
+    img = Encoder(bb, ProjectionHead(bb.out_dim, 8), 'image', meta=dict(size=5))
+    rep, _ = run_method('pimc-probe+patch', d, encoder=(_toy_encoder('rp+level'), img), stats=True, settings=TINY)
+    assert rep.name == 'pimc-probe+patch [rp+level+stats]' and rep.oa > 0.9
+    with pytest.raises(ValueError, match='needs image patches'):
+        run_method('pimc-probe+patch', toy, encoder=(_toy_encoder('rp+level'), img), settings=TINY)
+    with pytest.raises(ValueError, match='p_train and p_test must both be given'): replace(toy, p_train=d.p_train)
+    names = lambda **kw: [m if isinstance(m, str) else m[0] for m in classify_methods(**kw)]
+    assert 'pimc-probe+patch' in names(patches=True) and 'pimc-probe+patch' not in names()
+
+
+def test_patch_row_only_with_the_fitting_image_encoder(toy):
+    from dataclasses import replace
+    from pimc.classify import CLASSIFY
+    p = np.zeros((len(toy.y_train), 4, 5, 5), np.float32), np.zeros((len(toy.y_test), 4, 5, 5), np.float32)
+    d = replace(toy, p_train=p[0], p_test=p[1], patch_source='greenearthnet')
+    names = lambda src: [m if isinstance(m, str) else m[0] for m in CLASSIFY.default_methods(d, True, src)]
+    assert 'pimc-probe+patch' in names('greenearthnet') and 'pimc-probe+patch' not in names('eolearn')
+    bb = ResNetEncoder(13, (8, 16), norm='batch', stem_stride=1)
+    img = Encoder(bb, ProjectionHead(bb.out_dim, 8), 'image', meta=dict(size=5, bands=['B01'] * 13))
+    with pytest.raises(ValueError, match='the image encoder takes 13 bands'):
+        run_method('pimc-probe+patch', d, encoder=(_toy_encoder('rp+level'), img), settings=TINY)
