@@ -215,7 +215,7 @@ def test_console_script_declared():
 
 def test_demo_runs_without_shared_data(tmp_path):
     "The demo must not need /work/shared: run it with PIMC_SAMPLES pointing nowhere."
-    r = subprocess.run([sys.executable, '-m', 'pimc.demo', '--notebook', str(SMOKE), '--out', str(tmp_path / 'demo'),
+    r = subprocess.run([sys.executable, '-m', 'pimc.cli', 'demo', '--notebook', str(SMOKE), '--out', str(tmp_path / 'demo'),
                         '-p', 'n_steps', '10'], capture_output=True, text=True, cwd=tmp_path, timeout=300,
                        env=_env(PIMC_SAMPLES=str(tmp_path / 'no-such-folder')))
     assert r.returncode == 0, r.stdout + r.stderr
