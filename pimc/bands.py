@@ -13,8 +13,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['DEFAULT_ROLE_NAMES', 'ROLE_TABLES', 'S2_L1C_BANDS', 'SENSORS', 'REFLECTANCE_RANGE', 'INDICES', 'INDEX_ROLES',
-           'ambiguous_band_numbers', 'Sensor', 'register_sensor', 'get_sensor', 'IndexResult', 'vegetation_index',
-           'ndvi', 'evi', 'savi', 'compute_indices', 'index_bands']
+           'ambiguous_band_numbers', 'Sensor', 'register_sensor', 'get_sensor', 'IndexResult', 'likely_scale',
+           'vegetation_index', 'ndvi', 'evi', 'savi', 'compute_indices', 'index_bands']
 
 # %% ../nbs/00_bands.ipynb #8df0067d
 #: spectral roles the indices use, and the band names that play them when a sensor does not say otherwise
@@ -174,6 +174,17 @@ REFLECTANCE_RANGE = (0.0, 1.5)
 def _in_range(b, valid_range):
     lo, hi = valid_range
     return (b >= lo) & (b <= hi)   # NaN: False (and invalid anyway)
+
+# %% ../nbs/00_bands.ipynb #260a545a
+def likely_scale(values, # stored values of reflectance bands (observed ones; NaN ignored)
+                 scale: float = 1.0, # the scale they are read with (reflectance = value / scale)
+                ) -> int | None:
+    "The power of ten to read `values` with when their median / `scale` is above `REFLECTANCE_RANGE`; else None."
+    v = np.asarray(values, np.float64); v = v[np.isfinite(v)]
+    if not v.size: return None
+    med = float(np.median(v))
+    if med / scale <= REFLECTANCE_RANGE[1]: return None
+    return int(10 ** max(1, int(np.ceil(np.log10(med / 0.5)))))
 
 # %% ../nbs/00_bands.ipynb #fa408338
 def _check_real(x, where):

@@ -165,13 +165,13 @@ def _probe(da, sensor, size: int = 16) -> Cube:
 
 def _check_scale(probe: Cube, bands: Sequence[str], where: str, told: bool):
     "An error when most reflectances (value / scale) of `bands` in the probe are too large: a missing or wrong scale."
-    from pimc.bands import REFLECTANCE_RANGE
+    from pimc.bands import REFLECTANCE_RANGE, likely_scale
     s, hi = probe.sensor, REFLECTANCE_RANGE[1]
     idx = sorted({s.index(b) for b in bands})
     x = np.asarray(probe.values[:, idx], np.float64)                 # (T, B, h, w) stored values
     ok = np.isfinite(x) & probe.valid[:, None]
     n, big = int(ok.sum()), int((ok & (x / s.scale > hi)).sum())     # negative values: fill values, not a scale
-    if not n or big * 2 <= n: return
+    if likely_scale(x[ok], s.scale) is None: return               # most values are reflectances
     why = ("the DataArray has no 'scale' attribute and neither sensor= nor scale= was given (stackstac, odc-stac "
            "and rioxarray give reflectance x 10 000)" if not told else f"is scale {s.scale:g} right?")
     raise ValueError(f"{where}: {big:,} of {n:,} observations ({big / n:.0%}) of bands {[s.bands[i] for i in idx]} "

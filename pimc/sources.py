@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/sources.html.md"""
 
 # %% ../nbs/15_sources.ipynb #e47f020c
 from __future__ import annotations
-import math, os, warnings
+import os, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -335,7 +335,7 @@ def _role_values(cube: Cube, rows, cols) -> np.ndarray:
 
 def _why_no_index(where, indices, tried: int, values: np.ndarray, scales: set):
     "The DatasetFormatError for a source whose pixels give no valid index: most often a missing reflectance scale."
-    from pimc.bands import REFLECTANCE_RANGE
+    from pimc.bands import REFLECTANCE_RANGE, likely_scale
     from pimc.errors import DatasetFormatError
     lo, hi = REFLECTANCE_RANGE
     problem = f"no valid pair: no pixel has a valid {', '.join(indices)} value on any date ({tried} pixels tried)"
@@ -343,8 +343,7 @@ def _why_no_index(where, indices, tried: int, values: np.ndarray, scales: set):
         return DatasetFormatError(where, problem + ": every value is nodata or masked", "observed values")
     med, scale = float(np.median(values)), max(scales)
     refl = med / scale
-    if refl > hi:
-        guess = 10 ** max(1, math.ceil(math.log10(med / 0.5)))
+    if (guess := likely_scale(values, scale)) is not None:
         return DatasetFormatError(where, f"{problem}: the red/NIR values are around {med:g} (median), reflectance "
             f"{refl:g} at scale {scale:g}, above the {hi:g} a reflectance reaches",
             f"values / scale = reflectance: give the scale, likely --scale {guess} with --sensor band names "
