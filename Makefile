@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # the CPU wheel of torch that lies on this disk; the package itself only asks for torch>=2.2,<3
 TORCH   ?= torch==2.13.0
 
-.PHONY: install demo test test-fast nbtest pytest export clean-nbs readme bench browser-deps check-sync help docs outputs wheel-check
+.PHONY: install demo test test-fast nbtest pytest export clean-nbs readme speed browser-deps check-sync help docs outputs wheel-check
 
 help:
 	@echo "make demo   install, then run the main job (pretraining on the synthetic mini-PASTIS)"
@@ -56,10 +56,10 @@ check-sync: install
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-clean --fname pimc/notebooks && $(BIN)/nbdev-export && $(BIN)/python tools/readme.py
 	@git status --porcelain -- nbs pimc README.md | grep . && { echo "notebooks, package or README out of sync (run: make clean-nbs export readme, then commit)"; git diff --stat; exit 1; } || echo "notebooks, package and README in sync"
 
-bench: install
-	$(BIN)/pimc bench rp
-	$(BIN)/pimc bench pairs
-	$(BIN)/pimc bench train
+speed: install
+	$(BIN)/pimc speed rp
+	$(BIN)/pimc speed pairs
+	$(BIN)/pimc speed pretrain
 
 # the site: README as home page, every notebook a page with its stored outputs (nothing re-executed), each exported
 # function's signature and docments (nbdev's show_doc), formulas by KaTeX from disk; mkdocs --strict, then every

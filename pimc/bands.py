@@ -13,8 +13,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['DEFAULT_ROLE_NAMES', 'ROLE_TABLES', 'S2_L1C_BANDS', 'SENSORS', 'REFLECTANCE_RANGE', 'INDICES', 'INDEX_ROLES',
-           'ambiguous_band_numbers', 'Sensor', 'register_sensor', 'get_sensor', 'IndexResult', 'likely_scale',
-           'vegetation_index', 'ndvi', 'evi', 'savi', 'compute_indices', 'index_bands']
+           'ambiguous_band_numbers', 'Sensor', 'register_sensor', 'get_sensor', 'IndexResult', 'is_torch',
+           'likely_scale', 'vegetation_index', 'ndvi', 'evi', 'savi', 'compute_indices', 'index_bands']
 
 # %% ../nbs/00_bands.ipynb #8df0067d
 #: spectral roles the indices use, and the band names that play them when a sensor does not say otherwise
@@ -156,11 +156,11 @@ class IndexResult(NamedTuple):
     valid: object   # bool array of the same shape
 
 # %% ../nbs/00_bands.ipynb #b5cd22c7
-def _is_torch(x): return type(x).__module__.startswith('torch')
+def is_torch(x): return type(x).__module__.startswith('torch')
 
 def _band(x, i, axis):
     "Band i as float32 at least (float64 stays; float16 and integers become float32: half precision is too coarse)."
-    if _is_torch(x):
+    if is_torch(x):
         b = x.select(axis, i)
         return b if b.dtype == __import__('torch').float64 else b.float()
     b = np.take(np.asarray(x), i, axis=axis)
@@ -189,21 +189,21 @@ def likely_scale(values, # stored values of reflectance bands (observed ones; Na
 # %% ../nbs/00_bands.ipynb #fa408338
 def _check_real(x, where):
     kind = ('c' if x.is_complex() else 'f' if x.is_floating_point() else 'b' if x.dtype == __import__('torch').bool
-            else 'i') if _is_torch(x) else np.asarray(x).dtype.kind
+            else 'i') if is_torch(x) else np.asarray(x).dtype.kind
     if kind not in 'biuf':
         raise TypeError(f"{where}: x must hold real numbers, reflectance or stored values "
                         f"(got dtype {x.dtype}); convert it first, e.g. x.astype(np.float32)")
 
 def _finite(bands):
     "All of `bands` finite (numpy or torch)."
-    fs = [(__import__('torch').isfinite(v) if _is_torch(v) else np.isfinite(v)) for v in bands]
+    fs = [(__import__('torch').isfinite(v) if is_torch(v) else np.isfinite(v)) for v in bands]
     out = fs[0]
     for f in fs[1:]: out = out & f
     return out
 
 def _safe_ratio(num, den, valid):
     "num / den where den != 0 and everything is finite; NaN elsewhere."
-    if _is_torch(num):
+    if is_torch(num):
         import torch
         ok = valid & torch.isfinite(num) & torch.isfinite(den) & (den != 0)
         out = torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.full_like(num, float('nan')))
@@ -239,7 +239,7 @@ def vegetation_index(name: str, # 'NDVI', 'EVI' or 'SAVI' (case-insensitive)
     except KeyError as e: raise KeyError(f"{key} needs the {', '.join(INDEX_ROLES[key])} bands: {e.args[0]}") from None
     n, r = b['nir'], b['red']
     valid = True if mask is None else mask
-    if _is_torch(n):
+    if is_torch(n):
         import torch
         valid = torch.as_tensor(valid, device=n.device).bool() & torch.ones_like(n, dtype=torch.bool)
     else: valid = np.broadcast_to(np.asarray(valid, bool), n.shape)
@@ -279,7 +279,7 @@ def compute_indices(x, # stored values, bands along `axis`
                    ) -> IndexResult:
     "Several indices stacked along `axis` (NDVI, EVI, SAVI by default), with a joint validity mask."
     rs = [vegetation_index(n, x, sensor, axis, scale=scale, mask=mask, valid_range=valid_range) for n in names]
-    if _is_torch(x):
+    if is_torch(x):
         import torch
         return IndexResult(torch.stack([r.values for r in rs], axis), torch.stack([r.valid for r in rs], axis))
     return IndexResult(np.stack([r.values for r in rs], axis), np.stack([r.valid for r in rs], axis))

@@ -24,9 +24,9 @@ from .fit import (Outcome, compare, fit_network, from_encoder, label_fraction, l
 
 # %% auto #0
 __all__ = ['METHODS', 'CONV_METHODS', 'DEFAULT_STATS', 'BASELINES', 'CLASSIFY', 'ABLATION_VARIANTS', 'ABLATION', 'series_stats',
-           'rp_backbone', 'PixelClassifier', 'TempCNN', 'random_forest', 'minirocket', 'ClassifyData', 'TrainSettings',
-           'ClassifyRun', 'run_method', 'compare_methods', 'classify_methods', 'plot_pair', 'ablation_methods',
-           'compare_ablations', 'plot_ablation']
+           'rp_backbone', 'PixelClassifier', 'TempCNN', 'random_forest', 'minirocket', 'ClassifyData',
+           'ClassifySettings', 'ClassifyRun', 'run_method', 'compare_methods', 'classify_methods', 'plot_pair',
+           'ablation_methods', 'compare_ablations', 'plot_ablation']
 
 # %% ../nbs/41_classify.ipynb #72825ff4
 def _as_nkt(series, name='series') -> np.ndarray:
@@ -243,7 +243,7 @@ class ClassifyData(TaskData):
 
 # %% ../nbs/41_classify.ipynb #9aaf8845
 @dataclass
-class TrainSettings(TaskSettings):
+class ClassifySettings(TaskSettings):
     "Training settings of the classifiers: `pimc.tasks.TaskSettings` (epochs, lr, batch, device...) and these."
     size: int = 32  # side of the images
     encoder: dict = field(default_factory=dict)  # ResNetEncoder overrides of ENCODER_DEFAULTS (scratch encoders)
@@ -259,7 +259,7 @@ class ClassifyRun:
     x_train: np.ndarray  # (n, K, T) the training series of this run (a label fraction)
     y_train: np.ndarray  # (n,) their labels
     x_test: np.ndarray  # (M, K, T) the test series
-    settings: TrainSettings
+    settings: ClassifySettings
     seed: int = 0
     progress: bool = False  # tqdm bar over the epochs of a network
     variant: str = 'rp'  # series image ('rp-cnn')
@@ -321,7 +321,7 @@ def _pimc_probe_patch(r: ClassifyRun):
     "The probe on the frozen RP features (+ stats) beside the frozen image encoder's features of the pixel's patch."
     if r.p_train is None:
         raise ValueError(f"pimc-probe+patch needs image patches around the pixels: {r.data.name or 'this split'} has "
-                         "none (ClassifyData p_train / p_test, e.g. pimc.datasets.worldcover_data)")
+                         "none (ClassifyData p_train / p_test, e.g. pimc.splits.worldcover_data)")
     img = as_encoder(r.encoder, 'image', 'cpu')
     if img.in_channels != r.p_train.shape[1]:
         raise ValueError(f"the image encoder takes {img.in_channels} bands {img.meta.get('bands', '')} but the "
@@ -373,12 +373,12 @@ def run_method(method: str, # a key of METHODS
                # also a 1D CNN branch (TempCNN's trunk) on the raw series, fused before the head ('rp-cnn',
                # 'pimc-finetune')
                conv: bool = False,
-               encoder=None, # pretrained RP encoder for 'pimc-*': Encoder, Run or checkpoint path
+               encoder=None, # pretrained RP encoder for 'pimc-*': Encoder, PretrainRun or checkpoint path
                # 'pimc-finetune': start from the linear probe's head ('probe': LP-FT, Kumar et al. 2022) or 'random'
                head: str | None = None,
                lr_ratio: float | None = None, # 'pimc-finetune': encoder / head learning rate (None: settings')
                fraction: float = 1.0, # share of the training labels used (stratified, `pimc.fit.label_fraction`)
-               settings: TrainSettings | None = None, # epochs, learning rate, image size...
+               settings: ClassifySettings | None = None, # epochs, learning rate, image size...
                seed: int = 0, # seeds the label subset, the initialisation and the batch order
                progress: bool = False, # tqdm bar over the epochs of a network
               ) -> tuple[ClassReport, dict]:
@@ -386,9 +386,9 @@ def run_method(method: str, # a key of METHODS
     if method not in METHODS: raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
     _check_spec({'method': method, 'conv': conv, 'head': head, 'lr_ratio': lr_ratio})
     if needs_encoder(method) and encoder is None:
-        raise ValueError(f"method {method!r} needs a pretrained encoder (encoder=Run, Encoder or checkpoint path)")
+        raise ValueError(f"method {method!r} needs a pretrained encoder (encoder=PretrainRun, Encoder or checkpoint path)")
     sub = label_fraction(data.y_train, fraction, seed)
-    r = ClassifyRun(data, data.x_train[sub], data.y_train[sub], data.x_test, settings or TrainSettings(), seed,
+    r = ClassifyRun(data, data.x_train[sub], data.y_train[sub], data.x_test, settings or ClassifySettings(), seed,
                     progress, variant, stats, conv, encoder, head or 'probe', lr_ratio,
                     info={'n_train': int(len(sub)), 'notes': []},
                     p_train=None if data.p_train is None else data.p_train[sub], p_test=data.p_test)
@@ -409,7 +409,7 @@ def compare_methods(data: ClassifyData, # the split every method sees
                     methods: Sequence, # names, (method, {variant:, stats:, label:}) pairs, or dicts with a 'method' key
                     fractions: Sequence[float] = (1.0,), # label fractions
                     encoder=None, # pretrained RP encoder for the 'pimc-*' methods
-                    settings: TrainSettings | None = None,
+                    settings: ClassifySettings | None = None,
                     seed: int = 0,
                     per_class: bool = True, # one column per class F1
                     progress: bool = True, # print each result as it comes, and a bar over each network's epochs
@@ -490,7 +490,7 @@ def _classify_write(stem, name, df, reps, data, notes):
     full = df.label_fraction.max()
     plot_pair(reps, df[df.label_fraction == full], full, f'{stem}_confusion.png', name)
 
-CLASSIFY = Task('classify', ClassifyData, TrainSettings, METHODS,
+CLASSIFY = Task('classify', ClassifyData, ClassifySettings, METHODS,
                 lambda data, pretrained, source: classify_methods(pretrained=pretrained,
                                                                   patches=data.p_train is not None
                                                                   and source == data.patch_source),
@@ -529,7 +529,7 @@ def ablation_methods(data: ClassifyData, # the split (its index channels decide 
 # %% ../nbs/41_classify.ipynb #d72813bc
 def compare_ablations(data: ClassifyData, # the split
                       methods: Sequence, # from `ablation_methods` (specs with 'ablation' and optional 'indices')
-                      fractions: Sequence[float] = (1.0,), encoder=None, settings: TrainSettings | None = None,
+                      fractions: Sequence[float] = (1.0,), encoder=None, settings: ClassifySettings | None = None,
                       seed: int = 0, progress: bool = True,
                      ):
     "Every ablation row on one split: (DataFrame with an 'ablation' column, {(label, fraction): ClassReport})."
@@ -579,7 +579,7 @@ def _ablation_write(stem, name, df, reps, data, notes):
     write_results(df, stem, f'Ablations: {name}', notes, bold_best={'OA': 'max', 'macro_F1': 'max'})
     plot_ablation(df, f'{stem}.png', name)
 
-ABLATION = Task('ablation', ClassifyData, TrainSettings, METHODS,
+ABLATION = Task('ablation', ClassifyData, ClassifySettings, METHODS,
                 lambda data, pretrained, source: ablation_methods(data, source if pretrained else None),
                 lambda data, methods, fractions, encoder, settings, seed, progress: compare_ablations(
                     data, methods, fractions, encoder, settings, seed, progress),

@@ -14,8 +14,8 @@ import pimc
 from .errors import PimcError
 
 # %% auto #0
-__all__ = ['HANDOVER', 'BENCHES', 'parser', 'main', 'pretrain_parser', 'pretrain_main', 'benchmark_parser', 'benchmark_main',
-           'bench_parser', 'bench_main', 'demo_main']
+__all__ = ['HANDOVER', 'SPEEDS', 'parser', 'main', 'pretrain_parser', 'pretrain_main', 'benchmark_parser', 'benchmark_main',
+           'speed_parser', 'speed_main', 'demo_main']
 
 # %% ../nbs/50_cli.ipynb #4275324d
 HANDOVER = {  # subcommand -> (module:function taking the rest of the command line, help)
@@ -25,13 +25,13 @@ HANDOVER = {  # subcommand -> (module:function taking the rest of the command li
                   "headline, seeds (`pimc benchmark --help`)"),
     'demo': ('pimc.cli:demo_main', "the main job: the pretraining notebook on the synthetic data, through the runner"),
 }
-BENCHES = {  # `pimc bench NAME` -> (module, what it measures); the options are parsed by `bench_parser`
-    'rp': ('pimc.bench.rp', "recurrence plots per second on a PASTIS-sized batch: pimc's kernel, pyts, a copy"),
-    'pairs': ('pimc.bench.pairs', "pairs per second the pairs dataset feeds a trainer, with and without "
+SPEEDS = {  # `pimc speed NAME` -> (module, what it measures); the options are parsed by `speed_parser`
+    'rp': ('pimc.speed.rp', "recurrence plots per second on a PASTIS-sized batch: pimc's kernel, pyts, a copy"),
+    'pairs': ('pimc.speed.pairs', "pairs per second the pairs dataset feeds a trainer, with and without "
               "DataLoader workers; synthetic data generation time"),
-    'train': ('pimc.bench.train', "pretraining throughput (pairs/s) and the share of time waiting for input, "
+    'pretrain': ('pimc.speed.pretrain', "pretraining throughput (pairs/s) and the share of time waiting for input, "
               "with and without the pair cache, CPU or GPU"),
-    'maps': ('pimc.bench.maps', "tile maps on Dask: a 2048 x 2048 Zarr tile embedded with embed_map, pixels/s "
+    'maps': ('pimc.speed.maps', "tile maps on Dask: a 2048 x 2048 Zarr tile embedded with embed_map, pixels/s "
              "per worker count and peak memory (--small: quick)"),
 }
 
@@ -42,7 +42,7 @@ def _load(target: str, # 'package.module:function'
     return getattr(importlib.import_module(mod), fn)
 
 def _exit_code(res) -> int:
-    "A handed-over main's result as an exit status: its int, else 0 (some return a Run or a dict)."
+    "A handed-over main's result as an exit status: its int, else 0 (some return a PretrainRun or a dict)."
     return res if isinstance(res, int) and not isinstance(res, bool) else 0
 
 # %% ../nbs/50_cli.ipynb #13cb3332
@@ -95,11 +95,11 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest='cmd', required=True, metavar='COMMAND')
     _runner_parsers(sub)
     for name, (_, help) in HANDOVER.items(): sub.add_parser(name, help=help, add_help=False)
-    b = sub.add_parser('bench', help='throughput of the hot paths: ' + ', '.join(BENCHES) + ' (`pimc bench --help`)',
+    b = sub.add_parser('speed', help='throughput of the hot paths: ' + ', '.join(SPEEDS) + ' (`pimc speed --help`)',
                        description='Throughput of the hot paths. Each benchmark has its own options: '
-                                   '`pimc bench NAME --help`.')
+                                   '`pimc speed NAME --help`.')
     bs = b.add_subparsers(dest='which', required=True, metavar='NAME', title='benchmarks')
-    for name, (_, help) in BENCHES.items(): bs.add_parser(name, help=help, add_help=False)
+    for name, (_, help) in SPEEDS.items(): bs.add_parser(name, help=help, add_help=False)
     return ap
 
 # %% ../nbs/50_cli.ipynb #6660421a
@@ -142,9 +142,9 @@ def _run_cmd(a) -> int:
         params = _params_from_cli(a.notebook, a.param, a.yaml)
         rec = ex.run_notebook(a.notebook, params, a.out, a.name, timeout=a.timeout, kernel_name=a.kernel)
         print(f"{rec['run']}: {rec['status']} in {rec['timings'].get('total_s', 0):.1f} s")
-        for k, v in ex._flat(rec.get('metrics', {})).items(): print(f"  {k} = {v}")
+        for k, v in ex.flat_dict(rec.get('metrics', {})).items(): print(f"  {k} = {v}")
         print(f"notebook: {rec['output']}\nrun folder: {rec['run_dir']}")
-        if rec['status'] == 'failed': print(f"FAILED: {ex._error_text(rec['error'])}"); return 1
+        if rec['status'] == 'failed': print(f"FAILED: {ex.error_text(rec['error'])}"); return 1
         return 0
     df = ex.sweep(a.notebook, Path(a.grid), a.workers, a.name, out_root=a.out_root, metric=a.metric, x=a.x,
                   force=a.force, timeout=a.timeout, kernel_name=a.kernel, stagger=a.stagger,
@@ -161,12 +161,12 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
     "The `pimc` command; returns the exit status."
     args = list(sys.argv[1:] if argv is None else argv)
     if argv is None:   # only when this process is the `pimc` command
-        from pimc.experiments import _skip_slow_optional_imports
-        _skip_slow_optional_imports()
+        from pimc.experiments import skip_slow_optional_imports
+        skip_slow_optional_imports()
     if args and args[0] in HANDOVER:
         return _exit_code(_load(HANDOVER[args[0]][0])(args[1:]))
-    if args and args[0] == 'bench' and len(args) > 1 and args[1] in BENCHES:
-        return _exit_code(bench_main(args[1:]))
+    if args and args[0] == 'speed' and len(args) > 1 and args[1] in SPEEDS:
+        return _exit_code(speed_main(args[1:]))
     a = parser().parse_args(args)   # prints the help, or says what is wrong (exit 2)
     try: return _run_cmd(a)
     # PimcError: a folder in use; ConnectionError: no scheduler at a sweep's --executor address
@@ -196,7 +196,7 @@ def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage
     "The argument parser of the pretraining command: the data options, then every `PretrainConfig` field."
     from dataclasses import fields
     from pimc.sources import PATH_KINDS, SOURCES
-    from pimc.train import PretrainConfig
+    from pimc.pretrain import PretrainConfig
     ap = _OneLineParser(prog=prog, description='PIMC contrastive pretraining on any source (torchrun too).', **kw)
     ap.add_argument('--data', default='synthetic', help=f"a source name ({', '.join(SOURCES)}), the path of "
                     f"{', '.join(PATH_KINDS)}; or 'toy' / a .pt file of pairs (TensorPairs.data); or a corpus: "
@@ -241,7 +241,7 @@ def _reader_kw(src, # the `pimc.sources.Source` of --data (None: pairs, 'toy' or
         raise ValueError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to a folder of GeoTIFFs, "
                          f"a .npy cube or a Zarr store, not to {what}")
     if scale is not None and not sensor:
-        raise ValueError(f"--scale needs --sensor: the band names (or a registered sensor) the scale applies to")
+        raise ValueError("--scale needs --sensor: the band names (or a registered sensor) the scale applies to")
     kw = {}
     if sensor:
         s = sensor[0] if len(sensor) == 1 else tuple(sensor)
@@ -261,11 +261,11 @@ def _option_error(e: BaseException, given: set) -> str:
 def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.argv[1:])
                   prog: str = 'pimc pretrain', # the program name in usage and errors
                  ):
-    "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `Run`; bad input: one line."
+    "The pretraining command: parse `argv`, pretrain on `--data`, print and return the `PretrainRun`; bad input: one line."
     import json, os
     from dataclasses import replace
     from pimc.sources import SOURCES, find_source
-    from pimc.train import PretrainConfig, pretrain
+    from pimc.pretrain import PretrainConfig, pretrain
     from pimc.corpus import is_corpus
     from pimc.pretrained import pretrain_data
     a = vars(pretrain_parser(prog).parse_args(argv))
@@ -309,19 +309,19 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
 def _tables(a, tasks: Sequence[str]):
     "Run the table tasks (classify, forecast, ablation) on --dataset or every dataset of each; then the headline."
     from pimc.tasks import benchmark, results_dir
-    from pimc.datasets import CLASSIFY_DATASETS, FORECAST_DATASETS, classify_data, forecast_data
-    from pimc.classify import ABLATION, CLASSIFY, TrainSettings
+    from pimc.splits import CLASSIFY_DATASETS, FORECAST_DATASETS, classify_data, forecast_data
+    from pimc.classify import ABLATION, CLASSIFY, ClassifySettings
     from pimc.forecast import FORECAST, ForecastSettings
     from pimc.reports import headline
     results_dir(a.out, 'pimc benchmark --out')                   # before a dataset is read
     kw = dict(pretrain_source=_src(a), pretrain_epochs=a.pretrain_epochs, out=a.out, seed=a.seed, threads=a.threads)
     ep = {'epochs': a.epochs} if a.epochs else {}
     runs = {'classify': (CLASSIFY_DATASETS, lambda d: benchmark(CLASSIFY, classify_data(d), fractions=a.fractions,
-                                                                settings=TrainSettings(**ep), name=d, **kw)),
+                                                                settings=ClassifySettings(**ep), name=d, **kw)),
             'forecast': (FORECAST_DATASETS, lambda d: benchmark(FORECAST, forecast_data(d),
                                                                 settings=ForecastSettings(**ep), name=d, **kw)),
             'ablation': (('cawa',), lambda d: benchmark(ABLATION, classify_data(d), fractions=a.fractions,
-                                                        settings=TrainSettings(**ep), name=d, **kw))}
+                                                        settings=ClassifySettings(**ep), name=d, **kw))}
     for task in tasks:
         names, bench = runs[task]
         for d in ([a.dataset] if getattr(a, 'dataset', None) else names):
@@ -399,7 +399,7 @@ def _src(a): return None if a.pretrain_source in ('none', 'None', '') else a.pre
 
 def benchmark_parser() -> argparse.ArgumentParser:
     "The `pimc benchmark` argument parser: one subcommand per task, each with only its own options."
-    from pimc.datasets import CLASSIFY_DATASETS, FORECAST_DATASETS
+    from pimc.splits import CLASSIFY_DATASETS, FORECAST_DATASETS
     from pimc.pretrained import DEFAULT_VARIANT, RGB_CORPORA
     from pimc.sources import SOURCES
     ap = argparse.ArgumentParser(prog='pimc benchmark', formatter_class=_Help,
@@ -492,14 +492,14 @@ def _bench_run(module: str, call):
         return res
     return run
 
-def bench_parser() -> argparse.ArgumentParser:
-    "The `pimc bench` argument parser: one subcommand per bench, each with its own options."
-    ap = argparse.ArgumentParser(prog='pimc bench', description='Throughput of the hot paths. Each benchmark has its '
-                                 'own options: `pimc bench NAME --help`.')
+def speed_parser() -> argparse.ArgumentParser:
+    "The `pimc speed` argument parser: one subcommand per bench, each with its own options."
+    ap = argparse.ArgumentParser(prog='pimc speed', description='Throughput of the hot paths. Each benchmark has its '
+                                 'own options: `pimc speed NAME --help`.')
     sub = ap.add_subparsers(dest='which', required=True, metavar='NAME', title='benchmarks')
     def bench(name, call):
-        p = sub.add_parser(name, help=BENCHES[name][1], description=BENCHES[name][1])
-        p.set_defaults(run=_bench_run(BENCHES[name][0], call))
+        p = sub.add_parser(name, help=SPEEDS[name][1], description=SPEEDS[name][1])
+        p.set_defaults(run=_bench_run(SPEEDS[name][0], call))
         p.add_argument('--json', help='also write the figures to this JSON file'); return p
     p = bench('rp', lambda m, a: m.bench_rp(a.n_pixels, n_timestamps=a.n_timestamps, repeats=a.repeats,
                                             pyts=not a.no_pyts, torch_backend=not a.no_torch))
@@ -525,7 +525,7 @@ def bench_parser() -> argparse.ArgumentParser:
         return m.bench_pretrain(a.device, a.data, a.hilbert_step or (1 if gpu else 4), a.steps or (200 if gpu else 40),
                                 a.batch_size or (1024 if gpu else 256), a.rp_size, widths=tuple(a.widths),
                                 num_workers=a.workers, streamed=not a.no_streamed, log_every=20 if gpu else 5)
-    p = bench('train', train)
+    p = bench('pretrain', train)
     p.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'")
     p.add_argument('--data', default='synthetic', choices=['synthetic', 'toy'])
     p.add_argument('--steps', type=int, default=None,
@@ -558,10 +558,10 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument('--keep', action='store_true', help='keep the temporary tile')
     return ap
 
-def bench_main(argv: Sequence[str] | None = None, # the arguments after `pimc bench`
+def speed_main(argv: Sequence[str] | None = None, # the arguments after `pimc speed`
               ):
-    "`pimc bench NAME [options]`: run one throughput bench, print its report; its figures (a dict)."
-    a = bench_parser().parse_args(argv)
+    "`pimc speed NAME [options]`: run one throughput bench, print its report; its figures (a dict)."
+    a = speed_parser().parse_args(argv)
     return a.run(a)
 
 def demo_main(argv: Sequence[str] | None = None, # the arguments after `pimc demo`

@@ -14,8 +14,8 @@ import torch
 from .bands import INDICES, Sensor
 from .cube import Cube
 from .loss import world
-from .train import save_atomic
-from .sources import SOURCES, Source, _quiet, find_source, source_indices
+from .pretrain import save_atomic
+from .sources import SOURCES, Source, without_warnings, find_source, source_indices
 
 # %% auto #0
 __all__ = ['ALL_REAL', 'IMAGE_CHANNELS', 'CORPUS_KEYS', 'real_sources', 'is_corpus', 'corpus_names', 'image_cube', 'source_part',
@@ -57,13 +57,13 @@ def image_cube(cube: Cube, # the cube patches are cut from (a source's patch cub
                patch_date='median', # `PixelPatchPairs.patch_date`: which date or composite
               ) -> Cube:
     "A one-date cube of `channels` (reflectance or index values, scale 1) of the composite patches come from."
-    from pimc.pairs import _image
+    from pimc.pairs import image_at
     from pimc.bands import vegetation_index
     out, ok = [], np.ones(cube.shape[2:], bool)
     for ch in channels:
         key = ch.upper()
         if key in INDICES and key not in (b.upper() for b in cube.sensor.bands):
-            comp = _image(cube, cube.bands, patch_date)                       # (C, H, W) reflectance
+            comp = image_at(cube, cube.bands, patch_date)                       # (C, H, W) reflectance
             try: r = vegetation_index(key, comp, cube.sensor, axis=0, scale=1)
             except KeyError as e:
                 raise KeyError(f"cube {cube.name!r} ({cube.sensor.name}) cannot give image channel {ch!r}: "
@@ -71,7 +71,7 @@ def image_cube(cube: Cube, # the cube patches are cut from (a source's patch cub
             out.append(np.asarray(r.values, np.float32)); ok &= np.asarray(r.valid)
         else:
             b = next((x for x in cube.sensor.bands if x.upper() == key), ch) if key in INDICES else ch
-            try: out.append(_image(cube, (b,), patch_date)[0])
+            try: out.append(image_at(cube, (b,), patch_date)[0])
             except KeyError as e:
                 raise KeyError(f"cube {cube.name!r} ({cube.sensor.name}) cannot give image channel {ch!r}: "
                                f"{e.args[0]}") from None
@@ -113,7 +113,7 @@ def source_part(name, # a name of `SOURCES` (or a path, or a Source)
         raise KeyError(f"source {src.name!r} gives the indices {', '.join(have)}, not {', '.join(indices)}")
     kw = src.pairs_kw(cubes, hilbert_step=hilbert_step, seed=seed)
     pcs = kw.get('patch_cubes', cubes)
-    imgs = [_quiet(image_cube, pc, image, kw['patch_date']) if src.quiet else image_cube(pc, image, kw['patch_date'])
+    imgs = [without_warnings(image_cube, pc, image, kw['patch_date']) if src.quiet else image_cube(pc, image, kw['patch_date'])
             for pc in pcs]
     px = kw['pixels'] if 'pixels' in kw else random_pixels(cubes, n=np.iinfo(np.int64).max, seed=seed)
     ok = np.zeros(len(px), bool)                                          # pairs only where the patch exists
@@ -301,7 +301,7 @@ def make_corpus(data=ALL_REAL, # 'all-real', 'a,b,c' (source names or paths), or
 CORPUS_KEYS = ('per_source', 'image', 'indices', 'resample')  # corpus settings a PretrainConfig's `pairs` may hold
 
 def corpus_for(data, # 'all-real', 'a,b,c' or a list of sources (see `make_corpus`)
-               cfg, # a `pimc.train.PretrainConfig`: rp_size, patch_size, seed; `pairs`: hilbert_step, CORPUS_KEYS
+               cfg, # a `pimc.pretrain.PretrainConfig`: rp_size, patch_size, seed; `pairs`: hilbert_step, CORPUS_KEYS
               ) -> Corpus:
     "The corpus a pretraining config asks for, its report printed (by the first process only, under torchrun)."
     kw = dict(cfg.pairs)

@@ -17,7 +17,8 @@ from .plots import plot_axes
 from .timeseries import fill_gaps
 
 # %% auto #0
-__all__ = ['as_dates', 'Cube', 'stretch', 'median_composite', 'composite', 'LazyArray']
+__all__ = ['as_dates', 'Cube', 'is_cube', 'resolve_indices', 'stretch', 'median_composite', 'composite', 'LazyArray', 'xr_sensor',
+           'xr_dims']
 
 # %% ../nbs/03_cube.ipynb #3ec11157
 # an ISO date and time with a zone: 'Z', '+02:00', '-0500' or '+02' after the time
@@ -139,7 +140,7 @@ class Cube:
         return ok if self.mask is None else ok & self.mask
 
 # %% ../nbs/03_cube.ipynb #b7121f68
-def _is_cube(x) -> bool: return isinstance(x, Cube)
+def is_cube(x) -> bool: return isinstance(x, Cube)
 
 # %% ../nbs/03_cube.ipynb #8553d78f
 def _shift_transform(t, r0, c0):
@@ -207,7 +208,7 @@ def _indices_of(x, # stored values, bands along `axis`
     return IndexResult(np.stack(vals, axis), np.stack(oks, axis))
 
 # %% ../nbs/03_cube.ipynb #823cac00
-def _index_names(sensor: Sensor, names) -> tuple[str, ...]:
+def resolve_indices(sensor: Sensor, names) -> tuple[str, ...]:
     "Upper-case index names; None: the sensor's index bands, else NDVI, EVI, SAVI."
     if names is None: names = tuple(index_bands(sensor)) or INDICES
     names = tuple(n.upper() for n in ([names] if isinstance(names, str) else names))
@@ -228,7 +229,7 @@ def _indices(self: Cube, names: Sequence[str] | str | None = None, # None: the c
              on_empty: str = 'warn', # pixels never observed: 'warn', 'raise' or 'ignore'
             ) -> IndexResult:
     "(T, K, H, W) indices of the whole cube (index bands read, the others computed), with the observed mask."
-    r = _indices_of(np.asarray(self.values), self.sensor, _index_names(self.sensor, names), 1, self.valid)
+    r = _indices_of(np.asarray(self.values), self.sensor, resolve_indices(self.sensor, names), 1, self.valid)
     return _filled(r, self.dates, 0, fill, on_empty)
 
 # %% ../nbs/03_cube.ipynb #b4ca171d
@@ -245,7 +246,7 @@ def _index_series(self: Cube, rows, # pixel rows (ints or array)
     if px.dtype.kind == 'f':
         fin = np.isfinite(px).all(1)
         ok = fin if ok is None else ok & fin
-    r = _indices_of(px, self.sensor, _index_names(self.sensor, names), 1, ok)
+    r = _indices_of(px, self.sensor, resolve_indices(self.sensor, names), 1, ok)
     return _filled(r, self.dates, -1, fill, on_empty)
 
 Cube.indices, Cube.index_series = _indices, _index_series
@@ -444,7 +445,7 @@ _GEOGRAPHIC = _SPATIAL[1:]                                           # y/x dims 
 
 def _xr_where(da) -> str: return f"DataArray {da.name!r}" if da.name else "DataArray"
 
-def _xr_sensor(da, sensor):
+def xr_sensor(da, sensor):
     "The Sensor of a DataArray: `sensor` when given, else its band names with the attributes to_xarray wrote."
     from pimc.bands import SENSORS, Sensor
     where = _xr_where(da)
@@ -475,7 +476,7 @@ def _xr_sensor(da, sensor):
     return Sensor(a.get('sensor', 'custom'), tuple(names), scale, roles, a.get('sensor_description', ''))
 
 # %% ../nbs/03_cube.ipynb #39f581b1
-def _xr_dims(da) -> tuple[str, str]:
+def xr_dims(da) -> tuple[str, str]:
     "The (y, x) dim names of a DataArray that should be (time, band, y, x); an error naming what is missing."
     where, dims = _xr_where(da), tuple(da.dims)
     yx = next((p for p in _SPATIAL if set(p) <= set(dims)), None)
@@ -527,11 +528,11 @@ def _from_xarray(cls, da, # a DataArray with dims time, band, y, x (x/y may be l
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"from_xarray takes an xarray DataArray (got {type(da).__name__})")
     where = _xr_where(da)
-    y, x = _xr_dims(da)
+    y, x = xr_dims(da)
     da = da.transpose('time', 'band', y, x)
     if 'time' not in da.coords:
         raise ValueError(f"{where} has a time dim but no time coordinate: give the dates (da.assign_coords(time=...))")
-    s = _xr_sensor(da, sensor)
+    s = xr_sensor(da, sensor)
     dates = as_dates(da.coords['time'])                              # (tz-aware: the local date and time)
     unit = da.attrs.get('date_unit') or ('D' if (dates == dates.astype('datetime64[D]')).all() else 's')
     dates = dates.astype(f'datetime64[{unit}]')

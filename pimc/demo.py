@@ -6,9 +6,8 @@ Docs: https://pimc-dev.github.io/pimc/demo.html.md"""
 
 # %% ../nbs/98_demo.ipynb #926fab65
 from __future__ import annotations
-import sys, time
+import sys
 from pathlib import Path
-from typing import Sequence
 
 import pimc
 
@@ -47,7 +46,7 @@ def run_demo(notebook=None, # an experiment notebook (a path or a packaged name)
     print(f"pimc {pimc.__version__} demo: an experiment notebook on built-in synthetic data, through the runner",
           flush=True)                                                  # at once: the imports below take seconds
     print("[1/3] reading the notebook and checking its parameters ...", flush=True)
-    from pimc.experiments import (run_notebook, notebook_params, parse_cli_value, check_params, _flat, _error_text,
+    from pimc.experiments import (run_notebook, notebook_params, parse_cli_value, check_params, flat_dict, error_text,
                                   find_notebook)
     try:
         nb = find_notebook(notebook) if notebook else demo_notebook()
@@ -61,7 +60,7 @@ def run_demo(notebook=None, # an experiment notebook (a path or a packaged name)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         print(f"pimc demo: error: {e}", file=sys.stderr); return 2
     print(f"[3/3] {nb.name}: {rec['status']} in {rec['timings'].get('total_s', 0):.1f} s; what it wrote:")
-    metrics = _flat(rec.get('metrics', {}))
+    metrics = flat_dict(rec.get('metrics', {}))
     if metrics:
         print('metrics:\n'
               + '\n'.join(f'  {k} = {v:.4g}' if isinstance(v, float) else f'  {k} = {v}' for k, v in metrics.items()))
@@ -69,7 +68,7 @@ def run_demo(notebook=None, # an experiment notebook (a path or a packaged name)
     print('figures:\n' + ('\n'.join(f'  {_rel(f)}' for f in figs) if figs else '  (none)'))
     print(f"executed notebook: {_rel(rec['output'])}\nsidecar: {_rel(Path(rec['run_dir']) / 'run.json')}")
     if rec['status'] != 'complete':
-        print(f"FAILED: {_error_text(rec['error'])}\n  open the executed notebook above to see the traceback",
+        print(f"FAILED: {error_text(rec['error'])}\n  open the executed notebook above to see the traceback",
               file=sys.stderr)
         return 1
     return 0

@@ -13,28 +13,28 @@ import torch
 from torch import nn
 
 from .plots import plot_axes
-from .fit import _device_of
-from .train import Run, load_encoders, toy_pairs
+from .fit import device_of
+from .pretrain import PretrainRun, load_encoders
 
 # %% auto #0
-__all__ = ['RP_META_KEYS', 'as_encoder', 'embed_images', 'pixel_rps', 'embed_pixels', 'embed_patches', 'pca_rgb',
+__all__ = ['RP_META_KEYS', 'as_encoder', 'embed_images', 'pixel_rps', 'embed_pixels', 'encoder_meta', 'embed_patches', 'pca_rgb',
            'plot_embedding_map', 'knn_accuracy', 'knn_split_accuracy']
 
 # %% ../nbs/14_embed.ipynb #2a34ba5a
-def as_encoder(source, # an Encoder, a Run, an (rp, image) pair, or a run folder / checkpoint path
+def as_encoder(source, # an Encoder, a PretrainRun, an (rp, image) pair, or a run folder / checkpoint path
                which: str = 'rp', # 'rp' or 'image'
                device=None, # move it there (default: where it is; CPU for paths)
               ) -> nn.Module:
     "The RP or image encoder held by `source`, in eval mode."
     if which not in ('rp', 'image'): raise ValueError(f"which must be 'rp' or 'image' (got {which!r})")
     if isinstance(source, (str, Path)): enc = load_encoders(source)[which == 'image']
-    elif isinstance(source, Run): enc = source.rp_encoder if which == 'rp' else source.image_encoder
+    elif isinstance(source, PretrainRun): enc = source.rp_encoder if which == 'rp' else source.image_encoder
     elif isinstance(source, (tuple, list)) and len(source) == 2: enc = source[which == 'image']
     elif isinstance(source, nn.Module) and hasattr(source, 'rp') and hasattr(source, 'image'):
         enc = getattr(source, which)
     elif isinstance(source, nn.Module): enc = source
     else:
-        raise TypeError("expected an encoder, a Run, an (rp, image) pair or a checkpoint path (got "
+        raise TypeError("expected an encoder, a PretrainRun, an (rp, image) pair or a checkpoint path (got "
                         f"{type(source).__name__})")
     if device is not None: enc = enc.to(device)
     return enc.eval()
@@ -58,7 +58,7 @@ def embed_images(images,
         raise ValueError(f"images must be (N, {enc.in_channels}, H, W) for this encoder, trained on "
                          f"{enc.in_channels} bands "
                          f"{enc.meta.get('bands', '')} (got shape {tuple(x.shape)})")
-    dev, out = _device_of(enc), []
+    dev, out = device_of(enc), []
     m = enc.meta
     if m.get('input') == 'normalized':                             # trained on patches the pairs dataset standardised
         mu, sd = (torch.tensor(m[k], dtype=torch.float32, device=dev)[:, None, None]
@@ -109,7 +109,7 @@ def pixel_rps(cube, # a `pimc.cube.Cube`
 
 @torch.no_grad()
 def embed_pixels(cube, # a `pimc.cube.Cube`
-                 encoder, # RP encoder, Run, (rp, image) pair, or checkpoint path
+                 encoder, # RP encoder, PretrainRun, (rp, image) pair, or checkpoint path
                  rows=None, cols=None, # pixels to embed (default: all, returned as an (H, W, D) map)
                  chunk: int = 4096, # pixels whose RPs are built at once
                  batch_size: int = 1024, # RPs per forward pass
@@ -122,7 +122,7 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
     meta = dict(enc.meta)
     if 'size' not in meta:
         raise ValueError("the RP encoder does not record its RP size (encoder.meta['size']); was it trained by "
-                         "pimc.train.pretrain?")
+                         "pimc.pretrain.pretrain?")
     T, C, H, W = cube.shape
     full = rows is None
     if full: rows, cols = np.divmod(np.arange(H * W), W)
@@ -130,7 +130,7 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
     rp_kw = {k: meta[k] for k in RP_META_KEYS if k in meta}
     D = enc.feature_dim if features else enc.embed_dim
     out = np.full((len(rows), D), np.nan, np.float32)
-    dev = _device_of(enc)
+    dev = device_of(enc)
     from tqdm import tqdm
     for i in tqdm(range(0, len(rows), chunk), disable=not progress, desc='embedding pixels', leave=False):
         rp, seen = pixel_rps(cube, rows[i:i + chunk], cols[i:i + chunk], meta['size'],
@@ -145,29 +145,29 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
     return out.reshape(H, W, D) if full else out
 
 # %% ../nbs/14_embed.ipynb #3178f4e9
-def _encoder_meta(enc, which: str) -> dict:
+def encoder_meta(enc, which: str) -> dict:
     m = dict(enc.meta)
     if 'size' not in m:
         raise ValueError(f"the {which} encoder does not record its input size (encoder.meta['size']); was it trained "
-                         "by pimc.train.pretrain?")
+                         "by pimc.pretrain.pretrain?")
     return m
 
 def embed_patches(cube, # a `pimc.cube.Cube` (any size)
-                  encoder, # image encoder, Run, (rp, image) pair or checkpoint path
+                  encoder, # image encoder, PretrainRun, (rp, image) pair or checkpoint path
                   features: bool = False, # backbone features instead of normalised embeddings
                   batch_size: int = 512, # patches per forward pass
                   device=None, # where to compute (default: the encoder's device)
                  ) -> np.ndarray:
     "(H, W, D) map of every pixel's patch embedding: patches cut as `PixelPatchPairs` cuts them (bands, date, padding)."
-    from pimc.pairs import _image, pad_for_patches, patches_at
+    from pimc.pairs import image_at, pad_for_patches, patches_at
     enc = as_encoder(encoder, 'image', device)
-    meta = _encoder_meta(enc, 'image')
+    meta = encoder_meta(enc, 'image')
     P, bands = int(meta['size']), tuple(meta.get('bands') or cube.bands)
     if len(bands) != enc.in_channels:
         raise ValueError(f"the image encoder takes {enc.in_channels} bands but records {list(bands)}; "
                          f"cube {cube.name!r} has {list(cube.bands)}")
     date = meta.get('patch_date', 'median')
-    img = _image(cube, bands, tuple(date) if isinstance(date, list) else date)
+    img = image_at(cube, bands, tuple(date) if isinstance(date, list) else date)
     padded = pad_for_patches(img, P, 'reflect' if meta.get('pad', 'reflect') == 'reflect' else 'zeros')
     T, C, H, W = cube.shape
     rows, cols = np.divmod(np.arange(H * W), W)

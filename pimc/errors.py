@@ -38,7 +38,7 @@ class ReadError(DatasetFormatError):
     "Imagery read by `pimc.readers` (a raster, a `.npy` cube, an EOPatch) whose content is not what the reader expects."
 
 class TableError(DatasetFormatError):
-    "A series table read by `pimc.tables` whose content is not what the loader expects; the message names the line."
+    "A series table read by `pimc.series_tables` whose content is not what the loader expects; the message names the line."
 
 # %% ../nbs/00_errors.ipynb #b6938f47
 class FolderInUseError(PimcError, RuntimeError):

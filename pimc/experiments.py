@@ -20,8 +20,8 @@ from .locks import atomic_write, folder_lock
 __all__ = ['SIDECAR', 'STATUSES', 'RUN_DIR_PARAMS', 'runs_root', 'git_commit', 'write_sidecar', 'read_sidecar', 'timed',
            'notebooks_dir', 'packaged_notebooks', 'find_notebook', 'packaged_grids', 'find_grid', 'Param',
            'notebook_params', 'check_value', 'read_yaml', 'parse_cli_value', 'check_params', 'sanitize', 'run_name',
-           'notebook_hash', 'run_notebook', 'load_grid', 'sweep', 'write_table', 'collate', 'plot_metric',
-           'check_executor', 'dask_executor', 'run_elsewhere']
+           'skip_slow_optional_imports', 'notebook_hash', 'run_notebook', 'load_grid', 'sweep', 'flat_dict',
+           'error_text', 'write_table', 'collate', 'plot_metric', 'check_executor', 'dask_executor', 'run_elsewhere']
 
 # %% ../nbs/30_experiments.ipynb #9c4b6163
 SIDECAR = 'run.json'  # file name of a run's sidecar inside its run folder
@@ -385,7 +385,7 @@ def _error_cell(path, default):
     started = [i for i, c in enumerate(cells) if c.get('metadata', {}).get('papermill', {}).get('start_time')]
     return err[0] if err else started[-1] if started else default
 
-def _skip_slow_optional_imports():
+def skip_slow_optional_imports():
     "In processes pimc starts: keep jsonschema from importing rfc3987_syntax (~2 s of CPU, for a format never checked)."
     sys.modules.setdefault('rfc3987_syntax', None)
 
@@ -414,7 +414,7 @@ _STAGGER = None   # (lock, last start time, seconds) in sweep workers
 def _init_worker(lock, last, seconds):
     global _STAGGER
     _STAGGER = (lock, last, seconds)
-    _skip_slow_optional_imports()
+    skip_slow_optional_imports()
     import logging; logging.getLogger('papermill').setLevel(logging.ERROR)
 
 def _wait_turn():
@@ -675,7 +675,7 @@ def sweep(nb, # the experiment notebook
         if lost:
             import pandas as pd
             attrs = dict(df.attrs) if df is not None else dict(params=swept, metrics=[], sweep_dir=str(sdir))
-            extra = pd.DataFrame([dict(run=n, status='failed', error=_error_text(recs.get(n, {}).get('error')))
+            extra = pd.DataFrame([dict(run=n, status='failed', error=error_text(recs.get(n, {}).get('error')))
                                   for n in lost])
             df = extra if df is None else pd.concat([df, extra], ignore_index=True)
             df = df.set_index('run').loc[names].reset_index(); df.attrs.update(attrs)
@@ -687,14 +687,14 @@ def sweep(nb, # the experiment notebook
     return df
 
 # %% ../nbs/30_experiments.ipynb #45cfba37
-def _flat(d: Mapping, prefix='') -> dict:
+def flat_dict(d: Mapping, prefix='') -> dict:
     out = {}
     for k, v in d.items():
-        if isinstance(v, Mapping): out.update(_flat(v, f'{prefix}{k}.'))
+        if isinstance(v, Mapping): out.update(flat_dict(v, f'{prefix}{k}.'))
         elif v is None or isinstance(v, (bool, int, float, str)): out[f'{prefix}{k}'] = v
     return out
 
-def _error_text(e) -> str:
+def error_text(e) -> str:
     if not e: return ''
     where = [f"In [{e['exec_count']}]" if e.get('exec_count') is not None else None,
              f"cell {e['cell']}" if e.get('cell') is not None else None]
@@ -733,14 +733,14 @@ def collate(sweep_dir, # a sweep folder holding <run>/run.json
     if missing: raise FileNotFoundError(f"{d}: no sidecar for run(s) {missing}")
     if not paths: raise FileNotFoundError(f"{d}: no run sidecars (*/{SIDECAR}) here")
     recs = [read_sidecar(p) for p in paths]
-    pcols = [k for k in dict.fromkeys(k for r in recs for k in _flat(r.get('params', {}))) if k not in RUN_DIR_PARAMS]
+    pcols = [k for k in dict.fromkeys(k for r in recs for k in flat_dict(r.get('params', {}))) if k not in RUN_DIR_PARAMS]
     rows = []
     for p, r in zip(paths, recs):
         row = dict(run=r.get('run', p.parent.name), status=r.get('status'))
-        row.update({k: v for k, v in _flat(r.get('params', {})).items() if k in pcols})
+        row.update({k: v for k, v in flat_dict(r.get('params', {})).items() if k in pcols})
         row.update({(f'metric.{k}' if k in pcols or k in ('run', 'status') else k): v for k,
-                    v in _flat(r.get('metrics', {})).items()})
-        row.update(time_s=r.get('timings', {}).get('total_s'), error=_error_text(r.get('error')),
+                    v in flat_dict(r.get('metrics', {})).items()})
+        row.update(time_s=r.get('timings', {}).get('total_s'), error=error_text(r.get('error')),
                    output=r.get('output'))
         rows.append(row)
     df = pd.DataFrame(rows)
@@ -850,7 +850,7 @@ def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:
 
 def _remote_execute(args, stagger: float = 0.0) -> dict:
     "One run on an executor's worker: the local pool worker's set-up, a staggered kernel start, then `_execute`."
-    _skip_slow_optional_imports()
+    skip_slow_optional_imports()
     import logging; logging.getLogger('papermill').setLevel(logging.ERROR)
     # Dask's nanny sets it; kernels would inherit slow large allocations
     os.environ.pop('MALLOC_TRIM_THRESHOLD_', None)

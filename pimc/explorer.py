@@ -116,7 +116,7 @@ def colorize(a, # (H, W) values, NaN where unknown
 
 # %% ../nbs/20_explorer.ipynb #1fcd2746
 def as_embeddings(cube: Cube, # the cube the embeddings belong to
-                  # None, an (H, W, D) array / tensor, or an encoder / Run / checkpoint for `pimc.embed.embed_pixels`
+                  # None, an (H, W, D) array / tensor, or an encoder / PretrainRun / checkpoint for `pimc.embed.embed_pixels`
                   encoder,
                  ) -> np.ndarray | None:
     "(H, W, D) float32 per-pixel embeddings of `cube`, or None without an encoder."
@@ -207,7 +207,7 @@ class Outlet:
 class Explorer:
     "Linked views of a cube: tap a pixel, see its index series, recurrence plots, image patch and similar pixels."
     def __init__(self, cube: Cube, # the cube to explore
-                 encoder=None, # None, (H, W, D) embeddings, or an encoder / Run / checkpoint (see `as_embeddings`)
+                 encoder=None, # None, (H, W, D) embeddings, or an encoder / PretrainRun / checkpoint (see `as_embeddings`)
                  *,
                  t: int | None = None, # date index of the image (default: the date with most valid pixels)
                  image: str | None = None, # 'rgb', 'false' or an index name (default: the first of `modes`)
@@ -645,7 +645,7 @@ Explorer.controls, Explorer._set_kind, Explorer.rows = _controls, _set_kind, _ro
 Explorer.panel, Explorer.widget, Explorer._ipython_display_ = _panel, _widget, _ipython_display_
 
 def explore(cube, # the cube to explore: a Cube, or an xarray DataArray (time, band, y, x; see `Cube.from_xarray`)
-            encoder=None, # None, (H, W, D) embeddings, or an encoder / Run / checkpoint path (see `as_embeddings`)
+            encoder=None, # None, (H, W, D) embeddings, or an encoder / PretrainRun / checkpoint path (see `as_embeddings`)
             # `Explorer` options: t, image, labels, index, kind, threshold, percentage, patch_size, patch_date, pixel,
             # ...
             **kw,

@@ -14,9 +14,9 @@ from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['DEVICES', 'resolve_device', 'torch_threads', 'predict', 'predict_classes', 'model_features', 'recalibrate_bn',
-           'fit_network', 'linear_probe', 'probe_head', 'label_fraction', 'match_indices', 'RPSetup', 'needs_encoder',
-           'rp_setup', 'from_encoder', 'Outcome', 'method_specs', 'check_methods', 'compare']
+__all__ = ['DEVICES', 'resolve_device', 'torch_threads', 'device_of', 'predict', 'predict_classes', 'model_features',
+           'recalibrate_bn', 'fit_network', 'linear_probe', 'probe_head', 'label_fraction', 'match_indices', 'RPSetup',
+           'needs_encoder', 'rp_setup', 'from_encoder', 'Outcome', 'method_specs', 'check_methods', 'compare']
 
 # %% ../nbs/12_fit.ipynb #77ac5432
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -55,7 +55,7 @@ def torch_threads(n: int | None = None, # torch CPU threads inside the block (No
     finally: torch.set_num_threads(old)
 
 # %% ../nbs/12_fit.ipynb #d2fb95d4
-def _device_of(model: nn.Module) -> torch.device:
+def device_of(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device('cpu')
 
@@ -75,7 +75,7 @@ def predict(model: nn.Module, # a network whose forward takes the `inputs` in or
            ) -> torch.Tensor:
     "Model outputs for all samples, in batches, in eval mode, on the CPU."
     model.eval()
-    return _batched(model, inputs, batch_size, _device_of(model))
+    return _batched(model, inputs, batch_size, device_of(model))
 
 def predict_classes(model: nn.Module, inputs, batch_size: int = 512) -> np.ndarray:
     "(N,) the predicted class of each sample."
@@ -85,7 +85,7 @@ def model_features(model: nn.Module, # anything with `features` (the input of it
                    inputs, batch_size: int = 512) -> np.ndarray:
     "(N, D) features before the head, in eval mode (for a linear probe)."
     model.eval()
-    return _batched(model.features, inputs, batch_size, _device_of(model)).numpy()
+    return _batched(model.features, inputs, batch_size, device_of(model)).numpy()
 
 # %% ../nbs/12_fit.ipynb #a6a93976
 @torch.no_grad()
@@ -101,7 +101,7 @@ def recalibrate_bn(model: nn.Module, # network with BatchNorm layers
     for m in bns: m.reset_running_stats(); m.momentum = None; m.train()   # momentum None: cumulative average
     was = model.training; model.eval()
     for m in bns: m.train()
-    dev, n = _device_of(model), len(xs[0])
+    dev, n = device_of(model), len(xs[0])
     bs = math.ceil(n / math.ceil(n / batch_size))            # equal batches: the cumulative average is the data average
     for i in range(0, n, bs): model(*[x[i:i + bs].to(dev) for x in xs])
     for m, (mom, tr) in zip(bns, saved): m.momentum = mom; m.train(tr)
@@ -144,7 +144,7 @@ def fit_network(model: nn.Module, # network whose forward takes the `inputs` in 
     if n < 2: raise ValueError(f"need at least 2 training samples (got {n})")
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     if device is not None: model.to(resolve_device(device))
-    dev = _device_of(model)
+    dev = device_of(model)
     bb = getattr(model, 'backbone', None)
     if freeze and bb is None: raise ValueError("freeze=True needs a model with a `backbone`")
     bb_params = set(map(id, bb.parameters())) if bb is not None else set()
@@ -349,7 +349,7 @@ def check_methods(specs: Sequence[dict], # from `method_specs`
     missing = [s['method'] for s in specs if needs_encoder(s['method']) and s.get('encoder', encoder) is None]
     missing = list(dict.fromkeys(missing))
     if missing:
-        raise ValueError(f"method(s) {', '.join(missing)} need a pretrained RP/image encoder (encoder=Run, Encoder or "
+        raise ValueError(f"method(s) {', '.join(missing)} need a pretrained RP/image encoder (encoder=PretrainRun, Encoder or "
                          "checkpoint path, e.g. from pimc.pretrained.pretrain_encoder): give one, "
                          "or leave the pimc-* methods out")
 

@@ -355,7 +355,7 @@ def run_forecaster(method: str, # a key of FORECASTERS
     "Train `method` on the training windows, forecast the test windows: ((M, K, n_out) predictions, info)."
     if method not in FORECASTERS: raise ValueError(f"method must be one of {', '.join(FORECASTERS)} (got {method!r})")
     if needs_encoder(method) and encoder is None:
-        raise ValueError(f"method {method!r} needs a pretrained encoder (encoder=Run, Encoder or checkpoint path)")
+        raise ValueError(f"method {method!r} needs a pretrained encoder (encoder=PretrainRun, Encoder or checkpoint path)")
     st, t0 = settings or ForecastSettings(), time.perf_counter()
     torch.manual_seed(seed)
     fit_idx, val_idx = validation_split(data.train, data.n_out, st.val_fraction, data.val_series, seed)

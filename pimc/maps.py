@@ -111,10 +111,10 @@ def tile_map(da, # DataArray (time, band, y, x), Dask-backed or not (see `Cube.f
             ):
     "fn over every block of the tile with `map_overlap` (halo `halo`): a lazy (band, y, x) DataArray, georeferenced."
     dask, dsa, xr = requires('maps', 'dask', 'dask.array', 'xarray', what='tile_map (embed_map, predict_map)')
-    from pimc.cube import _xr_dims
+    from pimc.cube import xr_dims
     where = f"tile_map({da.name or 'DataArray'})" if isinstance(da, xr.DataArray) else 'tile_map'
     cube = Cube.from_xarray(da, sensor=sensor)                       # checks dims, bands, dates; stays lazy
-    y, x = _xr_dims(da)
+    y, x = xr_dims(da)
     if 0 in cube.shape:
         raise ValueError(f"{where}: the DataArray is empty ({dict(zip(('time', 'band', y, x), cube.shape))}); "
                          "expected at least one date, band and pixel")
@@ -142,8 +142,8 @@ def _map_sensor(da, sensor, scale, where: str):
         raise ValueError(f"{where}: scale must be a number > 0, stored value / scale = reflectance (got {scale!r}); "
                          "e.g. scale=10000 for stackstac / odc-stac / rioxarray Sentinel-2 L2A")
     from pimc.bands import get_sensor
-    from pimc.cube import _xr_sensor
-    return get_sensor(_xr_sensor(da, sensor), float(scale))
+    from pimc.cube import xr_sensor
+    return get_sensor(xr_sensor(da, sensor), float(scale))
 
 def _probe_span(n: int, size: int, chunks) -> slice:
     "`size` px around the middle of an axis of length `n`, inside the Dask chunk that holds the middle."
@@ -183,9 +183,9 @@ def _check_scale(probe: Cube, bands: Sequence[str], where: str, told: bool):
 def _index_inputs(sensor, indices) -> list[str]:
     "The bands (names or roles) the index series read: index bands, else the reflectance bands the formulas need."
     from pimc.bands import INDEX_ROLES, index_bands
-    from pimc.cube import _index_names
+    from pimc.cube import resolve_indices
     have = index_bands(sensor)
-    return list(dict.fromkeys(b for n in _index_names(sensor, indices) for b in ([sensor.bands[have[n]]]
+    return list(dict.fromkeys(b for n in resolve_indices(sensor, indices) for b in ([sensor.bands[have[n]]]
                                                                                   if n in have else INDEX_ROLES[n])))
 
 def _run_probe(fn, probe: Cube, model, where: str, what: str, hint: str = ''):
@@ -215,7 +215,7 @@ def _embed_block(cube, encoder, which, features, batch_size, device):
 def _where(fn: str, da) -> str: return f"{fn}({getattr(da, 'name', None) or 'DataArray'})"
 
 def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (see `tile_map`)
-              encoder, # RP or image encoder, Run, (rp, image) pair or checkpoint path
+              encoder, # RP or image encoder, PretrainRun, (rp, image) pair or checkpoint path
               which: str = 'rp', # 'rp': each pixel through its recurrence plot; 'image': through the patch around it
               features: bool = False, # backbone features instead of normalised embeddings
               chunks=None, # block size in y/x (None: the input's chunks)
@@ -227,11 +227,11 @@ def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (s
              ):
     "A lazy (D, y, x) map of pixel embeddings over the whole tile, on Dask; NaN where a pixel was never observed."
     from pimc.bands import INDICES
-    from pimc.embed import _encoder_meta, as_encoder
+    from pimc.embed import encoder_meta, as_encoder
     where = _where('embed_map', da)
     if which not in ('rp', 'image'): raise ValueError(f"which must be 'rp' or 'image' (got {which!r})")
     enc = as_encoder(encoder, which, device)
-    meta = _encoder_meta(enc, which)
+    meta = encoder_meta(enc, which)
     halo = int(meta['size']) // 2 if which == 'image' else 0
     D = enc.feature_dim if features else enc.embed_dim
     fn = functools.partial(_embed_block, which=which, features=features, batch_size=batch_size, device=device)
@@ -341,7 +341,7 @@ def predict_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x 
                 scale: float | None = None, # reflectance = stored value / scale (stackstac, rioxarray: 10000)
                ):
     "A lazy (F, y, x) map of a pixel model's outputs (class probabilities, classes, forecasts) on Dask."
-    from pimc.cube import _index_names
+    from pimc.cube import resolve_indices
     where = _where('predict_map', da)
     _check_pixel_args(inputs, output)
     kw = dict(inputs=inputs, output=output, indices=indices, n_in=n_in, variant=variant, size=size,
@@ -349,7 +349,7 @@ def predict_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x 
     told = sensor is not None or scale is not None or 'scale' in getattr(da, 'attrs', {})
     sensor = _map_sensor(da, sensor, scale, where)
     probe = _probe(da, sensor)                                         # checks in this process, not in a worker
-    names_k = _index_names(probe.sensor, indices)
+    names_k = resolve_indices(probe.sensor, indices)
     _check_scale(probe, _need_bands(probe.sensor, _index_inputs(probe.sensor, indices), where,
                                     f"the index series {list(names_k)}"), where, told)
     got = (f"; it got {inputs!r} inputs from {len(names_k)} index series ({', '.join(names_k)}) of {len(probe)} dates"

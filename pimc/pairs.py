@@ -18,8 +18,9 @@ from .bands import INDICES
 from .recurrence import recurrence_plot, check_rp_params
 
 # %% auto #0
-__all__ = ['PADS', 'PixelIndex', 'random_pixels', 'stratified_pixels', 'hilbert_curve', 'hilbert_pixels', 'pixel_groups',
-           'choose_pixels', 'pad_for_patches', 'patches_at', 'patch_at', 'PixelPatchPairs', 'pairs_loader']
+__all__ = ['PADS', 'PixelIndex', 'observed_pixels', 'random_pixels', 'stratified_pixels', 'hilbert_curve', 'hilbert_pixels',
+           'pixel_groups', 'choose_pixels', 'image_at', 'pad_for_patches', 'patches_at', 'patch_at', 'PixelPatchPairs',
+           'pairs_loader']
 
 # %% ../nbs/09_pairs.ipynb #70bd90ee
 class PixelIndex(NamedTuple):
@@ -36,7 +37,7 @@ def _cubes(cubes) -> Sequence:
         raise TypeError(f"cubes must be a Cube or a sequence of Cubes (got {type(cubes).__name__})")
     return cubes
 
-def _observed(cube: Cube) -> np.ndarray:
+def observed_pixels(cube: Cube) -> np.ndarray:
     "(H, W) True where the pixel has at least one valid date."
     if cube.mask is None and cube.values.dtype.kind != 'f': return np.ones(cube.shape[2:], bool)
     return cube.valid.any(0)
@@ -54,7 +55,7 @@ def random_pixels(cubes, # a Cube or a sequence of Cubes
     "`n` pixels per cube drawn uniformly without replacement, sorted by (cube, row, col)."
     cubes, rng, parts = _cubes(cubes), np.random.default_rng(seed), []
     for i in range(len(cubes)):
-        ok = _observed(cubes[i]) if observed_only else np.ones(cubes[i].shape[2:], bool)
+        ok = observed_pixels(cubes[i]) if observed_only else np.ones(cubes[i].shape[2:], bool)
         flat = np.flatnonzero(ok)
         pick = np.sort(rng.choice(flat, min(n, flat.size), replace=False))
         parts.append((np.full(pick.size, i), *np.unravel_index(pick, ok.shape)))
@@ -76,7 +77,7 @@ def stratified_pixels(cubes, # a Cube or a sequence of Cubes, with labels
         if cb.labels is None:
             raise ValueError(f"stratified_pixels: cube {i} ({cb.name or 'unnamed'}) has no labels; use "
                              "random_pixels or hilbert_pixels")
-        ok = _observed(cb) if observed_only else np.ones(cb.shape[2:], bool)
+        ok = observed_pixels(cb) if observed_only else np.ones(cb.shape[2:], bool)
         rr, kk = np.nonzero(ok)
         c.append(np.full(rr.size, i)); r.append(rr); k.append(kk); lab.append(np.asarray(cb.labels)[rr, kk])
     c, r, k, lab = (np.concatenate(a) for a in (c, r, k, lab))
@@ -122,7 +123,7 @@ def hilbert_pixels(cubes, # a Cube or a sequence of Cubes
         inside = (rr < H) & (cc < W)
         rr, cc = rr[inside], cc[inside]
         if observed_only:
-            ok = _observed(cubes[i])[rr, cc]
+            ok = observed_pixels(cubes[i])[rr, cc]
             rr, cc = rr[ok], cc[ok]
         start = int(rng.integers(step))
         parts.append((np.full(len(rr[start::step]), i), rr[start::step], cc[start::step]))
@@ -192,7 +193,7 @@ def _resolve_date(cube: Cube, patch_date):
                          f"(got {patch_date!r})") from None
     return int(np.argmin(np.abs((cube.dates.astype('datetime64[s]') - d).astype(np.int64))))
 
-def _image(cube: Cube, bands, # band names or roles
+def image_at(cube: Cube, bands, # band names or roles
            patch_date) -> np.ndarray:
     "(C', H, W) float32 reflectance: clear-sky median composite (whole series or a window) or the image at one date."
     t = _resolve_date(cube, patch_date)
@@ -366,7 +367,7 @@ class PixelPatchPairs(torch.utils.data.Dataset):
             elif names != band_names:
                 raise ValueError(f"cube {i} has patch bands {names} but earlier cubes have {band_names}: pass "
                                  "bands=[...] (names or roles such as 'red', 'nir') to pick common ones")
-            self._images[int(i)] = _image(pc, names, self.patch_date)
+            self._images[int(i)] = image_at(pc, names, self.patch_date)
         if empty:
             warnings.warn(f"{empty} of {len(self.pixels)} pixels have no valid date: their series are set to 0 (flat, "
                           "an all-zero plot); sample with observed_only=True to skip them")

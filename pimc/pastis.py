@@ -8,7 +8,7 @@ Docs: https://pimc-dev.github.io/pimc/pastis.html.md"""
 from __future__ import annotations
 import json, os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple
 import numpy as np
 
 from .bands import get_sensor

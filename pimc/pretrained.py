@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/pretrained.html.md"""
 
 # %% ../nbs/16_pretrained.ipynb #2b887dbc
 from __future__ import annotations
-import hashlib, json, os, shutil, warnings
+import hashlib, json, os, shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -16,8 +16,8 @@ import torch
 from .fit import torch_threads
 from .recurrence import series_images
 from .synthetic import cache_dir   # the one cache root: $PIMC_CACHE, $XDG_CACHE_HOME/pimc, ~/.cache/pimc
-from .sources import Source, check_valid_pixels, find_source, source_pairs
-from .train import PretrainConfig, TensorPairs, as_pairs, check_out_dir, pretrain, toy_pairs
+from .sources import Source, check_valid_pixels, find_source, source_pairs, without_warnings
+from .pretrain import PretrainConfig, TensorPairs, as_pairs, check_out_dir, pretrain, toy_pairs
 from .corpus import corpus_for, is_corpus
 
 # %% auto #0
@@ -66,7 +66,7 @@ def pretrain_source(spec,
                     reader_kw: dict | None = None, # to the reader (dates=, sensor= for a .npy cube, sensor= for TIFFs)
                     **overrides, # PretrainConfig fields that replace those of `config`
                    ):
-    "Open a source, make its pairs with the source's settings and pretrain on them; returns the `Run`."
+    "Open a source, make its pairs with the source's settings and pretrain on them; returns the `PretrainRun`."
     cfg = replace(config or PretrainConfig(), **overrides, **({'out_dir': str(out_dir)} if out_dir is not None else {}))
     data = pretrain_data(spec, cfg, folds, resume, reader_kw)
     run = pretrain(data, cfg, resume=resume)
@@ -82,7 +82,7 @@ def variant_pairs(pairs, # a `pimc.pairs.PixelPatchPairs`
                   variant: str = 'rp', # image of the series (see `pimc.recurrence.RP_VARIANTS`)
                  ):
     "The pairs as `TensorPairs` whose 'rp' holds `variant` images; the recipe goes to the meta."
-    from pimc.train import TensorPairs
+    from pimc.pretrain import TensorPairs
     tp = TensorPairs.from_dataset(pairs)
     if variant != 'rp':                  # cubes may differ in their number of dates: one batch per series length
         S = [pairs.series(i) for i in range(len(pairs))]
@@ -123,8 +123,8 @@ def pretrain_cached(run: Path, # the run folder (`pretrain_dir`)
                     progress: bool = False, # tqdm bar over the pretraining steps
                     **config, # `PretrainConfig` fields beyond the benchmarks' encoder (epochs, batch_size, sizes...)
                    ) -> Path:
-    "The run folder of `recipe`: its finished run when there is one, else `pimc.train.pretrain` on `pairs()`."
-    from pimc.train import PretrainConfig, pretrain, list_checkpoints
+    "The run folder of `recipe`: its finished run when there is one, else `pimc.pretrain.pretrain` on `pairs()`."
+    from pimc.pretrain import PretrainConfig, pretrain, list_checkpoints
     same = run.is_dir() and _same_recipe(run, recipe)
     if same and reuse and list_checkpoints(run) and (run / 'summary.json').exists(): return run
     if run.is_dir() and (not same or not reuse): shutil.rmtree(run)      # a cache folder: made again from its recipe
@@ -141,11 +141,6 @@ def pretrain_cached(run: Path, # the run folder (`pretrain_dir`)
     return run
 
 # %% ../nbs/16_pretrained.ipynb #33624f5c
-def _quiet(f, *a, **k):
-    "f(*a, **k) with warnings silenced (a sample's few never-observed series)."
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore'); return f(*a, **k)
-
 def pretrain_encoder(source: str = 'eolearn', # a source of `pimc.sources` (a name of SOURCES or a path)
                      variant: str = 'rp', # series image the RP encoder learns on
                      epochs: int = 10, # passes over the pairs
@@ -164,7 +159,7 @@ def pretrain_encoder(source: str = 'eolearn', # a source of `pimc.sources` (a na
                                **overrides)
     def pairs():
         cubes, kw = source_pairs(source, n_pixels=n_pixels, seed=seed)   # the source's indices, patch cubes, pixels
-        return variant_pairs(_quiet(PixelPatchPairs, cubes, rp_size=rp_size, patch_size=patch_size, normalize=None,
+        return variant_pairs(without_warnings(PixelPatchPairs, cubes, rp_size=rp_size, patch_size=patch_size, normalize=None,
                                     groups=patch_size, seed=seed, **kw), variant)
     return pretrain_cached(run, recipe, pairs, reuse, threads, progress, epochs=epochs, batch_size=batch_size,
                            rp_size=rp_size, patch_size=patch_size, seed=seed, **overrides)
@@ -175,11 +170,11 @@ RGB_CORPORA = {'real': ('eolearn-reference', 'cbers4'), 'synthetic': ('synthetic
 def _rgb_pairs(corpus: str, patch_size: int, n_pixels: int | None, seed: int):
     "The TensorPairs of every source of a corpus, red/green/blue patches, groups numbered apart."
     from pimc.pairs import PixelPatchPairs
-    from pimc.train import TensorPairs
+    from pimc.pretrain import TensorPairs
     parts = []
     for src in RGB_CORPORA[corpus]:
         cubes, kw = source_pairs(src, n_pixels=n_pixels, seed=seed)
-        pairs = _quiet(PixelPatchPairs, cubes, rp_size=32, patch_size=patch_size, normalize=None, groups=patch_size,
+        pairs = without_warnings(PixelPatchPairs, cubes, rp_size=32, patch_size=patch_size, normalize=None, groups=patch_size,
                        seed=seed, bands=('red', 'green', 'blue'), **kw)
         parts.append(variant_pairs(pairs, DEFAULT_VARIANT))
     g0, groups = 0, []

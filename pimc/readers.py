@@ -19,8 +19,9 @@ from .plots import plot_axes
 
 # %% auto #0
 __all__ = ['SAMPLES_ENV', 'LULC_CLASSES', 'EOPATCH_REFERENCE_DATES', 'CROPHARVEST_BANDS', 'samples_dir', 'has_samples',
-           'read_eopatch', 'plot_index', 'date_from_name', 'read_cbers_awfi', 'read_cropharvest', 'read_modis_ndvi',
-           'geotiff_stack_files', 'read_geotiff_stack', 'read_npy_cube']
+           'crs_name', 'read_raster', 'same_grid', 'empty_pixels', 'read_eopatch', 'plot_index', 'date_from_name',
+           'read_cbers_awfi', 'read_cropharvest', 'read_modis_ndvi', 'geotiff_stack_files', 'stack_sensor',
+           'read_geotiff_stack', 'read_npy_cube']
 
 # %% ../nbs/06_readers.ipynb #5ec06fec
 SAMPLES_ENV = 'PIMC_SAMPLES'
@@ -69,14 +70,14 @@ def _load_npy(path, mmap: bool = True) -> np.ndarray:
         raise ReadError(path, f"cannot read as .npy ({e})", "a complete numpy .npy file") from None
 
 @lru_cache(maxsize=64)
-def _crs_name(wkt: str | None) -> str | None:
+def crs_name(wkt: str | None) -> str | None:
     "'EPSG:nnnn' when PROJ knows the CRS, else a PROJ string (the EPSG lookup takes ~0.5 s, hence the cache)."
     if not wkt: return None
     from rasterio.crs import CRS
     c = CRS.from_wkt(wkt)
     return f"EPSG:{c.to_epsg()}" if c.to_epsg() else (c.to_proj4() or wkt)
 
-def _read_raster(path, window=None) -> tuple[np.ndarray, dict]:
+def read_raster(path, window=None) -> tuple[np.ndarray, dict]:
     "(bands, H, W) array of a raster file and its grid (WKT crs, transform, shape, count, dtype, nodata, band names)."
     import rasterio
     from rasterio.errors import RasterioError
@@ -94,12 +95,12 @@ def _read_raster(path, window=None) -> tuple[np.ndarray, dict]:
                         "a complete GeoTIFF / JPEG 2000 file") from None
     return data, grid
 
-def _same_grid(ref: dict, grid: dict, path, ref_path, keys=('shape', 'crs', 'transform')):
+def same_grid(ref: dict, grid: dict, path, ref_path, keys=('shape', 'crs', 'transform')):
     "Raise naming `path` when its grid differs from the reference file's."
     for k in keys:
         a, b = ref[k], grid[k]
         same = np.allclose(a, b, rtol=0, atol=1e-6 * max(1.0, *np.abs(a))) if k == 'transform' else a == b
-        if k == 'crs': a, b = _crs_name(a), _crs_name(b)
+        if k == 'crs': a, b = crs_name(a), crs_name(b)
         if not same:
             raise ReadError(path, f"{k} {b} differs from {a} of {Path(ref_path).name}", "every file on one grid")
 
@@ -108,7 +109,7 @@ LULC_CLASSES = ('no data', 'cultivated land', 'forest', 'grassland', 'shrubland'
                 'artificial surface', 'bareland', 'snow and ice')  # eo-learn's LULC table, values 0..10
 EOPATCH_REFERENCE_DATES = (2, 1, 4, 3, 0)  # REFERENCE_SCENES[k] was acquired at timestamps[EOPATCH_REFERENCE_DATES[k]]
 
-def _empty_pixels(mask, where, on_empty: str):
+def empty_pixels(mask, where, on_empty: str):
     "Warn about (or refuse) pixels without a single usable date."
     if on_empty not in ('warn', 'raise', 'ignore'):
         raise ValueError(f"on_empty must be 'warn', 'raise' or 'ignore' (got {on_empty!r})")
@@ -188,7 +189,7 @@ def read_eopatch(path, # the EOPatch folder (eolearn_test_eopatch)
         values, sensor = np.ascontiguousarray(ref[order].transpose(0, 3, 1, 2)), 's2_l1c'
     meta['time_index'] = idx
     where = f"EOPatch {path} ({layer})"
-    _empty_pixels(mask[idx], where, on_empty)
+    empty_pixels(mask[idx], where, on_empty)
     return Cube(values, dates[idx], sensor, mask=mask[idx], labels=labels, class_names=LULC_CLASSES, crs=crs,
                 transform=transform, name=f"{path.name}:{layer}", meta=meta)
 
@@ -243,12 +244,12 @@ def _stack(files: dict, bands: Sequence[str], dates, folder) -> tuple[np.ndarray
     out, ref, ref_path = None, None, None
     for t, d in enumerate(dates):
         for c, b in enumerate(bands):
-            a, g = _read_raster(files[(b, d)])
+            a, g = read_raster(files[(b, d)])
             if g['count'] != 1: raise ReadError(files[(b, d)], f"{g['count']} bands", "one band per file")
             if ref is None:
                 ref, ref_path = g, files[(b, d)]
                 out = np.empty((len(dates), len(bands), *g['shape']), g['dtype'])
-            _same_grid(ref, g, files[(b, d)], ref_path)
+            same_grid(ref, g, files[(b, d)], ref_path)
             if g['dtype'] != out.dtype:
                 raise ReadError(files[(b, d)], f"data type {g['dtype']} differs from {out.dtype} of {ref_path.name}",
                                 "one data type")
@@ -278,10 +279,10 @@ def read_cbers_awfi(folder, # folder of CBERS-4_AWFI_<band>_<date>.tif files (si
             raise DatasetNotFoundError(f"{folder}: no CMASK file for "
                                        f"{', '.join(str(d) for d, h in zip(dates, has_cm) if not h)}")
         cm, cg, _ = _stack(files, ['CMASK'], dates, folder)
-        _same_grid(grid, cg, files[('CMASK', dates[0])], files[(bands[0], dates[0])])
+        same_grid(grid, cg, files[('CMASK', dates[0])], files[(bands[0], dates[0])])
         mask &= ~np.isin(cm[:, 0], np.asarray(bad_cmask))
-    _empty_pixels(mask, f"CBERS-4 AWFI {folder}", on_empty)
-    return Cube(values, np.array(dates), 'cbers4_awfi', mask=mask, crs=_crs_name(grid['crs']),
+    empty_pixels(mask, f"CBERS-4 AWFI {folder}", on_empty)
+    return Cube(values, np.array(dates), 'cbers4_awfi', mask=mask, crs=crs_name(grid['crs']),
                 transform=grid['transform'],
                 name=folder.name,
                 meta=dict(source='sits CBERS-4 AWFI sample', bad_cmask=tuple(bad_cmask), cmask=any(has_cm)))
@@ -299,7 +300,7 @@ def read_cropharvest(path, # a CropHarvest export, <id>-<name>_<start>_<end>.tif
                     ) -> Cube:
     "A CropHarvest GeoTIFF: the Sentinel-2 bands per monthly step as a Cube; S1, weather, elevation and slope in meta."
     path = Path(path)
-    a, g = _read_raster(path)
+    a, g = read_raster(path)
     K = len(CROPHARVEST_BANDS)
     if (g['count'] - 2) % K or g['count'] < K + 2:
         raise ReadError(path, f"{g['count']} bands",
@@ -325,7 +326,7 @@ def read_cropharvest(path, # a CropHarvest export, <id>-<name>_<start>_<end>.tif
     meta = dict(source='CropHarvest', s1=steps[:, :2], s1_bands=('VV', 'VH'), weather=steps[:, 15:],
                 weather_bands=CROPHARVEST_BANDS[15:],
                 elevation=a[-2].astype(np.float32), slope=a[-1].astype(np.float32), days_per_step=days_per_step)
-    return Cube(s2, dates, 'cropharvest_s2', mask=np.isfinite(s2).all(1), crs=_crs_name(g['crs']),
+    return Cube(s2, dates, 'cropharvest_s2', mask=np.isfinite(s2).all(1), crs=crs_name(g['crs']),
                 transform=g['transform'], name=path.stem, meta=meta)
 
 # %% ../nbs/06_readers.ipynb #4c751ef1
@@ -354,7 +355,7 @@ def read_modis_ndvi(folder, # folder of *_NDVI_<YYYY-MM-DD>.jp2 (or .tif) images
     values, grid, _ = _stack(files, ['NDVI'], dates, folder)
     mask = (values[:, 0] >= -2000) & (values[:, 0] <= 10_000)
     if grid['nodata'] is not None: mask &= values[:, 0] != grid['nodata']
-    _empty_pixels(mask, f"MODIS NDVI {folder}", on_empty)
+    empty_pixels(mask, f"MODIS NDVI {folder}", on_empty)
     H, W = grid['shape']
     labels = class_names = None
     meta = dict(source='MOD13Q1 NDVI (sits)')
@@ -382,7 +383,7 @@ def read_modis_ndvi(folder, # folder of *_NDVI_<YYYY-MM-DD>.jp2 (or .tif) images
                               label=code,
                               longitude=pts.longitude.to_numpy(), latitude=pts.latitude.to_numpy())
     return Cube(values, np.array(dates), 'modis_ndvi', mask=mask, labels=labels, class_names=class_names,
-                crs=_crs_name(grid['crs']), transform=grid['transform'], name=folder.name, meta=meta)
+                crs=crs_name(grid['crs']), transform=grid['transform'], name=folder.name, meta=meta)
 
 # %% ../nbs/06_readers.ipynb #0bc9b729
 def _as_paths(paths, what: str) -> list[Path]:
@@ -441,7 +442,7 @@ def geotiff_stack_files(paths, # one GeoTIFF per date: list of paths, a folder, 
                         "strictly increasing dates")
     return files, d, masks
 
-def _stack_sensor(path, # the first file, for the errors
+def stack_sensor(path, # the first file, for the errors
                   count: int, # its bands
                   descriptions, # its band descriptions
                   sensor=None, band_names=None) -> Sensor:
@@ -470,13 +471,13 @@ def read_geotiff_stack(paths, # one GeoTIFF per date: list of paths, a folder, o
     files, dates, masks = geotiff_stack_files(paths, dates, mask_paths)
     out = mask = ref = None
     for t, p in enumerate(files):
-        a, g = _read_raster(p)
+        a, g = read_raster(p)
         if ref is None:
             ref = g
-            sensor = _stack_sensor(p, g['count'], g['descriptions'], sensor, band_names)
+            sensor = stack_sensor(p, g['count'], g['descriptions'], sensor, band_names)
             out = np.empty((len(files), g['count'], *g['shape']), g['dtype'])
             mask = np.ones((len(files), *g['shape']), bool)
-        _same_grid(ref, g, p, files[0], ('count', 'shape', 'crs', 'transform'))
+        same_grid(ref, g, p, files[0], ('count', 'shape', 'crs', 'transform'))
         if g['dtype'] != ref['dtype']:
             raise ReadError(p, f"data type {g['dtype']} differs from {ref['dtype']} of {files[0].name}",
                             "one data type")
@@ -490,18 +491,18 @@ def read_geotiff_stack(paths, # one GeoTIFF per date: list of paths, a folder, o
         nd = nodata if nodata is not None else g['nodata']
         if nd is not None and not np.isnan(nd): mask[t] &= (a != nd).all(0)
         if masks is not None:
-            m, mg = _read_raster(masks[t])
-            _same_grid(ref, mg, masks[t], files[0])
+            m, mg = read_raster(masks[t])
+            same_grid(ref, mg, masks[t], files[0])
             if mg['count'] != 1: raise ReadError(masks[t], f"{mg['count']} bands", "a one-band mask")
             mask[t] &= np.isin(m[0], clear_values) if clear_values is not None else m[0] != 0
         out[t] = a
     if labels is not None and not isinstance(labels, np.ndarray):
-        lab, lg = _read_raster(labels)
-        _same_grid(ref, lg, labels, files[0])
+        lab, lg = read_raster(labels)
+        same_grid(ref, lg, labels, files[0])
         labels = lab[0]
     name = name or (files[0].parent.name if len({p.parent for p in files}) == 1 else 'geotiff_stack')
-    _empty_pixels(mask, f"GeoTIFF stack {files[0].parent}", on_empty)
-    return Cube(out, dates, sensor, mask=mask, labels=labels, class_names=class_names, crs=_crs_name(ref['crs']),
+    empty_pixels(mask, f"GeoTIFF stack {files[0].parent}", on_empty)
+    return Cube(out, dates, sensor, mask=mask, labels=labels, class_names=class_names, crs=crs_name(ref['crs']),
                 transform=ref['transform'],
                 name=name,
                 meta=dict(source='GeoTIFF stack', paths=[str(p) for p in files],
@@ -541,7 +542,7 @@ def read_npy_cube(path, # a (T, C, H, W) .npy file
         return a
     T, C, H, W = values.shape
     mask, labels = _arr(mask, 'mask', (T, H, W)), _arr(labels, 'labels', (H, W))
-    if mask is not None: _empty_pixels(mask.astype(bool), f".npy cube {path}", on_empty)
+    if mask is not None: empty_pixels(mask.astype(bool), f".npy cube {path}", on_empty)
     try: return Cube(values, dates, s, mask=mask, labels=labels, class_names=class_names, crs=crs, transform=transform,
                      name=name or path.stem, meta=dict(source='.npy', path=str(path)))
     except ValueError as e: raise ReadError(path, str(e)) from None

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math, os, sys
 from collections.abc import Mapping
 import numpy as np
-from .bands import INDICES, _is_torch  # _is_torch recognises a tensor without importing torch
+from .bands import INDICES, is_torch  # is_torch recognises a tensor without importing torch
 
 # %% auto #0
-__all__ = ['RP_VARIANTS', 'check_rp_params', 'recurrence_plot', 'threshold_rp', 'resize_rp', 'index_rp_stack', 'show_rps',
-           'gramian_angular_field', 'markov_transition_field', 'variant_channels', 'series_images']
+__all__ = ['RP_VARIANTS', 'check_rp_params', 'pick_backend', 'recurrence_plot', 'threshold_rp', 'resize_rp', 'index_rp_stack',
+           'show_rps', 'gramian_angular_field', 'markov_transition_field', 'variant_channels', 'series_images']
 
 # %% ../nbs/02_recurrence.ipynb #5e51fe14
 def _is_num(v) -> bool:
@@ -95,7 +95,7 @@ def _as_series(X, # (N, T) or (N, C, T) numpy array, torch tensor or nested list
                name: str = 'X', # what to call it in error messages
               ):
     "`X` as a (M, T) float batch (numpy or torch, M = N·C), its leading shape (N,) or (N, C), and T; all finite."
-    if _is_torch(X):
+    if is_torch(X):
         if X.is_complex(): raise TypeError(f"{name} must hold real numbers (got dtype {X.dtype})")
         X = X.detach()
         if not X.is_floating_point(): X = X.double()
@@ -113,7 +113,7 @@ def _as_series(X, # (N, T) or (N, C, T) numpy array, torch tensor or nested list
     X2 = X.reshape(-1, shape[-1])
     if not math.isfinite(float(X2.sum())):  # cheap test first; an overflowing sum of finite values is cleared below
         for bad, what in (('isnan', 'NaN'), ('isinf', 'an infinite value')):
-            rows = getattr(X2, bad)() if _is_torch(X2) else getattr(np, bad)(X2)
+            rows = getattr(X2, bad)() if is_torch(X2) else getattr(np, bad)(X2)
             rows = rows.any(-1)
             if bool(rows.any()):
                 i = int(rows.nonzero()[0][0])
@@ -203,10 +203,10 @@ def _binarize(D, # (..., n, n) distances, numpy array or torch tensor
     if isinstance(threshold, str):
         flat = D.reshape(-1, n * n)
         if threshold == 'point':
-            eps = _percentile_rows(flat, percentage) if _is_torch(D) else np.percentile(flat, percentage, axis=1)
-        else: eps = percentage / 100 * (flat.amax(dim=1) if _is_torch(D) else flat.max(axis=1))
+            eps = _percentile_rows(flat, percentage) if is_torch(D) else np.percentile(flat, percentage, axis=1)
+        else: eps = percentage / 100 * (flat.amax(dim=1) if is_torch(D) else flat.max(axis=1))
         threshold = eps.reshape(*lead, 1, 1)
-    if _is_torch(D): out.copy_(D < threshold)
+    if is_torch(D): out.copy_(D < threshold)
     else: np.less(D, threshold, out=out)
     return out
 
@@ -261,7 +261,7 @@ def _rp_torch(X, # (M, T) float tensor (or numpy array, used in place)
               dimension: int, time_delay: int, threshold, percentage):
     "Recurrence plots of a (M, T) batch into `out` with torch, on X's device."
     import torch
-    if not _is_torch(X): X = torch.from_numpy(np.ascontiguousarray(X))
+    if not is_torch(X): X = torch.from_numpy(np.ascontiguousarray(X))
     if threshold is None and dimension == 1:
         x = X.to(torch.promote_types(X.dtype, out.dtype))
         return torch.sub(x[:, :, None], x[:, None, :], out=out).abs_()
@@ -283,7 +283,7 @@ def _rp_torch(X, # (M, T) float tensor (or numpy array, used in place)
 # %% ../nbs/02_recurrence.ipynb #a78cdcb0
 def _dtype_name(dtype, out=None) -> str:
     "'float32' or 'float64' from a numpy/torch dtype or its name; None means out's dtype, else float32."
-    if out is not None and not (isinstance(out, np.ndarray) or _is_torch(out)):
+    if out is not None and not (isinstance(out, np.ndarray) or is_torch(out)):
         raise TypeError(f"out must be a numpy array or a torch tensor (got {type(out).__name__})")
     if dtype is None: return 'float32' if out is None else _dtype_name(out.dtype)
     try: name = str(dtype).removeprefix('torch.') if type(dtype).__module__ == 'torch' else np.dtype(dtype).name
@@ -296,7 +296,7 @@ def _dtype_name(dtype, out=None) -> str:
 # %% ../nbs/02_recurrence.ipynb #94ffb444
 def _empty_like(X, shape, dtype: str):
     "An uninitialised result of the kind of X; large CPU tensors are numpy-allocated, which asks Linux for huge pages."
-    if not _is_torch(X): return np.empty(shape, dtype)
+    if not is_torch(X): return np.empty(shape, dtype)
     import torch
     if X.device.type == 'cpu' and math.prod(shape) >= _SERIAL_BELOW: return torch.from_numpy(np.empty(shape, dtype))
     return torch.empty(shape, dtype=getattr(torch, dtype), device=X.device)
@@ -304,7 +304,7 @@ def _empty_like(X, shape, dtype: str):
 # %% ../nbs/02_recurrence.ipynb #b09c3d56
 def _free_bytes(X) -> int | None:
     "Memory free for a result beside X: the GPU's for a CUDA tensor, else the RAM the system has available."
-    if _is_torch(X) and X.device.type == 'cuda':
+    if is_torch(X) and X.device.type == 'cuda':
         import torch
         return torch.cuda.mem_get_info(X.device)[0]
     try:
@@ -325,24 +325,24 @@ def _check_memory(X, n: int, per_series: int, what: str, way_out: str = ''):
     need = n * per_series
     if need < _CHECK_ABOVE or (free := _free_bytes(X)) is None or need <= free: return
     fit = max(1, int(free // 2 // max(per_series, 1)))
-    where = f"on {X.device}" if _is_torch(X) and X.device.type == 'cuda' else "in RAM"
+    where = f"on {X.device}" if is_torch(X) and X.device.type == 'cuda' else "in RAM"
     raise MemoryError(f"{what} needs {_gb(need)} for {n:,} series, and {_gb(free)} are free {where}; compute it in "
                       f"batches of at most {fit:,} series (X[i:i + {fit}]){way_out}")
 
 # %% ../nbs/02_recurrence.ipynb #552e1d26
 def _check_out(out, X, shape, dtype: str):
-    kind = 'a torch tensor' if _is_torch(X) else 'a numpy array'
-    if _is_torch(out) != _is_torch(X): raise TypeError(f"out must be {kind} like X (got {type(out).__name__})")
+    kind = 'a torch tensor' if is_torch(X) else 'a numpy array'
+    if is_torch(out) != is_torch(X): raise TypeError(f"out must be {kind} like X (got {type(out).__name__})")
     if tuple(out.shape) != tuple(shape):
         raise ValueError(f"out must have shape {tuple(shape)} (got {tuple(out.shape)})")
-    if _is_torch(out) and out.device != X.device:
+    if is_torch(out) and out.device != X.device:
         raise ValueError(f"out must be on {X.device} like X (got {out.device})")
-    if not _is_torch(out) and not out.flags.writeable: raise ValueError("out must be writeable (got a read-only array)")
+    if not is_torch(out) and not out.flags.writeable: raise ValueError("out must be writeable (got a read-only array)")
 
 # %% ../nbs/02_recurrence.ipynb #1135770d
-def _pick_backend(backend, X) -> str:
+def pick_backend(backend, X) -> str:
     "The kernel to use: numba on the CPU when installed, torch otherwise (always on a GPU)."
-    on_gpu = _is_torch(X) and X.device.type != 'cpu'
+    on_gpu = is_torch(X) and X.device.type != 'cpu'
     if backend not in (None, 'numba', 'numpy', 'torch'):
         raise ValueError(f"backend must be None, 'numba', 'numpy' or 'torch' (got {_show(backend)})")
     if backend is None: return 'torch' if on_gpu or _numba_kernels() is None else 'numba'
@@ -378,23 +378,23 @@ def recurrence_plot(X, # (N, T) or (N, C, T) series: numpy array or torch tensor
     p = check_rp_params(T, dimension=dimension, time_delay=time_delay, threshold=threshold, percentage=percentage,
                         size=size)
     m, tau, size, dtype = p['dimension'], p['time_delay'], p['size'], _dtype_name(dtype, out)
-    backend = _pick_backend(backend, X2)
+    backend = pick_backend(backend, X2)
     n = T - (m - 1) * tau
     S = n if size is None else size
     if out is None: out = _empty_like(X2, (*lead, S, S), dtype)
     else: _check_out(out, X2, (*lead, S, S), dtype)
-    contiguous = out.is_contiguous() if _is_torch(out) else out.flags.c_contiguous
+    contiguous = out.is_contiguous() if is_torch(out) else out.flags.c_contiguous
     target = out if S == n and contiguous else _empty_like(X2, (*lead, n, n), dtype)
     R = target.reshape(-1, n, n)  # a view: target is contiguous
     if backend in ('numba', 'numpy'):
         kernel = _rp_numba if backend == 'numba' else _rp_numpy
-        if _is_torch(X2): kernel(X2.numpy(), R.numpy(), m, tau, threshold, percentage)
+        if is_torch(X2): kernel(X2.numpy(), R.numpy(), m, tau, threshold, percentage)
         else: kernel(X2, R, m, tau, threshold, percentage)
     else:
-        _rp_torch(X2, R if _is_torch(R) else __import__('torch').from_numpy(R), m, tau, threshold, percentage)
+        _rp_torch(X2, R if is_torch(R) else __import__('torch').from_numpy(R), m, tau, threshold, percentage)
     if S != n: resize_rp(target, S, out=out)
     elif target is not out:
-        if _is_torch(out): out.copy_(target)
+        if is_torch(out): out.copy_(target)
         else: np.copyto(out, target)
     return out
 
@@ -406,11 +406,11 @@ def threshold_rp(D, # (..., T′, T′) unthresholded recurrence plots (distance
     "Recurrence plots from distance matrices, thresholded per plot as `recurrence_plot` and pyts do (1: distance < ε)."
     check_rp_params(threshold=threshold, percentage=percentage)
     if threshold is None: return D
-    if not _is_torch(D): D = np.asarray(D)
+    if not is_torch(D): D = np.asarray(D)
     shape = tuple(D.shape)
     if len(shape) < 2 or shape[-1] != shape[-2]:
         raise ValueError(f"D must have shape (..., T', T') with two equal last axes (got shape {shape})")
-    if _is_torch(D):
+    if is_torch(D):
         import torch
         out = torch.empty(shape, dtype=D.dtype if D.is_floating_point() else torch.float32, device=D.device)
     else: out = np.empty(shape, D.dtype if D.dtype.kind == 'f' else np.float32)
@@ -434,9 +434,9 @@ def _resize_matrix(n: int, # side T′ of the plots
         _RESIZE[key] = F.interpolate(e, size=(1, size), mode=mode, **kw)[:, 0, 0, :].T.numpy()
     M = _RESIZE[key]
     if like is None: return M
-    k = key + (str(like.dtype), str(like.device) if _is_torch(like) else 'numpy')
+    k = key + (str(like.dtype), str(like.device) if is_torch(like) else 'numpy')
     if k not in _RESIZE:
-        if _is_torch(like): _RESIZE[k] = __import__('torch').from_numpy(M).to(like.device, like.dtype)
+        if is_torch(like): _RESIZE[k] = __import__('torch').from_numpy(M).to(like.device, like.dtype)
         else: _RESIZE[k] = M.astype(like.dtype)
     return _RESIZE[k]
 
@@ -453,7 +453,7 @@ def resize_rp(R, # (..., T′, T′) recurrence plots: numpy array or torch tens
     shape = tuple(R.shape)
     if len(shape) < 2 or shape[-1] != shape[-2]:
         raise ValueError(f"R must have shape (..., T', T') with two equal last axes (got shape {shape})")
-    if _is_torch(R): t = R if R.is_floating_point() else R.float()
+    if is_torch(R): t = R if R.is_floating_point() else R.float()
     else: t = np.asarray(R) if np.asarray(R).dtype.kind == 'f' else np.asarray(R, np.float32)
     n = shape[-1]
     if out is not None: _check_out(out, R, (*shape[:-2], size, size), _dtype_name(out.dtype))
@@ -463,10 +463,10 @@ def resize_rp(R, # (..., T′, T′) recurrence plots: numpy array or torch tens
     else:
         M = _resize_matrix(n, size, mode, like=t)
         if out is not None and out.dtype == t.dtype:                      # straight into the caller's buffer
-            return __import__('torch').matmul(M @ t, M.T, out=out) if _is_torch(out) else np.matmul(M @ t, M.T, out=out)
+            return __import__('torch').matmul(M @ t, M.T, out=out) if is_torch(out) else np.matmul(M @ t, M.T, out=out)
         y = M @ t @ M.T
         if out is None: return y
-    if _is_torch(out): out.copy_(y)
+    if is_torch(out): out.copy_(y)
     else: np.copyto(out, y, casting='same_kind')
     return out
 
@@ -482,9 +482,9 @@ def index_rp_stack(series, # (N, 3, T) NDVI/EVI/SAVI series, or a mapping {'NDVI
         if missing:
             raise KeyError(f"series needs {', '.join(INDICES)}: missing {', '.join(missing)} (got keys {list(series)})")
         parts = [series[keys[i]] for i in INDICES]
-        if _is_torch(parts[0]): series = __import__('torch').stack(parts, 1)
+        if is_torch(parts[0]): series = __import__('torch').stack(parts, 1)
         else: series = np.stack([np.asarray(p) for p in parts], 1)
-    shape = tuple(np.shape(series)) if not _is_torch(series) else tuple(series.shape)
+    shape = tuple(np.shape(series)) if not is_torch(series) else tuple(series.shape)
     if len(shape) != 3 or shape[1] != len(INDICES):
         raise ValueError(f"series must have shape (N, {len(INDICES)}, T) with channels "
                          f"{', '.join(INDICES)} (got shape {shape})")
@@ -500,7 +500,7 @@ def show_rps(X, # (N, T) series (a few), or (N, C, T): each channel is shown
     "Each series above its recurrence plot; returns the matplotlib figure."
     import matplotlib.pyplot as plt
     X2, lead, T = _as_series(X)
-    x = X2.cpu().numpy() if _is_torch(X2) else X2
+    x = X2.cpu().numpy() if is_torch(X2) else X2
     R = recurrence_plot(x, **rp_params)
     k = len(x)
     titles = list(titles) if titles is not None else [f"series {i}" for i in range(k)]
@@ -518,10 +518,10 @@ def _pyts_image(cls: str, X, size, dtype, **params):
     X2, lead, T = _as_series(X)
     size, dtype = check_rp_params(size=size)['size'], _dtype_name(dtype)
     from pyts import image  # lazy: ~30 s the first time with pyts 0.14.1
-    x = X2.cpu().numpy() if _is_torch(X2) else X2
+    x = X2.cpu().numpy() if is_torch(X2) else X2
     A = getattr(image, cls)(**params).transform(np.asarray(x, np.float64)).astype(dtype)
     A = A.reshape(*lead, *A.shape[-2:])
-    if _is_torch(X2): A = __import__('torch').from_numpy(A).to(X2.device)
+    if is_torch(X2): A = __import__('torch').from_numpy(A).to(X2.device)
     return A if size is None else resize_rp(A, size)
 
 # %% ../nbs/02_recurrence.ipynb #8d5651e4
@@ -577,7 +577,7 @@ def series_images(series, # (N, K, T) or (N, T) gap-filled index series, numpy o
     import torch
     check_rp_params(variant=variant, size=size)
     X2, lead, T = _as_series(series, 'series')
-    x = np.asarray(X2.cpu().numpy() if _is_torch(X2) else X2, np.float32)
+    x = np.asarray(X2.cpu().numpy() if is_torch(X2) else X2, np.float32)
     x = x.reshape(*lead, T) if len(lead) == 2 else x[:, None]             # (N, K, T)
     N, K, T = x.shape
     if variant != 'rp':                                     # (recurrence_plot checks its own)

@@ -353,7 +353,7 @@ SCENE_METHODS = {'band-stats': _band_stats, 'cnn-scratch': _cnn_scratch, 'resnet
 
 def run_scene_method(method: str, # a key of SCENE_METHODS
                      data: SceneData,
-                     encoder=None, # pretrained image encoder for 'pimc-*': Encoder, Run or checkpoint path
+                     encoder=None, # pretrained image encoder for 'pimc-*': Encoder, PretrainRun or checkpoint path
                      fraction: float = 1.0, # share of the training labels (`pimc.fit.label_fraction`)
                      settings: SceneSettings | None = None,
                      seed: int = 0,
@@ -365,7 +365,7 @@ def run_scene_method(method: str, # a key of SCENE_METHODS
         raise ValueError(f"method must be one of {', '.join(SCENE_METHODS)} (got {method!r})")
     if needs_encoder(method) and encoder is None:
         raise ValueError(f"method {method!r} needs a pretrained image encoder "
-                         "(encoder=Run, Encoder or checkpoint path)")
+                         "(encoder=PretrainRun, Encoder or checkpoint path)")
     sub = label_fraction(data.y_train, fraction, seed)
     r = SceneRun(data, data.x_train[sub], data.y_train[sub], data.x_test, settings or SceneSettings(), seed, progress,
                  encoder, {'n_train': int(len(sub)), 'bands': list(data.bands)}, data.x_val, data.y_val, options)

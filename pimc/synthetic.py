@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/synthetic.html.md"""
 
 # %% ../nbs/08_synthetic.ipynb #5ecb606b
 from __future__ import annotations
-import json, os, shutil, tempfile, time, warnings
+import json, os, time, warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence
 import numpy as np

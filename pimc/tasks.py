@@ -160,7 +160,7 @@ def benchmark(task: Task, # what to run (`pimc.classify.CLASSIFY`, `ABLATION`, `
     t0, out = time.time(), results_dir(out, 'benchmark')              # before anything trains
     if not isinstance(data, task.data):
         raise TypeError(f"benchmark({task.name}): data must be a {task.data.__name__} (got {type(data).__name__}); "
-                        "the built-in splits come from pimc.datasets (classify_data, forecast_data)")
+                        "the built-in splits come from pimc.splits (classify_data, forecast_data)")
     st = settings or task.settings()
     enc = (pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads,
                             progress=progress) if pretrain_source else None)

@@ -3,7 +3,7 @@
     python tests/ddp_pretrain.py OUT                          # one process
     python -m torch.distributed.run --nproc_per_node 2 tests/ddp_pretrain.py OUT   # two gloo processes on the CPU
 
-Used by tests/test_train.py::test_ddp_matches_single_process: both must end at the same weights.
+Used by tests/test_pretrain.py::test_ddp_matches_single_process: both must end at the same weights.
 """
 import os
 import sys
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from pimc.train import PretrainConfig, pretrain, toy_pairs
+from pimc.pretrain import PretrainConfig, pretrain, toy_pairs
 
 CONFIG = dict(epochs=2, max_steps=5, batch_size=32, rp_size=16, patch_size=7, embed_dim=16, widths=(8, 16), lr=3e-3,
               warmup=2, device='cpu', ckpt_every=3, log_every=1, progress=False, seed=0)

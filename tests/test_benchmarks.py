@@ -65,8 +65,8 @@ def test_every_documented_command_line_still_parses():
 
 
 def test_cli_refuses_an_out_file_before_training(tmp_path, capsys, monkeypatch):
-    import pimc.datasets
-    monkeypatch.setattr(pimc.datasets, 'classify_data', lambda *a, **k: pytest.fail('read data before out= was checked'))
+    import pimc.splits
+    monkeypatch.setattr(pimc.splits, 'classify_data', lambda *a, **k: pytest.fail('read data before out= was checked'))
     f = tmp_path / 'out.txt'; f.write_text('')
     assert cli.benchmark_main(['classify', '--dataset', 'cawa', '--out', str(f)]) == 2
     err = capsys.readouterr().err

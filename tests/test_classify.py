@@ -5,13 +5,13 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from pimc.classify import (METHODS, ClassifyData, PixelClassifier, TempCNN, TrainSettings, compare_methods, rp_backbone,
+from pimc.classify import (METHODS, ClassifyData, PixelClassifier, TempCNN, ClassifySettings, compare_methods, rp_backbone,
                            run_method, series_stats)
 from pimc.fit import label_fraction, match_indices, recalibrate_bn
 from pimc.recurrence import variant_channels
 from pimc.models import Encoder, ProjectionHead, ResNetEncoder
 
-TINY = TrainSettings(epochs=2, batch_size=16, min_steps=0, size=16, encoder=dict(widths=(8, 16)))
+TINY = ClassifySettings(epochs=2, batch_size=16, min_steps=0, size=16, encoder=dict(widths=(8, 16)))
 
 
 @settings(max_examples=40, deadline=None)
@@ -112,7 +112,7 @@ def test_training_is_seeded(toy):
 @pytest.mark.parametrize('name, K, n_classes', [('cawa', 1, 10), ('tempcnn', 2, 13), ('eolearn', 1, 4), ('modis', 1, 4)])
 def test_real_splits(samples, name, K, n_classes):
     samples()
-    from pimc.datasets import classify_data
+    from pimc.splits import classify_data
     d = classify_data(name)
     assert d.x_train.shape[1] == K and d.n_classes == n_classes and np.isfinite(d.x_test).all()
     assert set(np.unique(d.y_train)) == set(range(n_classes))
@@ -121,9 +121,9 @@ def test_real_splits(samples, name, K, n_classes):
 
 def test_real_cawa_rf_beats_chance(samples):
     samples('cawa_central_asia')
-    from pimc.datasets import classify_data
+    from pimc.splits import classify_data
     d = classify_data('cawa', cap_per_class=60)
-    rep, _ = run_method('rf', d, settings=TrainSettings(n_estimators=100))
+    rep, _ = run_method('rf', d, settings=ClassifySettings(n_estimators=100))
     assert rep.oa > 0.5 and rep.macro_f1 > 0.4  # 10 classes: chance is 0.1
 
 
@@ -193,7 +193,7 @@ def test_finetune_options(toy):
 
 @pytest.mark.parametrize('block, split_col', [(16, 64), (8, 20), (16, 40), (5, 64)])
 def test_worldcover_split_is_spatial(block, split_col):
-    from pimc.datasets import worldcover_split
+    from pimc.splits import worldcover_split
     rng = np.random.default_rng(block + split_col)
     r, c = np.divmod(np.arange(3 * 128 * 128) % (128 * 128), 128); cube = np.arange(3 * 128 * 128) // (128 * 128)
     lab = rng.integers(1, 5, len(r))
@@ -207,7 +207,7 @@ def test_worldcover_split_is_spatial(block, split_col):
 def test_worldcover_test_half_is_not_pretrained_on(samples):
     samples()
     import inspect
-    from pimc.datasets import greenearthnet_series, worldcover_data, worldcover_split
+    from pimc.splits import greenearthnet_series, worldcover_data, worldcover_split
     from pimc.sources import SOURCES
     split = inspect.signature(worldcover_data).parameters['split_col'].default
     assert split == SOURCES['greenearthnet'].split_col == 64

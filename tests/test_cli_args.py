@@ -248,12 +248,12 @@ def test_version(capsys):
 
 
 def test_bench_help_describes_each_benchmark():
-    r = _pimc('bench', '--help', timeout=60)
+    r = _pimc('speed', '--help', timeout=60)
     assert r.returncode == 0
-    for name, words in (('rp', 'recurrence plots'), ('pairs', 'pairs'), ('train', 'pretraining'), ('maps', 'tile')):
+    for name, words in (('rp', 'recurrence plots'), ('pairs', 'pairs'), ('pretrain', 'pretraining'), ('maps', 'tile')):
         line = next((l for l in r.stdout.splitlines() if l.strip().startswith(name + ' ')), '')
         assert words in line, (name, r.stdout)
-    assert 'pimc bench maps' in _pimc('bench', 'maps', '--help', timeout=60).stdout
+    assert 'pimc speed maps' in _pimc('speed', 'maps', '--help', timeout=60).stdout
 
 
 def test_demo_says_what_it_does_before_it_starts(tmp_path):

@@ -16,7 +16,7 @@ from pimc.corpus import Corpus, corpus_names, image_cube, make_corpus, real_sour
 from pimc.pretrained import pretrain_source
 from pimc.readers import has_samples
 from pimc.sources import Source, SOURCES
-from pimc.train import PretrainConfig
+from pimc.pretrain import PretrainConfig
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +164,7 @@ def test_cli_all_real_exits_0(tmp_path):
                         "--max-steps", "2", *TINY, "--out-dir", str(out)], capture_output=True, text=True, env=env,
                        cwd=tmp_path, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "corpus:" in p.stdout and "per_epoch" in p.stdout and "Run(" in p.stdout
+    assert "corpus:" in p.stdout and "per_epoch" in p.stdout and "PretrainRun(" in p.stdout
     info = json.loads((out / "summary.json").read_text())
     assert info["steps"] == 2 and {s["source"] for s in info["corpus"]["sources"]} == set(real_sources())
 

@@ -284,6 +284,6 @@ def test_help_is_fast_and_lists_every_command():
     r = subprocess.run([sys.executable, '-X', 'importtime', '-m', 'pimc.cli', '--help'], capture_output=True, text=True,
                        env=_env(), timeout=60)
     assert r.returncode == 0, r.stderr
-    for c in ('run', 'sweep', 'collate', 'params', 'notebooks', 'pretrain', 'benchmark', 'bench', 'demo'): assert c in r.stdout
+    for c in ('run', 'sweep', 'collate', 'params', 'notebooks', 'pretrain', 'benchmark', 'speed', 'demo'): assert c in r.stdout
     imported = {l.split('|')[-1].strip() for l in r.stderr.splitlines() if l.startswith('import time:')}
     assert not imported & {'torch', 'numpy', 'papermill', 'pandas'}, imported & {'torch', 'numpy', 'papermill', 'pandas'}

@@ -30,8 +30,8 @@ def test_device_auto_and_refusals(monkeypatch):
 
 
 def test_train_uses_the_same_rule():
-    import pimc.train
-    assert pimc.train.resolve_device is resolve_device
+    import pimc.pretrain
+    assert pimc.pretrain.resolve_device is resolve_device
 
 
 def test_torch_threads_sets_and_restores():

@@ -111,7 +111,7 @@ def test_compare_and_plots(toy):
 @pytest.mark.parametrize('name, K, n_test', [('eolearn', 1, 1000), ('point_mt', 3, 20), ('tempcnn', 2, 260 * 11)])
 def test_real_forecast_data(samples, name, K, n_test):
     samples()
-    from pimc.datasets import forecast_data
+    from pimc.splits import forecast_data
     d = forecast_data(name)
     assert d.train.x.shape[1:] == (K, 32) and len(d.test) == n_test and np.isfinite(d.test.y).all()
     if name == 'point_mt': assert d.train.start.max() + 42 <= d.test.start.min()   # temporal split, no shared step

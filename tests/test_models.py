@@ -171,7 +171,7 @@ def test_pimc_rp_pool_is_the_rp_encoders_and_rebuilds():
 
 
 def test_pretrain_config_rp_pool():
-    from pimc.train import PretrainConfig
+    from pimc.pretrain import PretrainConfig
     from pimc.cli import pretrain_parser
     assert PretrainConfig().rp_pool is None and PretrainConfig(rp_pool="coord").rp_pool == "coord"
     with pytest.raises(ValueError, match=r"PretrainConfig.rp_pool must be None or one of .*'attn'.* \(got 'flat'\)"):

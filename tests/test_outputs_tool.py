@@ -13,8 +13,8 @@ outputs = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(outpu
 
 
 @pytest.mark.parametrize("raw, kept", [
-    ("Run(/tmp/x1/toy: 40 steps, final loss 3.1395, 1430 pairs/s, data 2%)",
-     "Run(/tmp/…/toy: 40 steps, final loss 3.1395, … pairs/s, data …%)"),
+    ("PretrainRun(/tmp/x1/toy: 40 steps, final loss 3.1395, 1430 pairs/s, data 2%)",
+     "PretrainRun(/tmp/…/toy: 40 steps, final loss 3.1395, … pairs/s, data …%)"),
     ("backend: numba; load average 4.97 -> 5.01", "backend: numba; load average … -> …"),
     ("6,454 pairs/s (33,168 per CPU-s)", "… pairs/s (… per CPU-s)"),
     ("cached: 1140 pairs/s (106 per CPU-second), input share   0.5% (whole",

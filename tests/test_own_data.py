@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 import pimc.classify as classify
-from pimc.classify import ClassifyData, TrainSettings, compare_methods
+from pimc.classify import ClassifyData, ClassifySettings, compare_methods
 from pimc.forecast import ForecastData, ForecastSettings, compare_forecasters, window_starts
 
-TINY = TrainSettings(epochs=1, batch_size=16, min_steps=0, size=16, encoder=dict(widths=(8, 16)))
+TINY = ClassifySettings(epochs=1, batch_size=16, min_steps=0, size=16, encoder=dict(widths=(8, 16)))
 
 
 def _series(n, seed=0, T=24):

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from pimc import (classify, embed, eurosat, experiments, forecast, metrics, pairs, pastis, readers, synthetic, tables,
-                  train)
+from pimc import (classify, embed, eurosat, experiments, forecast, metrics, pairs, pastis, readers, series_tables, synthetic,
+                  pretrain)
 from pimc.cube import Cube
 
 
@@ -53,7 +53,7 @@ def _sweep():
 
 def _table():
     rng = np.random.default_rng(0)
-    return tables.SeriesTable(rng.random((12, 1, 6)).astype(np.float32), ("NDVI",), np.arange(12) % 2, ("a", "b"))
+    return series_tables.SeriesTable(rng.random((12, 1, 6)).astype(np.float32), ("NDVI",), np.arange(12) % 2, ("a", "b"))
 
 
 def _metrics_records():
@@ -80,8 +80,8 @@ PLOTS = {
                                                                        rp_size=8, patch_size=5).plot(0, **kw)),
     "ClassReport.plot": (1, lambda m, c, **kw: _report().plot(**kw)),
     "metrics.plot_confusion": (1, lambda m, c, **kw: metrics.plot_confusion(_report().cm, title="t", **kw)),
-    "train.plot_metrics": (2, lambda m, c, **kw: train.plot_metrics(_metrics_records(), **kw)),
-    "Run.plot": (2, lambda m, c, **kw: train.Run(Path("run"), train.PretrainConfig(), None, _metrics_records()).plot(
+    "pretrain.plot_metrics": (2, lambda m, c, **kw: pretrain.plot_metrics(_metrics_records(), **kw)),
+    "PretrainRun.plot": (2, lambda m, c, **kw: pretrain.PretrainRun(Path("run"), pretrain.PretrainConfig(), None, _metrics_records()).plot(
         **kw)),
     "embed.plot_embedding_map": (3, lambda m, c, **kw: embed.plot_embedding_map(m[0], np.random.default_rng(0).random(
         (16, 16, 4)).astype(np.float32), **kw)),
@@ -97,7 +97,7 @@ PLOTS = {
 def _public_plots() -> dict:
     "Every public `plot` method and `plot_*` function of the modules above (explorer's HoloViews panels are not plots)."
     found = {"Cube.plot": Cube.plot}
-    for mod in (classify, embed, eurosat, experiments, forecast, metrics, pairs, pastis, readers, synthetic, tables,
+    for mod in (classify, embed, eurosat, experiments, forecast, metrics, pairs, pastis, readers, series_tables, synthetic,
                 train):
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)

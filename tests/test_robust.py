@@ -48,7 +48,7 @@ def test_02_bare_band_numbers_ask_for_the_sensor():
     assert get_sensor(["B2", "B3", "B4", "B8", "B8A", "B11", "B12"]).roles["nir"] == "B8"   # B8A/B12: Sentinel-2
     assert get_sensor(["B02", "B04", "B08"]).roles["nir"] == "B08"                          # zero-padded: Sentinel-2
     assert get_sensor("pastis_s2").roles == {"blue": "B2", "green": "B3", "red": "B4", "nir": "B8"}
-    from pimc.tables import table_sensor
+    from pimc.series_tables import table_sensor
     assert "nir" not in table_sensor(l8).roles and table_sensor(["B", "R", "NIR"]).roles["nir"] == "NIR"
 
 
@@ -175,13 +175,13 @@ SMALL = dict(epochs=3, batch_size=32, rp_size=16, patch_size=7, embed_dim=16, wi
 @pytest.fixture(scope="module")
 def pairs():
     import torch
-    from pimc.train import toy_pairs
+    from pimc.pretrain import toy_pairs
     torch.set_num_threads(1)
     return toy_pairs(96, rp_size=16, patch_size=7, channels=4, n_groups=12)
 
 
 def _cfg(tmp_path, name, **kw):
-    from pimc.train import PretrainConfig
+    from pimc.pretrain import PretrainConfig
     return PretrainConfig(**{**SMALL, **kw, "out_dir": str(tmp_path / name)})
 
 
@@ -191,7 +191,7 @@ def _same_weights(a, b):
 
 
 def test_04_kill_before_the_first_checkpoint_then_resume_keeps_one_line_per_step(tmp_path, pairs):
-    from pimc.train import TrainingInterrupted, pretrain, list_checkpoints
+    from pimc.pretrain import TrainingInterrupted, pretrain, list_checkpoints
     with pytest.raises(TrainingInterrupted):
         pretrain(pairs, _cfg(tmp_path, "run"), stop_at=3)                  # 3 lines logged, no checkpoint yet
     assert not list_checkpoints(tmp_path / "run")
@@ -202,7 +202,7 @@ def test_04_kill_before_the_first_checkpoint_then_resume_keeps_one_line_per_step
 
 
 def test_04_resume_after_a_checkpoint_drops_the_lines_after_it(tmp_path, pairs):
-    from pimc.train import TrainingInterrupted, pretrain
+    from pimc.pretrain import TrainingInterrupted, pretrain
     with pytest.raises(TrainingInterrupted):
         pretrain(pairs, _cfg(tmp_path, "run"), stop_at=6)                  # checkpoint at 4, lines 1..6
     run = pretrain(pairs, _cfg(tmp_path, "run"), resume=True)
@@ -210,7 +210,7 @@ def test_04_resume_after_a_checkpoint_drops_the_lines_after_it(tmp_path, pairs):
 
 
 def test_08_a_corrupt_latest_checkpoint_falls_back_to_the_newest_readable(tmp_path, pairs):
-    from pimc.train import Run, TrainingInterrupted, list_checkpoints, load_encoders, pretrain
+    from pimc.pretrain import PretrainRun, TrainingInterrupted, list_checkpoints, load_encoders, pretrain
     ref = pretrain(pairs, _cfg(tmp_path, "ref"))
     with pytest.raises(TrainingInterrupted):
         pretrain(pairs, _cfg(tmp_path, "run"), stop_at=8)
@@ -224,22 +224,22 @@ def test_08_a_corrupt_latest_checkpoint_falls_back_to_the_newest_readable(tmp_pa
         run = pretrain(pairs, _cfg(tmp_path, "run"), resume=True)
     assert _same_weights(run, ref)                                         # resumed from step 4: the same result
     assert [m["step"] for m in run.metrics] == list(range(1, 10))
-    Run.load(tmp_path / "run")
+    PretrainRun.load(tmp_path / "run")
 
 
 def test_09_run_load_on_a_truncated_summary_names_the_file(tmp_path, pairs):
     from pimc.errors import DatasetFormatError
-    from pimc.train import Run, pretrain
+    from pimc.pretrain import PretrainRun, pretrain
     pretrain(pairs, _cfg(tmp_path, "run", epochs=1))
     s = tmp_path / "run" / "summary.json"
     s.write_text(s.read_text()[:40])
     with pytest.raises(DatasetFormatError, match=r"run/summary.json: not valid JSON .*delete the file to load the run"):
-        Run.load(tmp_path / "run")
+        PretrainRun.load(tmp_path / "run")
 
 
 def test_11_a_refused_checkpoint_does_not_suggest_weights_only_false(tmp_path):
     import pathlib, torch
-    from pimc.train import CKPT_FORMAT, load_checkpoint
+    from pimc.pretrain import CKPT_FORMAT, load_checkpoint
     p = tmp_path / "step_0000004.pt"
     torch.save({"format": CKPT_FORMAT, "model": {}, "where": pathlib.PurePosixPath("/x")}, p)
     with pytest.raises(ValueError) as e:
@@ -264,7 +264,7 @@ def _hold(lock_path):
 
 def test_06_two_resumes_of_one_training_run(tmp_path, pairs):
     from pimc.errors import FolderInUseError
-    from pimc.train import TrainingInterrupted, pretrain
+    from pimc.pretrain import TrainingInterrupted, pretrain
     with pytest.raises(TrainingInterrupted):
         pretrain(pairs, _cfg(tmp_path, "run"), stop_at=5)
     before = (tmp_path / "run" / "metrics.jsonl").read_text()

@@ -12,7 +12,7 @@ import torch
 
 from pimc.cli import pretrain_main
 from pimc.sources import SOURCES, find_source, open_source, source_pairs
-from pimc.train import PretrainConfig, Run, as_pairs, pretrain
+from pimc.pretrain import PretrainConfig, PretrainRun, as_pairs, pretrain
 from pimc.pretrained import pretrain_source
 
 torch.set_num_threads(1)
@@ -85,7 +85,7 @@ def test_cli_on_a_pastis_root(tmp_path, pastis_root, capsys):
     run = pretrain_main(["--data", str(pastis_root), "--folds", *map(str, folds), "--hilbert-step", "4", *CLI,
                          "--out-dir", str(tmp_path / "cli")])
     assert run.info["n_pairs"] == len(open_source(pastis_root, folds=folds)) * 64
-    assert Run.load(tmp_path / "cli").config.pairs == {"hilbert_step": 4} and "Run(" in capsys.readouterr().out
+    assert PretrainRun.load(tmp_path / "cli").config.pairs == {"hilbert_step": 4} and "PretrainRun(" in capsys.readouterr().out
 
 
 def test_mini_pastis_keeps_its_cloud_masks(tmp_path):
@@ -149,11 +149,11 @@ def test_synthetic_by_name(tmp_path):
 def test_cli_toy_and_resume(tmp_path, capsys):
     pretrain_main(["--data", "toy", "--max-steps", "2", "--batch-size", "32", "--widths", "8", "16", "--depths", "2",
                    "--embed-dim", "8", "--device", "cpu", "--progress", "false", "--out-dir", str(tmp_path / "cli")])
-    r = Run.load(tmp_path / "cli")
+    r = PretrainRun.load(tmp_path / "cli")
     assert r.config.widths == (8, 16) and r.config.depths == 2 and r.info["steps"] == 2
-    assert "Run(" in capsys.readouterr().out
+    assert "PretrainRun(" in capsys.readouterr().out
     pretrain_main(["--config", str(tmp_path / "cli" / "config.json"), "--data", "toy", "--resume"])   # finished run
-    assert Run.load(tmp_path / "cli").info["steps"] == 2
+    assert PretrainRun.load(tmp_path / "cli").info["steps"] == 2
 
 
 # ----------------------------------------------------------------------------------------------- real sample cubes

@@ -36,7 +36,7 @@ def untrained(run, seed: int):
     "The RP encoder of `run` with fresh random weights (seeded) and the run's input standardisation."
     import torch
     from pimc.models import PIMC
-    from pimc.train import load_checkpoint, load_encoders
+    from pimc.pretrain import load_checkpoint, load_encoders
     torch.manual_seed(seed)
     enc = PIMC(**load_checkpoint(run)['hparams']).rp.eval()
     trained = load_encoders(run)[0]
@@ -59,7 +59,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     import torch
     from pimc.pretrained import pretrain_encoder
-    from pimc.datasets import classify_data
+    from pimc.splits import classify_data
     from pimc.classify import run_method
     torch.set_num_threads(1)
     data = classify_data('cawa')

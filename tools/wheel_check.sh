@@ -13,7 +13,7 @@ t0=$(date +%s)
 rm -rf build
 whl="$(ls "$tmp"/dist/pimc-*.whl)"
 unzip -l "$whl" >"$tmp/files.txt"
-for f in pimc/notebooks/pretrain.ipynb pimc/notebooks/smoke.ipynb pimc/cli.py pimc/bench/rp.py; do
+for f in pimc/notebooks/pretrain.ipynb pimc/notebooks/smoke.ipynb pimc/cli.py pimc/speed/rp.py; do
   grep -q " $f\$" "$tmp/files.txt" || { echo "wheel check: $f is not in $(basename "$whl")"; exit 1; }
 done
 grep -qE " pimc-[^/]+\.dist-info/licenses/LICENSE\$" "$tmp/files.txt" || { echo "wheel check: no LICENSE in $(basename "$whl")"; exit 1; }

@@ -5,7 +5,7 @@ import pytest
 
 from pimc.bands import savi
 from pimc.errors import DatasetNotFoundError, TableError
-from pimc.tables import SeriesTable, load_cawa, load_sits_csv, load_tempcnn, table_sensor
+from pimc.series_tables import SeriesTable, load_cawa, load_sits_csv, load_tempcnn, table_sensor
 from pimc.timeseries import fill_gaps
 
 
@@ -274,9 +274,9 @@ def test_plot_runs():
 
 def test_import_stays_light():
     import subprocess, sys
-    code = "import sys, pimc.tables; print(sorted(m for m in ('pandas', 'rasterio', 'matplotlib', 'pyts') if m in sys.modules))"
+    code = "import sys, pimc.series_tables; print(sorted(m for m in ('pandas', 'rasterio', 'matplotlib', 'pyts') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "[]", f"pimc.tables imports {out} at module level"
+    assert out == "[]", f"pimc.series_tables imports {out} at module level"
 
 
 def test_sits_csv_dates_with_a_time_zone_keep_their_local_day(tmp_path):

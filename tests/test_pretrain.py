@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from pimc.train import (PretrainConfig, Run, TensorPairs, TrainingInterrupted, batch_indices, epoch_order,
+from pimc.pretrain import (PretrainConfig, PretrainRun, TensorPairs, TrainingInterrupted, batch_indices, epoch_order,
                         latest_checkpoint, list_checkpoints, load_checkpoint, load_encoders, pretrain, save_atomic, toy_pairs)
 
 torch.set_num_threads(1)
@@ -134,7 +134,7 @@ def test_run_folder_metrics_and_repeatability(tmp_path, data):
     assert PretrainConfig.from_dict(json.loads((a.dir / "config.json").read_text())) == a.config
     summary = json.loads((a.dir / "summary.json").read_text())
     assert summary["steps"] == 16 and summary["n_pairs"] == 128 and summary["final_loss"] == recs[-1]["loss"]
-    r = Run.load(a.dir)
+    r = PretrainRun.load(a.dir)
     assert_same_params(params_of(r), params_of(a))
     assert r.metrics == a.metrics and r.checkpoint == list_checkpoints(a.dir)[-1]
 
