@@ -14,12 +14,13 @@ import torch
 from .bands import INDICES, Sensor
 from .cube import Cube
 from .loss import world
+from .recurrence import check_rp_params, series_images
 from .pretrain import save_atomic
 from .sources import SOURCES, Source, without_warnings, find_source, source_indices
 
 # %% auto #0
 __all__ = ['ALL_REAL', 'IMAGE_CHANNELS', 'CORPUS_KEYS', 'real_sources', 'is_corpus', 'corpus_names', 'image_cube', 'source_part',
-           'Corpus', 'make_corpus', 'corpus_for']
+           'variant_images', 'Corpus', 'make_corpus', 'corpus_for']
 
 # %% ../nbs/16_corpus.ipynb #43d04197
 ALL_REAL = 'all-real'  # the name of the corpus of every real cube source whose sample folder is present
@@ -131,6 +132,22 @@ def source_part(name, # a name of `SOURCES` (or a path, or a Source)
     return ds, row
 
 # %% ../nbs/16_corpus.ipynb #2a7a43a5
+def variant_images(pairs, # a `pimc.pairs.PixelPatchPairs` (or anything with `series(i)`)
+                   idx, # the items whose series to draw
+                   variant: str = 'rp+level', # see `pimc.recurrence.RP_VARIANTS`
+                   size: int = 32, # side of the images
+                  ) -> torch.Tensor:
+    "(len(idx), C, size, size) images of the items' series; cubes with different date counts are drawn apart."
+    S = [pairs.series(int(i)) for i in idx]
+    lengths = np.array([s.shape[-1] for s in S])
+    out = None
+    for T in np.unique(lengths):
+        g = np.flatnonzero(lengths == T)
+        im = torch.as_tensor(series_images(np.stack([S[i] for i in g]), variant, size), dtype=torch.float32)
+        if out is None: out = torch.empty((len(S), *im.shape[1:]), dtype=torch.float32)
+        out[torch.from_numpy(g)] = im
+    return out if out is not None else torch.empty((0,))
+
 def _cap(per_source, avail: np.ndarray) -> np.ndarray:
     "Pairs per epoch of each source: 'equal' (the smallest source's count), an int cap, or None (all)."
     if per_source is None: return avail.copy()
@@ -147,6 +164,7 @@ class Corpus(torch.utils.data.Dataset):
                  per_source='equal', # pairs per source and epoch: 'equal' (the smallest's), an int cap, None (all)
                  seed: int = 0, # seeds the draws of capped sources
                  resample: bool = True, # draw capped sources' pairs anew every epoch (False: one fixed draw)
+                 variant: str = 'rp', # the image of each series: 'rp' (the pairs' own plots) or a variant
                  rows: Sequence[dict] = (), # report rows of the sources (from `source_part`)
                  notes: Sequence[str] = (), # what was skipped and why
                 ):
@@ -166,7 +184,8 @@ class Corpus(torch.utils.data.Dataset):
         self.avail = np.array([len(p) for p in ps], np.int64)
         if (self.avail == 0).any():
             raise ValueError(f"sources without pairs: {[n for n, a in zip(self.names, self.avail) if not a]}")
-        self.per_source, self.seed = per_source, seed
+        self.per_source, self.seed, self.variant = per_source, seed, variant
+        if variant != 'rp': self.rp_params = {**self.rp_params, 'variant': variant}   # the encoder's recipe
         self.take = _cap(per_source, self.avail)
         self.resample = bool(resample) and bool((self.take < self.avail).any())
         self.group_offset = np.cumsum([0] + [int(p.groups.max()) + 1 for p in ps])[:-1]
@@ -196,7 +215,9 @@ class Corpus(torch.utils.data.Dataset):
         src, out = self._src[idx], {}
         for k in np.unique(src):
             where = np.flatnonzero(src == k)
-            b = self.parts[self.names[k]].batch(self._local[idx[where]])
+            part, local = self.parts[self.names[k]], self._local[idx[where]]
+            b = part.batch(local)
+            if self.variant != 'rp': b['rp'] = variant_images(part, local, self.variant, self.rp_size)
             b['group'] += int(self.group_offset[k]); b['cube'] += int(self.cube_offset[k])
             for key, v in b.items():
                 if key not in out: out[key] = torch.empty((len(idx), *v.shape[1:]), dtype=v.dtype)
@@ -241,7 +262,7 @@ class Corpus(torch.utils.data.Dataset):
         line = lambda r: '  '.join(x.ljust(w[i]) for i, x in enumerate(r))
         head = (f"corpus: {len(self)} pairs per epoch from {len(self.names)} sources (of {int(self.avail.sum())} "
                 f"pairs); per_source={self.per_source!r}" + (', redrawn every epoch' if self.resample else '')
-                + f"; rp {'/'.join(self.indices)} {self.rp_size}x{self.rp_size}, patch "
+                + f"; {self.variant} {'/'.join(self.indices)} {self.rp_size}x{self.rp_size}, patch "
                 f"{'/'.join(self.bands)} {self.patch_size}x{self.patch_size}")
         return '\n'.join([head, line(cols), *map(line, rows), *(f"note: {m}" for m in self.notes)])
 
@@ -249,7 +270,7 @@ class Corpus(torch.utils.data.Dataset):
         "Store the report in a run: `run.info['corpus']`, the run folder's `corpus.json` and `summary.json`."
         info = {'data': getattr(self, 'spec', None), 'sources': self.report(), 'notes': self.notes,
                 'pairs_per_epoch': len(self), 'pairs_available': int(self.avail.sum()),
-                'per_source': self.per_source, 'resample': self.resample}
+                'per_source': self.per_source, 'resample': self.resample, 'variant': self.variant}
         run.info['corpus'] = info
         if world()[0] == 0:
             save_atomic(info, Path(run.dir) / 'corpus.json'); save_atomic(run.info, Path(run.dir) / 'summary.json')
@@ -270,10 +291,12 @@ def make_corpus(data=ALL_REAL, # 'all-real', 'a,b,c' (source names or paths), or
                 hilbert_step: int | None = None, # every k-th pixel along a Hilbert curve (None: all)
                 seed: int = 0, # seeds pixel choices and the per-epoch draws
                 resample: bool = True, # redraw capped sources every epoch
+                variant: str = 'rp', # the series image: 'rp' or a variant ('rp+level', ...: `RP_VARIANTS`)
                 verbose: bool = True, # print each skipped source's note
                 **pairs_kw, # more `PixelPatchPairs` arguments (rp_params, groups, pad, rp_backend)
                ) -> Corpus:
     "One pretraining corpus of several sources' pairs; absent sources are skipped with a note, none present: an error."
+    check_rp_params(variant=variant)
     names = corpus_names(data)
     for n in names: find_source(n)                                   # an unknown name fails before anything is read
     parts, rows, notes = {}, [], []
@@ -293,12 +316,13 @@ def make_corpus(data=ALL_REAL, # 'all-real', 'a,b,c' (source names or paths), or
         raise DatasetNotFoundError(f"corpus {data!r}", "none of its sources can be read (" + '; '.join(notes) + ")",
                                    f"at least one sample folder under ${SAMPLES_ENV}, or sources that give the "
                                    f"indices {tuple(indices)} and image channels {tuple(image)}")
-    c = Corpus(parts, per_source=per_source, seed=seed, resample=resample, rows=rows, notes=notes)
+    c = Corpus(parts, per_source=per_source, seed=seed, resample=resample, rows=rows, notes=notes,
+               variant=variant)
     c.spec = data if isinstance(data, str) else [str(getattr(s, 'name', s)) for s in data]
     return c
 
 # %% ../nbs/16_corpus.ipynb #5f8abc49
-CORPUS_KEYS = ('per_source', 'image', 'indices', 'resample')  # corpus settings a PretrainConfig's `pairs` may hold
+CORPUS_KEYS = ('per_source', 'image', 'indices', 'resample', 'variant')  # corpus settings a PretrainConfig's `pairs` may hold
 
 def corpus_for(data, # 'all-real', 'a,b,c' or a list of sources (see `make_corpus`)
                cfg, # a `pimc.pretrain.PretrainConfig`: rp_size, patch_size, seed; `pairs`: hilbert_step, CORPUS_KEYS

@@ -10,15 +10,13 @@ import hashlib, json, os, shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
-import numpy as np
 import torch
 
 from .fit import torch_threads
-from .recurrence import series_images
 from .synthetic import cache_dir   # the one cache root: $PIMC_CACHE, $XDG_CACHE_HOME/pimc, ~/.cache/pimc
 from .sources import Source, check_valid_pixels, find_source, source_pairs, without_warnings
 from .pretrain import PretrainConfig, TensorPairs, as_pairs, check_out_dir, pretrain, toy_pairs
-from .corpus import corpus_for, is_corpus
+from .corpus import corpus_for, is_corpus, make_corpus, variant_images
 
 # %% auto #0
 __all__ = ['ENCODER_DEFAULTS', 'DEFAULT_VARIANT', 'RGB_CORPORA', 'pretrain_data', 'pretrain_source', 'variant_pairs',
@@ -32,16 +30,12 @@ def _pairs_spec(spec, cfg):
         return TensorPairs(**torch.load(spec, weights_only=True))
     return None
 
-def _is_corpus(spec) -> bool:
-    "Whether `spec` names a corpus of several sources ('all-real', 'a,b,c'; see `pimc.corpus`)."
-    return is_corpus(spec)
-
 def pretrain_data(spec, cfg, folds=None, resume=False, reader_kw=None):
     "The pairs `pretrain_source` trains on (a source's, a corpus', 'toy' or a .pt file), every check done first."
     cfg.validate()
     if cfg.out_dir: check_out_dir(cfg.out_dir, resume)                   # before any data is read
     data = _pairs_spec(spec, cfg)
-    if data is None and _is_corpus(spec):                                # 'all-real', 'a,b,c': pimc.corpus
+    if data is None and is_corpus(spec):                                # 'all-real', 'a,b,c': pimc.corpus
         if folds is not None or reader_kw:
             raise ValueError(f"folds= and reader_kw= apply to one source, not to the corpus {spec!r}")
         return corpus_for(spec, cfg)
@@ -84,16 +78,7 @@ def variant_pairs(pairs, # a `pimc.pairs.PixelPatchPairs`
     "The pairs as `TensorPairs` whose 'rp' holds `variant` images; the recipe goes to the meta."
     from pimc.pretrain import TensorPairs
     tp = TensorPairs.from_dataset(pairs)
-    if variant != 'rp':                  # cubes may differ in their number of dates: one batch per series length
-        S = [pairs.series(i) for i in range(len(pairs))]
-        lengths = np.array([s.shape[-1] for s in S])
-        groups = [np.flatnonzero(lengths == T) for T in np.unique(lengths)]
-        imgs = [series_images(np.stack([S[i] for i in g]), variant, pairs.rp_size) for g in groups]
-        if len(groups) == 1: tp.data['rp'] = imgs[0]
-        else:
-            rp = torch.empty((len(S), *imgs[0].shape[1:]), dtype=torch.float32)
-            for g, im in zip(groups, imgs): rp[torch.as_tensor(g)] = torch.as_tensor(im, dtype=torch.float32)
-            tp.data['rp'] = rp
+    if variant != 'rp': tp.data['rp'] = variant_images(pairs, range(len(pairs)), variant, pairs.rp_size)
     tp.indices, tp.rp_params = tuple(pairs.indices), {**pairs.rp_params, 'variant': variant}
     for k in ('bands', 'patch_date', 'pad', 'mean', 'std'): setattr(tp, k, getattr(pairs, k))
     return tp
@@ -109,7 +94,7 @@ def pretrain_dir(source: str = 'eolearn', variant: str = 'rp', epochs: int = 10,
                   overrides=overrides)
     recipe = json.loads(json.dumps(recipe, sort_keys=True, default=str))
     key = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-    return Path(out_dir or cache_dir() / 'pretrain').expanduser() / f'{source}-{variant}-{key}', recipe
+    return Path(out_dir or cache_dir() / 'pretrain').expanduser() / f"{str(source).replace(',', '+')}-{variant}-{key}", recipe
 
 # %% ../nbs/16_pretrained.ipynb #915ba999
 def _same_recipe(run: Path, recipe: dict) -> bool:
@@ -117,7 +102,7 @@ def _same_recipe(run: Path, recipe: dict) -> bool:
 
 def pretrain_cached(run: Path, # the run folder (`pretrain_dir`)
                     recipe: dict, # what the folder is the run of (written to recipe.json)
-                    pairs: Callable, # () -> `TensorPairs`: the training pairs, made only when training is needed
+                    pairs: Callable, # () -> `TensorPairs` or a `Corpus`: the training pairs, made only when training is needed
                     reuse: bool = True, # return the finished run of the same recipe (False: train it again)
                     threads: int | None = 1, # torch threads while the pairs are made and the encoders train
                     progress: bool = False, # tqdm bar over the pretraining steps
@@ -137,14 +122,15 @@ def pretrain_cached(run: Path, # the run folder (`pretrain_dir`)
         run.mkdir(parents=True, exist_ok=True)
         (run / 'recipe.json').write_text(json.dumps(recipe, indent=1, sort_keys=True))
         (run / 'pairs.json').write_text(json.dumps({'pairs': len(tp), 'source': recipe.get('source')}))
-        pretrain(tp, cfg, resume=resume)
+        done = pretrain(tp, cfg, resume=resume)
+        if hasattr(tp, 'save_report'): tp.save_report(done)             # a corpus: its shares in the run folder
     return run
 
 # %% ../nbs/16_pretrained.ipynb #33624f5c
-def pretrain_encoder(source: str = 'eolearn', # a source of `pimc.sources` (a name of SOURCES or a path)
+def pretrain_encoder(source: str = 'eolearn', # a source of `pimc.sources` (a name or a path), or a corpus: 'all-real', 'a,b'
                      variant: str = 'rp', # series image the RP encoder learns on
                      epochs: int = 10, # passes over the pairs
-                     n_pixels: int | None = None, # random pixels per cube (None: all)
+                     n_pixels: int | None = None, # random pixels per cube (None: all; a corpus: its equal share)
                      rp_size: int = 32, patch_size: int = 9, batch_size: int = 128,
                      out_dir=None, # folder of the runs, one per recipe (default: `cache_dir() / 'pretrain'`)
                      reuse: bool = True, # return the finished run of the same recipe (source, variant, epochs, seed...)
@@ -158,6 +144,9 @@ def pretrain_encoder(source: str = 'eolearn', # a source of `pimc.sources` (a na
     run, recipe = pretrain_dir(source, variant, epochs, n_pixels, rp_size, patch_size, batch_size, out_dir, seed,
                                **overrides)
     def pairs():
+        if is_corpus(source):                     # NDVI plot <-> NDVI patch, an equal share of each source per epoch
+            if n_pixels is not None: raise ValueError(f"n_pixels applies to one source, not to the corpus {source!r}")
+            return make_corpus(source, rp_size, patch_size, seed=seed, variant=variant, verbose=False)
         cubes, kw = source_pairs(source, n_pixels=n_pixels, seed=seed)   # the source's indices, patch cubes, pixels
         return variant_pairs(without_warnings(PixelPatchPairs, cubes, rp_size=rp_size, patch_size=patch_size, normalize=None,
                                     groups=patch_size, seed=seed, **kw), variant)

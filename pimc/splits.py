@@ -14,8 +14,8 @@ from .forecast import ForecastData, make_windows, window_starts
 from .sources import without_warnings
 
 # %% auto #0
-__all__ = ['CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'cawa_data', 'tempcnn_data', 'eolearn_series', 'eolearn_data',
-           'greenearthnet_series', 'worldcover_split', 'worldcover_data', 'sits_data', 'classify_data',
+__all__ = ['SITS_OVERLAP', 'CLASSIFY_DATASETS', 'FORECAST_DATASETS', 'cawa_data', 'tempcnn_data', 'eolearn_series',
+           'eolearn_data', 'greenearthnet_series', 'worldcover_split', 'worldcover_data', 'sits_data', 'classify_data',
            'eolearn_forecast_data', 'point_mt_data', 'tempcnn_forecast_data', 'forecast_data']
 
 # %% ../nbs/45_splits.ipynb #b78e6902
@@ -171,6 +171,9 @@ def worldcover_data(cap_per_class: int | None = 300, # train pixels kept per cla
                         patch_source='greenearthnet' if patch_size else None)
 
 # %% ../nbs/45_splits.ipynb #6774626e
+# sits tables whose pixels a pretraining cube may hold (MODIS samples of Mato Grosso, where the `modis` cube lies)
+SITS_OVERLAP = {'samples_modis_ndvi': 'modis', 'cerrado_2classes': 'modis'}
+
 def sits_data(file: str = 'samples_modis_ndvi', # a sits *_long.csv in sits_samples/, without the suffix
               indices: Sequence[str] | None = None, # index channels (default: those in the file)
               test_size: float = 0.3, seed: int = 0,
@@ -185,7 +188,7 @@ def sits_data(file: str = 'samples_modis_ndvi', # a sits *_long.csv in sits_samp
     notes = [f"sits {file}: {len(t)} samples x {t.shape[2]} dates, {'/'.join(names)}; stratified "
              f"{round((1 - test_size) * 100)}/{round(test_size * 100)} split (seed {seed})"]
     return ClassifyData(tr.series, tr.labels, te.series, te.labels, t.class_names, names, file.removeprefix('samples_'),
-                        notes=notes)
+                        notes=notes, pretrain_overlap=SITS_OVERLAP.get(file))
 
 # %% ../nbs/45_splits.ipynb #c9609fe4
 CLASSIFY_DATASETS = {'cawa': cawa_data, 'tempcnn': tempcnn_data, 'eolearn': eolearn_data,

@@ -15,11 +15,12 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 from .errors import PimcError
 from .fit import torch_threads
 from .synthetic import cache_dir
+from .corpus import corpus_names, is_corpus
 from .pretrained import pretrain_encoder, DEFAULT_VARIANT
 
 # %% auto #0
 __all__ = ['TaskSettings', 'TaskData', 'ResultsFolderError', 'UnsavedResultsError', 'results_dir', 'keep_results', 'BenchmarkRun',
-           'Task', 'best_row', 'benchmark']
+           'Task', 'best_row', 'pretrain_source_for', 'benchmark']
 
 # %% ../nbs/40a_tasks.ipynb #50562771
 @dataclass
@@ -142,6 +143,21 @@ def best_row(df, # a results table with a 'method' column
     sub = df[df.method.map(lambda m: m.split(' ')[0] in baselines) == baseline]
     return sub.loc[sub[metric].idxmin() if lower else sub[metric].idxmax()] if len(sub) else None
 
+# %% ../nbs/40a_tasks.ipynb #72aa4214
+def pretrain_source_for(spec, # the PIMC pretraining source asked for: a source, a corpus ('all-real', 'a,b'), or None
+                        data, # the evaluation split (its `pretrain_overlap`: a source holding its own pixels)
+                       ):
+    "The pretraining source for an evaluation on `data`: a corpus without the source that holds `data`'s pixels."
+    skip = getattr(data, 'pretrain_overlap', None)
+    if not spec or not skip: return spec
+    if not is_corpus(spec):
+        if str(spec) == skip:
+            raise ValueError(f"pretrain_source {spec!r} holds the pixels of {data.name or 'the split'} (its test pixels "
+                             "too): pretrain on another source or a corpus, which leaves it out")
+        return spec
+    left = [n for n in corpus_names(spec) if n != skip]
+    return ','.join(left) if len(left) != len(corpus_names(spec)) else spec
+
 # %% ../nbs/40a_tasks.ipynb #d27b371a
 def benchmark(task: Task, # what to run (`pimc.classify.CLASSIFY`, `ABLATION`, `pimc.forecast.FORECAST`, ...)
               data, # the split, of the task's kind (`task.data`)
@@ -162,6 +178,7 @@ def benchmark(task: Task, # what to run (`pimc.classify.CLASSIFY`, `ABLATION`, `
         raise TypeError(f"benchmark({task.name}): data must be a {task.data.__name__} (got {type(data).__name__}); "
                         "the built-in splits come from pimc.splits (classify_data, forecast_data)")
     st = settings or task.settings()
+    pretrain_source = pretrain_source_for(pretrain_source, data)
     enc = (pretrain_encoder(pretrain_source, DEFAULT_VARIANT, epochs=pretrain_epochs, threads=threads,
                             progress=progress) if pretrain_source else None)
     methods = list(methods) if methods is not None else task.default_methods(data, enc is not None, pretrain_source)

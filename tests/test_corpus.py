@@ -193,3 +193,35 @@ def test_cli_corpus_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert e.value.code == 2 and "none of its sources can be read" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "b").exists()
+
+
+# ---------------------------------------------------------------------------------------------------- series images
+def test_corpus_variant_images_match_each_sources_own_series_and_are_the_encoders_recipe(tmp_path):
+    "A variant corpus draws each pair's image from its own series (cubes of 26-30 dates apart) and records the variant."
+    from pimc.corpus import variant_images
+    from pimc.recurrence import series_images
+    _need(SOURCES["greenearthnet"].folder, SOURCES["cbers4"].folder)
+    c = make_corpus("greenearthnet,cbers4", per_source=40, seed=0, verbose=False, variant="rp+level", **SMALL)
+    assert c.rp_params["variant"] == "rp+level" and "; rp+level NDVI 8x8" in c.describe()
+    b = c.batch(np.arange(len(c)))
+    assert b["rp"].shape == (80, 3, 8, 8)                   # rp+level of one index: three channels
+    for k, name in enumerate(c.names):                       # the same images as each series drawn alone
+        part, local = c.parts[name], c._local[c._src == k]
+        want = torch.stack([torch.as_tensor(series_images(part.series(int(i))[None], "rp+level", 8))[0] for i in local])
+        torch.testing.assert_close(b["rp"][torch.from_numpy(np.flatnonzero(c._src == k))], want)
+    lengths = {c.parts["greenearthnet"].series(int(i)).shape[-1] for i in range(len(c.parts["greenearthnet"]))}
+    assert len(lengths) > 1                                  # the three minicubes differ in their date counts
+    assert variant_images(c.parts["cbers4"], [], "rp+level", 8).numel() == 0
+
+
+def test_pretrain_encoder_on_a_corpus_keeps_the_variant_in_the_encoders_meta(tmp_path):
+    "The benchmarks' encoder pretrained on a corpus: the run says its corpus and the series image it learnt on."
+    from pimc.pretrained import pretrain_encoder
+    _need(SOURCES["eolearn"].folder, SOURCES["cbers4"].folder)
+    run = pretrain_encoder("eolearn,cbers4", "rp+level", epochs=1, out_dir=tmp_path, rp_size=16, patch_size=5)
+    s = json.loads((run / "summary.json").read_text())
+    assert s["rp_meta"]["variant"] == "rp+level" and s["rp_meta"]["indices"] == ["NDVI"]
+    assert json.loads((run / "corpus.json").read_text())["variant"] == "rp+level"
+    assert run.name.startswith("eolearn+cbers4-rp+level-")
+    with pytest.raises(ValueError, match="n_pixels applies to one source"):
+        pretrain_encoder("eolearn,cbers4", "rp+level", epochs=1, out_dir=tmp_path / "x", n_pixels=10, reuse=False)

@@ -98,7 +98,7 @@ def _public_plots() -> dict:
     "Every public `plot` method and `plot_*` function of the modules above (explorer's HoloViews panels are not plots)."
     found = {"Cube.plot": Cube.plot}
     for mod in (classify, embed, eurosat, experiments, forecast, metrics, pairs, pastis, readers, series_tables, synthetic,
-                train):
+                pretrain):
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)
             if inspect.isfunction(obj) and name.startswith("plot_") and obj.__module__ == mod.__name__:
