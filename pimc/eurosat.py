@@ -35,7 +35,7 @@ IMAGE_DIRS = {
 }
 EXTENSIONS = {'rgb': ('.jpg', '.jpeg'), 'ms': ('.tif', '.tiff')}
 
-# %% ../nbs/05_eurosat.ipynb #08c5e201
+# %% ../nbs/05_eurosat.ipynb #4008d98a
 _STEM = re.compile(r'^(.*?)(?:_\d+)?$')
 
 def _class_of_stem(stem: str) -> str: return _STEM.match(stem).group(1)
@@ -52,6 +52,7 @@ def _chips_in(d: Path, exts) -> tuple[list[tuple[Path, str]], list[Path]]:
     return [(f, _class_of_stem(f.stem)) for f in sorted(d.iterdir())
             if f.suffix.lower() in exts and f.is_file() and _class_of_stem(f.stem) in EUROSAT_CLASSES], other
 
+# %% ../nbs/05_eurosat.ipynb #fbf18cb5
 def find_eurosat(root, # folder holding EuroSAT (any of the layouts above)
                  kind: str = 'rgb', # 'rgb' (JPEG) or 'ms' (13-band GeoTIFF)
                 ) -> tuple[Path, list[tuple[Path, str]]]:
@@ -110,7 +111,7 @@ def read_chip(path, # a EuroSAT .jpg or .tif chip
                                  "truncated or corrupt") from None
     return a.astype(np.float32) / get_sensor('eurosat_ms').scale
 
-# %% ../nbs/05_eurosat.ipynb #4564fc7f
+# %% ../nbs/05_eurosat.ipynb #769a43e6
 def _split_file(root: Path, image_dir: Path, split) -> Path:
     if split in ('train', 'val', 'test'):
         name, where = f'eurosat-{split}.txt', [root, image_dir, *image_dir.parents]
@@ -126,6 +127,7 @@ def _split_file(root: Path, image_dir: Path, split) -> Path:
     raise ValueError("EuroSAT(split=...): split must be None, 'train', 'val', 'test' or the path of a .txt split "
                      f"file (got {split!r})")
 
+# %% ../nbs/05_eurosat.ipynb #ca17fab9
 class EuroSAT:
     "EuroSAT chips (RGB or 13-band MS) as {'image', 'label', 'path'} samples (torchgeo-style: `len`, indexing, `plot`)."
     CLASSES = EUROSAT_CLASSES
@@ -186,7 +188,7 @@ class EuroSAT:
              'path': str(self.paths[i])}
         return self.transforms(s) if self.transforms else s
 
-# %% ../nbs/05_eurosat.ipynb #159715cf
+# %% ../nbs/05_eurosat.ipynb #7645c7e4
 def _rgb(self: EuroSAT, x: np.ndarray) -> np.ndarray:
     "(H, W, 3) display image of a returned chip (MS: B04/B03/B02 reflectance 0-0.275, the EuroSAT RGB scaling)."
     s = self.sensor
@@ -197,6 +199,9 @@ def _rgb(self: EuroSAT, x: np.ndarray) -> np.ndarray:
     img = x[idx].transpose(1, 2, 0)
     return np.clip(img if self.kind == 'rgb' else img / 0.275, 0, 1)
 
+EuroSAT._rgb = _rgb
+
+# %% ../nbs/05_eurosat.ipynb #4a310f68
 def _plot(self: EuroSAT, i: int | Sequence[int] = 0, # a sample index, or several (one panel each)
           prediction: Sequence[int] | int | None = None, # predicted class(es), shown beside the truth
           ncols: int = 5, size: float = 2.2, # grid of a new figure: columns, inches per panel
@@ -226,6 +231,9 @@ def _plot(self: EuroSAT, i: int | Sequence[int] = 0, # a sample index, or severa
     if ax is None: fig.tight_layout()
     return fig
 
+EuroSAT.plot = _plot
+
+# %% ../nbs/05_eurosat.ipynb #211af061
 def _as_arrays(self: EuroSAT, idx: Sequence[int] | None = None, # which samples (default: all)
                progress: bool = True, # tqdm progress bar
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -243,9 +251,9 @@ def _as_arrays(self: EuroSAT, idx: Sequence[int] | None = None, # which samples 
         X[n] = x
     return X, self.targets[list(idx)]
 
-EuroSAT._rgb, EuroSAT.plot, EuroSAT.as_arrays = _rgb, _plot, _as_arrays
+EuroSAT.as_arrays = _as_arrays
 
-# %% ../nbs/05_eurosat.ipynb #b1bb062c
+# %% ../nbs/05_eurosat.ipynb #d8623277
 FIXTURE_DIRS = {'torchgeo': {'ms': 'ds/images/remote_sensing/otherDatasets/sentinel_2/tif', 'rgb': '2750'},
                 'zenodo': {'ms': 'EuroSAT_MS', 'rgb': 'EuroSAT_RGB'}}  # layout -> kind -> folder of class folders
 # surface reflectance per band, EuroSAT order: B01 B02 B03 B04 B05 B06 B07 B08 B09 B10 B11 B12 B8A
@@ -262,6 +270,7 @@ FIXTURE_SPECTRA = {
     'SeaLake':              (.070, .060, .050, .030, .020, .015, .012, .020, .005, .001, .008, .005, .008),
 }
 
+# %% ../nbs/05_eurosat.ipynb #b3c73cf3
 def _fixture_chip(cls: str, size: int, rng) -> np.ndarray:
     "(13, size, size) uint16 reflectance x 10 000 of one made-up chip: the class spectrum, smooth texture, noise."
     from scipy.ndimage import uniform_filter
@@ -276,6 +285,7 @@ def _fixture_rgb(ms: np.ndarray) -> np.ndarray:
     idx = [get_sensor('eurosat_ms').bands.index(b) for b in ('B04', 'B03', 'B02')]
     return np.clip(ms[idx].astype(np.float32) / 2750 * 255, 0, 255).round().astype(np.uint8).transpose(1, 2, 0)
 
+# %% ../nbs/05_eurosat.ipynb #bf00435f
 def make_eurosat(out, # folder to write the tree under (created)
                  n_per_class: int = 3, # chips per class
                  size: int = 64, # chip side in pixels (EuroSAT: 64)
@@ -341,7 +351,7 @@ def write_splits(root, # folder holding EuroSAT (any layout `find_eurosat` knows
         files[s].write_text(''.join(f'{x}\n' for x in sorted(names)))
     return files
 
-# %% ../nbs/05_eurosat.ipynb #63dc526f
+# %% ../nbs/05_eurosat.ipynb #bbe02c01
 def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT.paths`)
                kind: str = 'rgb', # 'rgb' (only RGB chips are cached: uint8)
                cache_dir=None, # where the caches live (default: `$PIMC_CACHE` or ~/.cache/pimc, then eurosat/)
@@ -389,6 +399,7 @@ def chip_cache(paths: Sequence, # chip files, in the order wanted (e.g. `EuroSAT
                 finally: del a                                       # the map closed before the move or removal
     return np.load(f, mmap_mode='r')
 
+# %% ../nbs/05_eurosat.ipynb #28d359b5
 def _cached(self: EuroSAT, cache_dir=None, progress: bool = True) -> np.ndarray:
     "This dataset's chips (its bands) as uint8 (N, C, H, W) from `chip_cache` (RGB only)."
     a = chip_cache(self.paths, self.kind, cache_dir, progress)

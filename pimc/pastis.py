@@ -20,7 +20,7 @@ from .plots import plot_axes
 # %% auto #0
 __all__ = ['PASTIS_CLASSES', 'PASTIS_FOLDS', 'PASTIS_SOURCE', 'PASTIS_REFERENCE_DATE', 'parse_dates_s2', 'dates_to_s2',
            'PatchInfo', 'read_pastis_metadata', 'write_pastis_patch', 'write_pastis_metadata', 'write_pastis_norm',
-           'Norm', 'PASTIS', 'pastis_cmap', 'rss_while_iterating']
+           'PASTIS', 'Norm', 'pastis_cmap', 'rss_while_iterating']
 
 # %% ../nbs/04_pastis.ipynb #6dc0a412
 PASTIS_CLASSES = ('Background', 'Meadow', 'Soft winter wheat', 'Corn', 'Winter barley', 'Winter rapeseed',
@@ -33,9 +33,7 @@ PASTIS_SOURCE = ("PASTIS (Sainte Fare Garnot & Landrieu 2021) is on Zenodo, reco
                  "metadata.geojson, DATA_S2/ and ANNOTATIONS/ as root")
 PASTIS_REFERENCE_DATE = np.datetime64('2018-09-01', 'D')  # U-TAE expresses dates as days since this one
 
-
-
-# %% ../nbs/04_pastis.ipynb #8cdae676
+# %% ../nbs/04_pastis.ipynb #b04554d7
 def parse_dates_s2(value, # the `dates-S2` property: dict index -> YYYYMMDD, its JSON string, or a list of dates
                    where: str = 'dates-S2', # what to name in error messages (file and patch)
                   ) -> np.ndarray:
@@ -60,13 +58,14 @@ def parse_dates_s2(value, # the `dates-S2` property: dict index -> YYYYMMDD, its
     except (ValueError, TypeError) as e:
         raise DatasetFormatError(f"{where}: dates-S2 values are not YYYYMMDD dates ({e})") from None
 
+# %% ../nbs/04_pastis.ipynb #02965e0e
 def dates_to_s2(dates, # anything `as_dates` reads
                ) -> dict:
     "The `dates-S2` dict {'0': YYYYMMDD, ...} of a date sequence (the inverse of `parse_dates_s2`)."
     d = as_dates(dates).astype('datetime64[D]').astype(str)
     return {str(i): int(s.replace('-', '')) for i, s in enumerate(np.atleast_1d(d))}
 
-# %% ../nbs/04_pastis.ipynb #3c5a38cc
+# %% ../nbs/04_pastis.ipynb #95e81f44
 class PatchInfo(NamedTuple):
     "One patch of `metadata.geojson`."
     patch_id: int  # ID_PATCH
@@ -76,6 +75,7 @@ class PatchInfo(NamedTuple):
     properties: dict  # every property as stored (N_Parcel, Parcel_Cover, ...)
     geometry: dict | None  # patch footprint (GeoJSON geometry, in the collection's CRS)
 
+# %% ../nbs/04_pastis.ipynb #69be07a3
 def _as_int(v, what, where):
     try:
         f = float(v)
@@ -84,6 +84,7 @@ def _as_int(v, what, where):
     except (TypeError, ValueError):
         raise DatasetFormatError(f"{where}: {what} must be an integer (got {v!r})") from None
 
+# %% ../nbs/04_pastis.ipynb #7939dcc5
 def read_pastis_metadata(path, # metadata.geojson (or the PASTIS root holding it)
                         ) -> list[PatchInfo]:
     "The patches listed in a PASTIS `metadata.geojson`, sorted by patch id, with their dates parsed."
@@ -118,7 +119,7 @@ def read_pastis_metadata(path, # metadata.geojson (or the PASTIS root holding it
                              f.get('geometry')))
     return sorted(out, key=lambda p: p.patch_id)
 
-# %% ../nbs/04_pastis.ipynb #e470c365
+# %% ../nbs/04_pastis.ipynb #f3232b1d
 def write_pastis_patch(root, # PASTIS root folder (created if needed)
                        patch_id: int, # ID_PATCH
                        values, # (T, 10, H, W) stored reflectance x 10 000 (integers, or floats that round to int16)
@@ -159,6 +160,7 @@ def write_pastis_patch(root, # PASTIS root folder (created if needed)
     atomic_write(root / 'ANNOTATIONS' / f'TARGET_{patch_id}.npy', lambda f: np.save(f, t.astype(np.uint8)))
     return {'ID_PATCH': int(patch_id), 'Fold': fold, 'TILE': tile, 'dates-S2': dates_to_s2(d), **properties}
 
+# %% ../nbs/04_pastis.ipynb #d19708ea
 def write_pastis_metadata(root, # PASTIS root folder
                           # one per patch: ID_PATCH, Fold, dates-S2 (dict, JSON string or dates), optional geometry,
                           # anything else
@@ -226,12 +228,7 @@ def write_pastis_norm(root, # PASTIS root folder (with metadata.geojson and DATA
                                       f"write_pastis_norm fold {f}")
     return atomic_write(root / 'NORM_S2_patch.json', lambda fh: fh.write(json.dumps(out, indent=4).encode()))
 
-# %% ../nbs/04_pastis.ipynb #1364b128
-class Norm(NamedTuple):
-    "Per-band mean and std of stored values (float32, one per band)."
-    mean: np.ndarray
-    std: np.ndarray
-
+# %% ../nbs/04_pastis.ipynb #e6e9fa0a
 def _check_folds(folds):
     if folds is None: return PASTIS_FOLDS
     fs = ([folds] if isinstance(folds, (int, np.integer)) else list(folds) if isinstance(folds, Iterable)
@@ -241,6 +238,7 @@ def _check_folds(folds):
                          f"2, 3] (got {folds!r})")
     return tuple(sorted(set(int(f) for f in fs)))
 
+# %% ../nbs/04_pastis.ipynb #efeaca7d
 def _load_npy(path: Path, mmap: bool, root: Path, what: str):
     try: return np.load(path, mmap_mode='r' if mmap else None, allow_pickle=False)
     except FileNotFoundError:
@@ -342,7 +340,13 @@ class PASTIS:
                            f"{len(ids)} patches" + (f": {ids[0]}..{ids[-1]})" if ids else ')'))
         return self[self._pos[patch_id]]
 
-# %% ../nbs/04_pastis.ipynb #7e4deff3
+# %% ../nbs/04_pastis.ipynb #68bd6256
+class Norm(NamedTuple):
+    "Per-band mean and std of stored values (float32, one per band)."
+    mean: np.ndarray
+    std: np.ndarray
+
+# %% ../nbs/04_pastis.ipynb #a802a5e0
 def _norm(self: PASTIS, folds=None, # folds to average over; default: the folds this dataset was opened with
          ) -> Norm:
     "Official per-band (mean, std) of the stored values, averaged over `folds` (as U-TAE does)."
@@ -369,6 +373,9 @@ def _norm(self: PASTIS, folds=None, # folds to average over; default: the folds 
                                      "finite means and std > 0 (normalising would divide by 0)")
     return Norm(mean, std)
 
+PASTIS.norm = _norm
+
+# %% ../nbs/04_pastis.ipynb #d1a2abd8
 def _normalize(self: PASTIS, x, # stored values (..., 10, H, W): numpy array, torch tensor or a Cube
                folds=None, # folds whose statistics to use (default: the dataset's)
                axis: int = -3, # band axis of x
@@ -386,9 +393,9 @@ def _normalize(self: PASTIS, x, # stored values (..., 10, H, W): numpy array, to
         return (x.float() - m) / s
     return (np.asarray(x, np.float32) - m.reshape(shape)) / s.reshape(shape)
 
-PASTIS.norm, PASTIS.normalize = _norm, _normalize
+PASTIS.normalize = _normalize
 
-# %% ../nbs/04_pastis.ipynb #da5ffe68
+# %% ../nbs/04_pastis.ipynb #da80c0f9
 def pastis_cmap():
     "Colour map for the 20 PASTIS classes: background black, the 18 crops from tab20, void white."
     from matplotlib.colors import ListedColormap
@@ -396,6 +403,7 @@ def pastis_cmap():
     tab = matplotlib.colormaps['tab20'].colors
     return ListedColormap([(0, 0, 0)] + [tab[i] for i in range(1, 19)] + [(1, 1, 1)], name='pastis')
 
+# %% ../nbs/04_pastis.ipynb #0c2cb2f1
 def _ndvi(v, s):
     v = np.asarray(v, np.float32); n, r = v[:, s.index('nir')], v[:, s.index('red')]
     with np.errstate(divide='ignore', invalid='ignore'): return np.where(n + r > 0, (n - r) / (n + r), np.nan)

@@ -23,7 +23,7 @@ __all__ = ['SAMPLES_ENV', 'LULC_CLASSES', 'EOPATCH_REFERENCE_DATES', 'CROPHARVES
            'read_cbers_awfi', 'read_cropharvest', 'read_modis_ndvi', 'geotiff_stack_files', 'stack_sensor',
            'read_geotiff_stack', 'read_npy_cube']
 
-# %% ../nbs/06_readers.ipynb #5ec06fec
+# %% ../nbs/06_readers.ipynb #9802f15a
 SAMPLES_ENV = 'PIMC_SAMPLES'
 
 def _repo_root() -> Path | None:
@@ -32,6 +32,7 @@ def _repo_root() -> Path | None:
     root = Path(pimc.__file__).resolve().parents[1]
     return root if (root / 'pyproject.toml').is_file() and (root / 'nbs').is_dir() else None
 
+# %% ../nbs/06_readers.ipynb #96a2601e
 def samples_dir(name: str | None = None, # a sample folder, e.g. 'eolearn_test_eopatch' or 'sits_samples/cbers4_awfi'
                ) -> Path:
     "The real-sample folder: `$PIMC_SAMPLES`, else `<repo>/../shared/data`; or its sub-folder `name`."
@@ -49,12 +50,13 @@ def samples_dir(name: str | None = None, # a sample folder, e.g. 'eolearn_test_e
     if not p.is_dir(): raise DatasetNotFoundError(f"sample folder {p} not found; looked in {how}")
     return p
 
+# %% ../nbs/06_readers.ipynb #52430897
 def has_samples(name: str | None = None) -> bool:
     "Whether `samples_dir(name)` exists (for examples and tests that need the real data)."
     try: samples_dir(name); return True
     except FileNotFoundError: return False
 
-# %% ../nbs/06_readers.ipynb #4ca428f5
+# %% ../nbs/06_readers.ipynb #7428deec
 def _need(root: Path, rel: Sequence[str], what: str):
     "DatasetNotFoundError naming `root` and every missing file of `rel`."
     root = Path(root)
@@ -69,6 +71,7 @@ def _load_npy(path, mmap: bool = True) -> np.ndarray:
     except (ValueError, OSError, EOFError) as e:
         raise ReadError(path, f"cannot read as .npy ({e})", "a complete numpy .npy file") from None
 
+# %% ../nbs/06_readers.ipynb #5b7dbbda
 @lru_cache(maxsize=64)
 def crs_name(wkt: str | None) -> str | None:
     "'EPSG:nnnn' when PROJ knows the CRS, else a PROJ string (the EPSG lookup takes ~0.5 s, hence the cache)."
@@ -77,6 +80,7 @@ def crs_name(wkt: str | None) -> str | None:
     c = CRS.from_wkt(wkt)
     return f"EPSG:{c.to_epsg()}" if c.to_epsg() else (c.to_proj4() or wkt)
 
+# %% ../nbs/06_readers.ipynb #f5518ab5
 def read_raster(path, window=None) -> tuple[np.ndarray, dict]:
     "(bands, H, W) array of a raster file and its grid (WKT crs, transform, shape, count, dtype, nodata, band names)."
     import rasterio
@@ -95,6 +99,7 @@ def read_raster(path, window=None) -> tuple[np.ndarray, dict]:
                         "a complete GeoTIFF / JPEG 2000 file") from None
     return data, grid
 
+# %% ../nbs/06_readers.ipynb #122c37d1
 def same_grid(ref: dict, grid: dict, path, ref_path, keys=('shape', 'crs', 'transform')):
     "Raise naming `path` when its grid differs from the reference file's."
     for k in keys:
@@ -104,11 +109,7 @@ def same_grid(ref: dict, grid: dict, path, ref_path, keys=('shape', 'crs', 'tran
         if not same:
             raise ReadError(path, f"{k} {b} differs from {a} of {Path(ref_path).name}", "every file on one grid")
 
-# %% ../nbs/06_readers.ipynb #7f26c8c1
-LULC_CLASSES = ('no data', 'cultivated land', 'forest', 'grassland', 'shrubland', 'water', 'wetlands', 'tundra',
-                'artificial surface', 'bareland', 'snow and ice')  # eo-learn's LULC table, values 0..10
-EOPATCH_REFERENCE_DATES = (2, 1, 4, 3, 0)  # REFERENCE_SCENES[k] was acquired at timestamps[EOPATCH_REFERENCE_DATES[k]]
-
+# %% ../nbs/06_readers.ipynb #1255f254
 def empty_pixels(mask, where, on_empty: str):
     "Warn about (or refuse) pixels without a single usable date."
     if on_empty not in ('warn', 'raise', 'ignore'):
@@ -122,6 +123,7 @@ def empty_pixels(mask, where, on_empty: str):
         if on_empty == 'raise': raise ReadError(msg)
         warnings.warn(msg, stacklevel=3)
 
+# %% ../nbs/06_readers.ipynb #f8b85d0d
 def _bbox_grid(path: Path, H: int, W: int) -> tuple[str | None, tuple]:
     "CRS and affine transform of an H x W grid from an eo-learn bbox.geojson polygon."
     try:
@@ -133,6 +135,11 @@ def _bbox_grid(path: Path, H: int, W: int) -> tuple[str | None, tuple]:
     m = re.search(r'EPSG::?(\d+)', crs)
     (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
     return (f"EPSG:{m.group(1)}" if m else crs or None), ((x1 - x0) / W, 0.0, x0, 0.0, -(y1 - y0) / H, y1)
+
+# %% ../nbs/06_readers.ipynb #6b80a9f9
+LULC_CLASSES = ('no data', 'cultivated land', 'forest', 'grassland', 'shrubland', 'water', 'wetlands', 'tundra',
+                'artificial surface', 'bareland', 'snow and ice')  # eo-learn's LULC table, values 0..10
+EOPATCH_REFERENCE_DATES = (2, 1, 4, 3, 0)  # REFERENCE_SCENES[k] was acquired at timestamps[EOPATCH_REFERENCE_DATES[k]]
 
 def read_eopatch(path, # the EOPatch folder (eolearn_test_eopatch)
                  # 'ndvi': NDVI at all dates; 'reference': the 13 L1C bands at the 5 reference dates
@@ -216,7 +223,7 @@ def plot_index(cube: Cube, t: int = 0, # time index
     ax.set_axis_off()
     return fig
 
-# %% ../nbs/06_readers.ipynb #603d5937
+# %% ../nbs/06_readers.ipynb #8ec11a3f
 _DATE_RE = re.compile(r'(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)')
 
 def date_from_name(path) -> np.datetime64:
@@ -227,6 +234,7 @@ def date_from_name(path) -> np.datetime64:
         except ValueError: continue
     raise ReadError(path, "no date in the file name", "YYYYMMDD or YYYY-MM-DD in the name, or pass dates=")
 
+# %% ../nbs/06_readers.ipynb #e064c04d
 def _band_date_files(folder: Path, pattern: str, exts=('.tif', '.tiff', '.jp2')) -> dict:
     "{(band, date): path} for the files of `folder` whose name matches `pattern` (groups 'band' and 'date')."
     rx, out = re.compile(pattern), {}
@@ -256,6 +264,7 @@ def _stack(files: dict, bands: Sequence[str], dates, folder) -> tuple[np.ndarray
             out[t, c] = a[0]
     return out, ref, {(b, d): files[(b, d)] for d in dates for b in bands}
 
+# %% ../nbs/06_readers.ipynb #19e1ebf0
 def read_cbers_awfi(folder, # folder of CBERS-4_AWFI_<band>_<date>.tif files (sits_samples/cbers4_awfi)
                     # CMASK values that make an observation unusable (Fmask codes)
                     bad_cmask: Sequence[int] = (2, 3, 4, 255),
@@ -287,13 +296,14 @@ def read_cbers_awfi(folder, # folder of CBERS-4_AWFI_<band>_<date>.tif files (si
                 name=folder.name,
                 meta=dict(source='sits CBERS-4 AWFI sample', bad_cmask=tuple(bad_cmask), cmask=any(has_cm)))
 
-# %% ../nbs/06_readers.ipynb #b223fd69
+# %% ../nbs/06_readers.ipynb #7a39e099
 CROPHARVEST_BANDS = ('VV', 'VH', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B8A', 'B9', 'B10', 'B11', 'B12',
                      'temperature_2m', 'total_precipitation')  # per monthly step, CropHarvest RAW_BANDS order
 register_sensor('cropharvest_s2', CROPHARVEST_BANDS[2:15], 10_000,
                 description='CropHarvest Sentinel-2 L1C (Earth Engine), B1..B12 with B8A after B8, '
                 'reflectance x 10 000', overwrite=True)
 
+# %% ../nbs/06_readers.ipynb #569bee51
 def read_cropharvest(path, # a CropHarvest export, <id>-<name>_<start>_<end>.tif
                      start=None, # date of the first step; default: the first date in the file name
                      days_per_step: int = 30, # CropHarvest's compositing window
@@ -329,7 +339,7 @@ def read_cropharvest(path, # a CropHarvest export, <id>-<name>_<start>_<end>.tif
     return Cube(s2, dates, 'cropharvest_s2', mask=np.isfinite(s2).all(1), crs=crs_name(g['crs']),
                 transform=g['transform'], name=path.stem, meta=meta)
 
-# %% ../nbs/06_readers.ipynb #4c751ef1
+# %% ../nbs/06_readers.ipynb #d73f3d4b
 def _points_to_pixels(lon, lat, crs, transform, H, W):
     "Row and column of WGS84 points on a grid (rasterio's PROJ); -1 outside."
     from rasterio.warp import transform as warp
@@ -341,6 +351,7 @@ def _points_to_pixels(lon, lat, crs, transform, H, W):
     out = (row < 0) | (row >= H) | (col < 0) | (col >= W)
     return np.where(out, -1, row), np.where(out, -1, col)
 
+# %% ../nbs/06_readers.ipynb #a908289c
 def read_modis_ndvi(folder, # folder of *_NDVI_<YYYY-MM-DD>.jp2 (or .tif) images (sits_samples/mod13q1_sinop)
                     points=None, # CSV of labelled points (longitude, latitude, label); default: the folder's only *.csv
                     on_empty: str = 'warn') -> Cube:
@@ -385,7 +396,7 @@ def read_modis_ndvi(folder, # folder of *_NDVI_<YYYY-MM-DD>.jp2 (or .tif) images
     return Cube(values, np.array(dates), 'modis_ndvi', mask=mask, labels=labels, class_names=class_names,
                 crs=crs_name(grid['crs']), transform=grid['transform'], name=folder.name, meta=meta)
 
-# %% ../nbs/06_readers.ipynb #0bc9b729
+# %% ../nbs/06_readers.ipynb #6356f011
 def _as_paths(paths, what: str) -> list[Path]:
     "A folder (its GeoTIFFs: .tif or .tiff, any case), a glob pattern, or a sequence of paths, as a list."
     if isinstance(paths, (str, os.PathLike)):
@@ -401,6 +412,7 @@ def _as_paths(paths, what: str) -> list[Path]:
         if not p.is_file(): raise DatasetNotFoundError(f"{what} {p} not found")
     return out
 
+# %% ../nbs/06_readers.ipynb #38897cef
 _CBERS_FILE = re.compile(r'.*_(B1[3-6]|CMASK)_\d{4}-\d{2}-\d{2}\.tiff?', re.I)   # the sits CBERS-4 AWFI names
 
 def _one_file_per_date(files: Sequence[Path], d: np.ndarray):
@@ -418,6 +430,7 @@ def _one_file_per_date(files: Sequence[Path], d: np.ndarray):
     raise ReadError(same[1], f"has the same date {day} as {same[0].name} ({len(same)} files share it: {shown}): one "
                     "GeoTIFF per band and date", how)
 
+# %% ../nbs/06_readers.ipynb #725c6b51
 def geotiff_stack_files(paths, # one GeoTIFF per date: list of paths, a folder, or a glob pattern
                         dates=None, # one date per file (anything `as_dates` reads); default: from the file names
                         mask_paths=None, # optional per-date mask files, same order as `paths`
@@ -442,6 +455,7 @@ def geotiff_stack_files(paths, # one GeoTIFF per date: list of paths, a folder, 
                         "strictly increasing dates")
     return files, d, masks
 
+# %% ../nbs/06_readers.ipynb #09dd085c
 def stack_sensor(path, # the first file, for the errors
                   count: int, # its bands
                   descriptions, # its band descriptions
@@ -455,6 +469,7 @@ def stack_sensor(path, # the first file, for the errors
         raise ReadError(path, f"{count} bands", f"{len(s.bands)} for sensor {s.name!r} ({', '.join(s.bands)})")
     return s
 
+# %% ../nbs/06_readers.ipynb #9f48b03f
 def read_geotiff_stack(paths, # one GeoTIFF per date: list of paths, a folder, or a glob pattern
                        dates=None, # one date per file (anything `as_dates` reads); default: from the file names
                        sensor: Sensor | str | None = None, # band names and scale (registered name or Sensor)

