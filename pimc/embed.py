@@ -69,7 +69,7 @@ def embed_images(images,
         out.append((enc.features(b) if features else enc(b)).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, enc.feature_dim if features else enc.embed_dim), np.float32)
 
-# %% ../nbs/14_embed.ipynb #d7fe09bb
+# %% ../nbs/14_embed.ipynb #9f2c6e88
 RP_META_KEYS = ('dimension', 'time_delay', 'threshold', 'percentage')
 
 def _seen(cube, rows, cols, indices) -> np.ndarray:
@@ -107,6 +107,7 @@ def pixel_rps(cube, # a `pimc.cube.Cube`
                       stacklevel=2)
     return rp, _seen(cube, rows, cols, indices)
 
+# %% ../nbs/14_embed.ipynb #f060b8d7
 @torch.no_grad()
 def embed_pixels(cube, # a `pimc.cube.Cube`
                  encoder, # RP encoder, PretrainRun, (rp, image) pair, or checkpoint path
@@ -144,7 +145,7 @@ def embed_pixels(cube, # a `pimc.cube.Cube`
         out[i:i + chunk] = z.numpy()
     return out.reshape(H, W, D) if full else out
 
-# %% ../nbs/14_embed.ipynb #3178f4e9
+# %% ../nbs/14_embed.ipynb #5fb9f614
 def encoder_meta(enc, which: str) -> dict:
     m = dict(enc.meta)
     if 'size' not in m:
@@ -152,6 +153,7 @@ def encoder_meta(enc, which: str) -> dict:
                          "by pimc.pretrain.pretrain?")
     return m
 
+# %% ../nbs/14_embed.ipynb #d02dfb98
 def embed_patches(cube, # a `pimc.cube.Cube` (any size)
                   encoder, # image encoder, PretrainRun, (rp, image) pair or checkpoint path
                   features: bool = False, # backbone features instead of normalised embeddings
@@ -179,7 +181,7 @@ def embed_patches(cube, # a `pimc.cube.Cube` (any size)
     out[~cube.valid.any(0).ravel()] = np.nan                          # never observed: no embedding (as embed_pixels)
     return out.reshape(H, W, D)
 
-# %% ../nbs/14_embed.ipynb #9e12c044
+# %% ../nbs/14_embed.ipynb #7ee6f606
 def pca_rgb(emb, # (H, W, D) or (N, D) embeddings (NaN rows ignored)
             n: int = 3, # components
             stretch: tuple = (2, 98), # percentile stretch of each component
@@ -198,6 +200,7 @@ def pca_rgb(emb, # (H, W, D) or (N, D) embeddings (NaN rows ignored)
         out[ok, :P.shape[1]] = np.clip((P - lo) / np.maximum(hi - lo, 1e-12), 0, 1)
     return out.reshape(*shape, n).astype(np.float32)
 
+# %% ../nbs/14_embed.ipynb #fee5ad76
 def _best_date(cube) -> int:
     "A clear date near the middle of the series (most valid pixels, ties to the middle)."
     v = cube.valid.reshape(len(cube), -1).mean(1)
@@ -212,6 +215,7 @@ def _label_cmap(cube):
         return pastis_cmap(), -0.5, 19.5
     return plt.get_cmap('tab20'), -0.5, 19.5
 
+# %% ../nbs/14_embed.ipynb #35ea6204
 def plot_embedding_map(cube, # the cube that was embedded
                        emb, # (H, W, D) from `embed_pixels`
                        t: int | None = None, # date of the RGB composite (default: a clear one mid-season)

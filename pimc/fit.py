@@ -54,11 +54,12 @@ def torch_threads(n: int | None = None, # torch CPU threads inside the block (No
     try: yield torch.get_num_threads()
     finally: torch.set_num_threads(old)
 
-# %% ../nbs/12_fit.ipynb #d2fb95d4
+# %% ../nbs/12_fit.ipynb #c385c4f0
 def device_of(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device('cpu')
 
+# %% ../nbs/12_fit.ipynb #39407b7d
 def _tensors(inputs) -> list:
     "A list of tensors from a tensor, an array or a list of them."
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
@@ -77,10 +78,12 @@ def predict(model: nn.Module, # a network whose forward takes the `inputs` in or
     model.eval()
     return _batched(model, inputs, batch_size, device_of(model))
 
+# %% ../nbs/12_fit.ipynb #fabfe2c9
 def predict_classes(model: nn.Module, inputs, batch_size: int = 512) -> np.ndarray:
     "(N,) the predicted class of each sample."
     return predict(model, inputs, batch_size).argmax(1).numpy()
 
+# %% ../nbs/12_fit.ipynb #ea423c46
 def model_features(model: nn.Module, # anything with `features` (the input of its head)
                    inputs, batch_size: int = 512) -> np.ndarray:
     "(N, D) features before the head, in eval mode (for a linear probe)."
@@ -255,7 +258,7 @@ def label_fraction(y, # (N,) labels of the training set
         keep.append(rng.choice(rows, k, replace=False))
     return np.sort(np.concatenate(keep))
 
-# %% ../nbs/12_fit.ipynb #0e6cfdc9
+# %% ../nbs/12_fit.ipynb #046f99b2
 def match_indices(series: np.ndarray, # (N, K, T) series
                   names: Sequence[str], # their K index names
                   wanted: Sequence[str], # the index channels an encoder was trained on
@@ -271,6 +274,7 @@ def match_indices(series: np.ndarray, # (N, K, T) series
                              "and no NDVI to stand in")
     return np.stack(out, 1), notes
 
+# %% ../nbs/12_fit.ipynb #a3b008c1
 class RPSetup(NamedTuple):
     "What an RP method starts from: the encoder (None: from scratch), its series image and size, the matched series."
     encoder: nn.Module | None  # the pretrained RP encoder (eval mode, CPU), or None
@@ -279,10 +283,12 @@ class RPSetup(NamedTuple):
     series: list  # the series, matched to the encoder's index channels
     notes: list  # what the matching did
 
+# %% ../nbs/12_fit.ipynb #fbaa3b27
 def needs_encoder(method: str) -> bool:
     "Whether a method name is one of the PIMC-pretrained ones ('pimc-*'), which need an encoder."
     return method.startswith('pimc')
 
+# %% ../nbs/12_fit.ipynb #cd5f334f
 def rp_setup(encoder, # a loaded pretrained RP encoder (`pimc.embed.as_encoder`), or None for a network from scratch
              names: Sequence[str], # the data's index channel names
              *series, # (N, K, T) arrays to feed the encoder
@@ -298,6 +304,7 @@ def rp_setup(encoder, # a loaded pretrained RP encoder (`pimc.embed.as_encoder`)
     notes = matched[0][1] if matched else []
     return RPSetup(enc, meta.get('variant', 'rp'), meta.get('size', size), [m for m, _ in matched], notes)
 
+# %% ../nbs/12_fit.ipynb #63710b0c
 def from_encoder(cls, # a task model class whose first argument is a backbone and that has `mean`/`std` buffers
                  encoder: nn.Module, # a pretrained `pimc.models.Encoder`
                  *args, **kwargs, # the other arguments of `cls`
@@ -307,7 +314,7 @@ def from_encoder(cls, # a task model class whose first argument is a backbone an
     with torch.no_grad(): m.mean.copy_(encoder.mean); m.std.copy_(encoder.std)
     return m
 
-# %% ../nbs/12_fit.ipynb #f8b3e75b
+# %% ../nbs/12_fit.ipynb #8a344c49
 class Outcome(NamedTuple):
     "One method's run on one split, as a task's `one` function returns it to `compare`."
     name: str  # the row label (method and options)
@@ -316,6 +323,7 @@ class Outcome(NamedTuple):
     seconds: float  # time taken
     summary: str = ''  # one line for the progress print
 
+# %% ../nbs/12_fit.ipynb #f72e2ceb
 def method_specs(methods: Sequence, # names ('name:key=value,...' too), (name, {options}) pairs, or dicts with 'method'
                 ) -> list[dict]:
     "Every method spec as a dict {'method': name, **options}."
@@ -333,6 +341,7 @@ def method_specs(methods: Sequence, # names ('name:key=value,...' too), (name, {
         out.append(dict(spec))
     return out
 
+# %% ../nbs/12_fit.ipynb #6169fbd0
 def check_methods(specs: Sequence[dict], # from `method_specs`
                   table, # the task's method table (names it knows)
                   encoder=None, # the encoder given for all methods
@@ -353,6 +362,7 @@ def check_methods(specs: Sequence[dict], # from `method_specs`
                          "checkpoint path, e.g. from pimc.pretrained.pretrain_encoder): give one, "
                          "or leave the pimc-* methods out")
 
+# %% ../nbs/12_fit.ipynb #f1d288f0
 def compare(data_name: str, # the dataset's name (first column of the table)
             methods: Sequence, # method specs (see `method_specs`)
             one: Callable, # one(method, encoder=..., [fraction=...], **options) -> Outcome

@@ -17,7 +17,13 @@ from .errors import FolderInUseError
 # %% auto #0
 __all__ = ['lock_path', 'lock_holder', 'folder_lock', 'temp_path', 'sweep_temps', 'atomic_path', 'atomic_write']
 
-# %% ../nbs/00_locks.ipynb #d5f86901
+# %% ../nbs/00_locks.ipynb #f17855de
+def lock_path(folder) -> Path:
+    "The lock file of `folder`: `.<name>.lock` beside it."
+    f = Path(folder).absolute()
+    return f.parent / f'.{f.name}.lock'
+
+# %% ../nbs/00_locks.ipynb #5e93714b
 def _sidecar(lock: Path) -> Path:
     p = Path(lock)
     return p.with_name(p.name + '.holder.json')
@@ -28,11 +34,6 @@ def _alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
-def lock_path(folder) -> Path:
-    "The lock file of `folder`: `.<name>.lock` beside it."
-    f = Path(folder).absolute()
-    return f.parent / f'.{f.name}.lock'
-
 def lock_holder(folder, # a folder guarded by `folder_lock`
                ) -> dict | None:
     "Who holds `folder`: {pid, host, started, command} from its lock's sidecar, or None when nobody is known."
@@ -42,6 +43,7 @@ def lock_holder(folder, # a folder guarded by `folder_lock`
     if h.get('host') == platform.node() and not _alive(int(h['pid'])): return None   # a dead holder's leftover
     return h
 
+# %% ../nbs/00_locks.ipynb #d0ca98ae
 @contextlib.contextmanager
 def folder_lock(folder, # the folder to hold (need not exist yet; its parent is created)
                 what: str | None = None, # what it is, for the message: 'sweep folder _runs/x' (default: the path)
@@ -69,7 +71,7 @@ def folder_lock(folder, # the folder to hold (need not exist yet; its parent is 
         side.unlink(missing_ok=True)
         lock.release()
 
-# %% ../nbs/00_locks.ipynb #e7dce466
+# %% ../nbs/00_locks.ipynb #a4c312d0
 _HOST = ''.join(ch for ch in platform.node() if ch.isalnum())[:24] or 'host'
 
 def _remove(p: Path):
@@ -83,6 +85,7 @@ def temp_path(path, # the target file or folder
     path = Path(path)
     return path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
 
+# %% ../nbs/00_locks.ipynb #2abb8827
 def sweep_temps(path, # the target whose temporaries to remove
                 every: bool = False, # all of them (the caller holds a lock on `path`), not only a dead writer's
                ) -> list[Path]:
@@ -96,7 +99,7 @@ def sweep_temps(path, # the target whose temporaries to remove
         except OSError: pass                                          # not ours to remove (permissions): leave it
     return gone
 
-# %% ../nbs/00_locks.ipynb #2304b191
+# %% ../nbs/00_locks.ipynb #d0aec9b3
 class _Terminated(SystemExit):
     "SIGTERM during an `atomic_path(on_term=True)` write: unwinds (removing temporaries) and exits with 128 + 15."
 
@@ -119,6 +122,7 @@ def _cleaned(clean: Callable, on_term: bool):
         if prev is not None: signal.signal(signal.SIGTERM, prev)
         if on_term and done: atexit.unregister(clean)
 
+# %% ../nbs/00_locks.ipynb #0260ce8b
 def _claim(tmp: Path, path: Path, where: str, what: str):
     "Move tmp to path only if nothing is there, atomically: a hard link for a file, a rename for a folder."
     import errno
@@ -135,6 +139,7 @@ def _claim(tmp: Path, path: Path, where: str, what: str):
                                   f"kept and {what} was not written; pass overwrite=True to replace it") from None
         raise
 
+# %% ../nbs/00_locks.ipynb #a886b36a
 def _swap_in(tmp: Path, path: Path):
     "Rename tmp to path; a folder there (or a file where a folder goes) is moved aside first, restored on failure."
     old = None
@@ -148,6 +153,7 @@ def _swap_in(tmp: Path, path: Path):
         raise
     if old is not None: _remove(old)
 
+# %% ../nbs/00_locks.ipynb #9918b239
 @contextlib.contextmanager
 def atomic_path(path, # the target file or folder (its parent is created)
                 overwrite: bool = True, # replace what is at `path`; False: keep it, a FileExistsError if it appeared
@@ -173,6 +179,7 @@ def atomic_path(path, # the target file or folder (its parent is created)
             if keep is not None and keep(): return                   # another writer finished an equal copy
             raise
 
+# %% ../nbs/00_locks.ipynb #e4a21c2f
 def atomic_write(path, # the target file (its parent is created)
                  data, # str or bytes to write, or a function writing to the open binary file
                  fsync: bool = False, # flush to disk before the rename (checkpoints: survives a power cut)

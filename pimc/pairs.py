@@ -22,7 +22,7 @@ __all__ = ['PADS', 'PixelIndex', 'observed_pixels', 'random_pixels', 'stratified
            'pixel_groups', 'choose_pixels', 'image_at', 'pad_for_patches', 'patches_at', 'patch_at', 'PixelPatchPairs',
            'pairs_loader']
 
-# %% ../nbs/09_pairs.ipynb #70bd90ee
+# %% ../nbs/09_pairs.ipynb #b92e8920
 class PixelIndex(NamedTuple):
     "Chosen pixels: cube number, row and column (int64 arrays of one length)."
     cube: np.ndarray
@@ -30,6 +30,7 @@ class PixelIndex(NamedTuple):
     col: np.ndarray
     def __len__(self): return len(self.cube)  # number of pixels (not 3)
 
+# %% ../nbs/09_pairs.ipynb #00f2ddcd
 def _cubes(cubes) -> Sequence:
     "A single Cube as a one-element list; any other sequence of Cubes as is."
     if isinstance(cubes, Cube): return [cubes]
@@ -42,6 +43,7 @@ def observed_pixels(cube: Cube) -> np.ndarray:
     if cube.mask is None and cube.values.dtype.kind != 'f': return np.ones(cube.shape[2:], bool)
     return cube.valid.any(0)
 
+# %% ../nbs/09_pairs.ipynb #144d0f25
 def _pixel_index(parts) -> PixelIndex:
     if not parts: return PixelIndex(*(np.zeros(0, np.int64),) * 3)
     c, r, k = (np.concatenate([np.asarray(p[i], np.int64) for p in parts]) for i in range(3))
@@ -90,7 +92,7 @@ def stratified_pixels(cubes, # a Cube or a sequence of Cubes, with labels
     pick = np.sort(np.concatenate(pick)) if pick else np.zeros(0, np.int64)   # flat order is (cube, row, col)
     return PixelIndex(c[pick].astype(np.int64), r[pick].astype(np.int64), k[pick].astype(np.int64))
 
-# %% ../nbs/09_pairs.ipynb #de3fe47a
+# %% ../nbs/09_pairs.ipynb #534df1c4
 def hilbert_curve(order: int, # the curve covers a 2**order × 2**order grid
                  ) -> tuple[np.ndarray, np.ndarray]:
     "(rows, cols) of the cells of a 2**order square in Hilbert-curve order."
@@ -108,6 +110,7 @@ def hilbert_curve(order: int, # the curve covers a 2**order × 2**order grid
         t //= 4; s *= 2
     return y, x
 
+# %% ../nbs/09_pairs.ipynb #b30196e8
 def hilbert_pixels(cubes, # a Cube or a sequence of Cubes
                    step: int = 16, # keep every step-th cell along the curve
                    seed: int = 0, # draws each cube's starting offset in [0, step)
@@ -160,7 +163,7 @@ def choose_pixels(cubes, # a Cube or a sequence of Cubes
         px = PixelIndex(*(np.asarray(a)[keep] for a in px))
     return px
 
-# %% ../nbs/09_pairs.ipynb #d0f3b0e3
+# %% ../nbs/09_pairs.ipynb #9c1cac18
 def _index_stack(cube: Cube, rows, cols, names) -> np.ndarray:
     "(N, K, T) float32 gap-filled index series of pixels, from reflectance or read from index bands (eo-learn NDVI)."
     with warnings.catch_warnings():
@@ -168,6 +171,7 @@ def _index_stack(cube: Cube, rows, cols, names) -> np.ndarray:
         v = cube.index_series(rows, cols, names, fill=True, on_empty='ignore').values
     return np.ascontiguousarray(v, np.float32)
 
+# %% ../nbs/09_pairs.ipynb #36e1958e
 def _as_date(d) -> np.datetime64: return as_dates(np.atleast_1d(np.asarray(d)))[0].astype('datetime64[s]')
 
 def _resolve_date(cube: Cube, patch_date):
@@ -193,6 +197,7 @@ def _resolve_date(cube: Cube, patch_date):
                          f"(got {patch_date!r})") from None
     return int(np.argmin(np.abs((cube.dates.astype('datetime64[s]') - d).astype(np.int64))))
 
+# %% ../nbs/09_pairs.ipynb #1faf74e9
 def image_at(cube: Cube, bands, # band names or roles
            patch_date) -> np.ndarray:
     "(C', H, W) float32 reflectance: clear-sky median composite (whole series or a window) or the image at one date."
@@ -201,7 +206,7 @@ def image_at(cube: Cube, bands, # band names or roles
         return median_composite(cube, bands, None if t == 'median' else np.flatnonzero(t[1]))
     return np.asarray(cube.values[t][[cube.sensor.index(b) for b in bands]], np.float32) / np.float32(cube.sensor.scale)
 
-# %% ../nbs/09_pairs.ipynb #e71ce595
+# %% ../nbs/09_pairs.ipynb #90ad0934
 PADS = ('reflect', 'zeros')  # patch border padding
 
 def pad_for_patches(img, # (..., H, W) image
@@ -215,6 +220,7 @@ def pad_for_patches(img, # (..., H, W) image
     return np.pad(img, [(0, 0)] * (img.ndim - 2) + [(top, bottom)] * 2, mode='reflect' if pad == 'reflect' else
                   'constant')
 
+# %% ../nbs/09_pairs.ipynb #d7fdcd46
 def patches_at(padded, # an image padded by `pad_for_patches`
                rows, cols, # the pixels, in the coordinates of the image before padding
                size: int, # side P of the patches
@@ -223,6 +229,7 @@ def patches_at(padded, # an image padded by `pad_for_patches`
     win = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(-2, -1))   # (..., H, W, P, P)
     return np.moveaxis(win[..., np.asarray(rows), np.asarray(cols), :, :], -3, 0)
 
+# %% ../nbs/09_pairs.ipynb #6e3a2cad
 def patch_at(img, # (..., H, W) image
              row: int, col: int, # the pixel
              size: int, # side P of the patch
@@ -231,7 +238,7 @@ def patch_at(img, # (..., H, W) image
     "(..., P, P) the patch around pixel (row, col), the pixel at (P // 2, P // 2): the patch the image encoder sees."
     return patches_at(pad_for_patches(img, size, pad), [row], [col], size)[0]
 
-# %% ../nbs/09_pairs.ipynb #11cb42ba
+# %% ../nbs/09_pairs.ipynb #157f1d0a
 def _memmap_token(a):
     "(file, dtype, shape, offset, order) of an array that np.load / np.memmap mapped whole; None for anything else."
     if isinstance(a, np.memmap) and a.filename is not None and isinstance(a.base, mmap.mmap):
@@ -251,6 +258,7 @@ class _PickledCube:
         return Cube(values=np.memmap(fn, dtype=np.dtype(dt), mode='r', shape=shape, offset=off, order=order),
                     **self.fields)
 
+# %% ../nbs/09_pairs.ipynb #b9d0527d
 class PixelPatchPairs(torch.utils.data.Dataset):
     "Pairs (recurrence plot of a pixel's index series, image patch around it) from cubes, as dicts of tensors."
     keys = ('rp', 'patch', 'group', 'cube', 'row', 'col', 'label')
