@@ -14,7 +14,7 @@ import pimc
 # %% auto #0
 __all__ = ['DEMO_NOTEBOOKS', 'demo_notebook', 'figures', 'run_demo']
 
-# %% ../nbs/98_demo.ipynb #46580c21
+# %% ../nbs/98_demo.ipynb #a3510aac
 DEMO_NOTEBOOKS = ('pretrain.ipynb', 'smoke.ipynb')  # the first one present is run
 
 def demo_notebook(folder=None, # where to look; default the packaged notebooks, `experiments.notebooks_dir()`
@@ -26,17 +26,19 @@ def demo_notebook(folder=None, # where to look; default the packaged notebooks, 
         if (d / n).exists(): return d / n
     raise FileNotFoundError(f"none of {', '.join(DEMO_NOTEBOOKS)} in {d}")
 
+# %% ../nbs/98_demo.ipynb #742e99a8
 def figures(run_dir, # a run folder
            ) -> list:
     "The figures a run saved (PNG, SVG, GIF, HTML), sorted by path."
     return sorted(p for p in Path(run_dir).rglob('*') if p.suffix.lower() in ('.png', '.svg', '.gif', '.html'))
 
-# %% ../nbs/98_demo.ipynb #557f7b69
+# %% ../nbs/98_demo.ipynb #2a31ba85
 def _rel(p) -> str:
     p = Path(p)
     try: return str(p.resolve().relative_to(Path.cwd().resolve()))
     except ValueError: return str(p)
 
+# %% ../nbs/98_demo.ipynb #0a507ad2
 def run_demo(notebook=None, # an experiment notebook (a path or a packaged name); None: `demo_notebook()`
              params: dict | None = None, # parameter overrides; text values are read by the declared types
              out='_demo', # folder for the executed notebook and its run folder

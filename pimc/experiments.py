@@ -23,7 +23,7 @@ __all__ = ['SIDECAR', 'STATUSES', 'RUN_DIR_PARAMS', 'runs_root', 'git_commit', '
            'skip_slow_optional_imports', 'notebook_hash', 'run_notebook', 'load_grid', 'sweep', 'flat_dict',
            'error_text', 'write_table', 'collate', 'plot_metric', 'check_executor', 'dask_executor', 'run_elsewhere']
 
-# %% ../nbs/30_experiments.ipynb #9c4b6163
+# %% ../nbs/30_experiments.ipynb #09899604
 SIDECAR = 'run.json'  # file name of a run's sidecar inside its run folder
 STATUSES = ('complete', 'failed', 'running')  # 'running' is also what an interrupted run is left as
 RUN_DIR_PARAMS = ('run_dir', 'out_dir')  # the parameter the runner sets to the run folder (first one declared)
@@ -32,6 +32,7 @@ def runs_root() -> Path:
     "Where runs go by default: `$PIMC_RUNS`, else `_runs` in the current directory."
     return Path(os.environ.get('PIMC_RUNS', '_runs'))
 
+# %% ../nbs/30_experiments.ipynb #9c401c8f
 @functools.lru_cache(maxsize=None)
 def git_commit(path=None, # any folder inside the repository; default: the pimc source
               ) -> tuple:
@@ -45,6 +46,7 @@ def git_commit(path=None, # any folder inside the repository; default: the pimc 
         return head.stdout.strip(), (bool(st.stdout.strip()) if st.returncode == 0 else None)
     except (OSError, subprocess.SubprocessError): return None, None
 
+# %% ../nbs/30_experiments.ipynb #4ee9c44a
 def _jsonable(o):
     "Plain JSON types from numpy/torch scalars and arrays, paths, dates, tuples (NaN kept)."
     if o is None or isinstance(o, (bool, int, float, str)): return o
@@ -53,11 +55,21 @@ def _jsonable(o):
     if hasattr(o, 'tolist'): return _jsonable(o.tolist())   # numpy arrays and scalars, torch tensors
     return str(o)                                          # Path, datetime, anything else: its text
 
+# %% ../nbs/30_experiments.ipynb #cdcda739
+def _record(params=None, metrics=None, timings=None, status='complete', **extra) -> dict:
+    commit, dirty = git_commit()
+    rec = dict(status=status, params=dict(params or {}), metrics=dict(metrics or {}), timings=dict(timings or {}),
+               git_commit=commit, git_dirty=dirty, version=pimc.__version__, python=sys.executable,
+               python_version=platform.python_version(), host=platform.node(),
+               written=datetime.datetime.now().isoformat(timespec='seconds'))
+    rec.update(extra)
+    return rec
+
 def _write_json(path, rec):
     "Write `rec` as JSON atomically (a reader never sees half a file)."
     return atomic_write(path, json.dumps(_jsonable(rec), indent=1) + '\n')
 
-# %% ../nbs/30_experiments.ipynb #2170986f
+# %% ../nbs/30_experiments.ipynb #f232ea87
 def write_sidecar(run_dir, # the run folder (the notebook's `run_dir` parameter); created if missing
                   params: Mapping | None = None, # the run's parameters
                   metrics: Mapping | None = None, # what it measured: name -> number (or any JSON-able value)
@@ -73,15 +85,7 @@ def write_sidecar(run_dir, # the run folder (the notebook's `run_dir` parameter)
     d = Path(run_dir); d.mkdir(parents=True, exist_ok=True)
     return _write_json(d / SIDECAR, _record(params, metrics, timings, status, **extra))
 
-def _record(params=None, metrics=None, timings=None, status='complete', **extra) -> dict:
-    commit, dirty = git_commit()
-    rec = dict(status=status, params=dict(params or {}), metrics=dict(metrics or {}), timings=dict(timings or {}),
-               git_commit=commit, git_dirty=dirty, version=pimc.__version__, python=sys.executable,
-               python_version=platform.python_version(), host=platform.node(),
-               written=datetime.datetime.now().isoformat(timespec='seconds'))
-    rec.update(extra)
-    return rec
-
+# %% ../nbs/30_experiments.ipynb #23c9f232
 def read_sidecar(run_dir, # a run folder, or the path of its run.json
                 ) -> dict | None:
     "The sidecar of a run folder as a dict, or None when there is none yet."
@@ -90,6 +94,7 @@ def read_sidecar(run_dir, # a run folder, or the path of its run.json
     try: return json.loads(p.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"{p}: not a valid sidecar ({e})") from None
 
+# %% ../nbs/30_experiments.ipynb #70e598c1
 @contextlib.contextmanager
 def timed(timings: dict, # the dict to record into (passed to write_sidecar later)
           key: str, # name of the timing, e.g. 'train_s'
@@ -99,7 +104,7 @@ def timed(timings: dict, # the dict to record into (passed to write_sidecar late
     try: yield timings
     finally: timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
 
-# %% ../nbs/30_experiments.ipynb #2dd4dccf
+# %% ../nbs/30_experiments.ipynb #b5476aaf
 def notebooks_dir() -> Path:
     "The folder of the experiment notebooks shipped with the package, `pimc/notebooks`."
     return Path(pimc.__file__).resolve().parent / 'notebooks'
@@ -108,6 +113,7 @@ def packaged_notebooks() -> list:
     "Names of the packaged experiment notebooks (what `pimc run NAME` accepts), sorted."
     return sorted(p.stem for p in notebooks_dir().glob('*.ipynb'))
 
+# %% ../nbs/30_experiments.ipynb #78718162
 def find_notebook(nb, # a notebook path, or the name of a packaged one ('pretrain', 'smoke.ipynb')
                  ) -> Path:
     "`nb` when that file exists, else the packaged experiment notebook of that name."
@@ -116,6 +122,7 @@ def find_notebook(nb, # a notebook path, or the name of a packaged one ('pretrai
     q = notebooks_dir() / (p.name if p.suffix == '.ipynb' else f'{p.name}.ipynb')
     return q if q.exists() else p
 
+# %% ../nbs/30_experiments.ipynb #6999de44
 def packaged_grids() -> list:
     "Names of the grid files shipped beside the notebooks (what `pimc sweep --grid NAME` accepts), sorted."
     return sorted(p.name for p in notebooks_dir().iterdir() if p.suffix in ('.yaml', '.yml'))
@@ -129,7 +136,7 @@ def find_grid(grid, # a grid file path, or the name of a packaged one ('grid.exa
         if (notebooks_dir() / n).is_file(): return notebooks_dir() / n
     return p
 
-# %% ../nbs/30_experiments.ipynb #10fe5b1d
+# %% ../nbs/30_experiments.ipynb #df071b60
 @dataclass(frozen=True)
 class Param:
     "One parameter of an experiment notebook, as declared in its `parameters` cell."
@@ -138,6 +145,7 @@ class Param:
     default: Any  # the default value (its source text when it is not a literal)
     help: str = ''  # the trailing comment
 
+# %% ../nbs/30_experiments.ipynb #8e7a8f78
 def _check_nb(nb) -> Path:
     p = find_notebook(nb)
     if not p.exists(): raise FileNotFoundError(f"notebook not found: {p} (resolved from {Path.cwd()}; "
@@ -155,6 +163,7 @@ def _params_cell(nb: Path) -> str:
 
 _DECL = re.compile(r'^(\w+)\s*[:=]')   # a line that starts a declaration: `name: type = ...` or `name = ...`
 
+# %% ../nbs/30_experiments.ipynb #e61980d0
 def notebook_params(nb, # path of a notebook with a `parameters` cell
                    ) -> dict:
     "The parameters `nb` declares, read by papermill's `inspect_notebook`: name -> `Param(name, type, default, help)`."
@@ -181,7 +190,7 @@ def notebook_params(nb, # path of a notebook with a `parameters` cell
         out[n] = Param(n, ann, default, p['help'])
     return out
 
-# %% ../nbs/30_experiments.ipynb #75516dfe
+# %% ../nbs/30_experiments.ipynb #5f6c0ea6
 _TYPES = {'int': int, 'float': float, 'bool': bool, 'str': str, 'list': list, 'dict': dict}
 
 def _base_type(ann: str | None) -> tuple:
@@ -196,6 +205,7 @@ def _base_type(ann: str | None) -> tuple:
     base = {'List': 'list', 'Dict': 'dict'}.get(base, base)
     return (base if base in _TYPES else None), none
 
+# %% ../nbs/30_experiments.ipynb #700aa398
 def check_value(p: Param, # the declared parameter
                 value, # the value to pass
                 where: str = '', # the notebook's name, for the error message
@@ -212,6 +222,7 @@ def check_value(p: Param, # the declared parameter
                         f"({type(value).__name__}){hint}")
     return value
 
+# %% ../nbs/30_experiments.ipynb #edef3c96
 def read_yaml(text: str, # YAML text
               where: str, # what it is, for the message: a file name, '-y', 'parameter lr'
              ):
@@ -224,6 +235,7 @@ def read_yaml(text: str, # YAML text
         what = ' '.join(str(x) for x in (getattr(e, 'context', None), getattr(e, 'problem', None)) if x) or str(e)
         raise ValueError(f"{where}: not valid YAML{at}: {what}") from None
 
+# %% ../nbs/30_experiments.ipynb #7fd30719
 def parse_cli_value(text: str, # the value as typed after `-p name`
                     p: Param | None = None, # the declared parameter, if known
                    ):
@@ -249,6 +261,7 @@ def parse_cli_value(text: str, # the value as typed after `-p name`
         except ValueError: pass
     return text
 
+# %% ../nbs/30_experiments.ipynb #38b8a8b2
 def check_params(nb, # the notebook (path)
                  params: Mapping | None, # name -> value
                  declared: Mapping | None = None, # from notebook_params(nb), if already read
@@ -268,7 +281,7 @@ def check_params(nb, # the notebook (path)
                                "choose where runs go with out_dir=/--out (or out_root=/--out-root for sweeps)")
     return {k: check_value(declared[k], v, f"{nb.name}: ") for k, v in params.items()}
 
-# %% ../nbs/30_experiments.ipynb #a694bbbe
+# %% ../nbs/30_experiments.ipynb #8cdcabc8
 def _fmt(v) -> str:
     if isinstance(v, float): return repr(v)
     if isinstance(v, (list, tuple)): return ','.join(_fmt(x) for x in v)
@@ -284,13 +297,14 @@ def sanitize(text: str, # any text
     if len(s) > max_len: s = s[:max_len - 9] + '-' + hashlib.sha1(str(text).encode()).hexdigest()[:8]
     return s
 
+# %% ../nbs/30_experiments.ipynb #73953d70
 def run_name(params: Mapping, # name -> value of the parameters that tell runs apart
             ) -> str:
     "Deterministic folder-safe name of a run: `lr=0.001_seed=0` (sorted by name), `default` when empty."
     if not params: return 'default'
     return sanitize('_'.join(f'{k}={_fmt(params[k])}' for k in sorted(params)))
 
-# %% ../nbs/30_experiments.ipynb #0690f006
+# %% ../nbs/30_experiments.ipynb #eb014f40
 def _src_root() -> str: return str(Path(pimc.__file__).resolve().parent.parent)
 
 @contextlib.contextmanager
@@ -303,6 +317,7 @@ def _kernel_env():
         if old is None: os.environ.pop('PYTHONPATH', None)
         else: os.environ['PYTHONPATH'] = old
 
+# %% ../nbs/30_experiments.ipynb #c419503a
 @contextlib.contextmanager
 def _ticking(every: float = 1.0, # seconds between refreshes
             ):
@@ -319,6 +334,7 @@ def _ticking(every: float = 1.0, # seconds between refreshes
     try: yield
     finally: stop.set(); t.join()
 
+# %% ../nbs/30_experiments.ipynb #1a621185
 @functools.lru_cache(maxsize=None)
 def _own_python_km():
     "A kernel manager class whose `python3` is ipykernel on this interpreter, whatever kernelspecs are installed."
@@ -338,6 +354,7 @@ def _own_python_km():
                 return os.path.join(tempfile.gettempdir(), f'pimc-kernel-{uuid.uuid4().hex[:12]}-ipc')
     return OwnPythonKernelManager
 
+# %% ../nbs/30_experiments.ipynb #f771640f
 def _loop_running() -> bool:
     import asyncio
     try: asyncio.get_running_loop(); return True
@@ -348,6 +365,7 @@ def _in_own_thread(f, *args):
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(1) as ex: return ex.submit(f, *args).result()
 
+# %% ../nbs/30_experiments.ipynb #dd778de1
 _RETRY = re.compile(r"ZMQ|Address already in use|Kernel didn't respond|Kernel died before replying")
 
 def _summarise(e: BaseException) -> dict:
@@ -358,6 +376,7 @@ def _summarise(e: BaseException) -> dict:
         return dict(type=e.ename, message=str(e.evalue), cell=e.cell_index, exec_count=e.exec_count, source=src[:300])
     return dict(type=type(e).__name__, message=str(e), cell=None, exec_count=None, source=None)
 
+# %% ../nbs/30_experiments.ipynb #742abf28
 def _check_run_dir(run_dir: Path):
     "Refuse to run into a folder that exists, is not empty and is not a run folder."
     if run_dir.is_dir() and not (run_dir / SIDECAR).exists() and any(run_dir.iterdir()):
@@ -373,6 +392,7 @@ def _fresh_run_dir(run_dir: Path):
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
 
+# %% ../nbs/30_experiments.ipynb #98b4661d
 def _error_cell(path, default):
     "Index of the failing cell in the executed notebook: the one with an error output, else the last one started."
     import nbformat   # (papermill puts a marker cell above everything, so its own index is off by one)
@@ -385,15 +405,18 @@ def _error_cell(path, default):
     started = [i for i, c in enumerate(cells) if c.get('metadata', {}).get('papermill', {}).get('start_time')]
     return err[0] if err else started[-1] if started else default
 
+# %% ../nbs/30_experiments.ipynb #21f3571c
 def skip_slow_optional_imports():
     "In processes pimc starts: keep jsonschema from importing rfc3987_syntax (~2 s of CPU, for a format never checked)."
     sys.modules.setdefault('rfc3987_syntax', None)
 
+# %% ../nbs/30_experiments.ipynb #d90c947e
 def _same(a: Mapping, b: Mapping) -> bool:
     "Do the parameters `b` all appear in `a` with equal values (after a JSON round trip)?"
     a, b = json.loads(json.dumps(_jsonable(a))), json.loads(json.dumps(_jsonable(b)))
     return all(k in a and a[k] == v for k, v in b.items())
 
+# %% ../nbs/30_experiments.ipynb #a8bd5d87
 def notebook_hash(nb, # path of a notebook
                  ) -> str:
     "Hash of the code of `nb` (its code cells' sources): a finished run is reused only while this stays the same."
@@ -401,6 +424,7 @@ def notebook_hash(nb, # path of a notebook
     code = [c.source for c in nbformat.read(Path(nb), as_version=4).cells if c.cell_type == 'code']
     return hashlib.sha1(json.dumps(code).encode()).hexdigest()[:16]
 
+# %% ../nbs/30_experiments.ipynb #08c6f750
 def _completed(run_dir: Path, params: Mapping, nb_hash: str | None = None) -> dict | None:
     "The sidecar of a finished run with these parameters (and this notebook code, when given), else None."
     try: rec = read_sidecar(run_dir)
@@ -409,6 +433,7 @@ def _completed(run_dir: Path, params: Mapping, nb_hash: str | None = None) -> di
     if nb_hash is not None and rec.get('notebook_hash') != nb_hash: return None
     return rec
 
+# %% ../nbs/30_experiments.ipynb #3575f57a
 _STAGGER = None   # (lock, last start time, seconds) in sweep workers
 
 def _init_worker(lock, last, seconds):
@@ -426,12 +451,14 @@ def _wait_turn():
         if wait > 0: time.sleep(wait)
         last.value = time.time()
 
+# %% ../nbs/30_experiments.ipynb #e89390ab
 def _execute(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None, progress=False) -> dict:
     "Execute one run (in this process), its folder held; returns its completed sidecar, never raises for a failed run."
     run_dir = Path(out_dir).resolve() / name
     with folder_lock(run_dir, f"run folder {run_dir}"):   # another process running it: FolderInUseError naming it
         return _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout, kernel_name, progress)
 
+# %% ../nbs/30_experiments.ipynb #2e0ea19b
 def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, kernel_name=None,
                   progress=False) -> dict:
     import logging
@@ -478,6 +505,7 @@ def _execute_held(nb, params, defaults, out_dir, name, rd_param, timeout=None, k
     _write_json(run_dir / SIDECAR, rec)
     return rec
 
+# %% ../nbs/30_experiments.ipynb #c540d90c
 def _failure(args, e: BaseException, kind: str | None = None) -> dict:
     "The failed sidecar of a run that did not report back (worker died, did not start); never in another's folder."
     nb, params, defaults, out_dir, name = args[:5]
@@ -497,6 +525,7 @@ def _failure(args, e: BaseException, kind: str | None = None) -> dict:
     _write_json(run_dir / SIDECAR, rec)
     return rec
 
+# %% ../nbs/30_experiments.ipynb #31a028d9
 def _guarded(args) -> dict:
     "One run in this process; a run that raises before its notebook runs (folder held, disk full) is recorded failed."
     try: return _in_own_thread(_execute, *args) if _loop_running() else _execute(*args)
@@ -516,6 +545,7 @@ def _in_worker(ctx, shared, args) -> dict:
             return _failure(args, RuntimeError(why), 'WorkerDied')
         except Exception as e: return _failure(args, e)
 
+# %% ../nbs/30_experiments.ipynb #9fece924
 def _own_name(out_dir, name: str, full: Mapping) -> str:
     "`name`, or `name-<hash>` when `out_dir/name` holds a run with other stored parameters (that run is never removed)."
     d = Path(out_dir) / name
@@ -529,6 +559,7 @@ def _own_name(out_dir, name: str, full: Mapping) -> str:
     warnings.warn(f"{d} holds a run with other parameters; not touching it: this run goes to {new}", stacklevel=3)
     return new
 
+# %% ../nbs/30_experiments.ipynb #36bdddac
 def _prepare(nb, params, declared=None):
     declared = declared if declared is not None else notebook_params(nb)
     params = check_params(nb, params, declared)
@@ -539,6 +570,7 @@ def _prepare(nb, params, declared=None):
     defaults = {k: p.default for k, p in declared.items() if k not in RUN_DIR_PARAMS}
     return params, defaults, rd
 
+# %% ../nbs/30_experiments.ipynb #507c267e
 def run_notebook(nb, # the experiment notebook
                  params: Mapping | None = None, # parameter overrides, name -> value (checked against the notebook)
                  out_dir=None, # folder for `<name>.ipynb` and `<name>/`; default runs_root()/<notebook stem>
@@ -570,12 +602,13 @@ def run_notebook(nb, # the experiment notebook
                            f"(see {rec['output']})")
     return rec
 
-# %% ../nbs/30_experiments.ipynb #7c2c6719
+# %% ../nbs/30_experiments.ipynb #608ed86f
 def _is_grid_file(grid) -> bool:
     "Whether `grid` names a file (a Path, or one line ending in .yaml/.yml or without a ':'), not YAML text."
     return isinstance(grid, Path) or (isinstance(grid, str) and '\n' not in grid
                                       and (grid.endswith(('.yaml', '.yml')) or ':' not in grid))
 
+# %% ../nbs/30_experiments.ipynb #24fea3ad
 def load_grid(grid, # a YAML file, YAML text, or a dict: name -> list of values, plus optional `fixed: {name: value}`
              ) -> tuple:
     "`(runs, swept, fixed)`: the list of parameter dicts (cartesian product), the swept names, the fixed values."
@@ -686,7 +719,7 @@ def sweep(nb, # the experiment notebook
     df.attrs['sweep_dir'] = str(sdir)
     return df
 
-# %% ../nbs/30_experiments.ipynb #45cfba37
+# %% ../nbs/30_experiments.ipynb #908d15fa
 def flat_dict(d: Mapping, prefix='') -> dict:
     out = {}
     for k, v in d.items():
@@ -694,6 +727,7 @@ def flat_dict(d: Mapping, prefix='') -> dict:
         elif v is None or isinstance(v, (bool, int, float, str)): out[f'{prefix}{k}'] = v
     return out
 
+# %% ../nbs/30_experiments.ipynb #cccf29bc
 def error_text(e) -> str:
     if not e: return ''
     where = [f"In [{e['exec_count']}]" if e.get('exec_count') is not None else None,
@@ -701,6 +735,7 @@ def error_text(e) -> str:
     where = ', '.join(w for w in where if w)
     return f"{e.get('type')}: {e.get('message')}" + (f" ({where})" if where else '')
 
+# %% ../nbs/30_experiments.ipynb #43e98165
 def write_table(df, # the table from collate/sweep
                 sweep_dir, # where results.csv and results.md go
                ) -> tuple:
@@ -717,6 +752,7 @@ def write_table(df, # the table from collate/sweep
     md.write_text(f"# {d.name}\n\n" + '\n'.join(rows) + '\n')
     return csv, md
 
+# %% ../nbs/30_experiments.ipynb #54e8a17b
 def collate(sweep_dir, # a sweep folder holding <run>/run.json
             metric: str | None = None, # also plot this metric ...
             x: str | None = None, # ... against this parameter (default: the first parameter that varies)
@@ -753,6 +789,7 @@ def collate(sweep_dir, # a sweep folder holding <run>/run.json
             plot_metric(df, metric, x, path=d / f'{sanitize(metric)}_vs_{sanitize(x)}.png')
     return df
 
+# %% ../nbs/30_experiments.ipynb #47389843
 def plot_metric(df, # table from collate/sweep
                 metric: str, # column to plot
                 x: str, # parameter column for the x axis
@@ -801,7 +838,7 @@ def plot_metric(df, # table from collate/sweep
     if path is not None: fig.savefig(path, dpi=100); df.attrs['plot'] = str(path)
     return fig
 
-# %% ../nbs/30_experiments.ipynb #e047d7c4
+# %% ../nbs/30_experiments.ipynb #beb2e970
 _WANT_ADDRESS = ("expected 'dask' (a local cluster) or 'dask://HOST:PORT', the scheduler of a running cluster "
                  "(e.g. dask://10.0.0.5:8786)")
 
@@ -830,6 +867,7 @@ def check_executor(executor, # 'dask', 'dask://HOST:PORT' (or tcp://, tls://), o
                               f"(`dask scheduler --port {port}`), or 'dask' for a local cluster") from None
     return executor
 
+# %% ../nbs/30_experiments.ipynb #fc48fdb7
 @contextlib.contextmanager
 def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:PORT' or 'tcp://HOST:PORT': a scheduler
                   workers: int = 1, # worker processes of a LocalCluster (one run at a time each)
@@ -848,6 +886,7 @@ def dask_executor(address: str = 'dask', # 'dask': a LocalCluster; 'dask://HOST:
         client.close()
         if cluster is not None: cluster.close()
 
+# %% ../nbs/30_experiments.ipynb #c3d5eaba
 def _remote_execute(args, stagger: float = 0.0) -> dict:
     "One run on an executor's worker: the local pool worker's set-up, a staggered kernel start, then `_execute`."
     skip_slow_optional_imports()
@@ -874,6 +913,7 @@ def _lost_run(args, e: BaseException) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True); _write_json(run_dir / SIDECAR, rec)
     return rec
 
+# %% ../nbs/30_experiments.ipynb #d14f262f
 def run_elsewhere(executor, # 'dask', 'dask://HOST:PORT', or a concurrent.futures Executor
                   todo: list, # the runs: `_execute` argument tuples
                   workers: int = 1, # LocalCluster size for 'dask'

@@ -17,10 +17,10 @@ from .recurrence import check_rp_params, recurrence_plot, threshold_rp
 
 # %% auto #0
 __all__ = ['IMAGE_MODES', 'PALETTE', 'CLASS_COLORS', 'KINDS', 'PATCH_SIZES', 'pixel_at', 'pixel_xy', 'index_names', 'IndexStack',
-           'index_stack', 'rp_distances', 'side_by_side', 'image_modes', 'colorize', 'as_embeddings', 'cosine_map',
-           'series_embedding', 'Outlet', 'Explorer', 'explore', 'open_cube', 'time_taps']
+           'index_stack', 'rp_distances', 'side_by_side', 'image_modes', 'colorize', 'series_embedding', 'cosine_map',
+           'as_embeddings', 'Outlet', 'Explorer', 'explore', 'open_cube', 'time_taps']
 
-# %% ../nbs/20_explorer.ipynb #4c088a62
+# %% ../nbs/20_explorer.ipynb #afe774f5
 def pixel_at(x, # tap x in data coordinates (None before any tap)
              y, # tap y
              shape, # (..., H, W) of the image
@@ -30,12 +30,13 @@ def pixel_at(x, # tap x in data coordinates (None before any tap)
     H, W = shape[-2:]
     return int(np.clip(H - 1 - np.floor(y), 0, H - 1)), int(np.clip(np.floor(x), 0, W - 1))
 
+# %% ../nbs/20_explorer.ipynb #c0a12127
 def pixel_xy(row: int, col: int, shape) -> tuple[float, float]:
     "Data coordinates of the centre of pixel (row, col) of an image drawn with bounds (0, 0, W, H)."
     H, W = shape[-2:]
     return col + 0.5, H - row - 0.5
 
-# %% ../nbs/20_explorer.ipynb #17d877df
+# %% ../nbs/20_explorer.ipynb #1b9d1eb9
 def index_names(cube: Cube, # the cube
                 names: Sequence[str] = INDICES, # candidates, in order
                ) -> tuple[str, ...]:
@@ -48,6 +49,7 @@ def index_names(cube: Cube, # the cube
         out.append(n.upper())
     return tuple(out)
 
+# %% ../nbs/20_explorer.ipynb #562cdde4
 class IndexStack(NamedTuple):
     "Gap-filled index images of a whole cube."
     values: np.ndarray  # (T, K, H, W) float32, gap-filled along the dates (NaN only for pixels never observed)
@@ -67,7 +69,7 @@ def index_stack(cube: Cube, # the cube
     r = cube.indices(ok, fill=True, on_empty='ignore')
     return IndexStack(np.asarray(r.values, np.float32), np.asarray(r.valid, bool), ok, cube.dates)
 
-# %% ../nbs/20_explorer.ipynb #7b61f41b
+# %% ../nbs/20_explorer.ipynb #99c5e6f1
 def rp_distances(series, # (K, T) series of one pixel
                  dimension=1, # trajectory dimension (see `recurrence_plot`)
                  time_delay=1, # trajectory time delay
@@ -77,6 +79,7 @@ def rp_distances(series, # (K, T) series of one pixel
     x = np.asarray(series, np.float32)
     return np.asarray(recurrence_plot(x, dimension=dimension, time_delay=time_delay, threshold=None, backend='torch'))
 
+# %% ../nbs/20_explorer.ipynb #1e6d0759
 def side_by_side(mats, # (K, S, S) matrices
                  gap: int = 2, # NaN columns between two matrices
                 ) -> np.ndarray:
@@ -87,7 +90,7 @@ def side_by_side(mats, # (K, S, S) matrices
     for k in range(K): out[:, k * (S + gap):k * (S + gap) + S] = mats[k]
     return out
 
-# %% ../nbs/20_explorer.ipynb #ef301dfb
+# %% ../nbs/20_explorer.ipynb #3721a053
 IMAGE_MODES = {'rgb': ('red', 'green', 'blue'), 'false': ('nir', 'red', 'green')}  # composites by band role
 
 def image_modes(cube: Cube, # the cube
@@ -101,6 +104,7 @@ def image_modes(cube: Cube, # the cube
         out.append(m)
     return tuple(out) + tuple(names)
 
+# %% ../nbs/20_explorer.ipynb #0fe411e8
 def colorize(a, # (H, W) values, NaN where unknown
              clim, # (low, high) mapped to the ends of the colormap
              cmap: str = 'RdYlGn', # matplotlib colormap
@@ -114,7 +118,25 @@ def colorize(a, # (H, W) values, NaN where unknown
     rgb[np.isnan(a)] = nan
     return rgb.astype(np.float32)
 
-# %% ../nbs/20_explorer.ipynb #1fcd2746
+# %% ../nbs/20_explorer.ipynb #8a54a60b
+def series_embedding(stack: IndexStack) -> np.ndarray:
+    "(H, W, K·T) stand-in embeddings: each pixel's gap-filled index series minus the scene's mean series."
+    v = stack.values - np.nanmean(stack.values, axis=(2, 3), keepdims=True)
+    T, K, H, W = v.shape
+    return np.ascontiguousarray(v.transpose(2, 3, 1, 0).reshape(H, W, K * T), np.float32)
+
+# %% ../nbs/20_explorer.ipynb #b8cee96d
+def cosine_map(emb, # (H, W, D) embeddings
+               row: int, col: int, # the reference pixel
+              ) -> np.ndarray:
+    "(H, W) cosine similarity of every pixel's embedding to pixel (row, col)'s (NaN where either is unknown or zero)."
+    e = np.asarray(emb, np.float32)
+    ref = e[row, col]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        s = (e @ ref) / (np.linalg.norm(e, axis=-1) * np.linalg.norm(ref))
+    return np.where(np.isfinite(s), s, np.nan).astype(np.float32)
+
+# %% ../nbs/20_explorer.ipynb #1e579140
 def as_embeddings(cube: Cube, # the cube the embeddings belong to
                   # None, an (H, W, D) array / tensor, or an encoder / PretrainRun / checkpoint for `pimc.embed.embed_pixels`
                   encoder,
@@ -135,22 +157,6 @@ def as_embeddings(cube: Cube, # the cube the embeddings belong to
                          f"(got shape {e.shape})")
     return e
 
-def cosine_map(emb, # (H, W, D) embeddings
-               row: int, col: int, # the reference pixel
-              ) -> np.ndarray:
-    "(H, W) cosine similarity of every pixel's embedding to pixel (row, col)'s (NaN where either is unknown or zero)."
-    e = np.asarray(emb, np.float32)
-    ref = e[row, col]
-    with np.errstate(invalid='ignore', divide='ignore'):
-        s = (e @ ref) / (np.linalg.norm(e, axis=-1) * np.linalg.norm(ref))
-    return np.where(np.isfinite(s), s, np.nan).astype(np.float32)
-
-def series_embedding(stack: IndexStack) -> np.ndarray:
-    "(H, W, K·T) stand-in embeddings: each pixel's gap-filled index series minus the scene's mean series."
-    v = stack.values - np.nanmean(stack.values, axis=(2, 3), keepdims=True)
-    T, K, H, W = v.shape
-    return np.ascontiguousarray(v.transpose(2, 3, 1, 0).reshape(H, W, K * T), np.float32)
-
 # %% ../nbs/20_explorer.ipynb #3a86a48e
 PALETTE = {'NDVI': '#2ca02c', 'EVI': '#1f77b4', 'SAVI': '#d62728'}  # index -> colour in every panel
 CLASS_COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
@@ -169,7 +175,7 @@ def _hv():
 
 def _label(v) -> str: return str(v)[:10]
 
-# %% ../nbs/20_explorer.ipynb #fe61733a
+# %% ../nbs/20_explorer.ipynb #0fd962c3
 class Outlet:
     "A jupyter_bokeh widget whose document changes are queued while held and sent as one PATCH-DOC message on release."
     def __init__(self, widget):
@@ -204,6 +210,7 @@ class Outlet:
             self.widget.send({"msg": "patch"}, [buffer.to_bytes()])
         self.sent += 1
 
+# %% ../nbs/20_explorer.ipynb #d4dfdf51
 class Explorer:
     "Linked views of a cube: tap a pixel, see its index series, recurrence plots, image patch and similar pixels."
     def __init__(self, cube: Cube, # the cube to explore
@@ -543,7 +550,7 @@ class Explorer:
                                                                                  if self.sim_dm is not None else [])
         return _hv().Layout(els).cols(2).opts(shared_axes=False, sync_legends=False)
 
-# %% ../nbs/20_explorer.ipynb #b1ca3d45
+# %% ../nbs/20_explorer.ipynb #780be79d
 def _threshold(mode: str, eps: float):
     "The `threshold` for a threshold-mode control value."
     if mode == 'none': return None
@@ -551,6 +558,7 @@ def _threshold(mode: str, eps: float):
     if mode == 'ε': return float(eps)
     raise ValueError(f"threshold mode must be 'none', 'point', 'distance' or 'ε' (got {mode!r})")
 
+# %% ../nbs/20_explorer.ipynb #cbc57eac
 def _controls(self: Explorer):
     "The ipywidgets that drive the views (built once; kept as `self.w`)."
     w = requires('explore', 'ipywidgets', what='Explorer.controls')
@@ -600,6 +608,7 @@ def _controls(self: Explorer):
                    w.HBox([ws['threshold'], ws['percentage'], ws['eps'], ws['status']]),
                    w.HBox([ws['info'], ws['timing']])])
 
+# %% ../nbs/20_explorer.ipynb #d6d9fa56
 def _set_kind(self: Explorer, kind: str):
     "Switch the plot kind; GASF / GADF / MTF import pyts first (~30 s the first time), saying so, or say it is missing."
     import sys
@@ -619,6 +628,7 @@ def _rows(self: Explorer) -> list:
     return rows + ([[self.plot_dm], [self.patch_dm, self.sim_dm]]
                    if self.sim_dm is not None else [[self.plot_dm, self.patch_dm]])
 
+# %% ../nbs/20_explorer.ipynb #fe653112
 def _panel(self: Explorer):
     "The plots as one Panel layout (one bokeh document: for `pn.serve` or a Panel app)."
     pn = requires('explore', 'panel', what='Explorer.panel')
@@ -644,6 +654,7 @@ def _ipython_display_(self: Explorer):
 Explorer.controls, Explorer._set_kind, Explorer.rows = _controls, _set_kind, _rows
 Explorer.panel, Explorer.widget, Explorer._ipython_display_ = _panel, _widget, _ipython_display_
 
+# %% ../nbs/20_explorer.ipynb #4e83d544
 def explore(cube, # the cube to explore: a Cube, or an xarray DataArray (time, band, y, x; see `Cube.from_xarray`)
             encoder=None, # None, (H, W, D) embeddings, or an encoder / PretrainRun / checkpoint path (see `as_embeddings`)
             # `Explorer` options: t, image, labels, index, kind, threshold, percentage, patch_size, patch_date, pixel,
