@@ -28,7 +28,7 @@ __all__ = ['FORECASTERS', 'FORECAST_BASELINES', 'FORECAST_BEST', 'FORECAST', 'Wi
            'ForecastSettings', 'validation_split', 'ForecastRun', 'run_forecaster', 'compare_forecasters',
            'plot_forecasts', 'plot_error_by_step', 'forecast_methods']
 
-# %% ../nbs/42_forecast.ipynb #671ad7c3
+# %% ../nbs/42_forecast.ipynb #e971a310
 class Windows(NamedTuple):
     "Forecasting windows, standardised by their input statistics."
     x: np.ndarray  # (M, K, n_in) standardised inputs
@@ -44,6 +44,7 @@ class Windows(NamedTuple):
         "Standardised values (M, K, *) back in index units."
         return a * self.std + self.mean
 
+# %% ../nbs/42_forecast.ipynb #15d5f54c
 def window_starts(T: int, # series length
                   n_in: int = 32, n_out: int = 10, # window lengths
                   stride: int | None = None, # distance between starts; None: only the first window (the paper)
@@ -62,6 +63,7 @@ def window_starts(T: int, # series length
                       "or a smaller stride, gives more)", stacklevel=2)
     return starts
 
+# %% ../nbs/42_forecast.ipynb #50237312
 def make_windows(series, # (N, K, T) or (N, T) gap-filled index series
                  n_in: int = 32, # observations in
                  n_out: int = 10, # observations out
@@ -85,11 +87,12 @@ def make_windows(series, # (N, K, T) or (N, T) gap-filled index series
     return Windows(((x - mu) / sd).astype(np.float32), ((y - mu) / sd).astype(np.float32), mu, sd,
                    np.tile(np.arange(N), len(starts)), np.repeat(starts, N))
 
-# %% ../nbs/42_forecast.ipynb #c6983b68
+# %% ../nbs/42_forecast.ipynb #d6feba6c
 def persistence(w: Windows) -> np.ndarray:
     "(M, K, n_out) the last input value repeated."
     return np.repeat(w.x[..., -1:], w.y.shape[-1], -1)
 
+# %% ../nbs/42_forecast.ipynb #8935e972
 def fit_ridge(train: Windows, # training windows
               alphas: Sequence[float] = tuple(np.logspace(-2, 3, 11)), # RidgeCV's candidate regularisations
              ):
@@ -98,6 +101,7 @@ def fit_ridge(train: Windows, # training windows
     M = len(train)
     return RidgeCV(alphas=np.asarray(alphas, np.float64)).fit(train.x.reshape(M, -1), train.y.reshape(M, -1))
 
+# %% ../nbs/42_forecast.ipynb #33d2f504
 def ridge_forecast(train: Windows, test: Windows, # training and test windows
                    alphas: Sequence[float] = tuple(np.logspace(-2, 3, 11)), # RidgeCV's candidate regularisations
                   ) -> np.ndarray:
@@ -105,6 +109,7 @@ def ridge_forecast(train: Windows, test: Windows, # training and test windows
     K, H = train.y.shape[1:]
     return fit_ridge(train, alphas).predict(test.x.reshape(len(test), -1)).reshape(len(test), K, H).astype(np.float32)
 
+# %% ../nbs/42_forecast.ipynb #a907d216
 class CNN1DForecaster(nn.Module):
     "1D CNN on the standardised input window: 3 × (Conv1d, BatchNorm, ReLU), dense layer, all K × n_out outputs."
     def __init__(self, n_indices: int, n_in: int, n_out: int, width: int = 64, kernel: int = 5, hidden: int = 256,
@@ -118,7 +123,7 @@ class CNN1DForecaster(nn.Module):
     def features(self, x): return self.net[:-1](x)        # (N, hidden) before the output layer
     def forward(self, x): return self.net(x).view(-1, self.K, self.n_out)
 
-# %% ../nbs/42_forecast.ipynb #c00be353
+# %% ../nbs/42_forecast.ipynb #2e2b8dd0
 class RPForecaster(nn.Module):
     "Image standardisation + 2D encoder on the input window's RP (+ the window itself) + MLP head → (N, K, n_out)."
     def __init__(self, backbone: nn.Module, # ResNetEncoder-like (`.in_channels`, `.out_dim`)
@@ -175,7 +180,7 @@ class RPForecaster(nn.Module):
         "A forecaster on a copy of a pretrained encoder's backbone and input standardisation."
         return from_encoder(cls, encoder, n_indices, n_in, n_out, use_series, skip, **kw)
 
-# %% ../nbs/42_forecast.ipynb #077d29b5
+# %% ../nbs/42_forecast.ipynb #5a2c0d3a
 @dataclass
 class ForecastData(TaskData):
     "Training and test windows of one dataset (`ForecastData.from_series` makes them from plain series)."
@@ -242,7 +247,7 @@ class ForecastData(TaskData):
                 f"→ {self.n_out} out, "
                 f"{'/'.join(self.index_names)})")
 
-# %% ../nbs/42_forecast.ipynb #46eb3881
+# %% ../nbs/42_forecast.ipynb #9ea1d557
 @dataclass
 class ForecastSettings(TaskSettings):
     "Training settings of the neural forecasters: `pimc.tasks.TaskSettings` (epochs, batch, device...) and these."
@@ -252,6 +257,7 @@ class ForecastSettings(TaskSettings):
     # series held out of training to pick the best epoch (0: train on all, keep the last epoch)
     val_fraction: float = 0.1
 
+# %% ../nbs/42_forecast.ipynb #63e4a880
 def validation_split(train: Windows, # the training windows
                      n_out: int, # target length (a temporal hold-out drops the windows whose span reaches its targets)
                      fraction: float = 0.1, # share held out (0: none)
@@ -276,6 +282,7 @@ def validation_split(train: Windows, # the training windows
     if val.all(): raise ValueError(f"the validation split holds out every one of the {n} training windows")
     return np.flatnonzero(~val), np.flatnonzero(val)
 
+# %% ../nbs/42_forecast.ipynb #451e86a5
 @dataclass
 class ForecastRun:
     "One forecaster's run: what a method function reads (and `info`, where it leaves notes and the windows it used)."
@@ -301,6 +308,7 @@ class ForecastRun:
                            st.batch_size, st.weight_decay, self.seed, encoder_lr=encoder_lr, freeze=freeze,
                            progress=self.progress, device=st.device, val=val)
 
+# %% ../nbs/42_forecast.ipynb #a8c19a5e
 def _persistence(r: ForecastRun):
     r.info.update(n_train=0, n_val=0)
     return persistence(r.data.test)
@@ -339,6 +347,7 @@ def _pimc_finetune(r: ForecastRun): return _rp_forecast(r, True)
 FORECASTERS = {'persistence': _persistence, 'ridge': _ridge, 'cnn1d': _cnn1d, 'rp-cnn': _rp_cnn,
                'pimc-frozen': _pimc_frozen, 'pimc-finetune': _pimc_finetune}
 
+# %% ../nbs/42_forecast.ipynb #c230404c
 def run_forecaster(method: str, # a key of FORECASTERS
                    data: ForecastData,
                    variant: str = 'rp', # image of the input window for 'rp-cnn' (see `pimc.recurrence.RP_VARIANTS`)
@@ -370,6 +379,7 @@ def run_forecaster(method: str, # a key of FORECASTERS
     r.info['label'] = method + tag
     return pred.astype(np.float32), r.info
 
+# %% ../nbs/42_forecast.ipynb #b15487b7
 def compare_forecasters(data: ForecastData, # the windows every method sees
                         methods: Sequence, # names, (name, {variant:, use_series:, label:}) pairs or dicts with 'method'
                         encoder=None, settings: ForecastSettings | None = None, seed: int = 0,
@@ -385,7 +395,7 @@ def compare_forecasters(data: ForecastData, # the windows every method sees
         return Outcome(info['label'], pred, row, info['seconds'], say)
     return compare(data.name, methods, one, FORECASTERS, None, encoder, progress)
 
-# %% ../nbs/42_forecast.ipynb #17a9744b
+# %% ../nbs/42_forecast.ipynb #0bd91d78
 def plot_forecasts(data: ForecastData, # the windows
                    preds: dict, # method label -> (M, K, n_out) standardised predictions
                    # test windows to show (indices), or how many (spread over the test set)
@@ -423,6 +433,7 @@ def plot_forecasts(data: ForecastData, # the windows
     if ax is None: fig.tight_layout()
     return fig
 
+# %% ../nbs/42_forecast.ipynb #974cabb1
 def plot_error_by_step(data: ForecastData, # the windows
                        preds: dict, # method label -> (M, K, n_out) standardised predictions
                        index: int = 0, # which index channel
@@ -440,7 +451,7 @@ def plot_error_by_step(data: ForecastData, # the windows
     ax.legend(fontsize=7)
     return fig
 
-# %% ../nbs/42_forecast.ipynb #2b279f81
+# %% ../nbs/42_forecast.ipynb #a457dc71
 def forecast_methods(pretrained: bool = True) -> list:
     "Persistence, ridge, 1D CNN; the RP forecaster from scratch (alone, with the window, level-aware, +conv); PIMC."
     m = ['persistence', 'ridge', 'cnn1d', ('rp-cnn', {'variant': 'rp', 'use_series': False}),
@@ -452,6 +463,7 @@ def forecast_methods(pretrained: bool = True) -> list:
               ('pimc-finetune', {'use_series': True, 'conv': True})]
     return m
 
+# %% ../nbs/42_forecast.ipynb #fcc67989
 FORECAST_BASELINES = ('persistence', 'ridge', 'cnn1d')
 # `pimc.tasks.best_row` arguments for a forecasting table
 FORECAST_BEST = dict(baselines=FORECAST_BASELINES, metric='RMSE mean', lower=True)

@@ -18,7 +18,7 @@ from .locks import atomic_path, sweep_temps
 # %% auto #0
 __all__ = ['PIXEL_INPUTS', 'PIXEL_OUTPUTS', 'MAP_FORMATS', 'tile_map', 'embed_map', 'predict_pixels', 'predict_map', 'write_map']
 
-# %% ../nbs/47_maps.ipynb #64855d8e
+# %% ../nbs/47_maps.ipynb #33e9d674
 _MALLOC_SET = False
 
 def _set_malloc():
@@ -41,6 +41,7 @@ def _set_threads(n: int | None):
     import torch
     if torch.get_num_threads() != n: torch.set_num_threads(int(n))
 
+# %% ../nbs/47_maps.ipynb #d5cc6847
 def _side_halo(loc: int, num: int, halo: int) -> tuple[int, int]:
     "Halo rows (before, after) a block got from `map_overlap` with boundary 'none': none at the tile border."
     return (halo if loc > 0 else 0, halo if loc < num - 1 else 0)
@@ -55,7 +56,7 @@ def _block(values, mask=None, *, fn, model, dates, sensor, halo, threads, block_
     out = out[t:out.shape[0] - b, l:out.shape[1] - r]
     return np.moveaxis(out, -1, 0)[:, None]
 
-# %% ../nbs/47_maps.ipynb #4cb64bb5
+# %% ../nbs/47_maps.ipynb #1dc0c335
 def _check_chunks(chunks, where: str) -> tuple[int, int]:
     "chunks as (y, x) block sizes; an error naming the bad value."
     pair = (chunks, chunks) if isinstance(chunks, (int, np.integer)) else chunks
@@ -66,6 +67,7 @@ def _check_chunks(chunks, where: str) -> tuple[int, int]:
                          f"the input's chunks (got {chunks!r}); e.g. chunks=512")
     return int(pair[0]), int(pair[1])
 
+# %% ../nbs/47_maps.ipynb #91b865c6
 def _chunked(cube: Cube, chunks, halo: int, where: str):
     "(values, mask) Dask arrays chunked in y/x only; an error when a block is smaller than the halo."
     import dask.array as dsa
@@ -88,6 +90,7 @@ def _chunked(cube: Cube, chunks, halo: int, where: str):
     m = None if cube.mask is None else dsa.asarray(raw(cube.mask)).rechunk((-1, v.chunks[2], v.chunks[3]))
     return v, m
 
+# %% ../nbs/47_maps.ipynb #cf8dadc6
 def _georef(out, da, cube: Cube, y: str, x: str):
     "The input's coordinates, CRS and transform on a (band, y, x) map."
     import rioxarray  # noqa: F401
@@ -98,6 +101,7 @@ def _georef(out, da, cube: Cube, y: str, x: str):
     if cube.transform is not None: out = out.rio.write_transform(Affine(*cube.transform[:6]))
     return out
 
+# %% ../nbs/47_maps.ipynb #31415b5e
 def tile_map(da, # DataArray (time, band, y, x), Dask-backed or not (see `Cube.from_xarray`)
              fn: Callable, # fn(cube, model) -> (H, W, F) for a Cube of any size: the in-memory path (picklable)
              bands: Sequence[str], # names of the F output bands
@@ -134,7 +138,7 @@ def tile_map(da, # DataArray (time, band, y, x), Dask-backed or not (see `Cube.f
                        attrs={'long_name': tuple(str(b) for b in bands)})   # long_name: GeoTIFF band descriptions
     return _georef(out, da, cube, y, x)
 
-# %% ../nbs/47_maps.ipynb #a1probe0
+# %% ../nbs/47_maps.ipynb #16c4bd48
 def _map_sensor(da, sensor, scale, where: str):
     "What blocks take as `sensor`: `sensor` as given, or with `scale` the DataArray's bands at that reflectance scale."
     if scale is None: return sensor
@@ -145,6 +149,7 @@ def _map_sensor(da, sensor, scale, where: str):
     from pimc.cube import xr_sensor
     return get_sensor(xr_sensor(da, sensor), float(scale))
 
+# %% ../nbs/47_maps.ipynb #41ca427f
 def _probe_span(n: int, size: int, chunks) -> slice:
     "`size` px around the middle of an axis of length `n`, inside the Dask chunk that holds the middle."
     lo, hi = 0, n
@@ -163,6 +168,7 @@ def _probe(da, sensor, size: int = 16) -> Cube:
     return Cube(np.asarray(w.values), w.dates, w.sensor, mask=None if w.mask is None else np.asarray(w.mask),
                 crs=w.crs, transform=w.transform, name=w.name)
 
+# %% ../nbs/47_maps.ipynb #af4f15ed
 def _check_scale(probe: Cube, bands: Sequence[str], where: str, told: bool):
     "An error when most reflectances (value / scale) of `bands` in the probe are too large: a missing or wrong scale."
     from pimc.bands import REFLECTANCE_RANGE, likely_scale
@@ -180,6 +186,7 @@ def _check_scale(probe: Cube, bands: Sequence[str], where: str, told: bool):
                      f"reflectance in {list(REFLECTANCE_RANGE)}: pass scale= (e.g. scale=10000), or sensor= a "
                      "registered sensor name or a pimc.bands.Sensor with its scale")
 
+# %% ../nbs/47_maps.ipynb #0213a1ce
 def _index_inputs(sensor, indices) -> list[str]:
     "The bands (names or roles) the index series read: index bands, else the reflectance bands the formulas need."
     from pimc.bands import INDEX_ROLES, index_bands
@@ -188,6 +195,7 @@ def _index_inputs(sensor, indices) -> list[str]:
     return list(dict.fromkeys(b for n in resolve_indices(sensor, indices) for b in ([sensor.bands[have[n]]]
                                                                                   if n in have else INDEX_ROLES[n])))
 
+# %% ../nbs/47_maps.ipynb #f0e3b2b2
 def _run_probe(fn, probe: Cube, model, where: str, what: str, hint: str = ''):
     "fn on the probe, in this process: an error names the input here, not inside a Dask worker."
     try: return np.asarray(fn(probe, model))
@@ -197,6 +205,7 @@ def _run_probe(fn, probe: Cube, model, where: str, what: str, hint: str = ''):
                          f"({len(probe)} dates, bands {list(probe.bands)}), checked in this process before any "
                          f"block: {type(e).__name__}: {msg}{hint}") from e
 
+# %% ../nbs/47_maps.ipynb #b93c3806
 def _need_bands(sensor, bands: Sequence[str], where: str, what: str) -> list[str]:
     "`bands` (names or roles) as band names of `sensor`; an error naming the role the sensor does not give."
     try: return [sensor.bands[sensor.index(b)] for b in bands]
@@ -206,7 +215,7 @@ def _need_bands(sensor, bands: Sequence[str], where: str, what: str) -> list[str
                          "registered sensor name (e.g. 'pastis_s2') or a pimc.bands.Sensor(name, bands, scale, roles="
                          "{'nir': ..., 'red': ..., 'blue': ...})") from None
 
-# %% ../nbs/47_maps.ipynb #404a33a0
+# %% ../nbs/47_maps.ipynb #039b118d
 def _embed_block(cube, encoder, which, features, batch_size, device):
     from pimc.embed import embed_patches, embed_pixels
     if which == 'rp': return embed_pixels(cube, encoder, features=features, batch_size=batch_size, device=device)
@@ -214,6 +223,7 @@ def _embed_block(cube, encoder, which, features, batch_size, device):
 
 def _where(fn: str, da) -> str: return f"{fn}({getattr(da, 'name', None) or 'DataArray'})"
 
+# %% ../nbs/47_maps.ipynb #07df4768
 def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (see `tile_map`)
               encoder, # RP or image encoder, PretrainRun, (rp, image) pair or checkpoint path
               which: str = 'rp', # 'rp': each pixel through its recurrence plot; 'image': through the patch around it
@@ -251,7 +261,7 @@ def embed_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (s
                    sensor, f'{which}_embedding')
     return out.rio.write_nodata(np.nan, encoded=False)
 
-# %% ../nbs/47_maps.ipynb #dd59de71
+# %% ../nbs/47_maps.ipynb #3434a3c3
 PIXEL_INPUTS = ('series', 'image', 'window', 'image+window')
 PIXEL_OUTPUTS = ('proba', 'logits', 'class', 'values', 'forecast')
 
@@ -277,6 +287,7 @@ def _check_pixel_args(inputs, output):
         raise ValueError(f"output='forecast' restores index units from the input window: inputs must be 'window' or "
                          f"'image+window' (got {inputs!r})")
 
+# %% ../nbs/47_maps.ipynb #b6026dc2
 def predict_pixels(cube: Cube, # the cube (any size)
                    model, # a torch module taking the inputs below
                    inputs='series', # one of PIXEL_INPUTS, or a function (N, K, T) series -> tuple of inputs
@@ -314,7 +325,7 @@ def predict_pixels(cube: Cube, # the cube (any size)
     out[~seen] = np.nan
     return out.reshape(H, W, -1)
 
-# %% ../nbs/47_maps.ipynb #33644922
+# %% ../nbs/47_maps.ipynb #76371204
 def _predict_block(cube, model, **kw): return predict_pixels(cube, model, **kw)
 
 def _output_names(output, n, names, indices):
@@ -326,6 +337,7 @@ def _output_names(output, n, names, indices):
         return [f"{k}+{j + 1}" for k in indices for j in range(n // len(indices))]
     return [f"{'p' if output == 'proba' else 'v'}{i}" for i in range(n)]
 
+# %% ../nbs/47_maps.ipynb #b81e4484
 def predict_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x (see `tile_map`)
                 model, # a torch module (a classifier or a forecaster)
                 inputs='series', # one of PIXEL_INPUTS or a function (see `predict_pixels`)
@@ -363,7 +375,7 @@ def predict_map(da, # DataArray (time, band, y, x), ideally Dask-chunked in y/x 
     if output == 'class': out.attrs['n_classes'] = int(n_out)        # write_map: a uint8 GeoTIFF with a colour table
     return out
 
-# %% ../nbs/47_maps.ipynb #39ba70f0
+# %% ../nbs/47_maps.ipynb #f302bb24
 MAP_FORMATS = {'.tif': 'COG', '.tiff': 'COG', '.zarr': 'Zarr'}
 
 def _compute(delayed, progress: bool):
@@ -389,7 +401,7 @@ def _write_lock():
         default_client(); return Lock(f'pimc-write-{uuid.uuid4().hex}')
     except (ImportError, ValueError): return threading.Lock()
 
-# %% ../nbs/47_maps.ipynb #a3asmap0
+# %% ../nbs/47_maps.ipynb #60620ab4
 _LATLON = (('lat', 'lon'), ('latitude', 'longitude'))
 
 def _latlon_to_yx(m, yx, where: str):
@@ -410,6 +422,7 @@ def _latlon_to_yx(m, yx, where: str):
         m = m.rio.write_transform(m.rio.transform(recalc=True))       # from the coordinates: pixel centres
     return m
 
+# %% ../nbs/47_maps.ipynb #0d1fa980
 def _as_map(m, where: str):
     "m as the (band, y, x) DataArray a file takes: a 2-D map gets a band, lat/lon become y/x, band names described."
     xr, _ = requires('maps', 'xarray', 'rioxarray', what='write_map')   # (rioxarray registers the .rio accessor)
@@ -434,6 +447,7 @@ def _as_map(m, where: str):
             if isinstance(d.get('_FillValue'), (float, np.floating)) and np.isnan(d['_FillValue']): d.pop('_FillValue')
     return m
 
+# %% ../nbs/47_maps.ipynb #c7343675
 def _class_map(m):
     "predict_map's 'class' band (float, NaN where unseen) as uint8 with 255 for no data; other maps unchanged."
     n = m.attrs.get('n_classes')
@@ -443,6 +457,7 @@ def _class_map(m):
     out.encoding = {}
     return out.rio.write_nodata(255, encoded=False)
 
+# %% ../nbs/47_maps.ipynb #9d66fe61
 def _colormap(m, colormap) -> dict | None:
     "The colour table of a single-band uint8 map: {value: (r, g, b, a)}; None for other maps or colormap=False."
     if colormap is False or m.dtype != np.uint8 or m.sizes['band'] != 1: return None
@@ -455,7 +470,7 @@ def _colormap(m, colormap) -> dict | None:
     if m.rio.nodata is not None and 0 <= m.rio.nodata <= 255: rgba[int(m.rio.nodata)] = (0, 0, 0, 0)
     return rgba
 
-# %% ../nbs/47_maps.ipynb #a4writer
+# %% ../nbs/47_maps.ipynb #5b64d6b5
 def _portable_crs(crs):
     "The map's CRS for a GeoTIFF: its full definition (no EPSG code) when this PROJ cannot resolve its EPSG code."
     from pyproj import CRS
@@ -472,6 +487,7 @@ def _portable_crs(crs):
     except CRSError:                                                  # e.g. EPSG:10857 (CBERS Albers) on older PROJ
         j.pop('id'); return RioCRS.from_wkt(CRS.from_json_dict(j).to_wkt())
 
+# %% ../nbs/47_maps.ipynb #9e46da7d
 def _tile_aligned(m, blocksize: int):
     "m rechunked in y/x to whole GeoTIFF tiles (a multiple of blocksize), so that each tile is compressed once."
     if m.chunks is None: return m
@@ -481,6 +497,7 @@ def _tile_aligned(m, blocksize: int):
     side = lambda c: max(blocksize, max(c) // blocksize * blocksize)
     return m.chunk({'band': -1, 'y': side(cy), 'x': side(cx)})
 
+# %% ../nbs/47_maps.ipynb #f994b215
 def _write_cog(m, tmp: Path, tiff: Path, progress: bool, compress: str, blocksize: int, colormap=None):
     "m (band, y, x) as a COG at tmp: streamed by Dask into a tiled GeoTIFF at tiff, then copied by the COG driver."
     import rasterio, rasterio.shutil
@@ -503,7 +520,7 @@ def _write_zarr(m, tmp: Path, progress: bool):
     d = m.to_dataset(name=m.name or 'map').to_zarr(tmp, mode='w-', compute=False)
     _compute(d, progress)
 
-# %% ../nbs/47_maps.ipynb #f252348f
+# %% ../nbs/47_maps.ipynb #d6d60c8d
 def write_map(m, # a map from `embed_map` / `predict_map` / `tile_map` (or any (band, y, x) or (y, x) DataArray)
               path, # .tif / .tiff: Cloud-Optimized GeoTIFF; .zarr: Zarr store
               overwrite: bool = False, # replace an existing file (only once the new one is complete)

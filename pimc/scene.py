@@ -29,7 +29,7 @@ __all__ = ['EUROSAT_RGB_REFLECTANCE', 'SCENE_METHODS', 'SCENE_BASELINES', 'SCENE
            'reinit', 'run_scene_method', 'compare_scene_methods', 'benchmark_scene', 'loader_speed',
            'benchmark_eurosat', 'scene_report']
 
-# %% ../nbs/43_scene.ipynb #d5798247
+# %% ../nbs/43_scene.ipynb #04e0f138
 @dataclass
 class SceneData:
     "Scenes of a train/test split as arrays, with their band names."
@@ -58,6 +58,7 @@ class SceneData:
         return (f"SceneData({self.name}: {len(self.x_train)} train / {0 if self.x_val is None else len(self.x_val)} "
             f"val / {len(self.x_test)} test scenes, {self.kind} bands {list(self.bands)}, {self.n_classes} classes)")
 
+# %% ../nbs/43_scene.ipynb #5b6c1ff3
 def _disjoint(parts: dict, # split name -> `pimc.eurosat.EuroSAT` read from its split file
              ):
     "Refuse split lists that share chips (a test or val chip trained on): name the files and a few chips."
@@ -72,6 +73,7 @@ def _disjoint(parts: dict, # split name -> `pimc.eurosat.EuroSAT` read from its 
             + "; expected disjoint splits, or the accuracy is measured on chips the network was trained on. "
               "Fix the lists, or write new split files (`pimc benchmark scene-split`)")
 
+# %% ../nbs/43_scene.ipynb #e416a1ad
 def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_eurosat` knows)
                  kind: str = 'rgb', # 'rgb' (JPEG) or 'ms' (13-band GeoTIFF)
                  bands: Sequence[str] | None = None, # band names or roles, in the order wanted (default: all)
@@ -140,7 +142,7 @@ def eurosat_data(root, # folder holding EuroSAT (any layout `pimc.eurosat.find_e
                                      f"folder of chips under {ds.image_dir}")
     return SceneData(xtr, ytr, xte, yte, ds.classes, ds.sensor.bands, kind, f'eurosat-{kind}', notes, xva, yva)
 
-# %% ../nbs/43_scene.ipynb #2ee1219e
+# %% ../nbs/43_scene.ipynb #e0ea810a
 EUROSAT_RGB_REFLECTANCE = 0.275  # EuroSAT RGB JPEGs: reflectance 0-0.275 (0-2750 x 1e-4) scaled to 0-255
 _RGB_NAMES = {'R': ('B04', 'B4', 'red', 'R'), 'G': ('B03', 'B3', 'green', 'G'), 'B': ('B02', 'B2', 'blue', 'B')}
 
@@ -154,6 +156,7 @@ def _band_position(name: str, bands: Sequence[str]) -> int | None:
                 if a in bands: return list(bands).index(a)
     return None
 
+# %% ../nbs/43_scene.ipynb #5d7d0bb5
 def match_bands(x: np.ndarray, # (N, C, H, W) scenes
                 bands: Sequence[str], # their band names
                 wanted: Sequence[str], # the bands (in order) an image encoder was trained on
@@ -174,7 +177,7 @@ def match_bands(x: np.ndarray, # (N, C, H, W) scenes
         out = (out - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
     return out
 
-# %% ../nbs/43_scene.ipynb #37ca109b
+# %% ../nbs/43_scene.ipynb #7dcf1041
 class SceneClassifier(nn.Module):
     "Per-band standardisation + image encoder backbone (global pooling) + dropout + linear head."
     def __init__(self, backbone: nn.Module, n_classes: int, dropout: float = 0.2):
@@ -200,12 +203,14 @@ class SceneClassifier(nn.Module):
         "A classifier on a copy of a pretrained image encoder (backbone and input standardisation)."
         return from_encoder(cls, encoder, n_classes, dropout)
 
+# %% ../nbs/43_scene.ipynb #e3d3a37a
 def band_statistics(x: np.ndarray, # (N, C, H, W) scenes
                    ) -> np.ndarray:
     "(N, 5C) per-band mean, std and quartiles of each scene."
     f = x.reshape(len(x), x.shape[1], -1)
     return np.concatenate([f.mean(-1), f.std(-1), *np.percentile(f, [25, 50, 75], axis=-1)], 1).astype(np.float32)
 
+# %% ../nbs/43_scene.ipynb #3d23c364
 def augment_batch(x: torch.Tensor, # (N, C, S, S) a batch of square chips
                   g: torch.Generator | None = None, # seeds the draws
                  ) -> torch.Tensor:
@@ -218,6 +223,7 @@ def augment_batch(x: torch.Tensor, # (N, C, S, S) a batch of square chips
         if (m := k == r).any(): out[m] = torch.rot90(x[m], r, (-2, -1))
     return out
 
+# %% ../nbs/43_scene.ipynb #c79fae00
 def set_stem_stride(backbone: nn.Module, # a `pimc.models.ResNetEncoder` (or a copy of a pretrained one)
                     stride: int, # 1 (patch resolution) or 2 (64-px chips at a quarter of the cost)
                    ) -> nn.Module:
@@ -225,6 +231,7 @@ def set_stem_stride(backbone: nn.Module, # a `pimc.models.ResNetEncoder` (or a c
     conv = backbone.stem[0]
     conv.stride = (stride, stride); return backbone
 
+# %% ../nbs/43_scene.ipynb #aa68aa46
 @dataclass
 class SceneSettings(TaskSettings):
     "Training settings of the scene classifiers: `pimc.tasks.TaskSettings` (batch, device...) and these."
@@ -244,6 +251,7 @@ class SceneSettings(TaskSettings):
     finetune_lr_ratio: float = 0.3  # 'pimc-finetune': the encoder's learning rate / the head's (option lr_ratio=)
     probe_C: float = 1.0  # logistic-regression regularisation of the linear probe
 
+# %% ../nbs/43_scene.ipynb #f0abc3f9
 @dataclass
 class SceneRun:
     "One scene method's run: what a method function reads (and `info`, where it leaves the bands it used)."
@@ -277,6 +285,7 @@ class SceneRun:
         self.info.update(m.fit_timing, best_epoch=getattr(m, 'best_epoch', None))
         return m
 
+# %% ../nbs/43_scene.ipynb #b1ec7143
 def _band_stats(r: SceneRun):
     from sklearn.ensemble import RandomForestClassifier
     rf = RandomForestClassifier(300, random_state=r.seed).fit(band_statistics(r.x_train), r.y_train)
@@ -291,6 +300,18 @@ def _scratch(r: SceneRun, shape: dict):
 def _cnn_scratch(r: SceneRun): return _scratch(r, r.settings.encoder)
 def _resnet_scratch(r: SceneRun): return _scratch(r, r.settings.resnet)
 
+# %% ../nbs/43_scene.ipynb #35657e39
+@torch.no_grad()
+def reinit(backbone: nn.Module, # a copy of a pretrained backbone
+           seed: int = 0) -> nn.Module:
+    "The backbone with fresh weights, as its class initialises them (Kaiming convolutions, unit batch norms)."
+    torch.manual_seed(seed)
+    for mod in backbone.modules():
+        if isinstance(mod, nn.Conv2d): nn.init.kaiming_normal_(mod.weight, mode='fan_out', nonlinearity='relu')
+        elif hasattr(mod, 'reset_parameters'): mod.reset_parameters()
+    return backbone
+
+# %% ../nbs/43_scene.ipynb #3f78b7df
 def _on_encoder(r: SceneRun):
     "(classifier on a copy of the image encoder, training scenes, test scenes), bands and normalisation as it had them."
     from pimc.embed import as_encoder
@@ -313,16 +334,7 @@ def _on_encoder(r: SceneRun):
     r.info.update(bands=list(wanted), scale=scale, init=init)
     return m, xs[0], xs[1], (xs[2] if len(xs) > 2 else None)
 
-@torch.no_grad()
-def reinit(backbone: nn.Module, # a copy of a pretrained backbone
-           seed: int = 0) -> nn.Module:
-    "The backbone with fresh weights, as its class initialises them (Kaiming convolutions, unit batch norms)."
-    torch.manual_seed(seed)
-    for mod in backbone.modules():
-        if isinstance(mod, nn.Conv2d): nn.init.kaiming_normal_(mod.weight, mode='fan_out', nonlinearity='relu')
-        elif hasattr(mod, 'reset_parameters'): mod.reset_parameters()
-    return backbone
-
+# %% ../nbs/43_scene.ipynb #aa90ac9e
 def _pimc_probe(r: SceneRun):
     m, xtr, xte, _ = _on_encoder(r)
     f_train, f_test = model_features(m, torch.as_tensor(xtr)), model_features(m, torch.as_tensor(xte))
@@ -351,6 +363,7 @@ def _pimc_finetune(r: SceneRun):
 SCENE_METHODS = {'band-stats': _band_stats, 'cnn-scratch': _cnn_scratch, 'resnet-scratch': _resnet_scratch,
                  'pimc-probe': _pimc_probe, 'pimc-knn': _pimc_knn, 'pimc-finetune': _pimc_finetune}
 
+# %% ../nbs/43_scene.ipynb #684c5085
 def run_scene_method(method: str, # a key of SCENE_METHODS
                      data: SceneData,
                      encoder=None, # pretrained image encoder for 'pimc-*': Encoder, PretrainRun or checkpoint path
@@ -375,6 +388,7 @@ def run_scene_method(method: str, # a key of SCENE_METHODS
     r.info['seconds'] = time.perf_counter() - t0
     return classification_report(data.y_test, pred, data.class_names, name=method), r.info
 
+# %% ../nbs/43_scene.ipynb #587156cc
 def compare_scene_methods(data: SceneData,
                           methods: Sequence | None = None, # None: SCENE_METHODS (the pimc-* ones with an encoder)
                           encoder=None, # pretrained image encoder for the 'pimc-*' methods
@@ -396,7 +410,7 @@ def compare_scene_methods(data: SceneData,
         return Outcome(method, rep, row, info['seconds'], f"OA {rep.oa:.4f}, macro-F1 {rep.macro_f1:.4f}")
     return compare(data.name, methods, one, SCENE_METHODS, fractions, encoder, progress)
 
-# %% ../nbs/43_scene.ipynb #f1449564
+# %% ../nbs/43_scene.ipynb #5be862c1
 SCENE_BASELINES = ('band-stats', 'cnn-scratch', 'resnet-scratch')  # the scene methods without PIMC pretraining
 
 def _scene_task_notes(df, data: SceneData, run) -> list:
@@ -418,6 +432,7 @@ SCENE = Task('scene', SceneData, SceneSettings, SCENE_METHODS,
                  data, methods, encoder, fractions, settings, seed, progress=progress),
              _scene_task_notes, _scene_task_write)
 
+# %% ../nbs/43_scene.ipynb #7912e814
 def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up chips (a pipeline check, not a result)
                     kind: str = 'ms', bands: Sequence[str] | None = None, # RGB or MS, bands by name
                     pretrain_source: str | None = 'eolearn', pretrain_epochs: int = 10,
@@ -438,7 +453,7 @@ def benchmark_scene(root=None, # EuroSAT folder; None: a fixture with made-up ch
     return benchmark(SCENE, data, None, fractions, pretrain_source, pretrain_epochs, settings, out, seed, threads,
                      progress, name=f"{'fixture_' if fixture else ''}{kind}")
 
-# %% ../nbs/43_scene.ipynb #c8f79fd3
+# %% ../nbs/43_scene.ipynb #be77a64e
 def loader_speed(x, # (N, C, H, W) chips (a memmap or an array)
                  batch_size: int = 64, batches: int = 50, seed: int = 0) -> float:
     "Chips per second of the input pipeline alone: random batches gathered, made float and augmented."
@@ -450,11 +465,12 @@ def loader_speed(x, # (N, C, H, W) chips (a memmap or an array)
         xb = torch.as_tensor(np.asarray(x[b], np.float32)); augment_batch(xb, g)
     return batches * batch_size / (time.perf_counter() - t0)
 
-# %% ../nbs/43_scene.ipynb #568b7fc2
+# %% ../nbs/43_scene.ipynb #0925f7d6
 def _cm_stem(method: str, fraction: float) -> str:
     "A run's confusion-matrix file name before its seed, with no ':' (Windows): 'a:b=1' → 'a_b=1@0.1#'."
     return re.sub(r'[^\w.=,@#+-]', '_', f'{method}@{fraction:g}#')
 
+# %% ../nbs/43_scene.ipynb #643ef42d
 def benchmark_eurosat(root, # folder holding EuroSAT RGB
                       # method specs (`pimc.fit.method_specs`; None: every scene method); a spec's corpus= /
                       # patch_size= / n_pixels= / pretrain_epochs= options pretrain its own encoder
@@ -519,7 +535,7 @@ def benchmark_eurosat(root, # folder holding EuroSAT RGB
                 frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/43_scene.ipynb #21bcb042
+# %% ../nbs/43_scene.ipynb #8cc1ad6c
 def _scene_notes(runs) -> list[str]:
     "Protocol and timing lines of a scene run table (split, epochs, encoders, chips/s, input share)."
     import pandas as pd
@@ -547,6 +563,28 @@ def _scene_notes(runs) -> list[str]:
                    + " (1 torch thread, shared 2-core CPU).")
     return out
 
+# %% ../nbs/43_scene.ipynb #93510b2c
+def _scene_ablation(runs):
+    "Seed-0 OA of every method variant ('name:options') beside its plain method, per label fraction; None if none."
+    import pandas as pd
+    r = runs[runs.seed == runs.seed.min()]
+    if not r.method.str.contains(':').any(): return None
+    base = r.method.str.split(':').str[0]
+    fr = sorted(r.label_fraction[r.method.str.contains(':')].unique())
+    oa = r[r.label_fraction.isin(fr)].pivot_table('OA', 'method', 'label_fraction')
+    pairs = r.groupby('method').pretrain_pairs.first() if 'pretrain_pairs' in r else pd.Series(dtype=float)
+    rows = []
+    for b in dict.fromkeys(['cnn-scratch'] + list(base[r.method.str.contains(':')])):
+        for m in [b] + sorted(set(r.method[(base == b) & r.method.str.contains(':')])):
+            if m not in oa.index: continue
+            row = {'method': m, 'pretrain_pairs': pairs.get(m)}
+            for f in fr:
+                row[f'OA {f:.0%}'] = oa.loc[m, f]
+                if m != b and b in oa.index: row[f'Δ {f:.0%}'] = oa.loc[m, f] - oa.loc[b, f]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+# %% ../nbs/43_scene.ipynb #8839c803
 def scene_report(out='results', # folder holding scene_eurosat_runs.csv (from `benchmark_eurosat`)
                  title: str = 'Scene classification: EuroSAT RGB (real, 27 000 chips)',
                  notes: Sequence[str] = (), # lines under the table, after the protocol and timing lines
@@ -598,23 +636,3 @@ def scene_report(out='results', # folder holding scene_eurosat_runs.csv (from `b
                        "pretrain_pairs then only names the recipe). Options joined by ',' change together."],
                       formats={'pretrain_pairs': '.0f'})
     return tab
-
-def _scene_ablation(runs):
-    "Seed-0 OA of every method variant ('name:options') beside its plain method, per label fraction; None if none."
-    import pandas as pd
-    r = runs[runs.seed == runs.seed.min()]
-    if not r.method.str.contains(':').any(): return None
-    base = r.method.str.split(':').str[0]
-    fr = sorted(r.label_fraction[r.method.str.contains(':')].unique())
-    oa = r[r.label_fraction.isin(fr)].pivot_table('OA', 'method', 'label_fraction')
-    pairs = r.groupby('method').pretrain_pairs.first() if 'pretrain_pairs' in r else pd.Series(dtype=float)
-    rows = []
-    for b in dict.fromkeys(['cnn-scratch'] + list(base[r.method.str.contains(':')])):
-        for m in [b] + sorted(set(r.method[(base == b) & r.method.str.contains(':')])):
-            if m not in oa.index: continue
-            row = {'method': m, 'pretrain_pairs': pairs.get(m)}
-            for f in fr:
-                row[f'OA {f:.0%}'] = oa.loc[m, f]
-                if m != b and b in oa.index: row[f'Δ {f:.0%}'] = oa.loc[m, f] - oa.loc[b, f]
-            rows.append(row)
-    return pd.DataFrame(rows)
