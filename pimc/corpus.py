@@ -22,7 +22,7 @@ from .sources import SOURCES, Source, without_warnings, find_source, source_indi
 __all__ = ['ALL_REAL', 'IMAGE_CHANNELS', 'CORPUS_KEYS', 'real_sources', 'is_corpus', 'corpus_names', 'image_cube', 'source_part',
            'variant_images', 'Corpus', 'make_corpus', 'corpus_for']
 
-# %% ../nbs/16_corpus.ipynb #43d04197
+# %% ../nbs/16_corpus.ipynb #8327a7f4
 ALL_REAL = 'all-real'  # the name of the corpus of every real cube source whose sample folder is present
 
 def real_sources() -> list[str]:
@@ -33,11 +33,13 @@ def real_sources() -> list[str]:
         seen.add(s.folder); out.append(name)
     return out
 
+# %% ../nbs/16_corpus.ipynb #f1430b5c
 def is_corpus(spec) -> bool:
     "Whether a `--data` value names a corpus: 'all-real', a comma-separated list of sources, or a list of them."
     if isinstance(spec, str): return spec == ALL_REAL or (',' in spec and not Path(spec).exists())
     return isinstance(spec, (list, tuple)) and len(spec) > 0 and all(isinstance(s, (str, Source)) for s in spec)
 
+# %% ../nbs/16_corpus.ipynb #f2b9e820
 def corpus_names(spec) -> list:
     "The sources a corpus spec names: every real one for 'all-real', else the list (split at commas), in order."
     if isinstance(spec, str):
@@ -86,7 +88,7 @@ def image_cube(cube: Cube, # the cube patches are cut from (a source's patch cub
                 labels=cube.labels, class_names=cube.class_names, crs=cube.crs, transform=cube.transform,
                 name=f"{cube.name} {'/'.join(channels)} at {patch_date}")
 
-# %% ../nbs/16_corpus.ipynb #1e217a16
+# %% ../nbs/16_corpus.ipynb #0f6840dc
 def _calendar(cubes) -> dict:
     "Dates per cube (min-max), their span and the median step in days, over a source's cubes."
     n = [len(c.dates) for c in cubes]
@@ -97,6 +99,7 @@ def _calendar(cubes) -> dict:
             'span': f"{d.min().astype('datetime64[M]')}..{d.max().astype('datetime64[M]')}",
             'step_days': int(np.median(steps))}
 
+# %% ../nbs/16_corpus.ipynb #fb623fea
 def source_part(name, # a name of `SOURCES` (or a path, or a Source)
                 rp_size: int = 32, patch_size: int = 9, # sides of the plots and patches
                 indices: Sequence[str] = ('NDVI',), # index channels of the plots (every source must give them)
@@ -131,7 +134,7 @@ def source_part(name, # a name of `SOURCES` (or a path, or a Source)
            **_calendar(cubes), 'split_col': src.split_col, 'no_patch': int((~ok).sum()), 'pairs': len(ds)}
     return ds, row
 
-# %% ../nbs/16_corpus.ipynb #2a7a43a5
+# %% ../nbs/16_corpus.ipynb #f1491d6e
 def variant_images(pairs, # a `pimc.pairs.PixelPatchPairs` (or anything with `series(i)`)
                    idx, # the items whose series to draw
                    variant: str = 'rp+level', # see `pimc.recurrence.RP_VARIANTS`
@@ -156,6 +159,7 @@ def _cap(per_source, avail: np.ndarray) -> np.ndarray:
         return np.minimum(avail, int(per_source))
     raise ValueError(f"per_source must be 'equal', a number of pairs >= 1 or None (got {per_source!r})")
 
+# %% ../nbs/16_corpus.ipynb #d0b92cc2
 class Corpus(torch.utils.data.Dataset):
     "Pairs of several sources in one dataset: a capped or equal share of each source per epoch, redrawn every epoch."
     keys = ('rp', 'patch', 'group', 'cube', 'row', 'col', 'label', 'source')

@@ -27,7 +27,7 @@ from .fit import DEVICES, resolve_device  # the one device rule, shared with the
 # %% auto #0
 __all__ = ['AMP_MODES', 'PAIR_KEYS', 'CKPT_FORMAT', 'PretrainConfig', 'init_distributed', 'TensorPairs', 'toy_pairs',
            'epoch_order', 'batch_indices', 'warmup_cosine', 'warmup_steps', 'save_atomic', 'rng_state', 'set_rng_state',
-           'list_checkpoints', 'latest_checkpoint', 'load_latest', 'load_checkpoint', 'model_from_checkpoint',
+           'list_checkpoints', 'latest_checkpoint', 'load_checkpoint', 'load_latest', 'model_from_checkpoint',
            'TrainingInterrupted', 'Trainer', 'read_metrics', 'plot_metrics', 'PretrainRun', 'load_encoders',
            'pairs_meta', 'as_pairs', 'check_out_dir', 'pretrain']
 
@@ -150,7 +150,7 @@ def init_distributed(device: torch.device, # the device of this process
     dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     return True
 
-# %% ../nbs/13_pretrain.ipynb #5ca1cb26
+# %% ../nbs/13_pretrain.ipynb #8f150d95
 PAIR_KEYS = ('rp', 'patch', 'group')
 
 class TensorPairs(torch.utils.data.Dataset):
@@ -197,6 +197,7 @@ class TensorPairs(torch.utils.data.Dataset):
                              "'rp', 'patch' and 'group'")
         return cls(**{k: torch.cat(v) for k, v in parts.items()})
 
+# %% ../nbs/13_pretrain.ipynb #d3782927
 def toy_pairs(n: int = 512, # number of pairs
               rp_size: int = 16, # side of the RPs
               patch_size: int = 9, # side of the patches
@@ -216,7 +217,7 @@ def toy_pairs(n: int = 512, # number of pairs
     patch = px_proto[cls] + noise * 3000 * torch.rand(n, channels, patch_size, patch_size, generator=g)
     return TensorPairs(rp, patch, group, label=cls)
 
-# %% ../nbs/13_pretrain.ipynb #309c7239
+# %% ../nbs/13_pretrain.ipynb #d709789d
 def epoch_order(n: int, # dataset size
                 seed: int, # run seed
                 epoch: int, # epoch number
@@ -224,6 +225,7 @@ def epoch_order(n: int, # dataset size
     "The permutation of `range(n)` used in `epoch` (depends on seed and epoch only)."
     return np.random.default_rng([seed, epoch, 0x9E3779B9]).permutation(n)
 
+# %% ../nbs/13_pretrain.ipynb #c86ed743
 def batch_indices(n: int, # dataset size
                   batch_size: int, # global batch size
                   seed: int, epoch: int,
@@ -237,7 +239,7 @@ def batch_indices(n: int, # dataset size
     b, order = batch_size // world_size, epoch_order(n, seed, epoch)
     return [order[i * batch_size + rank * b: i * batch_size + (rank + 1) * b] for i in range(start, n // batch_size)]
 
-# %% ../nbs/13_pretrain.ipynb #14f0ae75
+# %% ../nbs/13_pretrain.ipynb #d0616e36
 def warmup_cosine(step: int, # 0-based optimiser step
                   total: int, # steps in the run
                   warmup: int, # linear warm-up steps
@@ -248,11 +250,12 @@ def warmup_cosine(step: int, # 0-based optimiser step
     p = min(1.0, (step - warmup) / max(1, total - warmup))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p))
 
+# %% ../nbs/13_pretrain.ipynb #20320103
 def warmup_steps(warmup: float, total: int) -> int:
     "Warm-up as a step count: `warmup` itself if >= 1, else that fraction of `total`."
     return int(warmup) if warmup >= 1 else int(round(warmup * total))
 
-# %% ../nbs/13_pretrain.ipynb #e4e808b9
+# %% ../nbs/13_pretrain.ipynb #669ca6c3
 CKPT_FORMAT = 'pimc-pretrain-checkpoint'
 
 def save_atomic(obj, # a checkpoint dict (torch.save), text (a str), or for a .json path a JSON-able object
@@ -264,6 +267,7 @@ def save_atomic(obj, # a checkpoint dict (torch.save), text (a str), or for a .j
             else lambda f: torch.save(obj, f))
     return atomic_write(path, data, fsync=True)
 
+# %% ../nbs/13_pretrain.ipynb #8274484c
 def rng_state() -> dict:
     "The torch (CPU and CUDA), numpy and python RNG states, as tensors and lists."
     npst = np.random.get_state()
@@ -273,6 +277,7 @@ def rng_state() -> dict:
                       'has_gauss': int(npst[3]), 'gauss': float(npst[4])},
             'python': [py[0], list(py[1]), py[2]]}
 
+# %% ../nbs/13_pretrain.ipynb #0cf0e280
 def set_rng_state(st: dict):
     "Restore what `rng_state` saved."
     torch.set_rng_state(st['torch'])
@@ -282,11 +287,12 @@ def set_rng_state(st: dict):
     np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
     p = st['python']; random.setstate((p[0], tuple(p[1]), p[2]))
 
-# %% ../nbs/13_pretrain.ipynb #ed54bab9
+# %% ../nbs/13_pretrain.ipynb #48c47b72
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
     "The checkpoints of a run folder, oldest step first."
     return sorted(Path(run_dir, 'checkpoints').glob('step_*.pt'))
 
+# %% ../nbs/13_pretrain.ipynb #0d024c6f
 def latest_checkpoint(path: str | Path) -> Path:
     "`path` itself if it is a file, else the latest checkpoint of the run folder `path`."
     path = Path(path)
@@ -298,6 +304,7 @@ def latest_checkpoint(path: str | Path) -> Path:
                                 f"{path / 'checkpoints' / 'step_*.pt'})")
     return ck[-1]
 
+# %% ../nbs/13_pretrain.ipynb #bb0dc3b5
 _TORCH_HINT = re.compile(r'weights_only|safe_globals|add_safe_globals|trust|arbitrary code|torch\.load', re.I)
 
 def _unreadable(path, e: Exception) -> ValueError:
@@ -313,20 +320,7 @@ def _unreadable(path, e: Exception) -> ValueError:
     return ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}: {why}); "
                       "it is corrupt or truncated, or not a torch file")
 
-def load_latest(run_dir: str | Path, # a run folder
-                map_location='cpu', # where tensors go
-               ) -> tuple[Path, dict]:
-    "(path, checkpoint) of the newest readable checkpoint of `run_dir`; newer unreadable ones are skipped, warned."
-    latest_checkpoint(run_dir)                             # a missing folder, or no checkpoint: named
-    cks, bad = list_checkpoints(run_dir), []
-    for p in reversed(cks):
-        try: ck = load_checkpoint(p, map_location)
-        except ValueError as e: bad.append(e); continue
-        if bad: warnings.warn(f"{len(bad)} newer checkpoint(s) of {run_dir} cannot be used, falling back to {p.name}: "
-                              + '; '.join(map(str, bad)), stacklevel=2)
-        return p, ck
-    raise ValueError(f"none of the {len(cks)} checkpoints of {run_dir} can be used: " + '; '.join(map(str, bad)))
-
+# %% ../nbs/13_pretrain.ipynb #e34892aa
 def load_checkpoint(path: str | Path, # a checkpoint file or a run folder (its latest checkpoint)
                     map_location='cpu', # where tensors go
                    ) -> dict:
@@ -342,6 +336,22 @@ def load_checkpoint(path: str | Path, # a checkpoint file or a run folder (its l
     if missing: raise ValueError(f"checkpoint {path} lacks {missing}")
     return ck
 
+# %% ../nbs/13_pretrain.ipynb #6388c76e
+def load_latest(run_dir: str | Path, # a run folder
+                map_location='cpu', # where tensors go
+               ) -> tuple[Path, dict]:
+    "(path, checkpoint) of the newest readable checkpoint of `run_dir`; newer unreadable ones are skipped, warned."
+    latest_checkpoint(run_dir)                             # a missing folder, or no checkpoint: named
+    cks, bad = list_checkpoints(run_dir), []
+    for p in reversed(cks):
+        try: ck = load_checkpoint(p, map_location)
+        except ValueError as e: bad.append(e); continue
+        if bad: warnings.warn(f"{len(bad)} newer checkpoint(s) of {run_dir} cannot be used, falling back to {p.name}: "
+                              + '; '.join(map(str, bad)), stacklevel=2)
+        return p, ck
+    raise ValueError(f"none of the {len(cks)} checkpoints of {run_dir} can be used: " + '; '.join(map(str, bad)))
+
+# %% ../nbs/13_pretrain.ipynb #5d83b1b7
 def model_from_checkpoint(ck: dict, # from `load_checkpoint`
                           path: str | Path = '?', # the file, for messages
                          ) -> PIMC:
@@ -362,11 +372,11 @@ def model_from_checkpoint(ck: dict, # from `load_checkpoint`
     model.load_state_dict(got)
     return model
 
-# %% ../nbs/13_pretrain.ipynb #b26bbd53
+# %% ../nbs/13_pretrain.ipynb #1cc7ac90
 class TrainingInterrupted(RuntimeError):
     "Raised by `pretrain(..., stop_at=k)` to simulate a crash after step k (for resumption tests)."
 
-
+# %% ../nbs/13_pretrain.ipynb #f1ba9bbb
 def _param_groups(model: nn.Module, weight_decay: float):
     "AdamW groups: decay conv/linear weights; not norms, biases or the logit scale (as open_clip)."
     decay, no = [], []
@@ -379,6 +389,7 @@ def _input_stats(x: torch.Tensor): # (N, C, H, W)
     x = x.double().transpose(0, 1).flatten(1)
     return x.mean(1).float(), x.std(1).float()
 
+# %% ../nbs/13_pretrain.ipynb #a899d4e7
 class Trainer:
     "One pretraining run: data, model, optimiser, schedule, checkpoints and metrics (see `pretrain`)."
     def __init__(self, pairs, # map-style dataset of pair dicts (or TensorPairs)
@@ -413,7 +424,7 @@ class Trainer:
                               or (cfg.amp == 'auto' and torch.cuda.is_bf16_supported()) else torch.float16)
         self.step, self.t_fetch, self.t_total = 0, 0.0, 0.0
 
-# %% ../nbs/13_pretrain.ipynb #4095c08c
+# %% ../nbs/13_pretrain.ipynb #ea074cac
 @patch
 def build(self: Trainer):
     "Model (seeded), input statistics, DDP wrapper, optimiser, schedule, grad scaler, loss."
@@ -446,6 +457,7 @@ def build(self: Trainer):
     self.crit = ClipLoss(mask_groups=cfg.mask_groups)
     return self
 
+# %% ../nbs/13_pretrain.ipynb #286e7655
 @patch
 def epoch_batches(self: Trainer, epoch: int, start: int = 0):
     "Iterator over this process's batches of `epoch` (dicts of tensors on the device), from batch `start` on."
@@ -497,7 +509,7 @@ def train_step(self: Trainer, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
     self.model.clamp_logit_scale_()
     return loss.detach(), gn.detach()
 
-# %% ../nbs/13_pretrain.ipynb #630086af
+# %% ../nbs/13_pretrain.ipynb #a658b478
 _SAME_ON_RESUME_EXEMPT = {'out_dir', 'progress', 'num_workers', 'device', 'amp', 'ckpt_every', 'keep_ckpts',
                           'log_every', 'cache'}
 
@@ -509,6 +521,7 @@ def _state(self: Trainer) -> dict:
             'hparams': self.model.hparams, 'model': self.model.state_dict(), 'optimizer': self.opt.state_dict(),
             'scheduler': self.sched.state_dict(), 'scaler': self.scaler.state_dict(), 'rng': rng_state()}
 
+# %% ../nbs/13_pretrain.ipynb #9a673f1c
 @patch
 def save_checkpoint(self: Trainer) -> Path | None:
     "Write `checkpoints/step_NNNNNNN.pt` atomically (rank 0) and prune old periodic ones."
@@ -520,6 +533,7 @@ def save_checkpoint(self: Trainer) -> Path | None:
     if self.world > 1: dist.barrier()
     return p
 
+# %% ../nbs/13_pretrain.ipynb #9ab3b696
 @patch
 def load_state(self: Trainer, path: Path):
     "Continue from checkpoint `path`: weights, optimiser, schedule, scaler, RNG states and step (config must agree)."
@@ -594,7 +608,7 @@ def fit(self: Trainer, stop_at: int | None = None) -> 'Trainer':
     self.save_checkpoint()
     return self
 
-# %% ../nbs/13_pretrain.ipynb #9847b4d9
+# %% ../nbs/13_pretrain.ipynb #d2e86526
 def read_metrics(path: str | Path) -> list[dict]:
     "The records of a `metrics.jsonl` (a torn last line, from a crash, is skipped)."
     path = Path(path)
@@ -605,6 +619,7 @@ def read_metrics(path: str | Path) -> list[dict]:
         except json.JSONDecodeError: pass
     return out
 
+# %% ../nbs/13_pretrain.ipynb #00a82448
 def plot_metrics(metrics: list[dict], # records of `metrics.jsonl`
                  ax=None, # 2 matplotlib Axes (loss; learning rate and logit scale) to draw into (default: a new figure)
                  show_titles: bool = True, # (the panels have axis labels, no titles)
@@ -626,7 +641,7 @@ def plot_metrics(metrics: list[dict], # records of `metrics.jsonl`
     fig.tight_layout()
     return fig
 
-# %% ../nbs/13_pretrain.ipynb #0fd302fe
+# %% ../nbs/13_pretrain.ipynb #2745e90a
 @dataclass
 class PretrainRun:
     "A pretraining run: its folder, config, metrics, trained model and latest checkpoint."
@@ -675,6 +690,7 @@ class PretrainRun:
         return cls(path, PretrainConfig.from_dict(ck['config'], str(ckp)), model, read_metrics(path / 'metrics.jsonl'),
                    ckp, info)
 
+# %% ../nbs/13_pretrain.ipynb #69e15b6f
 def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a checkpoint file
                   device='cpu', # where to put them
                  ) -> tuple[nn.Module, nn.Module]:
@@ -683,7 +699,7 @@ def load_encoders(path: str | Path, # a run folder (its latest checkpoint) or a 
     m = model_from_checkpoint(ck, p).to(device).eval()
     return m.rp, m.image
 
-# %% ../nbs/13_pretrain.ipynb #f7288b4e
+# %% ../nbs/13_pretrain.ipynb #eeced864
 def _plain(v):
     "JSON- and weights_only-safe version of a value (numbers, strings, lists, dicts)."
     if v is None or isinstance(v, (bool, int, float, str)): return v
@@ -704,6 +720,7 @@ def pairs_meta(ds) -> dict:
     elif hasattr(ds, 'bands'): img['input'] = 'reflectance'
     return {'rp_meta': rp, 'image_meta': img}
 
+# %% ../nbs/13_pretrain.ipynb #83fca159
 def as_pairs(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (names and paths: `pimc.sources`)
              cfg: PretrainConfig, # rp_size, patch_size, seed and pairs arguments
              # `PixelPatchPairs` arguments that replace those of cfg.pairs (e.g. patch_cubes, indices, pixels)
@@ -743,6 +760,7 @@ def as_pairs(data, # pairs dataset, Cube, list of Cubes or dataset of Cubes (nam
         raise ValueError(f"PretrainConfig.pairs={cfg.pairs!r}, pairs arguments {sorted(pairs_kw)}: {e}") from None
     return ds, {'source': f"{len(cubes)} cube(s)", 'cubes': [c.name for c in cubes][:50], **pairs_meta(ds)}
 
+# %% ../nbs/13_pretrain.ipynb #3254060d
 def check_out_dir(out_dir: str | Path, # a run folder
                   resume: bool | str | Path = False, # whether the run in it is to be continued
                  ) -> list[Path]:
@@ -755,6 +773,7 @@ def check_out_dir(out_dir: str | Path, # a run folder
                               "or choose another out_dir — nothing was overwritten")
     return existing
 
+# %% ../nbs/13_pretrain.ipynb #09365615
 def _default_out_dir() -> str:
     name = time.strftime('%Y%m%d-%H%M%S')
     if world()[1] > 1:

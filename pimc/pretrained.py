@@ -22,7 +22,7 @@ from .corpus import corpus_for, is_corpus, make_corpus, variant_images
 __all__ = ['ENCODER_DEFAULTS', 'DEFAULT_VARIANT', 'RGB_CORPORA', 'pretrain_data', 'pretrain_source', 'variant_pairs',
            'pretrain_dir', 'pretrain_cached', 'pretrain_encoder', 'pretrain_rgb_encoder']
 
-# %% ../nbs/16_pretrained.ipynb #c9bf7cab
+# %% ../nbs/16_pretrained.ipynb #6601d1d2
 def _pairs_spec(spec, cfg):
     "Pairs named by a spec ('toy', a .pt file), or None."
     if isinstance(spec, str) and spec == 'toy': return toy_pairs(2048, rp_size=cfg.rp_size, patch_size=cfg.patch_size)
@@ -30,6 +30,7 @@ def _pairs_spec(spec, cfg):
         return TensorPairs(**torch.load(spec, weights_only=True))
     return None
 
+# %% ../nbs/16_pretrained.ipynb #c5ec2c55
 def pretrain_data(spec, cfg, folds=None, resume=False, reader_kw=None):
     "The pairs `pretrain_source` trains on (a source's, a corpus', 'toy' or a .pt file), every check done first."
     cfg.validate()
@@ -51,6 +52,7 @@ def pretrain_data(spec, cfg, folds=None, resume=False, reader_kw=None):
         raise ValueError(f"folds= and reader_kw= apply to sources, not to the pairs of {spec!r}")
     return data
 
+# %% ../nbs/16_pretrained.ipynb #c582ccfd
 # a name of `pimc.sources.SOURCES`, a path (PASTIS root, GeoTIFF folder, .npy cube), cubes, 'toy' or a .pt
 def pretrain_source(spec,
                     config=None, # a `PretrainConfig` (default: PretrainConfig())
@@ -153,7 +155,7 @@ def pretrain_encoder(source: str = 'eolearn', # a source of `pimc.sources` (a na
     return pretrain_cached(run, recipe, pairs, reuse, threads, progress, epochs=epochs, batch_size=batch_size,
                            rp_size=rp_size, patch_size=patch_size, seed=seed, **overrides)
 
-# %% ../nbs/16_pretrained.ipynb #7131488a
+# %% ../nbs/16_pretrained.ipynb #eb24f3b8
 RGB_CORPORA = {'real': ('eolearn-reference', 'cbers4'), 'synthetic': ('synthetic',)}  # pretraining corpora
 
 def _rgb_pairs(corpus: str, patch_size: int, n_pixels: int | None, seed: int):
@@ -174,6 +176,7 @@ def _rgb_pairs(corpus: str, patch_size: int, n_pixels: int | None, seed: int):
     tp.bands = ('B04', 'B03', 'B02')                          # red, green, blue by role in every cube
     return tp
 
+# %% ../nbs/16_pretrained.ipynb #f944c43b
 def pretrain_rgb_encoder(corpus: str = 'real', # a key of RGB_CORPORA
                          patch_size: int = 9, # side of the image patches (the pixel at the centre)
                          epochs: int = 5, n_pixels: int | None = None, # passes; random pixels per cube (None: all)

@@ -19,12 +19,13 @@ from .cube import Cube, is_cube
 __all__ = ['SOURCES', 'PATH_KINDS', 'without_warnings', 'source_indices', 'Source', 'find_source', 'open_source', 'read_zarr',
            'open_geotiff_stack', 'source_pairs', 'check_valid_pixels']
 
-# %% ../nbs/15_sources.ipynb #655abc2c
+# %% ../nbs/15_sources.ipynb #49f9dc4c
 def without_warnings(f, *a, **k):
     "f(*a, **k) with warnings silenced (a sample's few never-observed series)."
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); return f(*a, **k)
 
+# %% ../nbs/15_sources.ipynb #ac8edc1f
 def _as_list(cubes, items=None) -> list:
     "A Cube, a list of cubes or a dataset of cubes as a list (only `items` of it, when given)."
     if is_cube(cubes): cubes = [cubes]
@@ -34,6 +35,7 @@ def _as_list(cubes, items=None) -> list:
     if bad: raise IndexError(f"items {bad} out of range for a source of {n} cube(s)")
     return [cubes[i] for i in idx]
 
+# %% ../nbs/15_sources.ipynb #2f09fda6
 def source_indices(cube: Cube) -> tuple[str, ...]:
     "The index channels of a cube: its index bands (an NDVI layer: NDVI), else those of NDVI, EVI, SAVI its bands give."
     have = tuple(b.upper() for b in cube.sensor.bands if b.upper() in INDICES)
@@ -48,6 +50,7 @@ def source_indices(cube: Cube) -> tuple[str, ...]:
                          "index: NDVI and SAVI need nir and red bands (name them, or pass sensor= / band_names=)")
     return out
 
+# %% ../nbs/15_sources.ipynb #95cf53a3
 @dataclass(frozen=True)
 class Source:
     "Where cubes come from and how pretraining pairs are made from them."
@@ -98,7 +101,7 @@ class Source:
 
     def __repr__(self): return f"Source({self.name!r}: {self.what})"
 
-# %% ../nbs/15_sources.ipynb #50427935
+# %% ../nbs/15_sources.ipynb #7b073a92
 def _sample(folder: str, read: Callable) -> Callable:
     "A reader of the sample folder `folder` (a FileNotFoundError naming it when the samples are absent)."
     def reader(**kw):
@@ -131,6 +134,7 @@ def _synthetic(**kw):
     from pimc.synthetic import default_data
     return default_data(**kw)
 
+# %% ../nbs/15_sources.ipynb #7dffc684
 SOURCES = {s.name: s for s in (
     Source('synthetic', 'synthetic mini-PASTIS (pimc.synthetic.default_data): 8 patches of 64 x 64 px, labels',
            _synthetic, indices=INDICES, folds=True),
@@ -157,7 +161,7 @@ SOURCES = {s.name: s for s in (
            INDICES, quiet=True),
 )}  # name -> Source
 
-# %% ../nbs/15_sources.ipynb #7144c2ac
+# %% ../nbs/15_sources.ipynb #2b469f3d
 PATH_KINDS = ("a PASTIS root (metadata.geojson + DATA_S2/)", "a folder of GeoTIFFs (one multi-band file per date)",
               "a Zarr store (xarray; read lazily)", "a .npy cube (T, C, H, W) with dates= and sensor=")
 
@@ -165,6 +169,7 @@ def _unknown(spec) -> ValueError:
     return ValueError(f"unknown source {str(spec)!r}: known names are {', '.join(SOURCES)}; or give the path of "
                       f"{', '.join(PATH_KINDS[:-1])} or {PATH_KINDS[-1]}")
 
+# %% ../nbs/15_sources.ipynb #41804f7b
 def _pastis(root: Path) -> Callable:
     def reader(folds=None, **kw):
         from pimc.synthetic import _MARKER, load_mini_pastis
@@ -197,6 +202,7 @@ def _npy(path: Path) -> Callable:
         return read_npy_cube(path, dates, sensor, **kw)
     return reader
 
+# %% ../nbs/15_sources.ipynb #b9ea6811
 def find_source(spec: str | os.PathLike | Source, # a name of `SOURCES`, a path, or a Source
                ) -> Source:
     "The `Source` a name or a path stands for (a PASTIS root, a folder of GeoTIFFs, a Zarr store, a .npy cube)."
@@ -259,7 +265,7 @@ def read_zarr(path, # a Zarr store holding a DataArray (time, band, y, x), e.g. 
     if variable == '__xarray_dataarray_variable__': da.name = None
     return Cube.from_xarray(da, sensor=sensor, name=name if name is not None else (da.name or path.stem))
 
-# %% ../nbs/15_sources.ipynb #f41a64a6
+# %% ../nbs/15_sources.ipynb #097f9285
 def _no_inf(block, path: str):
     "A block of a lazy GeoTIFF, unchanged; a ReadError naming the file when it holds ±inf (as `read_geotiff_stack`)."
     inf = np.isinf(block)
@@ -268,6 +274,7 @@ def _no_inf(block, path: str):
         raise ReadError(path, f"{int(inf.sum())} ±inf values", "finite values or NaN for missing")
     return block
 
+# %% ../nbs/15_sources.ipynb #abb46274
 def open_geotiff_stack(paths, # one GeoTIFF per date: a folder, a glob pattern or a list of paths
                        chunks=512, # block size in y/x (an int, or a dict for `rioxarray.open_rasterio`)
                        dates=None, # one date per file (default: from the file names)
@@ -323,7 +330,7 @@ def source_pairs(spec, # a name of `SOURCES`, a path, a Source, or cubes (see `o
         src = Source(f"{len(cubes)} cube(s)", 'cubes in memory', lambda: cubes)
     return cubes, src.pairs_kw(cubes, hilbert_step=hilbert_step, n_pixels=n_pixels, split_col=split_col, seed=seed)
 
-# %% ../nbs/15_sources.ipynb #83245291
+# %% ../nbs/15_sources.ipynb #9b1b2cef
 def _role_values(cube: Cube, rows, cols) -> np.ndarray:
     "The observed values of the red and NIR bands (all bands without those roles) at some pixels, flat."
     s = cube.sensor
@@ -354,6 +361,7 @@ def _why_no_index(where, indices, tried: int, values: np.ndarray, scales: set):
     return DatasetFormatError(where, problem, "bands named in storage order (--sensor / sensor=) and the reflectance "
                               "scale (--scale)")
 
+# %% ../nbs/15_sources.ipynb #23ef38c9
 def check_valid_pixels(cubes: Sequence[Cube], # the cubes of a source
                        indices: Sequence[str], # the index channels of the recurrence plots
                        pixels=None, # a `PixelIndex` of the pixels to pair (default: every observed pixel)
