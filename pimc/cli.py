@@ -17,7 +17,7 @@ from .errors import PimcError
 __all__ = ['HANDOVER', 'SPEEDS', 'parser', 'main', 'pretrain_parser', 'pretrain_main', 'benchmark_parser', 'benchmark_main',
            'speed_parser', 'speed_main', 'demo_main']
 
-# %% ../nbs/50_cli.ipynb #4275324d
+# %% ../nbs/50_cli.ipynb #8a586d3e
 HANDOVER = {  # subcommand -> (module:function taking the rest of the command line, help)
     'pretrain': ('pimc.cli:pretrain_main',
                  "contrastive pretraining of the RP and image encoders (`pimc pretrain --help`)"),
@@ -25,6 +25,8 @@ HANDOVER = {  # subcommand -> (module:function taking the rest of the command li
                   "headline, seeds (`pimc benchmark --help`)"),
     'demo': ('pimc.cli:demo_main', "the main job: the pretraining notebook on the synthetic data, through the runner"),
 }
+
+# %% ../nbs/50_cli.ipynb #ec337488
 SPEEDS = {  # `pimc speed NAME` -> (module, what it measures); the options are parsed by `speed_parser`
     'rp': ('pimc.speed.rp', "recurrence plots per second on a PASTIS-sized batch: pimc's kernel, pyts, a copy"),
     'pairs': ('pimc.speed.pairs', "pairs per second the pairs dataset feeds a trainer, with and without "
@@ -35,6 +37,7 @@ SPEEDS = {  # `pimc speed NAME` -> (module, what it measures); the options are p
              "per worker count and peak memory (--small: quick)"),
 }
 
+# %% ../nbs/50_cli.ipynb #ff3bb690
 def _load(target: str, # 'package.module:function'
          ):
     "The function `target` names, imported now."
@@ -45,7 +48,7 @@ def _exit_code(res) -> int:
     "A handed-over main's result as an exit status: its int, else 0 (some return a PretrainRun or a dict)."
     return res if isinstance(res, int) and not isinstance(res, bool) else 0
 
-# %% ../nbs/50_cli.ipynb #13cb3332
+# %% ../nbs/50_cli.ipynb #3af0fd25
 def _at_least(kind, low: float, strict: bool = False):
     "An argparse type: a `kind` (int or float) >= low (> low when strict); the error says so and echoes the value."
     def parse(s):
@@ -57,6 +60,7 @@ def _at_least(kind, low: float, strict: bool = False):
         return v
     return parse
 
+# %% ../nbs/50_cli.ipynb #66283612
 def _runner_parsers(sub):
     "The subcommands of the experiment runner: run, sweep, collate, params, notebooks."
     r = sub.add_parser('run', help='execute a notebook once: <out>/<run>.ipynb and <out>/<run>/run.json')
@@ -88,6 +92,7 @@ def _runner_parsers(sub):
     for q in (s, c):
         q.add_argument('--metric', help='metric to plot'); q.add_argument('--x', help='parameter for the x axis')
 
+# %% ../nbs/50_cli.ipynb #1a2b29d9
 def parser() -> argparse.ArgumentParser:
     "The `pimc` argument parser: the runner's subcommands, plus those handed over to other modules."
     ap = argparse.ArgumentParser(prog='pimc', description='pimc: experiment notebooks, pretraining, benchmarks.')
@@ -102,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
     for name, (_, help) in SPEEDS.items(): bs.add_parser(name, help=help, add_help=False)
     return ap
 
-# %% ../nbs/50_cli.ipynb #6660421a
+# %% ../nbs/50_cli.ipynb #22677ad8
 def _print_table(df):
     cols = [c for c in df.columns if c not in ('output', 'error')]
     import pandas as pd
@@ -175,7 +180,7 @@ def main(argv: Sequence[str] | None = None, # command-line arguments (default: s
 
 
 
-# %% ../nbs/50_cli.ipynb #6b11a042
+# %% ../nbs/50_cli.ipynb #6f75b64d
 def _read_dates(values: Sequence[str]):
     "Dates given on the command line: the dates themselves, or one file (.npy, .json list, or text, one date a line)."
     if len(values) == 1 and Path(values[0]).is_file():
@@ -186,10 +191,12 @@ def _read_dates(values: Sequence[str]):
         return [s.strip() for s in p.read_text().split() if s.strip()]
     return list(values)
 
+# %% ../nbs/50_cli.ipynb #705c9b74
 class _OneLineParser(argparse.ArgumentParser):
     "An ArgumentParser whose errors are one line (what was wrong, where the options are listed); exit status 2."
     def error(self, message): self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
 
+# %% ../nbs/50_cli.ipynb #50f3162a
 def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage line
                     **kw, # other `argparse.ArgumentParser` arguments (e.g. add_help=False for a parent parser)
                    ):
@@ -230,6 +237,7 @@ def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage
         else: ap.add_argument(opt, default=None)
     return ap
 
+# %% ../nbs/50_cli.ipynb #3ff7bbea
 def _reader_kw(src, # the `pimc.sources.Source` of --data (None: pairs, 'toy' or a .pt file)
                data: str, sensor, scale, dates) -> dict:
     "The reader arguments of --sensor, --scale and --dates, checked against the source they go to."
@@ -252,12 +260,14 @@ def _reader_kw(src, # the `pimc.sources.Source` of --data (None: pairs, 'toy' or
     if dates: kw['dates'] = _read_dates(dates)
     return kw
 
+# %% ../nbs/50_cli.ipynb #ebd6fd3b
 def _option_error(e: BaseException, given: set) -> str:
     "An exception's message for the command line: PretrainConfig fields given as options named as those options."
     msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
     return re.sub(r'PretrainConfig\.(\w+)',
                   lambda m: '--' + m[1].replace('_', '-') if m[1] in given else m[0], msg)
 
+# %% ../nbs/50_cli.ipynb #ba9bb566
 def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.argv[1:])
                   prog: str = 'pimc pretrain', # the program name in usage and errors
                  ):
@@ -305,7 +315,7 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
     if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
     return run
 
-# %% ../nbs/50_cli.ipynb #88f779e8
+# %% ../nbs/50_cli.ipynb #0e417f86
 def _tables(a, tasks: Sequence[str]):
     "Run the table tasks (classify, forecast, ablation) on --dataset or every dataset of each; then the headline."
     from pimc.tasks import benchmark, results_dir
@@ -328,6 +338,7 @@ def _tables(a, tasks: Sequence[str]):
             bench(d); print(f"\n{task} {d}: {Path(a.out) / f'{task}_{d}.md'}")
     headline(a.out)                                    # the README's table follows the tables just written
 
+# %% ../nbs/50_cli.ipynb #1f7271f2
 def _scene(*args, **kw):
     from pimc.scene import benchmark_scene
     return benchmark_scene(*args, **kw)
@@ -362,7 +373,7 @@ def _seeds(a):
     folders = [Path(a.out)] + sorted((Path(a.out) / 'seeds').glob('seed*'))
     print(seed_summary(a.dataset, folders, a.fractions[-1], Path(a.out) / 'seeds').to_string(index=False))
 
-# %% ../nbs/50_cli.ipynb #ab5b346e
+# %% ../nbs/50_cli.ipynb #1809fb59
 def _options(SOURCES=(), **which) -> argparse.ArgumentParser:
     "A parent parser holding the shared options named in `which` (name=True), for the subcommands that take them."
     p = argparse.ArgumentParser(add_help=False)
@@ -387,6 +398,7 @@ def _options(SOURCES=(), **which) -> argparse.ArgumentParser:
                        help='seed of label subsets, initialisation, batches (default 0)')
     return p
 
+# %% ../nbs/50_cli.ipynb #37381388
 class _Help(argparse.HelpFormatter):
     "argparse's help, with room for the longest subcommand name (argparse forgets their extra indent)."
     def add_argument(self, action):
@@ -397,6 +409,7 @@ class _Help(argparse.HelpFormatter):
 
 def _src(a): return None if a.pretrain_source in ('none', 'None', '') else a.pretrain_source
 
+# %% ../nbs/50_cli.ipynb #778585dc
 def benchmark_parser() -> argparse.ArgumentParser:
     "The `pimc benchmark` argument parser: one subcommand per task, each with only its own options."
     from pimc.splits import CLASSIFY_DATASETS, FORECAST_DATASETS
@@ -467,6 +480,7 @@ def benchmark_parser() -> argparse.ArgumentParser:
                    help='label fraction summarised (the last given; default: 1)')
     return ap
 
+# %% ../nbs/50_cli.ipynb #c6cc163e
 def benchmark_main(argv: Sequence[str] | None = None, # the arguments after `pimc benchmark`
                   ) -> int:
     "`pimc benchmark TASK [options]`: regenerate result tables on the real samples; the exit status."
@@ -475,7 +489,7 @@ def benchmark_main(argv: Sequence[str] | None = None, # the arguments after `pim
     except (ValueError, KeyError, OSError, PimcError) as e:   # bad data or --out; FileNotFoundError is an OSError
         print(f"pimc benchmark {a.task}: error: {e}", file=sys.stderr); return 2
 
-# %% ../nbs/50_cli.ipynb #0b844b7d
+# %% ../nbs/50_cli.ipynb #b806d28d
 def _write_json(path, res: dict):
     "The figures of a bench as JSON at `path` (its folder made)."
     import json
@@ -492,6 +506,7 @@ def _bench_run(module: str, call):
         return res
     return run
 
+# %% ../nbs/50_cli.ipynb #6fe12b59
 def speed_parser() -> argparse.ArgumentParser:
     "The `pimc speed` argument parser: one subcommand per bench, each with its own options."
     ap = argparse.ArgumentParser(prog='pimc speed', description='Throughput of the hot paths. Each benchmark has its '
@@ -558,12 +573,14 @@ def speed_parser() -> argparse.ArgumentParser:
     p.add_argument('--keep', action='store_true', help='keep the temporary tile')
     return ap
 
+# %% ../nbs/50_cli.ipynb #7b3f04a1
 def speed_main(argv: Sequence[str] | None = None, # the arguments after `pimc speed`
               ):
     "`pimc speed NAME [options]`: run one throughput bench, print its report; its figures (a dict)."
     a = speed_parser().parse_args(argv)
     return a.run(a)
 
+# %% ../nbs/50_cli.ipynb #0f7db5bc
 def demo_main(argv: Sequence[str] | None = None, # the arguments after `pimc demo`
              ) -> int:
     "`pimc demo [--notebook NB] [-p NAME VALUE] [--out DIR]`: `pimc.demo.run_demo`; the exit status."

@@ -14,9 +14,10 @@ import numpy as np
 __all__ = ['TILE_TRANSFORM', 'BATCH', 'SMALL', 'write_tile', 'open_tile', 'bench_encoder', 'bench_workers', 'bench_rss',
            'bench_in_memory', 'bench_maps', 'format_report']
 
-# %% ../../nbs/94_speed_maps.ipynb #aa4f983d
+# %% ../../nbs/94_speed_maps.ipynb #bee1979d
 TILE_TRANSFORM = (10.0, 0.0, 300000.0, 0.0, -10.0, 5100000.0)  # a UTM 31N grid at 10 m
 
+# %% ../../nbs/94_speed_maps.ipynb #77c1d73c
 def _pool(n: int, block: int, dates, seed: int) -> tuple[np.ndarray, np.ndarray]:
     "n distinct synthetic patches (values (n, T, C, b, b) int16, masks (n, T, b, b))."
     from pimc.synthetic import synth_patch
@@ -32,6 +33,7 @@ def _tile_block(pool, block_info=None):
     h, w = block_info[None]['chunk-shape'][-2:]
     return np.ascontiguousarray(a[..., :h, :w])
 
+# %% ../../nbs/94_speed_maps.ipynb #ccab6aad
 def write_tile(path, # the Zarr store to write (replaced if it exists)
                size: int = 2048, # tile side in pixels
                n_dates: int = 48, # dates
@@ -78,7 +80,7 @@ def open_tile(path, # a store written by `write_tile`
     da = xr.open_zarr(path, chunks={}, decode_coords='all')['tile']
     return da if window is None else da.isel(y=slice(0, window), x=slice(0, window))
 
-# %% ../../nbs/94_speed_maps.ipynb #192a35b2
+# %% ../../nbs/94_speed_maps.ipynb #cdfb7df1
 def bench_encoder(rp_size: int = 32, # side of the RPs (the pretraining default)
                   embed_dim: int = 128, widths=(32, 64, 128, 256), seed: int = 0):
     "An untrained RP encoder of the default pretraining size (the cost of a trained one)."
@@ -88,6 +90,7 @@ def bench_encoder(rp_size: int = 32, # side of the RPs (the pretraining default)
     torch.manual_seed(seed)
     return PIMC(10, embed_dim=embed_dim, widths=widths, rp_meta=dict(size=rp_size, indices=list(INDICES))).rp.eval()
 
+# %% ../../nbs/94_speed_maps.ipynb #9e4ffe0e
 def _status(key: str) -> int | None:
     "A memory figure of this process from /proc/self/status (Linux), bytes; None elsewhere."
     try:
@@ -105,6 +108,7 @@ def _peak_rss() -> int:
     "Peak resident memory of this process, bytes: VmHWM (not `ru_maxrss`, which Linux carries over from the parent)."
     return _status('VmHWM') or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
+# %% ../../nbs/94_speed_maps.ipynb #eea1d9f8
 def _say(*a):
     import sys
     print(time.strftime('%H:%M:%S'), *a, file=sys.stderr, flush=True)
@@ -124,6 +128,7 @@ def _cluster(n_workers: int):
     try: client.run(_warm); yield client
     finally: client.close(); lc.close()
 
+# %% ../../nbs/94_speed_maps.ipynb #ca248f79
 BATCH = 64  # RPs per forward pass, in both paths (embed_map's default)
 
 def _embed_sum(da, encoder, chunks=None) -> float:
@@ -138,6 +143,7 @@ def _timed_embed(path, side: int, encoder) -> float:
     t0 = time.perf_counter(); _embed_sum(open_tile(path, side), encoder)
     return time.perf_counter() - t0
 
+# %% ../../nbs/94_speed_maps.ipynb #af250fae
 def bench_workers(path, encoder, window: int, workers=(1, 2), warmup: int = 32) -> dict:
     "Pixels/s of embed_map over a window of the tile on LocalClusters of `workers` processes (one thread each)."
     out = {}
@@ -149,6 +155,7 @@ def bench_workers(path, encoder, window: int, workers=(1, 2), warmup: int = 32) 
             out[k] = dict(px=window * window, wall_s=wall, px_per_s=window * window / wall)
     return out
 
+# %% ../../nbs/94_speed_maps.ipynb #f9866046
 def bench_rss(path, encoder, sizes=(1024, 2048), n_workers: int = 2) -> dict:
     "Peak RSS of each worker while a fresh cluster embeds the whole top-left size × size tile, per size."
     out = {}
@@ -162,6 +169,7 @@ def bench_rss(path, encoder, sizes=(1024, 2048), n_workers: int = 2) -> dict:
                           peak_mb=[v / 2**20 for v in peak.values()])
     return out
 
+# %% ../../nbs/94_speed_maps.ipynb #c5edda13
 def bench_in_memory(path, encoder, window: int) -> dict:
     "Pixels/s of `embed_pixels` on the window loaded into a Cube, in this process with one torch thread."
     import torch

@@ -17,13 +17,14 @@ from ..recurrence import recurrence_plot
 # %% auto #0
 __all__ = ['DATASETS', 'bench_generation', 'bench_dataset', 'bench_pairs', 'format_report']
 
-# %% ../../nbs/92_speed_pairs.ipynb #23ee21a9
+# %% ../../nbs/92_speed_pairs.ipynb #5835ea93
 def _timed(fn) -> tuple[float, float]:
     "(wall, CPU) seconds of one call; CPU time counts this process only (its threads included)."
     w, c = time.perf_counter(), time.process_time()
     fn()
     return time.perf_counter() - w, time.process_time() - c
 
+# %% ../../nbs/92_speed_pairs.ipynb #13abad38
 def bench_generation(n_patches=(8, 16), # set sizes to time
                      size: int = 64, # patch side
                      seed: int = 0,
@@ -37,6 +38,7 @@ def bench_generation(n_patches=(8, 16), # set sizes to time
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return out
 
+# %% ../../nbs/92_speed_pairs.ipynb #cd5c77ad
 def _rp_only(ds: PixelPatchPairs, idx) -> None:
     "The recurrence-plot work of one batch, alone."
     cube_of = ds.pixels.cube[idx]
@@ -50,6 +52,7 @@ def _rate(fn, batches, batch_size) -> dict:
     return {'wall': batch_size / statistics.median(x[0] for x in t),
             'cpu': batch_size / statistics.median(x[1] for x in t)}
 
+# %% ../../nbs/92_speed_pairs.ipynb #a51d1887
 def bench_dataset(make, # () -> PixelPatchPairs: timed as the set-up
                   batch_size: int = 256, # pairs per batch
                   n_batches: int = 20, # batches timed (after one warm-up batch)
@@ -84,7 +87,7 @@ def bench_dataset(make, # () -> PixelPatchPairs: timed as the set-up
                                          'wall': (k - 1) * batch_size / (t2 - t1) if k > 1 else float('nan')}
     return res
 
-# %% ../../nbs/92_speed_pairs.ipynb #67bafa39
+# %% ../../nbs/92_speed_pairs.ipynb #f5681342
 def _synthetic(rp_size, patch_size):
     from pimc.sources import open_source
     data = open_source('synthetic')
@@ -100,6 +103,7 @@ def _eolearn(rp_size, patch_size):
 
 DATASETS = {'synthetic': _synthetic, 'eolearn': _eolearn}
 
+# %% ../../nbs/92_speed_pairs.ipynb #b5c7981d
 def bench_pairs(data=('synthetic', 'eolearn'), # which datasets
                 batch_size: int = 256, n_batches: int = 20, workers=(2,),
                 rp_size: int = 32, patch_size: int = 16,
@@ -117,6 +121,7 @@ def bench_pairs(data=('synthetic', 'eolearn'), # which datasets
     finally: torch.set_num_threads(old)
     return res
 
+# %% ../../nbs/92_speed_pairs.ipynb #7894d00a
 def format_report(res: dict) -> str:
     "The figures as text (wall time; CPU time of this process in brackets)."
     lines = []

@@ -17,12 +17,13 @@ from ..sources import open_source
 # %% auto #0
 __all__ = ['bench_pretrain', 'format_report']
 
-# %% ../../nbs/93_speed_pretrain.ipynb #3b3acf75
+# %% ../../nbs/93_speed_pretrain.ipynb #5c80376a
 def _steady(run, key):
     "Median of a metric over the logged intervals after the first (the first also builds the cache)."
     v = [m[key] for m in run.metrics[1:]] or [m[key] for m in run.metrics]
     return float(statistics.median(v))
 
+# %% ../../nbs/93_speed_pretrain.ipynb #0854d6fe
 def bench_pretrain(device: str = 'cpu', # 'cpu', 'cuda', 'auto', ...
                    data: str = 'synthetic', # 'synthetic' (mini-PASTIS) or 'toy' (`toy_pairs`, no RP computation)
                    hilbert_step: int = 4, # pixels kept along the Hilbert curve (synthetic data)

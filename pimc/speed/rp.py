@@ -13,7 +13,7 @@ from ..recurrence import recurrence_plot, pick_backend
 # %% auto #0
 __all__ = ['loadavg', 'bench_rp', 'format_report']
 
-# %% ../../nbs/91_speed_rp.ipynb #bdf99aad
+# %% ../../nbs/91_speed_rp.ipynb #e9cd0101
 def _interleaved_medians(fns: dict, # name -> call to time
                          repeats: int, # timed rounds after one warm-up round
                         ) -> dict:
@@ -26,11 +26,13 @@ def _interleaved_medians(fns: dict, # name -> call to time
     return {**{k + '_s': statistics.median(v) for k, v in times.items()},
             **{k + '_best_s': min(v) for k, v in times.items()}}
 
+# %% ../../nbs/91_speed_rp.ipynb #151a797d
 def loadavg():
     "1-minute load average (None where the OS does not say): the machine is shared, so the figures come with it."
     try: return round(__import__('os').getloadavg()[0], 2)
     except (OSError, AttributeError): return None
 
+# %% ../../nbs/91_speed_rp.ipynb #414bc02e
 def bench_rp(n_pixels: int = 16_384, # pixels in the batch (a PASTIS patch is 128 × 128)
              n_indices: int = 3, # series per pixel (NDVI, EVI, SAVI)
              n_timestamps: int = 43, # dates per series
