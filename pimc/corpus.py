@@ -134,7 +134,7 @@ def source_part(name, # a name of `SOURCES` (or a path, or a Source)
            **_calendar(cubes), 'split_col': src.split_col, 'no_patch': int((~ok).sum()), 'pairs': len(ds)}
     return ds, row
 
-# %% ../nbs/16_corpus.ipynb #f1491d6e
+# %% ../nbs/16_corpus.ipynb #2b3c909c
 def variant_images(pairs, # a `pimc.pairs.PixelPatchPairs` (or anything with `series(i)`)
                    idx, # the items whose series to draw
                    variant: str = 'rp+level', # see `pimc.recurrence.RP_VARIANTS`
@@ -151,6 +151,8 @@ def variant_images(pairs, # a `pimc.pairs.PixelPatchPairs` (or anything with `se
         out[torch.from_numpy(g)] = im
     return out if out is not None else torch.empty((0,))
 
+
+# %% ../nbs/16_corpus.ipynb #f1491d6e
 def _cap(per_source, avail: np.ndarray) -> np.ndarray:
     "Pairs per epoch of each source: 'equal' (the smallest source's count), an int cap, or None (all)."
     if per_source is None: return avail.copy()
