@@ -3,7 +3,8 @@
 Reads the classification tables written by `pimc benchmark classify` with the default encoder (results/, pretrained
 on one source: eolearn; greenearthnet for worldcover) and with `--pretrain-source all-real` (results/all_real/, the
 corpus without the evaluation's own source where they share pixels), and their seed tables
-(<folder>/seeds/seed*/classify_<dataset>.csv) where present. Writes results/all_real/README-table.md: per dataset and
+(<folder>/seeds/seed*/classify_<dataset>.csv; the one-source encoder's low-label seeds in
+results/all_real/one_source/seeds/) where present. Writes results/all_real/README-table.md: per dataset and
 label fraction, the raw-series probe against the frozen PIMC probe, and the same RP network from scratch against the
 pretrained one fine-tuned (no TempCNN branch), as mean ± std over the seeds found.
 
@@ -20,10 +21,11 @@ ROWS = {'raw probe': 'raw-probe [stats]', 'scratch': 'rp-cnn [rp+level+stats]',
         'probe': 'pimc-probe [rp+level+stats]', 'fine-tuned': 'pimc-finetune [rp+level+stats]'}
 
 
-def tables(folder: Path, dataset: str) -> pd.DataFrame:
-    "Every seed's table of `dataset` under `folder` (seed 0 in the folder, others in seeds/seed*/), with a seed column."
+def tables(folder: Path, dataset: str, *more: Path) -> pd.DataFrame:
+    "Every seed's table of `dataset`: seed 0 in `folder`, others in seeds/seed*/ of `folder` and of `more` folders."
     found = [(0, folder / f'classify_{dataset}.csv')]
-    found += [(int(p.parent.name.removeprefix('seed')), p) for p in sorted(folder.glob(f'seeds/seed*/classify_{dataset}.csv'))]
+    for f in (folder, *more):
+        found += [(int(p.parent.name.removeprefix('seed')), p) for p in sorted(f.glob(f'seeds/seed*/classify_{dataset}.csv'))]
     return pd.concat([pd.read_csv(p).assign(seed=s) for s, p in found if p.exists()], ignore_index=True)
 
 
@@ -44,7 +46,7 @@ def compare(datasets, one: Path, corpus: Path) -> str:
              '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for d in datasets:
         if not (corpus / f'classify_{d}.csv').exists(): continue
-        a, b = tables(one, d), tables(corpus, d)
+        a, b = tables(one, d, corpus / 'one_source'), tables(corpus, d)
         for f in sorted(b.label_fraction.unique()):
             raw, scr = cell(b, ROWS['raw probe'], f), cell(b, ROWS['scratch'], f)   # baselines: from the same run
             p1, p2 = cell(a, ROWS['probe'], f), cell(b, ROWS['probe'], f)
