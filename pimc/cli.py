@@ -312,7 +312,6 @@ def pretrain_main(argv: Sequence[str] | None = None, # arguments (default: sys.a
         print(f"{prog}: error: {_option_error(e, set(over))}", file=sys.stderr)
         raise SystemExit(2) from None
     run = pretrain(pairs, cfg, resume=resume)
-    if hasattr(pairs, 'save_report'): pairs.save_report(run)            # a corpus: its shares in the run folder
     if int(os.environ.get('RANK', 0)) == 0: print(run)   # (the process group is already closed here)
     return run
 

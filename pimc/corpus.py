@@ -117,7 +117,8 @@ def source_part(name, # a name of `SOURCES` (or a path, or a Source)
         raise KeyError(f"source {src.name!r} gives the indices {', '.join(have)}, not {', '.join(indices)}")
     kw = src.pairs_kw(cubes, hilbert_step=hilbert_step, seed=seed)
     pcs = kw.get('patch_cubes', cubes)
-    imgs = [without_warnings(image_cube, pc, image, kw['patch_date']) if src.quiet else image_cube(pc, image, kw['patch_date'])
+    imgs = [without_warnings(image_cube, pc, image, kw['patch_date']) if src.quiet else
+            image_cube(pc, image, kw['patch_date'])
             for pc in pcs]
     px = kw['pixels'] if 'pixels' in kw else random_pixels(cubes, n=np.iinfo(np.int64).max, seed=seed)
     ok = np.zeros(len(px), bool)                                          # pairs only where the patch exists
@@ -328,7 +329,7 @@ def make_corpus(data=ALL_REAL, # 'all-real', 'a,b,c' (source names or paths), or
     return c
 
 # %% ../nbs/16_corpus.ipynb #5f8abc49
-CORPUS_KEYS = ('per_source', 'image', 'indices', 'resample', 'variant')  # corpus settings a PretrainConfig's `pairs` may hold
+CORPUS_KEYS = ('per_source', 'image', 'indices', 'resample', 'variant')  # corpus settings a config's `pairs` may hold
 
 def corpus_for(data, # 'all-real', 'a,b,c' or a list of sources (see `make_corpus`)
                cfg, # a `pimc.pretrain.PretrainConfig`: rp_size, patch_size, seed; `pairs`: hilbert_step, CORPUS_KEYS

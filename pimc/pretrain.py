@@ -833,7 +833,9 @@ def pretrain(data,
             fig.savefig(out / 'loss.png', dpi=110)
         tr.model.eval()
         if created_pg: dist.barrier()
-        return PretrainRun(out, cfg, tr.model, metrics, ckp, info)
+        run = PretrainRun(out, cfg, tr.model, metrics, ckp, info)
+        if hasattr(data, 'save_report'): data.save_report(run)          # a corpus: its shares in the run folder
+        return run
     finally:
         held.close()
         if created_pg and dist.is_initialized(): dist.destroy_process_group()

@@ -65,9 +65,7 @@ def pretrain_source(spec,
     "Open a source, make its pairs with the source's settings and pretrain on them; returns the `PretrainRun`."
     cfg = replace(config or PretrainConfig(), **overrides, **({'out_dir': str(out_dir)} if out_dir is not None else {}))
     data = pretrain_data(spec, cfg, folds, resume, reader_kw)
-    run = pretrain(data, cfg, resume=resume)
-    if hasattr(data, 'save_report'): data.save_report(run)              # a corpus: its shares in the run folder
-    return run
+    return pretrain(data, cfg, resume=resume)
 
 # %% ../nbs/16_pretrained.ipynb #b18d91dd
 ENCODER_DEFAULTS = dict(widths=(16, 32, 64), depths=1, norm='batch', stem_stride=2)  # `ResNetEncoder` arguments
@@ -96,7 +94,8 @@ def pretrain_dir(source: str = 'eolearn', variant: str = 'rp', epochs: int = 10,
                   overrides=overrides)
     recipe = json.loads(json.dumps(recipe, sort_keys=True, default=str))
     key = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-    return Path(out_dir or cache_dir() / 'pretrain').expanduser() / f"{str(source).replace(',', '+')}-{variant}-{key}", recipe
+    name = f"{str(source).replace(',', '+')}-{variant}-{key}"               # a corpus 'a,b': a+b-...
+    return Path(out_dir or cache_dir() / 'pretrain').expanduser() / name, recipe
 
 # %% ../nbs/16_pretrained.ipynb #915ba999
 def _same_recipe(run: Path, recipe: dict) -> bool:
@@ -104,7 +103,7 @@ def _same_recipe(run: Path, recipe: dict) -> bool:
 
 def pretrain_cached(run: Path, # the run folder (`pretrain_dir`)
                     recipe: dict, # what the folder is the run of (written to recipe.json)
-                    pairs: Callable, # () -> `TensorPairs` or a `Corpus`: the training pairs, made only when training is needed
+                    pairs: Callable, # () -> `TensorPairs` or a `Corpus`: the pairs, made only when training is needed
                     reuse: bool = True, # return the finished run of the same recipe (False: train it again)
                     threads: int | None = 1, # torch threads while the pairs are made and the encoders train
                     progress: bool = False, # tqdm bar over the pretraining steps
@@ -124,12 +123,11 @@ def pretrain_cached(run: Path, # the run folder (`pretrain_dir`)
         run.mkdir(parents=True, exist_ok=True)
         (run / 'recipe.json').write_text(json.dumps(recipe, indent=1, sort_keys=True))
         (run / 'pairs.json').write_text(json.dumps({'pairs': len(tp), 'source': recipe.get('source')}))
-        done = pretrain(tp, cfg, resume=resume)
-        if hasattr(tp, 'save_report'): tp.save_report(done)             # a corpus: its shares in the run folder
+        pretrain(tp, cfg, resume=resume)
     return run
 
 # %% ../nbs/16_pretrained.ipynb #33624f5c
-def pretrain_encoder(source: str = 'eolearn', # a source of `pimc.sources` (a name or a path), or a corpus: 'all-real', 'a,b'
+def pretrain_encoder(source: str = 'eolearn', # a source (name or path), or a corpus: 'all-real', 'a,b'
                      variant: str = 'rp', # series image the RP encoder learns on
                      epochs: int = 10, # passes over the pairs
                      n_pixels: int | None = None, # random pixels per cube (None: all; a corpus: its equal share)
@@ -150,7 +148,8 @@ def pretrain_encoder(source: str = 'eolearn', # a source of `pimc.sources` (a na
             if n_pixels is not None: raise ValueError(f"n_pixels applies to one source, not to the corpus {source!r}")
             return make_corpus(source, rp_size, patch_size, seed=seed, variant=variant, verbose=False)
         cubes, kw = source_pairs(source, n_pixels=n_pixels, seed=seed)   # the source's indices, patch cubes, pixels
-        return variant_pairs(without_warnings(PixelPatchPairs, cubes, rp_size=rp_size, patch_size=patch_size, normalize=None,
+        return variant_pairs(without_warnings(PixelPatchPairs, cubes, rp_size=rp_size, patch_size=patch_size,
+                                              normalize=None,
                                     groups=patch_size, seed=seed, **kw), variant)
     return pretrain_cached(run, recipe, pairs, reuse, threads, progress, epochs=epochs, batch_size=batch_size,
                            rp_size=rp_size, patch_size=patch_size, seed=seed, **overrides)
@@ -165,7 +164,8 @@ def _rgb_pairs(corpus: str, patch_size: int, n_pixels: int | None, seed: int):
     parts = []
     for src in RGB_CORPORA[corpus]:
         cubes, kw = source_pairs(src, n_pixels=n_pixels, seed=seed)
-        pairs = without_warnings(PixelPatchPairs, cubes, rp_size=32, patch_size=patch_size, normalize=None, groups=patch_size,
+        pairs = without_warnings(PixelPatchPairs, cubes, rp_size=32, patch_size=patch_size, normalize=None,
+                                 groups=patch_size,
                        seed=seed, bands=('red', 'green', 'blue'), **kw)
         parts.append(variant_pairs(pairs, DEFAULT_VARIANT))
     g0, groups = 0, []

@@ -152,11 +152,11 @@ def pretrain_source_for(spec, # the PIMC pretraining source asked for: a source,
     if not spec or not skip: return spec
     if not is_corpus(spec):
         if str(spec) == skip:
-            raise ValueError(f"pretrain_source {spec!r} holds the pixels of {data.name or 'the split'} (its test pixels "
-                             "too): pretrain on another source or a corpus, which leaves it out")
+            raise ValueError(f"pretrain_source {spec!r} holds the pixels of {data.name or 'the split'} (its test "
+                             "pixels too): pretrain on another source or a corpus, which leaves it out")
         return spec
-    left = [n for n in corpus_names(spec) if n != skip]
-    return ','.join(left) if len(left) != len(corpus_names(spec)) else spec
+    names = corpus_names(spec)
+    return ','.join(n for n in names if n != skip) if skip in names else spec
 
 # %% ../nbs/40a_tasks.ipynb #d27b371a
 def benchmark(task: Task, # what to run (`pimc.classify.CLASSIFY`, `ABLATION`, `pimc.forecast.FORECAST`, ...)

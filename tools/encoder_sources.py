@@ -25,7 +25,8 @@ def tables(folder: Path, dataset: str, *more: Path) -> pd.DataFrame:
     "Every seed's table of `dataset`: seed 0 in `folder`, others in seeds/seed*/ of `folder` and of `more` folders."
     found = [(0, folder / f'classify_{dataset}.csv')]
     for f in (folder, *more):
-        found += [(int(p.parent.name.removeprefix('seed')), p) for p in sorted(f.glob(f'seeds/seed*/classify_{dataset}.csv'))]
+        found += [(int(p.parent.name.removeprefix('seed')), p)
+                  for p in sorted(f.glob(f'seeds/seed*/classify_{dataset}.csv'))]
     return pd.concat([pd.read_csv(p).assign(seed=s) for s, p in found if p.exists()], ignore_index=True)
 
 
@@ -40,7 +41,7 @@ def fmt(m, s, n) -> str:
 
 
 def compare(datasets, one: Path, corpus: Path) -> str:
-    "The markdown table: per dataset and fraction, probe − raw probe and fine-tuned − scratch, one source vs all-real."
+    "Markdown table per dataset and fraction: probe − raw probe, fine-tuned − scratch; one source vs all-real."
     lines = ['| dataset | labels | raw probe | probe (one source) | probe (all-real) | Δ probe all-real − raw | '
              'scratch | fine-tuned (one source) | fine-tuned (all-real) | Δ fine-tuned all-real − scratch |',
              '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
@@ -51,8 +52,8 @@ def compare(datasets, one: Path, corpus: Path) -> str:
             raw, scr = cell(b, ROWS['raw probe'], f), cell(b, ROWS['scratch'], f)   # baselines: from the same run
             p1, p2 = cell(a, ROWS['probe'], f), cell(b, ROWS['probe'], f)
             f1, f2 = cell(a, ROWS['fine-tuned'], f), cell(b, ROWS['fine-tuned'], f)
-            lines.append(f"| {d} | {f:g} | {fmt(*raw)} | {fmt(*p1)} | {fmt(*p2)} | {p2[0] - raw[0]:+.3f} | {fmt(*scr)} | "
-                         f"{fmt(*f1)} | {fmt(*f2)} | {f2[0] - scr[0]:+.3f} |")
+            lines.append(f"| {d} | {f:g} | {fmt(*raw)} | {fmt(*p1)} | {fmt(*p2)} | {p2[0] - raw[0]:+.3f} | "
+                         f"{fmt(*scr)} | {fmt(*f1)} | {fmt(*f2)} | {f2[0] - scr[0]:+.3f} |")
     return '\n'.join(lines) + '\n'
 
 
