@@ -205,7 +205,7 @@ class ClassifyData(TaskData):
     p_train: np.ndarray | None = None  # (N, C, P, P) image patches around the training pixels (None: series only)
     p_test: np.ndarray | None = None  # (M, C, P, P) around the test pixels
     patch_source: str | None = None  # the pretraining source whose image encoder takes these patches (default rows)
-    pretrain_overlap: str | None = None  # a pretraining source holding these very pixels: left out of a corpus
+    pretrain_overlap: tuple = ()  # pretraining sources holding these very pixels or series: left out of a corpus
 
     def __post_init__(self):
         where = self.name or 'ClassifyData'

@@ -17,13 +17,15 @@ from .loss import world
 from .recurrence import check_rp_params, series_images
 from .pretrain import save_atomic
 from .sources import SOURCES, Source, without_warnings, find_source, source_indices
+from .views import SERIES_SOURCES, SeriesViews, images_by_length
 
 # %% auto #0
-__all__ = ['ALL_REAL', 'IMAGE_CHANNELS', 'CORPUS_KEYS', 'real_sources', 'is_corpus', 'corpus_names', 'image_cube', 'source_part',
-           'variant_images', 'Corpus', 'make_corpus', 'corpus_for']
+__all__ = ['ALL_REAL', 'ALL_SERIES', 'IMAGE_CHANNELS', 'CORPUS_KEYS', 'real_sources', 'is_corpus', 'corpus_names', 'image_cube',
+           'source_part', 'series_part', 'variant_images', 'Corpus', 'make_corpus', 'corpus_for']
 
 # %% ../nbs/16_corpus.ipynb #8327a7f4
 ALL_REAL = 'all-real'  # the name of the corpus of every real cube source whose sample folder is present
+ALL_SERIES = 'all-real+series'  # every real cube, and every series-only table (`pimc.views.SERIES_SOURCES`)
 
 def real_sources() -> list[str]:
     "Names of the real cube sources of `SOURCES`: those read from a sample folder, the first name of each folder."
@@ -36,19 +38,20 @@ def real_sources() -> list[str]:
 # %% ../nbs/16_corpus.ipynb #f1430b5c
 def is_corpus(spec) -> bool:
     "Whether a `--data` value names a corpus: 'all-real', a comma-separated list of sources, or a list of them."
-    if isinstance(spec, str): return spec == ALL_REAL or (',' in spec and not Path(spec).exists())
+    if isinstance(spec, str): return spec in (ALL_REAL, ALL_SERIES) or (',' in spec and not Path(spec).exists())
     return isinstance(spec, (list, tuple)) and len(spec) > 0 and all(isinstance(s, (str, Source)) for s in spec)
 
 # %% ../nbs/16_corpus.ipynb #f2b9e820
 def corpus_names(spec) -> list:
-    "The sources a corpus spec names: every real one for 'all-real', else the list (split at commas), in order."
+    "The sources a corpus spec names: every real cube for 'all-real' (+ the series tables: 'all-real+series'), or a list."
+    named = {ALL_REAL: real_sources(), ALL_SERIES: real_sources() + list(SERIES_SOURCES)}
     if isinstance(spec, str):
-        if spec == ALL_REAL: return real_sources()
+        if spec in named: return named[spec]
         spec = [s.strip() for s in spec.split(',')]
     out = []
     for s in spec:
         if isinstance(s, str) and not s: raise ValueError(f"corpus {spec!r}: an empty source name (two commas?)")
-        if isinstance(s, str) and s == ALL_REAL: out += [n for n in real_sources() if n not in out]
+        if isinstance(s, str) and s in named: out += [n for n in named[s] if n not in out]
         elif s not in out: out.append(s)
     return out
 
@@ -135,6 +138,23 @@ def source_part(name, # a name of `SOURCES` (or a path, or a Source)
            **_calendar(cubes), 'split_col': src.split_col, 'no_patch': int((~ok).sum()), 'pairs': len(ds)}
     return ds, row
 
+# %% ../nbs/16_corpus.ipynb #493a4bc9
+def series_part(name: str, # a name of `pimc.views.SERIES_SOURCES`
+                rp_size: int = 32, patch_size: int = 9, # sides of the plots and of the (blank) patches
+                indices: Sequence[str] = ('NDVI',), # index channels of the plots (every table must give them)
+                image: Sequence[str] = IMAGE_CHANNELS, # image channels of the corpus (the blank patches have as many)
+                seed: int = 0, # seeds the second views
+                variant: str = 'rp', # the series image (`pimc.recurrence.RP_VARIANTS`)
+                rp_params: dict | None = None, # `recurrence_plot` arguments of 'rp'
+               ) -> tuple:
+    "(plot <-> second-view pairs of one series-only table, its report row)."
+    src = SERIES_SOURCES[name]
+    s = src.series(indices)
+    ds = SeriesViews(s, rp_size, patch_size, image, indices, variant, rp_params, seed, name=name)
+    row = {'source': name, 'sensor': 'series only (partner: a second view)', 'cubes': 0, 'size': '-',
+           'dates': str(s.shape[-1]), 'span': '', 'step_days': '', 'split_col': None, 'no_patch': 0, 'pairs': len(ds)}
+    return ds, row
+
 # %% ../nbs/16_corpus.ipynb #2b3c909c
 def variant_images(pairs, # a `pimc.pairs.PixelPatchPairs` (or anything with `series(i)`)
                    idx, # the items whose series to draw
@@ -142,22 +162,18 @@ def variant_images(pairs, # a `pimc.pairs.PixelPatchPairs` (or anything with `se
                    size: int = 32, # side of the images
                   ) -> torch.Tensor:
     "(len(idx), C, size, size) images of the items' series; cubes with different date counts are drawn apart."
-    S = [pairs.series(int(i)) for i in idx]
-    lengths = np.array([s.shape[-1] for s in S])
-    out = None
-    for T in np.unique(lengths):
-        g = np.flatnonzero(lengths == T)
-        im = torch.as_tensor(series_images(np.stack([S[i] for i in g]), variant, size), dtype=torch.float32)
-        if out is None: out = torch.empty((len(S), *im.shape[1:]), dtype=torch.float32)
-        out[torch.from_numpy(g)] = im
-    return out if out is not None else torch.empty((0,))
+    return images_by_length([pairs.series(int(i)) for i in idx], variant, size)
 
 
 # %% ../nbs/16_corpus.ipynb #f1491d6e
-def _cap(per_source, avail: np.ndarray) -> np.ndarray:
-    "Pairs per epoch of each source: 'equal' (the smallest source's count), an int cap, or None (all)."
+def _cap(per_source, avail: np.ndarray,
+         views: np.ndarray | None = None, # which sources are series-only views (default: none)
+        ) -> np.ndarray:
+    "Pairs per epoch of each source: 'equal' (the smallest cube source's count), an int cap, or None (all)."
     if per_source is None: return avail.copy()
-    if isinstance(per_source, str) and per_source == 'equal': return np.full_like(avail, avail.min())
+    if isinstance(per_source, str) and per_source == 'equal':         # series tables take at most the same
+        ref = avail if views is None or views.all() else avail[~np.asarray(views, bool)]
+        return np.minimum(avail, ref.min())
     if isinstance(per_source, (int, np.integer)) and not isinstance(per_source, bool) and per_source >= 1:
         return np.minimum(avail, int(per_source))
     raise ValueError(f"per_source must be 'equal', a number of pairs >= 1 or None (got {per_source!r})")
@@ -165,7 +181,7 @@ def _cap(per_source, avail: np.ndarray) -> np.ndarray:
 # %% ../nbs/16_corpus.ipynb #d0b92cc2
 class Corpus(torch.utils.data.Dataset):
     "Pairs of several sources in one dataset: a capped or equal share of each source per epoch, redrawn every epoch."
-    keys = ('rp', 'patch', 'group', 'cube', 'row', 'col', 'label', 'source')
+    keys = ('rp', 'patch', 'group', 'cube', 'row', 'col', 'label', 'source')  # and, with series views: view, partner
 
     def __init__(self, parts: dict, # source name -> its pairs (`PixelPatchPairs` in common channels)
                  per_source='equal', # pairs per source and epoch: 'equal' (the smallest's), an int cap, None (all)
@@ -193,21 +209,24 @@ class Corpus(torch.utils.data.Dataset):
             raise ValueError(f"sources without pairs: {[n for n, a in zip(self.names, self.avail) if not a]}")
         self.per_source, self.seed, self.variant = per_source, seed, variant
         if variant != 'rp': self.rp_params = {**self.rp_params, 'variant': variant}   # the encoder's recipe
-        self.take = _cap(per_source, self.avail)
+        self.views = np.array([bool(getattr(p, 'views', False)) for p in ps])   # series-only parts (`SeriesViews`)
+        self.take = _cap(per_source, self.avail, self.views)
         self.resample = bool(resample) and bool((self.take < self.avail).any())
         self.group_offset = np.cumsum([0] + [int(p.groups.max()) + 1 for p in ps])[:-1]
         self.cube_offset = np.cumsum([0] + [len(p.cubes) for p in ps])[:-1]
         self.rows, self.notes = [dict(r) for r in rows], list(notes)
-        if self.resample: self.set_epoch = self._set_epoch            # the trainer redraws (and re-caches) per epoch
+        if self.resample or self.views.any(): self.set_epoch = self._set_epoch   # the trainer redraws per epoch
         self._draw(0)
 
     def _draw(self, epoch: int):
         "Which pairs of each source make up `epoch`: all of an uncapped source, a seeded draw of a capped one."
         src, local = [], []
         for k, (a, t) in enumerate(zip(self.avail, self.take)):
+            draw = epoch if self.resample else 0                              # resample=False: one fixed draw
             sel = (np.arange(a) if t == a else
-                   np.sort(np.random.default_rng([self.seed, epoch, k, 0xC0]).choice(a, t, replace=False)))
+                   np.sort(np.random.default_rng([self.seed, draw, k, 0xC0]).choice(a, t, replace=False)))
             src.append(np.full(t, k)); local.append(sel)
+            if self.views[k]: self.parts[self.names[k]].set_epoch(epoch)      # new second views every epoch
         self._src, self._local, self.epoch = np.concatenate(src), np.concatenate(local), epoch
 
     def _set_epoch(self, epoch: int): self._draw(epoch)
@@ -223,12 +242,16 @@ class Corpus(torch.utils.data.Dataset):
         for k in np.unique(src):
             where = np.flatnonzero(src == k)
             part, local = self.parts[self.names[k]], self._local[idx[where]]
-            b = part.batch(local)
-            if self.variant != 'rp': b['rp'] = variant_images(part, local, self.variant, self.rp_size)
+            b = part.batch(local)                                            # (a views part draws its own)
+            if self.variant != 'rp' and not self.views[k]:
+                b['rp'] = variant_images(part, local, self.variant, self.rp_size)
             b['group'] += int(self.group_offset[k]); b['cube'] += int(self.cube_offset[k])
             for key, v in b.items():
-                if key not in out: out[key] = torch.empty((len(idx), *v.shape[1:]), dtype=v.dtype)
+                if key not in out: out[key] = torch.zeros((len(idx), *v.shape[1:]), dtype=v.dtype)
                 out[key][torch.from_numpy(where)] = v
+        if self.views.any():                   # a blank view where the partner is a patch; which partner each has
+            if 'view' not in out: out['view'] = torch.zeros_like(out['rp'])
+            out['partner'] = torch.from_numpy(self.views[src].astype(np.int64))
         out['source'] = torch.from_numpy(src.astype(np.int64))
         return out
 
@@ -305,13 +328,17 @@ def make_corpus(data=ALL_REAL, # 'all-real', 'a,b,c' (source names or paths), or
     "One pretraining corpus of several sources' pairs; absent sources are skipped with a note, none present: an error."
     check_rp_params(variant=variant)
     names = corpus_names(data)
-    for n in names: find_source(n)                                   # an unknown name fails before anything is read
+    for n in names:                                                  # an unknown name fails before anything is read
+        if n not in SERIES_SOURCES: find_source(n)
     parts, rows, notes = {}, [], []
     for n in names:
-        try: ds, row = source_part(n, rp_size, patch_size, indices, image, hilbert_step, seed, **pairs_kw)
+        try:
+            if n in SERIES_SOURCES:
+                ds, row = series_part(n, rp_size, patch_size, indices, image, seed, variant, pairs_kw.get('rp_params'))
+            else: ds, row = source_part(n, rp_size, patch_size, indices, image, hilbert_step, seed, **pairs_kw)
         except _SKIP as e:
             why = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-            notes.append(f"skipped {find_source(n).name}: {why}")
+            notes.append(f"skipped {n if n in SERIES_SOURCES else find_source(n).name}: {why}")
             if verbose: print(f"corpus: {notes[-1]}")
             continue
         if not len(ds):

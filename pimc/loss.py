@@ -36,6 +36,8 @@ def clip_loss(za: torch.Tensor, # (N, D) L2-normalised embeddings of modality a 
               za_all: torch.Tensor | None = None, # (M, D) all candidates of modality a; default za
               groups_all: torch.Tensor | None = None, # (M,) group ids of the candidates
               offset: int = 0, # position of za[0]'s positive among the candidates
+              kinds: torch.Tensor | None = None, # (N,) which kind of partner each pair has (0 patch, 1 second view)
+              kinds_all: torch.Tensor | None = None, # (M,) those of the candidates: only the same kind compete
              ) -> torch.Tensor:
     "Symmetric InfoNCE: mean of a→b and b→a cross-entropies, optionally against a larger candidate set."
     if za.shape != zb.shape or za.ndim != 2:
@@ -46,9 +48,11 @@ def clip_loss(za: torch.Tensor, # (N, D) L2-normalised embeddings of modality a 
     lab = torch.arange(len(za), device=za.device) + offset
     la = s * za.float() @ zb_all.float().T          # rows: my RPs, columns: every patch
     lb = s * zb.float() @ za_all.float().T          # rows: my patches, columns: every RP
-    if groups is not None:
-        drop = same_group_mask(groups, groups if groups_all is None else groups_all, offset)
-        la, lb = la.masked_fill(drop, -math.inf), lb.masked_fill(drop, -math.inf)
+    drop = None if groups is None else same_group_mask(groups, groups if groups_all is None else groups_all, offset)
+    if kinds is not None:
+        other = kinds[:, None] != (kinds if kinds_all is None else kinds_all)[None, :]
+        drop = other if drop is None else drop | other
+    if drop is not None: la, lb = la.masked_fill(drop, -math.inf), lb.masked_fill(drop, -math.inf)
     return (F.cross_entropy(la, lab) + F.cross_entropy(lb, lab)) / 2
 
 # %% ../nbs/11_loss.ipynb #258b3428
@@ -86,9 +90,11 @@ class ClipLoss(torch.nn.Module):
                 zb, # (n, D) local patch embeddings
                 logit_scale, # exponentiated logit scale
                 groups=None, # (n,) local group ids
+                kinds=None, # (n,) partner kind of each pair (0 patch, 1 second view); None: all patches
                ):
         rank, ws = world()
         g = groups if self.mask_groups else None
-        if ws == 1: return clip_loss(za, zb, logit_scale, g)
+        if ws == 1: return clip_loss(za, zb, logit_scale, g, kinds=kinds)
         return clip_loss(za, zb, logit_scale, g, zb_all=gather_with_grad(zb), za_all=gather_with_grad(za),
-                         groups_all=None if g is None else gather_nograd(g), offset=rank * len(za))
+                         groups_all=None if g is None else gather_nograd(g), offset=rank * len(za), kinds=kinds,
+                         kinds_all=None if kinds is None else gather_nograd(kinds))

@@ -267,8 +267,17 @@ class PIMC(nn.Module):
 
     def forward(self, rp, # (N, 3, S, S) recurrence plots
                 patch, # (N, C, P, P) image patches at the same pixels
+                view=None, # (N, 3, S, S) images of second views of the series (series-only pairs), or None
+                partner=None, # (N,) 1 where a pair's partner is its `view` (RP encoder), 0 its `patch`
                ):
-        return self.rp(rp), self.image(patch), self.scale()
+        za = self.rp(rp)
+        if view is None: return za, self.image(patch), self.scale()
+        v = partner.bool()
+        iv, ip = torch.nonzero(v).squeeze(1), torch.nonzero(~v).squeeze(1)
+        zb = za.new_zeros(za.shape)
+        if len(ip): zb = zb.index_put((ip,), self.image(patch[ip]))     # each partner through its own encoder
+        if len(iv): zb = zb.index_put((iv,), self.rp(view[iv]))
+        return za, zb, self.scale()
 
 # %% ../nbs/10_models.ipynb #2dc714db
 def count_params(module: nn.Module) -> int:

@@ -25,7 +25,7 @@ from .loss import ClipLoss, world
 from .fit import DEVICES, resolve_device  # the one device rule, shared with the downstream fits
 
 # %% auto #0
-__all__ = ['AMP_MODES', 'PAIR_KEYS', 'CKPT_FORMAT', 'PretrainConfig', 'init_distributed', 'TensorPairs', 'toy_pairs',
+__all__ = ['AMP_MODES', 'PAIR_KEYS', 'VIEW_KEYS', 'CKPT_FORMAT', 'PretrainConfig', 'init_distributed', 'TensorPairs', 'toy_pairs',
            'epoch_order', 'batch_indices', 'warmup_cosine', 'warmup_steps', 'save_atomic', 'rng_state', 'set_rng_state',
            'list_checkpoints', 'latest_checkpoint', 'load_checkpoint', 'load_latest', 'model_from_checkpoint',
            'TrainingInterrupted', 'Trainer', 'read_metrics', 'plot_metrics', 'PretrainRun', 'load_encoders',
@@ -152,6 +152,7 @@ def init_distributed(device: torch.device, # the device of this process
 
 # %% ../nbs/13_pretrain.ipynb #8f150d95
 PAIR_KEYS = ('rp', 'patch', 'group')
+VIEW_KEYS = ('view', 'partner')  # series-only pairs (`pimc.views`): a second view is the partner where partner == 1
 
 class TensorPairs(torch.utils.data.Dataset):
     "Pixel–patch pairs stored as tensors: `rp` (N, 3, S, S), `patch` (N, C, P, P), `group` (N,), optional extras."
@@ -442,7 +443,8 @@ def build(self: Trainer):
     sample = (self.pairs.batch(idx) if isinstance(self.pairs, TensorPairs)
               else torch.utils.data.default_collate([self.pairs[int(i)] for i in idx]))
     self.model.rp.set_input_stats(*_input_stats(sample['rp']))
-    self.model.image.set_input_stats(*_input_stats(sample['patch']))
+    patches = sample['patch'] if 'partner' not in sample else sample['patch'][sample['partner'] == 0]  # not blanks
+    self.model.image.set_input_stats(*_input_stats(patches))
     self.model.to(self.device)
     self.net = self.model
     if self.world > 1:
@@ -476,13 +478,13 @@ def epoch_batches(self: Trainer, epoch: int, start: int = 0):
         tp = self._cache
         for i in idx:
             b = tp.batch(torch.from_numpy(i).to(tp.data['rp'].device))
-            yield {k: v.to(self.device, non_blocking=True) for k, v in b.items() if k in PAIR_KEYS}
+            yield {k: v.to(self.device, non_blocking=True) for k, v in b.items() if k in PAIR_KEYS + VIEW_KEYS}
         return
     g = torch.Generator().manual_seed(int(np.random.default_rng([cfg.seed, epoch, 1]).integers(2**62)))
     dl = torch.utils.data.DataLoader(self.pairs, batch_sampler=[i.tolist() for i in idx], num_workers=cfg.num_workers,
                                      pin_memory=on_cuda, generator=g, worker_init_fn=_seed_worker,
                                      persistent_workers=False)
-    for b in dl: yield {k: v.to(self.device, non_blocking=True) for k, v in b.items() if k in PAIR_KEYS}
+    for b in dl: yield {k: v.to(self.device, non_blocking=True) for k, v in b.items() if k in PAIR_KEYS + VIEW_KEYS}
 
 def _seed_worker(worker_id):
     s = torch.initial_seed() % 2**32
@@ -496,8 +498,8 @@ def train_step(self: Trainer, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
     amp = (torch.autocast(self.device.type, dtype=self.amp_dtype)
            if self.amp_dtype is not None else contextlib.nullcontext())
     with amp:
-        za, zb, s = self.net(b['rp'], b['patch'])
-        loss = self.crit(za, zb, s, b['group'])
+        za, zb, s = self.net(b['rp'], b['patch'], b.get('view'), b.get('partner'))
+        loss = self.crit(za, zb, s, b['group'], b.get('partner'))
     self.opt.zero_grad(set_to_none=True)
     self.scaler.scale(loss).backward()
     gn = torch.zeros((), device=self.device)

@@ -16,7 +16,7 @@ from .fit import torch_threads
 from .synthetic import cache_dir   # the one cache root: $PIMC_CACHE, $XDG_CACHE_HOME/pimc, ~/.cache/pimc
 from .sources import Source, check_valid_pixels, find_source, source_pairs, without_warnings
 from .pretrain import PretrainConfig, TensorPairs, as_pairs, check_out_dir, pretrain, toy_pairs
-from .corpus import corpus_for, is_corpus, make_corpus, variant_images
+from .corpus import ALL_REAL, corpus_for, is_corpus, make_corpus, variant_images
 
 # %% auto #0
 __all__ = ['ENCODER_DEFAULTS', 'DEFAULT_VARIANT', 'RGB_CORPORA', 'pretrain_data', 'pretrain_source', 'variant_pairs',
@@ -155,12 +155,18 @@ def pretrain_encoder(source: str = 'eolearn', # a source (name or path), or a co
                            rp_size=rp_size, patch_size=patch_size, seed=seed, **overrides)
 
 # %% ../nbs/16_pretrained.ipynb #eb24f3b8
-RGB_CORPORA = {'real': ('eolearn-reference', 'cbers4'), 'synthetic': ('synthetic',)}  # pretraining corpora
+RGB_CORPORA = {'real': ('eolearn-reference', 'cbers4'), 'synthetic': ('synthetic',),  # pretraining corpora
+               ALL_REAL: (ALL_REAL,)}         # every real cube with red, green and blue, an equal share of each
 
 def _rgb_pairs(corpus: str, patch_size: int, n_pixels: int | None, seed: int):
     "The TensorPairs of every source of a corpus, red/green/blue patches, groups numbered apart."
     from pimc.pairs import PixelPatchPairs
     from pimc.pretrain import TensorPairs
+    if corpus == ALL_REAL:
+        if n_pixels is not None: raise ValueError(f"n_pixels applies to the cubes of a source list, not to {corpus!r}")
+        c = make_corpus(ALL_REAL, 32, patch_size, image=('red', 'green', 'blue'), seed=seed, variant=DEFAULT_VARIANT,
+                        verbose=False)
+        c.bands = ('B04', 'B03', 'B02'); return c             # red, green, blue by role in every cube
     parts = []
     for src in RGB_CORPORA[corpus]:
         cubes, kw = source_pairs(src, n_pixels=n_pixels, seed=seed)

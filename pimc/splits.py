@@ -40,7 +40,8 @@ def cawa_data(cap_per_class: int | None = 300, # fields kept per class (None: al
     notes = [f"CAWa: the {len(t.class_names)} classes with >= {min_fields} fields ({n0} fields), capped at "
              f"{cap_per_class} per class (seed {seed}) -> {len(t)}; {int((~ok).sum())} fields without observation "
              f"dropped; stratified 70/30 split (seed {seed}); 23 16-day NDVI steps, gaps (26 %) filled by date"]
-    return ClassifyData(tr.series, tr.labels, te.series, te.labels, t.class_names, ('NDVI',), 'cawa', notes=notes)
+    return ClassifyData(tr.series, tr.labels, te.series, te.labels, t.class_names, ('NDVI',), 'cawa', notes=notes,
+                        pretrain_overlap=('cawa',))
 
 # %% ../nbs/45_splits.ipynb #2aa880b1
 def tempcnn_data(indices: Sequence[str] = ('NDVI', 'SAVI'), # computed from the NIR and red bands
@@ -53,7 +54,7 @@ def tempcnn_data(indices: Sequence[str] = ('NDVI', 'SAVI'), # computed from the 
     notes = [f"TempCNN Formosat-2: official split ({len(tr)} train / {len(te)} test pixels, 13 classes), 149 steps, "
              f"{'/'.join(indices)} from NIR and red (no blue band: no EVI)"]
     return ClassifyData(tr.series, tr.labels, te.series, te.labels, tr.class_names, tuple(indices), 'tempcnn',
-                        notes=notes)
+                        notes=notes, pretrain_overlap=('tempcnn',))
 
 # %% ../nbs/45_splits.ipynb #55d2f2a6
 def eolearn_series(on_empty: str = 'ignore'):
@@ -172,7 +173,7 @@ def worldcover_data(cap_per_class: int | None = 300, # train pixels kept per cla
 
 # %% ../nbs/45_splits.ipynb #6774626e
 # sits tables whose pixels a pretraining cube may hold (MODIS samples of Mato Grosso, where the `modis` cube lies)
-SITS_OVERLAP = {'samples_modis_ndvi': 'modis', 'cerrado_2classes': 'modis'}
+SITS_OVERLAP = {'samples_modis_ndvi': ('modis', 'sits-modis'), 'cerrado_2classes': ('modis',)}
 
 def sits_data(file: str = 'samples_modis_ndvi', # a sits *_long.csv in sits_samples/, without the suffix
               indices: Sequence[str] | None = None, # index channels (default: those in the file)
@@ -188,7 +189,7 @@ def sits_data(file: str = 'samples_modis_ndvi', # a sits *_long.csv in sits_samp
     notes = [f"sits {file}: {len(t)} samples x {t.shape[2]} dates, {'/'.join(names)}; stratified "
              f"{round((1 - test_size) * 100)}/{round(test_size * 100)} split (seed {seed})"]
     return ClassifyData(tr.series, tr.labels, te.series, te.labels, t.class_names, names, file.removeprefix('samples_'),
-                        notes=notes, pretrain_overlap=SITS_OVERLAP.get(file))
+                        notes=notes, pretrain_overlap=SITS_OVERLAP.get(file, ()))
 
 # %% ../nbs/45_splits.ipynb #c9609fe4
 CLASSIFY_DATASETS = {'cawa': cawa_data, 'tempcnn': tempcnn_data, 'eolearn': eolearn_data,

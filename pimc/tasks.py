@@ -147,16 +147,17 @@ def best_row(df, # a results table with a 'method' column
 def pretrain_source_for(spec, # the PIMC pretraining source asked for: a source, a corpus ('all-real', 'a,b'), or None
                         data, # the evaluation split (its `pretrain_overlap`: a source holding its own pixels)
                        ):
-    "The pretraining source for an evaluation on `data`: a corpus without the source that holds `data`'s pixels."
-    skip = getattr(data, 'pretrain_overlap', None)
+    "The pretraining source for an evaluation on `data`: a corpus without the sources that hold `data`'s pixels."
+    skip = getattr(data, 'pretrain_overlap', None) or ()
+    skip = (skip,) if isinstance(skip, str) else tuple(skip)
     if not spec or not skip: return spec
     if not is_corpus(spec):
-        if str(spec) == skip:
+        if str(spec) in skip:
             raise ValueError(f"pretrain_source {spec!r} holds the pixels of {data.name or 'the split'} (its test "
                              "pixels too): pretrain on another source or a corpus, which leaves it out")
         return spec
     names = corpus_names(spec)
-    return ','.join(n for n in names if n != skip) if skip in names else spec
+    return ','.join(n for n in names if n not in skip) if set(skip) & set(names) else spec
 
 # %% ../nbs/40a_tasks.ipynb #d27b371a
 def benchmark(task: Task, # what to run (`pimc.classify.CLASSIFY`, `ABLATION`, `pimc.forecast.FORECAST`, ...)
