@@ -1,12 +1,15 @@
-"""Does pretraining on every real cube at once help? (issue 20): one-source PIMC encoder against the all-real corpus.
+"""Does pretraining on every real cube at once help? (issue 20): one-source PIMC encoder against the all-real corpus,
+and against the all-real corpus with the series-only tables paired with second views of themselves.
 
 Reads the classification tables written by `pimc benchmark classify` with the default encoder (results/, pretrained
-on one source: eolearn; greenearthnet for worldcover) and with `--pretrain-source all-real` (results/all_real/, the
-corpus without the evaluation's own source where they share pixels), and their seed tables
+on one source: eolearn; greenearthnet for worldcover), with `--pretrain-source all-real` (results/all_real/, the
+corpus without the evaluation's own source where they share pixels) and with `--pretrain-source all-real+series`
+(results/all_real/series/, without the evaluation's own table), and their seed tables
 (<folder>/seeds/seed*/classify_<dataset>.csv; the one-source encoder's low-label seeds in
 results/all_real/one_source/seeds/) where present. Writes results/all_real/README-table.md: per dataset and
-label fraction, the raw-series probe against the frozen PIMC probe, and the same RP network from scratch against the
-pretrained one fine-tuned (no TempCNN branch), as mean ± std over the seeds found.
+label fraction, the raw-series probe against the frozen PIMC probes, and the same RP network from scratch against the
+pretrained ones fine-tuned (no TempCNN branch), as mean ± std over the seeds found; the Δ columns are those of the
+all-real + series encoder.
 
     .venv/bin/python tools/encoder_sources.py [--datasets cawa tempcnn worldcover modis] [--out results/all_real]
 """
@@ -41,19 +44,19 @@ def fmt(m, s, n) -> str:
 
 
 def compare(datasets, one: Path, corpus: Path) -> str:
-    "Markdown table per dataset and fraction: probe − raw probe, fine-tuned − scratch; one source vs all-real."
-    lines = ['| dataset | labels | raw probe | probe (one source) | probe (all-real) | Δ probe all-real − raw | '
-             'scratch | fine-tuned (one source) | fine-tuned (all-real) | Δ fine-tuned all-real − scratch |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    "Markdown table per dataset and fraction: raw probe vs the probes, scratch vs fine-tuning, for the three encoders."
+    lines = ['| dataset | labels | raw probe | probe: one source | all-real | + series | Δ probe − raw | '
+             'scratch | fine-tuned: one source | all-real | + series | Δ fine-tuned − scratch |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for d in datasets:
-        if not (corpus / f'classify_{d}.csv').exists(): continue
-        a, b = tables(one, d, corpus / 'one_source'), tables(corpus, d)
-        for f in sorted(b.label_fraction.unique()):
-            raw, scr = cell(b, ROWS['raw probe'], f), cell(b, ROWS['scratch'], f)   # baselines: from the same run
-            p1, p2 = cell(a, ROWS['probe'], f), cell(b, ROWS['probe'], f)
-            f1, f2 = cell(a, ROWS['fine-tuned'], f), cell(b, ROWS['fine-tuned'], f)
-            lines.append(f"| {d} | {f:g} | {fmt(*raw)} | {fmt(*p1)} | {fmt(*p2)} | {p2[0] - raw[0]:+.3f} | "
-                         f"{fmt(*scr)} | {fmt(*f1)} | {fmt(*f2)} | {f2[0] - scr[0]:+.3f} |")
+        if not (corpus / 'series' / f'classify_{d}.csv').exists(): continue
+        a, b, c = tables(one, d, corpus / 'one_source'), tables(corpus, d), tables(corpus / 'series', d)
+        for f in sorted(c.label_fraction.unique()):
+            raw, scr = cell(c, ROWS['raw probe'], f), cell(c, ROWS['scratch'], f)   # baselines: the same runs
+            p = [cell(t, ROWS['probe'], f) for t in (a, b, c)]
+            ft = [cell(t, ROWS['fine-tuned'], f) for t in (a, b, c)]
+            lines.append(f"| {d} | {f:g} | {fmt(*raw)} | {' | '.join(fmt(*x) for x in p)} | {p[2][0] - raw[0]:+.3f} | "
+                         f"{fmt(*scr)} | {' | '.join(fmt(*x) for x in ft)} | {ft[2][0] - scr[0]:+.3f} |")
     return '\n'.join(lines) + '\n'
 
 
