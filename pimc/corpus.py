@@ -14,7 +14,7 @@ import torch
 from .bands import INDICES, Sensor
 from .cube import Cube
 from .loss import world
-from .recurrence import check_rp_params, series_images
+from .recurrence import check_rp_params
 from .pretrain import save_atomic
 from .sources import SOURCES, Source, without_warnings, find_source, source_indices
 from .views import SERIES_SOURCES, SeriesViews, images_by_length
