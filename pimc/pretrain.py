@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/pretrain.html.md"""
 
 # %% ../nbs/13_pretrain.ipynb #0c06a5bf
 from __future__ import annotations
-import contextlib, json, math, os, random, re, sys, time, warnings
+import contextlib, json, math, os, random, re, sys, threading, time, warnings
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 from typing import Any
@@ -459,27 +459,60 @@ def build(self: Trainer):
     self.crit = ClipLoss(mask_groups=cfg.mask_groups)
     return self
 
+# %% ../nbs/13_pretrain.ipynb #a7c1e0f2
+@patch
+def epoch_pairs(self: Trainer, epoch: int) -> TensorPairs:
+    "The pairs of `epoch` as CPU tensors: taken from the background draw if `prefetch` started it, else drawn now."
+    nxt, self._next = getattr(self, '_next', None), None
+    if nxt is not None:
+        tp = nxt[1].result()                                   # also waits out a stale draw: one draw at a time
+        if nxt[0] == epoch: return tp
+    return self._draw_pairs(epoch, progress=self.cfg.progress and self.rank == 0)
+
+@patch
+def _draw_pairs(self: Trainer, epoch: int, progress: bool = False) -> TensorPairs:
+    "Draw the pairs of `epoch` (a background draw forks no DataLoader workers: threads and fork do not mix)."
+    if hasattr(self.pairs, 'set_epoch'): self.pairs.set_epoch(epoch)
+    workers = self.cfg.num_workers if threading.current_thread() is threading.main_thread() else 0
+    return TensorPairs.from_dataset(self.pairs, num_workers=workers, progress=progress)
+
+@patch
+def prefetch(self: Trainer, epoch: int):
+    "Start drawing the pairs of `epoch` in a background thread (at most one draw in flight)."
+    from concurrent.futures import ThreadPoolExecutor
+    if getattr(self, '_next', None) is not None: return
+    if getattr(self, '_pool', None) is None: self._pool = ThreadPoolExecutor(1, thread_name_prefix='pimc-pairs')
+    self._next = (epoch, self._pool.submit(self._draw_pairs, epoch))
+
+@patch
+def stop_prefetch(self: Trainer):
+    "Wait for a draw in flight and close the background thread (`fit` calls it on the way out)."
+    if getattr(self, '_pool', None) is not None: self._pool.shutdown(wait=True, cancel_futures=True)
+    self._pool = self._next = None
+
+
 # %% ../nbs/13_pretrain.ipynb #286e7655
 @patch
 def epoch_batches(self: Trainer, epoch: int, start: int = 0):
     "Iterator over this process's batches of `epoch` (dicts of tensors on the device), from batch `start` on."
     cfg = self.cfg
-    if hasattr(self.pairs, 'set_epoch'): self.pairs.set_epoch(epoch)
+    redraw = hasattr(self.pairs, 'set_epoch')                  # a corpus that draws new pairs every epoch
     idx = batch_indices(self.n, cfg.batch_size, cfg.seed, epoch, self.rank, self.world, start)
     on_cuda = self.device.type == 'cuda'
     if self.cached:
-        if getattr(self, '_cache_epoch', None) is None or hasattr(self.pairs, 'set_epoch'):
-            tp = TensorPairs.from_dataset(self.pairs, num_workers=cfg.num_workers,
-                                          progress=cfg.progress and self.rank == 0)
+        if getattr(self, '_cache_epoch', None) is None or (redraw and self._cache_epoch != epoch):
+            tp = self.epoch_pairs(epoch)
             if on_cuda:
                 free = torch.cuda.mem_get_info(self.device)[0]
                 tp = TensorPairs(**tp.data).to(self.device) if tp.nbytes < free / 4 else TensorPairs(**tp.data).pin()
             self._cache, self._cache_epoch = tp, epoch
+        if redraw and epoch < (self.total - 1) // self.spe: self.prefetch(epoch + 1)   # drawn while this one trains
         tp = self._cache
         for i in idx:
             b = tp.batch(torch.from_numpy(i).to(tp.data['rp'].device))
             yield {k: v.to(self.device, non_blocking=True) for k, v in b.items() if k in PAIR_KEYS + VIEW_KEYS}
         return
+    if redraw: self.pairs.set_epoch(epoch)
     g = torch.Generator().manual_seed(int(np.random.default_rng([cfg.seed, epoch, 1]).integers(2**62)))
     dl = torch.utils.data.DataLoader(self.pairs, batch_sampler=[i.tolist() for i in idx], num_workers=cfg.num_workers,
                                      pin_memory=on_cuda, generator=g, worker_init_fn=_seed_worker,
@@ -606,7 +639,7 @@ def fit(self: Trainer, stop_at: int | None = None) -> 'Trainer':
         print(f"\ninterrupted at step {self.step}; latest checkpoint: {ck[-1] if ck else 'none'} — "
               f"continue with pretrain(..., resume=True, out_dir={str(self.dir)!r})", file=sys.stderr)
         raise
-    finally: bar.close()
+    finally: bar.close(); self.stop_prefetch()
     self.save_checkpoint()
     return self
 

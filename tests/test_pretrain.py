@@ -165,6 +165,34 @@ def test_resume_after_crash_is_exact(tmp_path, data, stop_at):
     assert [m["loss"] for m in res.metrics] == [m["loss"] for m in ref.metrics]
 
 
+class Redrawn(torch.utils.data.Dataset):
+    "Like a corpus that redraws: each epoch takes another 128 pairs of a pool of 256 (a fixed function of the epoch)."
+    def __init__(self, pool): self.pool = pool; self.set_epoch(0)
+    def set_epoch(self, epoch): self.take = np.random.default_rng([7, epoch]).choice(len(self.pool), 128, replace=False)
+    def __len__(self): return 128
+    def __getitem__(self, i): return self.pool[int(self.take[i])]
+
+
+@pytest.mark.parametrize("stop_at", [None, 9])
+def test_background_draw_of_the_next_epoch_changes_nothing(tmp_path, monkeypatch, stop_at):
+    "A redrawing dataset: the next epoch drawn in a background thread gives the weights of drawing it in turn, bit for bit (and across a crash and resume)."
+    from pimc.pretrain import Trainer
+    pool = toy_pairs(256, rp_size=16, patch_size=7, channels=4, n_groups=32)
+    drawn = []
+    real_prefetch = Trainer.prefetch
+    monkeypatch.setattr(Trainer, "prefetch", lambda self, epoch: (drawn.append(epoch), real_prefetch(self, epoch)))
+    if stop_at:
+        with pytest.raises(TrainingInterrupted):
+            pretrain(Redrawn(pool), cfg(tmp_path, "bg"), stop_at=stop_at)
+        bg = pretrain(Redrawn(pool), cfg(tmp_path, "bg"), resume=True)
+    else: bg = pretrain(Redrawn(pool), cfg(tmp_path, "bg"))
+    assert set(drawn) == {1, 2, 3}                                  # every epoch after the first, none past the last
+    monkeypatch.setattr(Trainer, "prefetch", lambda self, epoch: None)
+    fg = pretrain(Redrawn(pool), cfg(tmp_path, "fg"))
+    assert_same_params(params_of(fg), params_of(bg))
+    assert [m["loss"] for m in bg.metrics] == [m["loss"] for m in fg.metrics]
+
+
 def test_resume_a_finished_run_changes_nothing_and_config_must_match(tmp_path, data):
     a = pretrain(data, cfg(tmp_path))
     b = pretrain(data, cfg(tmp_path), resume=True)
