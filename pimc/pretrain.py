@@ -6,7 +6,7 @@ Docs: https://pimc-dev.github.io/pimc/pretrain.html.md"""
 
 # %% ../nbs/13_pretrain.ipynb #0c06a5bf
 from __future__ import annotations
-import contextlib, json, math, os, random, re, sys, threading, time, warnings
+import contextlib, json, math, os, random, re, sys, time, warnings
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 from typing import Any
@@ -470,11 +470,11 @@ def epoch_pairs(self: Trainer, epoch: int) -> TensorPairs:
     return self._draw_pairs(epoch, progress=self.cfg.progress and self.rank == 0)
 
 @patch
-def _draw_pairs(self: Trainer, epoch: int, progress: bool = False) -> TensorPairs:
-    "Draw the pairs of `epoch` (a background draw forks no DataLoader workers: threads and fork do not mix)."
+def _draw_pairs(self: Trainer, epoch: int, progress: bool = False, workers: int | None = None) -> TensorPairs:
+    "Draw the pairs of `epoch` with `workers` DataLoader workers (default: the config's)."
     if hasattr(self.pairs, 'set_epoch'): self.pairs.set_epoch(epoch)
-    workers = self.cfg.num_workers if threading.current_thread() is threading.main_thread() else 0
-    return TensorPairs.from_dataset(self.pairs, num_workers=workers, progress=progress)
+    return TensorPairs.from_dataset(self.pairs, num_workers=self.cfg.num_workers if workers is None else workers,
+                                    progress=progress)
 
 @patch
 def prefetch(self: Trainer, epoch: int):
@@ -482,7 +482,7 @@ def prefetch(self: Trainer, epoch: int):
     from concurrent.futures import ThreadPoolExecutor
     if getattr(self, '_next', None) is not None: return
     if getattr(self, '_pool', None) is None: self._pool = ThreadPoolExecutor(1, thread_name_prefix='pimc-pairs')
-    self._next = (epoch, self._pool.submit(self._draw_pairs, epoch))
+    self._next = (epoch, self._pool.submit(self._draw_pairs, epoch, workers=0))   # threads and fork do not mix
 
 @patch
 def stop_prefetch(self: Trainer):
